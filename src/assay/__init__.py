@@ -1,0 +1,69 @@
+"""Assay: tracing, human feedback and evaluation for LLM applications.
+
+The module-level API mirrors MLflow's (``import assay`` where MLflow code has
+``import mlflow``)::
+
+    import assay
+
+    assay.set_experiment("/Shared/production-app")
+
+    @assay.trace
+    def my_chatbot(question: str) -> str: ...
+
+    my_chatbot("What is MLflow?")
+    trace = assay.get_trace(assay.get_last_active_trace_id())
+"""
+
+from __future__ import annotations
+
+from assay import entities, tracing
+from assay.client import AssayClient, MlflowClient
+from assay.fluent import (
+    create_experiment,
+    delete_traces,
+    flush_trace_async_logging,
+    get_experiment,
+    get_experiment_by_name,
+    get_trace,
+    get_tracking_uri,
+    search_experiments,
+    set_experiment,
+    set_tracking_uri,
+)
+from assay.tracing.current_trace import delete_trace_tag, set_trace_tag, update_current_trace
+from assay.tracing.fluent import (
+    get_active_trace_id,
+    get_current_active_span,
+    get_last_active_trace_id,
+    start_span,
+    start_span_no_context,
+    trace,
+)
+from assay.version import __version__
+
+__all__ = [
+    "AssayClient",
+    "MlflowClient",
+    "__version__",
+    "create_experiment",
+    "delete_trace_tag",
+    "delete_traces",
+    "entities",
+    "flush_trace_async_logging",
+    "get_active_trace_id",
+    "get_current_active_span",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_last_active_trace_id",
+    "get_trace",
+    "get_tracking_uri",
+    "search_experiments",
+    "set_experiment",
+    "set_trace_tag",
+    "set_tracking_uri",
+    "start_span",
+    "start_span_no_context",
+    "trace",
+    "tracing",
+    "update_current_trace",
+]

@@ -1,0 +1,170 @@
+"""Experiments in the SQL store: create, look up and list them.
+
+Functions take an open Connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from assay import _json
+from assay.entities import Experiment
+from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from assay.paging import PagedList
+from assay.store.sql.page_tokens import (
+    check_max_results,
+    decode_page_token,
+    encode_page_token,
+)
+from assay.store.sql.schema import experiments
+
+__all__ = [
+    "MAX_NAME_CHARS",
+    "create_experiment",
+    "find_experiment_by_name",
+    "get_experiment",
+    "list_experiments",
+    "missing_experiment_ids",
+    "parse_experiment_id",
+]
+
+MAX_NAME_CHARS = 500
+_ACTIVE = "active"
+_PAGE_KIND = "experiments"
+# Ids are decimal integers in the API; anything else names no experiment. The bound keeps the
+# value inside a 64-bit column, where PostgreSQL would otherwise reject the query itself.
+_ID_PATTERN = re.compile(r"[0-9]{1,18}")
+
+
+def parse_experiment_id(experiment_id: object) -> int | None:
+    """The integer key of an experiment id such as ``"12"``; None if it cannot be one."""
+    if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
+        experiment_id = str(experiment_id)
+    if isinstance(experiment_id, str) and _ID_PATTERN.fullmatch(experiment_id):
+        return int(experiment_id)
+    return None
+
+
+def create_experiment(conn: Connection, name: str,
+                      tags: Mapping[str, str] | None = None) -> str:
+    """Create an experiment and return its id; AlreadyExistsError if the name is taken."""
+    _check_name(name)
+    tag_dict = _check_tags(tags)
+    if find_experiment_by_name(conn, name) is not None:
+        raise _already_exists(name)
+    now_ms = int(time.time() * 1000)
+    try:
+        result = conn.execute(
+            experiments.insert().returning(experiments.c.experiment_id),
+            {"name": name, "lifecycle_stage": _ACTIVE, "creation_time_ms": now_ms,
+             "last_update_time_ms": now_ms, "tags": _json.dumps(tag_dict)},
+        )
+    except sa.exc.IntegrityError as exc:  # created by someone else since the check above
+        raise _already_exists(name) from exc
+    return str(result.scalar_one())
+
+
+def get_experiment(conn: Connection, experiment_id: str) -> Experiment:
+    """The experiment with this id; NotFoundError (naming the id) otherwise."""
+    key = parse_experiment_id(experiment_id)
+    row = None
+    if key is not None:
+        row = conn.execute(
+            sa.select(experiments).where(experiments.c.experiment_id == key)).first()
+    if row is None:
+        raise NotFoundError(f"Experiment with ID {experiment_id!r} not found")
+    return _to_experiment(row._mapping)
+
+
+def find_experiment_by_name(conn: Connection, name: str) -> Experiment | None:
+    """The experiment with exactly this name, or None."""
+    if not isinstance(name, str):
+        raise InvalidParameterError(
+            f"Invalid experiment name {name!r}: expected a string, got {type(name).__name__}")
+    row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+    return None if row is None else _to_experiment(row._mapping)
+
+
+def list_experiments(conn: Connection, max_results: int,
+                     page_token: str | None) -> PagedList[Experiment]:
+    """Experiments newest first (creation time, then id, descending), one page at a time."""
+    check_max_results(max_results)
+    query = sa.select(experiments)
+    if page_token is not None:
+        created_ms, last_id = decode_page_token(page_token, _PAGE_KIND, int)
+        query = query.where(
+            experiments.c.creation_time_ms <= created_ms,
+            sa.or_(experiments.c.creation_time_ms < created_ms,
+                   experiments.c.experiment_id < last_id),
+        )
+    query = query.order_by(experiments.c.creation_time_ms.desc(),
+                           experiments.c.experiment_id.desc()).limit(max_results + 1)
+    rows = [row._mapping for row in conn.execute(query)]
+    token = None
+    if len(rows) > max_results:
+        rows = rows[:max_results]
+        last = rows[-1]
+        token = encode_page_token(_PAGE_KIND,
+                                  (last["creation_time_ms"], last["experiment_id"]))
+    return PagedList([_to_experiment(row) for row in rows], token)
+
+
+def missing_experiment_ids(conn: Connection, experiment_ids: Sequence[str]) -> list[str]:
+    """Those of ``experiment_ids`` that name no experiment, in the order given."""
+    keys = {experiment_id: parse_experiment_id(experiment_id)
+            for experiment_id in experiment_ids}
+    wanted = {key for key in keys.values() if key is not None}
+    found: set[int] = set()
+    if wanted:
+        found = set(conn.execute(
+            sa.select(experiments.c.experiment_id)
+            .where(experiments.c.experiment_id.in_(sorted(wanted)))).scalars())
+    return [experiment_id for experiment_id, key in keys.items() if key not in found]
+
+
+def _to_experiment(row: RowMapping) -> Experiment:
+    tags = _json.loads(row["tags"])
+    return Experiment(
+        experiment_id=str(row["experiment_id"]),
+        name=row["name"],
+        creation_time=row["creation_time_ms"],
+        last_update_time=row["last_update_time_ms"],
+        tags=dict(tags) if isinstance(tags, dict) else {},
+        lifecycle_stage=row["lifecycle_stage"],
+    )
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str):
+        raise InvalidParameterError(
+            f"Invalid experiment name {name!r}: expected a string, got {type(name).__name__}")
+    if not name.strip():
+        raise InvalidParameterError("Invalid experiment name '': it must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidParameterError(
+            f"Invalid experiment name {name[:50] + '…'!r}: it is {len(name)} characters "
+            f"long; the limit is {MAX_NAME_CHARS}")
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidParameterError(
+            f"Invalid experiment tags: expected a mapping of str to str, got "
+            f"{type(tags).__name__}")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidParameterError(
+                f"Invalid experiment tag {key!r}: keys and values must be strings, got "
+                f"{type(key).__name__} and {type(value).__name__}")
+    return dict(tags)
+
+
+def _already_exists(name: str) -> AlreadyExistsError:
+    return AlreadyExistsError(f"Experiment with name {name!r} already exists")

@@ -1,0 +1,127 @@
+"""The tables of the SQL store, as SQLAlchemy Core ``Table`` objects.
+
+This is what queries are written against. The database itself is created and changed only by
+the Alembic migrations in ``migrations/versions``; a test checks that the two agree.
+
+Conventions: plural snake-case table names, an integer surrogate key ``id`` plus unique
+natural keys, UTC times as integers whose unit is in the name (``_ms``, ``_ns``), JSON stored
+as text, and constraint names fixed by :data:`NAMING_CONVENTION`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from assay.store.sql.dialect import ID_TYPE, Dialect, value_lookup_index
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "experiments",
+    "metadata",
+    "spans",
+    "trace_metadata",
+    "trace_tags",
+    "traces",
+]
+
+#: Constraint names are part of the schema (migrations refer to them), so they are never left
+#: to each database's own defaults.
+NAMING_CONVENTION: dict[str, str] = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+#: Longest tag key, and longest value kept in an indexed projection column.
+MAX_KEY_CHARS = 250
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    # The API exposes the id as a string ("0", "1", …), as MLflow does.
+    sa.Column("experiment_id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("creation_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),  # JSON object
+    sa.UniqueConstraint("name"),
+    sa.Index(None, "creation_time_ms"),
+)
+
+traces = sa.Table(
+    "traces",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("trace_id", sa.String(64), nullable=False),
+    sa.Column("experiment_id", ID_TYPE, sa.ForeignKey(experiments.c.experiment_id),
+              nullable=False),
+    sa.Column("request_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("execution_time_ms", sa.BigInteger, nullable=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("name", sa.Text, nullable=True),  # the tag mlflow.traceName
+    sa.Column("client_request_id", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("session_id", sa.String(MAX_KEY_CHARS), nullable=True),  # mlflow.trace.session
+    sa.Column("user_id", sa.String(MAX_KEY_CHARS), nullable=True),  # mlflow.trace.user
+    sa.Column("request_preview", sa.Text, nullable=True),
+    sa.Column("response_preview", sa.Text, nullable=True),
+    sa.Column("input_tokens", sa.BigInteger, nullable=True),  # mlflow.trace.tokenUsage
+    sa.Column("output_tokens", sa.BigInteger, nullable=True),
+    sa.Column("total_tokens", sa.BigInteger, nullable=True),
+    sa.Column("run_id", sa.String(MAX_KEY_CHARS), nullable=True),  # mlflow.sourceRun
+    sa.UniqueConstraint("trace_id"),
+    sa.Index(None, "experiment_id", "request_time_ms"),
+    sa.Index(None, "client_request_id"),
+    sa.Index(None, "session_id"),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "run_id"),
+)
+
+
+def _key_value_table(name: str, key_type: sa.types.TypeEngine[str]) -> sa.Table:
+    table = sa.Table(
+        name,
+        metadata,
+        sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+        sa.Column("trace_id", sa.String(64),
+                  sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+        sa.Column("key", key_type, nullable=False),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.UniqueConstraint("trace_id", "key"),
+    )
+    for dialect in Dialect:
+        index_name, columns, kwargs = value_lookup_index(dialect, name)
+        sa.Index(index_name, *(table.c[c] for c in columns), **kwargs).ddl_if(
+            dialect=dialect.value)
+    return table
+
+
+#: Mutable key/value pairs of a trace (set_trace_tag, the UI).
+trace_tags = _key_value_table("trace_tags", sa.String(MAX_KEY_CHARS))
+#: Key/value pairs set when the trace was logged, reserved keys included.
+trace_metadata = _key_value_table("trace_metadata", sa.Text())
+
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("span_id", sa.String(16), nullable=False),
+    sa.Column("parent_id", sa.String(16), nullable=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("span_type", sa.Text, nullable=False),
+    sa.Column("status_code", sa.String(16), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=False),
+    sa.Column("start_time_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_time_ns", sa.BigInteger, nullable=True),
+    sa.Column("inputs", sa.Text, nullable=True),  # JSON text, exactly as recorded
+    sa.Column("outputs", sa.Text, nullable=True),  # JSON text, exactly as recorded
+    sa.Column("attributes", sa.Text, nullable=False),  # JSON object
+    sa.Column("events", sa.Text, nullable=False),  # JSON list of SpanEvent.to_dict()
+    sa.UniqueConstraint("trace_id", "span_id"),
+)

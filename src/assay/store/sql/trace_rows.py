@@ -1,0 +1,184 @@
+"""A batch of Trace entities as the rows of the trace tables, checked before anything is written.
+
+This is the CPU side of the export hot path, so rows are plain tuples (in the column order
+given next to each builder) and each batch is checked and converted in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.entities import Trace, TraceInfo, TraceState
+from assay.entities.trace import metadata_keys
+from assay.errors import InvalidParameterError, NotFoundError
+from assay.store.sql.experiments import parse_experiment_id
+from assay.store.sql.schema import MAX_KEY_CHARS
+from assay.store.sql.spans import span_row
+from assay.store.sql.trace_tags import check_tag_key, truncate_tag_value
+
+__all__ = [
+    "KEY_VALUE_ROW_COLUMNS",
+    "TRACE_ROW_COLUMNS",
+    "TraceRows",
+    "is_bigint",
+    "trace_rows",
+]
+
+#: The columns of a ``traces`` row tuple, in order; all but the first are replaced when a
+#: trace is logged again.
+TRACE_ROW_COLUMNS = (
+    "trace_id", "experiment_id", "request_time_ms", "execution_time_ms", "state", "name",
+    "client_request_id", "session_id", "user_id", "request_preview", "response_preview",
+    "input_tokens", "output_tokens", "total_tokens", "run_id",
+)
+#: The columns of a ``trace_tags`` or ``trace_metadata`` row tuple, in order.
+KEY_VALUE_ROW_COLUMNS = ("trace_id", "key", "value")
+
+_MAX_TRACE_ID_CHARS = 64
+_BIGINT_LIMIT = 2**63
+_TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+_NO_TOKENS = (None, None, None)
+
+
+@dataclass
+class TraceRows:
+    """The rows of a batch, each table's keyed by its unique key.
+
+    Keying by the unique key means a trace or span given twice in one batch is written once
+    (the last one wins), exactly as if it had come in two batches.
+    """
+
+    traces: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    tags: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    metadata: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    spans: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: Each experiment id the batch logs into, with one of its traces (for error messages).
+    experiment_ids: dict[str, str] = field(default_factory=dict)
+
+
+def trace_rows(batch: Sequence[Trace]) -> TraceRows:
+    """The rows of every trace in ``batch``; InvalidParameterError naming the first bad one."""
+    rows = TraceRows()
+    experiment_keys: dict[str, int] = {}
+    for trace in batch:
+        info = trace.info
+        trace_id = _check_trace_id(info.trace_id)
+        experiment_id = info.experiment_id
+        experiment_key = experiment_keys.get(experiment_id)
+        if experiment_key is None:
+            experiment_key = _experiment_key(experiment_id, trace_id)
+            experiment_keys[experiment_id] = experiment_key
+            rows.experiment_ids[experiment_id] = trace_id
+        rows.traces[trace_id] = _trace_row(info, trace_id, experiment_key)
+        for key, value in info.tags.items():
+            check_tag_key(key, trace_id)
+            if not isinstance(value, str):
+                raise _not_a_string("tag", key, value, trace_id)
+            rows.tags[trace_id, key] = (trace_id, key, truncate_tag_value(value))
+        for key, value in info.trace_metadata.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise _not_a_string("metadata", key, value, trace_id)
+            rows.metadata[trace_id, key] = (trace_id, key, value)
+        for span in trace.data.spans:
+            rows.spans[trace_id, span.span_id] = span_row(trace_id, span)
+    return rows
+
+
+def _trace_row(info: TraceInfo, trace_id: str, experiment_key: int) -> tuple[Any, ...]:
+    """A ``traces`` row: the values of :data:`TRACE_ROW_COLUMNS`."""
+    if not is_bigint(info.request_time):
+        raise InvalidParameterError(
+            f"Invalid request_time {info.request_time!r} of trace {trace_id!r}: expected "
+            "milliseconds since the epoch as an int")
+    duration = info.execution_duration
+    if duration is not None and not is_bigint(duration):
+        raise InvalidParameterError(
+            f"Invalid execution_duration {duration!r} of trace {trace_id!r}: expected "
+            "milliseconds as an int, or None")
+    client_request_id = info.client_request_id
+    if client_request_id is not None and (not isinstance(client_request_id, str)
+                                          or len(client_request_id) > MAX_KEY_CHARS):
+        raise InvalidParameterError(
+            f"Invalid client_request_id of trace {trace_id!r}: expected a string of at most "
+            f"{MAX_KEY_CHARS} characters")
+    metadata = info.trace_metadata
+    name = info.tags.get(metadata_keys.TRACE_NAME)
+    return (
+        trace_id,
+        experiment_key,
+        info.request_time,
+        duration,
+        _state(info.state, trace_id),
+        # The name column mirrors the tag, so it is cut the way the tag's value is.
+        truncate_tag_value(name) if isinstance(name, str) else None,
+        client_request_id,
+        _projection(metadata.get(metadata_keys.SESSION)),
+        _projection(metadata.get(metadata_keys.USER)),
+        info.request_preview,
+        info.response_preview,
+        *_token_usage(metadata.get(metadata_keys.TOKEN_USAGE)),
+        _projection(metadata.get(metadata_keys.SOURCE_RUN)),
+    )
+
+
+def _check_trace_id(trace_id: object) -> str:
+    if not isinstance(trace_id, str) or not 0 < len(trace_id) <= _MAX_TRACE_ID_CHARS:
+        raise InvalidParameterError(
+            f"Invalid trace_id {trace_id!r}: expected a string of 1 to {_MAX_TRACE_ID_CHARS} "
+            "characters such as 'tr-' followed by 32 hex digits")
+    return trace_id
+
+
+def _experiment_key(experiment_id: str, trace_id: str) -> int:
+    key = parse_experiment_id(experiment_id)
+    if key is None:
+        raise NotFoundError(f"Experiment with ID {experiment_id!r} not found (trace "
+                            f"{trace_id!r} was logged into it)")
+    return key
+
+
+def _state(state: TraceState | str, trace_id: str) -> str:
+    if isinstance(state, TraceState):
+        return state.value
+    try:
+        return TraceState(state).value
+    except ValueError:
+        raise InvalidParameterError(
+            f"Invalid state {state!r} of trace {trace_id!r}: expected one of "
+            f"{', '.join(s.value for s in TraceState)}") from None
+
+
+def _projection(value: object) -> str | None:
+    # The indexed columns keep at most MAX_KEY_CHARS characters (MLflow's limit for a metadata
+    # value), so that a PostgreSQL B-tree entry always fits; trace_metadata keeps it whole.
+    return value[:MAX_KEY_CHARS] if isinstance(value, str) else None
+
+
+def _token_usage(raw: str | None) -> tuple[int | None, int | None, int | None]:
+    """The counts in the metadata mlflow.trace.tokenUsage; None for what cannot be read."""
+    if not raw:
+        return _NO_TOKENS
+    try:
+        usage = json.loads(raw)
+    except (TypeError, ValueError):
+        return _NO_TOKENS
+    if not isinstance(usage, dict):
+        return _NO_TOKENS
+    counts = [usage.get(key) for key in _TOKEN_KEYS]
+    input_tokens, output_tokens, total_tokens = (c if is_bigint(c) else None for c in counts)
+    return input_tokens, output_tokens, total_tokens
+
+
+def is_bigint(value: object) -> bool:
+    """Whether ``value`` is an int that fits a BIGINT column (and not a bool)."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and -_BIGINT_LIMIT <= value < _BIGINT_LIMIT)
+
+
+def _not_a_string(what: str, key: object, value: object, trace_id: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"Invalid {what} {key!r} on trace {trace_id!r}: keys and values must be strings, got "
+        f"{type(key).__name__} and {type(value).__name__}")

@@ -1,0 +1,203 @@
+"""Traces in the SQL store: log whole traces in batches, read, page through and delete them.
+
+``log_traces`` is the hot path of the background exporter. A batch of traces becomes one list
+of rows per table and one upsert per table (see ``dialect.upsert_many``), so the number of
+statements does not grow with the number of traces. Reads load the tags, metadata and spans
+of a whole page with one query per table.
+
+Functions take an open Connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from assay.entities import Trace, TraceData, TraceInfo, TraceState
+from assay.errors import InvalidParameterError, NotFoundError
+from assay.paging import PagedList
+from assay.store.sql.dialect import Dialect, in_chunks, upsert_many
+from assay.store.sql.experiments import missing_experiment_ids, parse_experiment_id
+from assay.store.sql.page_tokens import (
+    check_max_results,
+    decode_page_token,
+    encode_page_token,
+)
+from assay.store.sql.schema import spans, trace_metadata, trace_tags, traces
+from assay.store.sql.spans import SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS, load_spans
+from assay.store.sql.trace_rows import (
+    KEY_VALUE_ROW_COLUMNS,
+    TRACE_ROW_COLUMNS,
+    is_bigint,
+    trace_rows,
+)
+from assay.store.sql.trace_tags import load_key_values, trace_not_found
+
+__all__ = ["delete_traces", "get_trace", "get_trace_info", "list_traces", "log_traces"]
+
+_PAGE_KIND = "traces"
+_TRACE_COLUMNS = (
+    traces.c.trace_id, traces.c.experiment_id, traces.c.request_time_ms,
+    traces.c.execution_time_ms, traces.c.state, traces.c.client_request_id,
+    traces.c.request_preview, traces.c.response_preview,
+)
+_K = TypeVar("_K", str, tuple[str, str])
+
+
+# -- writing -----------------------------------------------------------------------------
+
+def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace]) -> None:
+    """Upsert whole traces: their rows, tags, metadata and spans, one statement per table.
+
+    Everything is checked before anything is written, so a bad trace fails the batch with an
+    InvalidParameterError (or NotFoundError for an unknown experiment) naming it.
+    """
+    rows = trace_rows(batch)
+    if not rows.traces:
+        return
+    missing = missing_experiment_ids(conn, list(rows.experiment_ids))
+    if missing:
+        raise NotFoundError(f"Experiment with ID {missing[0]!r} not found (trace "
+                            f"{rows.experiment_ids[missing[0]]!r} was logged into it)")
+    # Rows go in key order: two PostgreSQL transactions upserting overlapping batches then
+    # lock rows in the same order and cannot deadlock.
+    upsert_many(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS,
+                _in_key_order(rows.traces))
+    for table, table_rows in ((trace_tags, rows.tags), (trace_metadata, rows.metadata)):
+        upsert_many(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
+                    _in_key_order(table_rows))
+    upsert_many(conn, dialect, spans, SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS,
+                _in_key_order(rows.spans))
+
+
+def delete_traces(conn: Connection, dialect: Dialect, experiment_id: str,
+                  max_timestamp_millis: int | None, max_traces: int | None,
+                  trace_ids: Sequence[str] | None) -> int:
+    """Delete traces of one experiment, with everything attached; return how many went.
+
+    MLflow's rules: give ``max_timestamp_millis`` (traces at or before it) or ``trace_ids``,
+    not both; ``max_traces`` (only with the timestamp) keeps to the oldest N of those.
+    """
+    if isinstance(trace_ids, str):
+        raise InvalidParameterError(
+            f"Invalid trace_ids {trace_ids!r}: expected a list of trace ids, not one string")
+    if max_timestamp_millis is None and not trace_ids:
+        raise InvalidParameterError(
+            "Either `max_timestamp_millis` or `trace_ids` must be specified.")
+    if max_timestamp_millis is not None and trace_ids:
+        raise InvalidParameterError(
+            "Only one of `max_timestamp_millis` and `trace_ids` can be specified.")
+    if trace_ids and max_traces is not None:
+        raise InvalidParameterError(
+            "`max_traces` can't be specified if `trace_ids` is specified.")
+    if max_traces is not None and (not is_bigint(max_traces) or max_traces <= 0):
+        raise InvalidParameterError(
+            f"`max_traces` must be a positive integer, received {max_traces!r}.")
+    if max_timestamp_millis is not None and not is_bigint(max_timestamp_millis):
+        raise InvalidParameterError(
+            f"`max_timestamp_millis` must be an integer, received {max_timestamp_millis!r}.")
+    key = parse_experiment_id(experiment_id)
+    if key is None:
+        return 0
+    in_experiment = traces.c.experiment_id == key
+    # Spans, tags and metadata go with their trace through ON DELETE CASCADE.
+    if trace_ids:
+        return sum(
+            conn.execute(traces.delete().where(in_experiment, traces.c.trace_id.in_(chunk)))
+            .rowcount
+            for chunk in in_chunks(sorted(set(trace_ids)), dialect))
+    assert max_timestamp_millis is not None  # by the checks above
+    where = [in_experiment, traces.c.request_time_ms <= max_timestamp_millis]
+    if max_traces is not None:
+        oldest = (sa.select(traces.c.id).where(*where)
+                  .order_by(traces.c.request_time_ms, traces.c.trace_id).limit(max_traces))
+        where = [traces.c.id.in_(oldest.scalar_subquery())]
+    return conn.execute(traces.delete().where(*where)).rowcount
+
+
+# -- reading -----------------------------------------------------------------------------
+
+def get_trace_info(conn: Connection, dialect: Dialect, trace_id: str) -> TraceInfo:
+    """The header of a stored trace; NotFoundError naming the id otherwise."""
+    if not isinstance(trace_id, str):
+        raise InvalidParameterError(
+            f"Invalid trace_id {trace_id!r}: expected a string, got {type(trace_id).__name__}")
+    row = conn.execute(sa.select(*_TRACE_COLUMNS).where(traces.c.trace_id == trace_id)).first()
+    if row is None:
+        raise trace_not_found(trace_id)
+    return _to_trace_infos(conn, dialect, [row._mapping])[0]
+
+
+def get_trace(conn: Connection, dialect: Dialect, trace_id: str,
+              include_spans: bool) -> Trace:
+    """A stored trace, spans root first then by start time; NotFoundError otherwise."""
+    info = get_trace_info(conn, dialect, trace_id)
+    spans_of = load_spans(conn, dialect, [trace_id]) if include_spans else {}
+    return Trace(info=info, data=TraceData(spans=spans_of.get(trace_id, [])))
+
+
+def list_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str],
+                max_results: int, page_token: str | None,
+                include_spans: bool) -> PagedList[Trace]:
+    """Traces of the experiments, newest first (request time desc, then trace id), a page."""
+    if isinstance(experiment_ids, str) or not experiment_ids:
+        raise InvalidParameterError(
+            f"Invalid experiment_ids {experiment_ids!r}: expected a non-empty list of ids")
+    check_max_results(max_results)
+    keys = sorted({key for key in map(parse_experiment_id, experiment_ids) if key is not None})
+    if not keys:
+        return PagedList([], None)
+    query = sa.select(*_TRACE_COLUMNS).where(traces.c.experiment_id.in_(keys))
+    if page_token is not None:
+        time_ms, last_id = decode_page_token(page_token, _PAGE_KIND, str)
+        # "<=" on its own lets the (experiment_id, request_time_ms) index bound the scan.
+        query = query.where(
+            traces.c.request_time_ms <= time_ms,
+            sa.or_(traces.c.request_time_ms < time_ms, traces.c.trace_id > last_id),
+        )
+    query = query.order_by(traces.c.request_time_ms.desc(), traces.c.trace_id.asc())
+    rows = [row._mapping for row in conn.execute(query.limit(max_results + 1))]
+    token = None
+    if len(rows) > max_results:
+        rows = rows[:max_results]
+        token = encode_page_token(
+            _PAGE_KIND, (rows[-1]["request_time_ms"], rows[-1]["trace_id"]))
+    infos = _to_trace_infos(conn, dialect, rows)
+    spans_of = load_spans(conn, dialect, [i.trace_id for i in infos]) if include_spans else {}
+    return PagedList(
+        [Trace(info=info, data=TraceData(spans=spans_of.get(info.trace_id, [])))
+         for info in infos],
+        token,
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+def _to_trace_infos(conn: Connection, dialect: Dialect,
+                    rows: Sequence[RowMapping]) -> list[TraceInfo]:
+    trace_ids = [row["trace_id"] for row in rows]
+    tags = load_key_values(conn, dialect, trace_tags, trace_ids)
+    metadata = load_key_values(conn, dialect, trace_metadata, trace_ids)
+    return [
+        TraceInfo(
+            trace_id=row["trace_id"],
+            experiment_id=str(row["experiment_id"]),
+            request_time=row["request_time_ms"],
+            state=TraceState(row["state"]),
+            execution_duration=row["execution_time_ms"],
+            request_preview=row["request_preview"],
+            response_preview=row["response_preview"],
+            client_request_id=row["client_request_id"],
+            trace_metadata=metadata[row["trace_id"]],
+            tags=tags[row["trace_id"]],
+            assessments=[],
+        )
+        for row in rows
+    ]
+
+
+def _in_key_order(rows: dict[_K, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [rows[key] for key in sorted(rows)]

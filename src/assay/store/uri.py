@@ -1,0 +1,63 @@
+"""Tracking URIs: which store a URI names, and the error for one Assay cannot use."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from assay.errors import InvalidTrackingURIError
+from assay.store.base import Store
+
+__all__ = ["DEFAULT_TRACKING_URI", "mask_uri", "open_store", "validate_uri"]
+
+#: A SQLite file in the working directory: no server, no set-up.
+DEFAULT_TRACKING_URI = "sqlite:///assay.db"
+
+_ACCEPTED = (
+    "sqlite:///path/to/file.db (relative) or sqlite:////absolute/path.db, "
+    "sqlite:///:memory:, postgresql://user:password@host:port/database"
+)
+
+_SQL_SCHEMES = re.compile(r"^(sqlite|postgresql|postgres)(\+[a-z0-9_]+)?$")
+
+
+def mask_uri(uri: str) -> str:
+    """The URI with any password replaced by ``***`` (for messages and logs)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable URI>"
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def validate_uri(uri: str) -> str:
+    """Return the URI if Assay can use it; InvalidTrackingURIError otherwise."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise InvalidTrackingURIError(
+            f"Invalid tracking URI {uri!r}: it is empty. Accepted: {_ACCEPTED}")
+    uri = uri.strip()
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme in ("http", "https"):
+        raise InvalidTrackingURIError(
+            f"Tracking URI {mask_uri(uri)!r}: an Assay server is not supported by this "
+            f"version of the SDK yet. Accepted: {_ACCEPTED}")
+    if not _SQL_SCHEMES.match(scheme):
+        raise InvalidTrackingURIError(
+            f"Invalid tracking URI {mask_uri(uri)!r}: unknown scheme {scheme or '(none)'!r}. "
+            f"Accepted: {_ACCEPTED}")
+    if scheme.startswith("sqlite") and not uri.split(":", 1)[1].startswith("///"):
+        raise InvalidTrackingURIError(
+            f"Invalid tracking URI {mask_uri(uri)!r}: a SQLite URI needs three slashes "
+            f"before the path. Accepted: {_ACCEPTED}")
+    return uri
+
+
+def open_store(uri: str) -> Store:
+    """Open the store a tracking URI names (the SQL store for sqlite and postgresql)."""
+    uri = validate_uri(uri)
+    from assay.store.sql import SqlStore
+
+    return SqlStore(uri)

@@ -1,0 +1,3 @@
+"""Assay's version."""
+
+__version__ = "0.1.0"

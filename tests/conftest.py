@@ -1,0 +1,117 @@
+"""Fixtures shared by the whole suite: a fresh database per test, on SQLite and PostgreSQL.
+
+``tracking_uri`` runs a test once per backend. PostgreSQL comes from ``ASSAY_TEST_POSTGRES_URI``
+(default ``postgresql://postgres@127.0.0.1:5432/test``); each test gets its own schema there,
+dropped afterwards. When that server cannot be reached the PostgreSQL half is skipped, except
+on CI (``CI=true``), where a missing database is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import quote
+
+import pytest
+
+from assay.store.sql import SqlStore
+from assay.store.uri import mask_uri
+
+POSTGRES_URI_ENV = "ASSAY_TEST_POSTGRES_URI"
+DEFAULT_POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_base_uri() -> str:
+    return os.environ.get(POSTGRES_URI_ENV) or DEFAULT_POSTGRES_URI
+
+
+def _libpq_uri(uri: str) -> str:
+    # psycopg takes postgresql:// and postgres:// URIs, but not SQLAlchemy's "+driver" part.
+    scheme, sep, rest = uri.partition("://")
+    return scheme.split("+", 1)[0] + sep + rest
+
+
+def _skip_or_fail(reason: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """The PostgreSQL server tests run against: its URI, or why it cannot be used."""
+
+    uri: str | None
+    problem: str = ""
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """The PostgreSQL server of ``ASSAY_TEST_POSTGRES_URI``, checked once per session.
+
+    Once, so that an absent server costs one connection timeout, not one per test.
+    """
+    base = _postgres_base_uri()
+    try:
+        import psycopg
+    except ImportError:
+        return PostgresServer(None, "psycopg is not installed: pip install 'assay[postgres]'")
+    try:
+        with psycopg.connect(_libpq_uri(base), connect_timeout=3):
+            pass
+    except psycopg.Error:
+        return PostgresServer(
+            None, f"PostgreSQL not reachable at {mask_uri(base)}; set {POSTGRES_URI_ENV}")
+    return PostgresServer(base)
+
+
+def _postgres_schema_uri(server: PostgresServer) -> Iterator[str]:
+    if server.uri is None:
+        _skip_or_fail(server.problem)
+    import psycopg
+    from psycopg import sql
+
+    base = server.uri
+    schema = f"assay_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq_uri(base), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    # Every connection the store opens starts with this schema alone on its search_path, so
+    # Alembic's version table, the tables and every query land in it.
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
+    with psycopg.connect(_libpq_uri(base), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def tracking_uri(request: pytest.FixtureRequest, tmp_path: Path,
+                 postgres_server: PostgresServer) -> Iterator[str]:
+    """The URI of a fresh, empty database: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'assay.db'}"
+    else:
+        yield from _postgres_schema_uri(postgres_server)
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
+def postgres_uri(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URI of a fresh PostgreSQL schema, for tests of PostgreSQL alone."""
+    yield from _postgres_schema_uri(postgres_server)
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    """The URI of a fresh SQLite file, for tests that need no second backend."""
+    return f"sqlite:///{tmp_path / 'assay.db'}"
+
+
+@pytest.fixture
+def store(tracking_uri: str) -> Iterator[SqlStore]:
+    """A SQL store on a fresh database (both backends), closed after the test."""
+    sql_store = SqlStore(tracking_uri)
+    yield sql_store
+    sql_store.close()

@@ -1,0 +1,105 @@
+"""The README's and the issue's snippets run as written, in a fresh process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SNIPPET = '''
+import assay
+assay.set_experiment("/Shared/production-app")        # created on first use
+
+@assay.trace(span_type="RETRIEVER")
+def retrieve_context(query: str) -> str: ...
+
+@assay.trace
+def my_chatbot(question: str) -> str:
+    assay.update_current_trace(client_request_id="req-abc-123",
+        metadata={"mlflow.trace.session": "session-1", "mlflow.trace.user": "user-jane",
+                  "environment": "production"})
+    return retrieve_context(question)
+
+my_chatbot("What is MLflow?")
+trace = assay.get_trace(assay.get_last_active_trace_id())   # no flush needed
+'''
+
+CHECKS = '''
+assert trace is not None
+assert [s.name for s in trace.data.spans] == ["my_chatbot", "retrieve_context"]
+assert trace.data.spans[1].span_type == "RETRIEVER"
+assert trace.info.client_request_id == "req-abc-123"
+assert trace.info.session_id == "session-1" and trace.info.user_id == "user-jane"
+assert trace.info.trace_metadata["environment"] == "production"
+assert trace.info.request_preview == "What is MLflow?"
+exp = assay.get_experiment_by_name("/Shared/production-app")
+assert exp is not None and trace.info.experiment_id == exp.experiment_id
+print("OK", trace.info.trace_id)
+'''
+
+
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_issue_snippet_runs_as_written_into_the_default_sqlite_file(tmp_path: Path) -> None:
+    result = run_python(SNIPPET + CHECKS, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK tr-")
+    assert (tmp_path / "assay.db").exists()
+    # A second process sees the same experiment and trace.
+    trace_id = result.stdout.split()[1]
+    again = run_python(f'''
+import assay
+t = assay.get_trace({trace_id!r})
+assert t is not None and len(t.data.spans) == 2
+print(assay.get_experiment_by_name("/Shared/production-app").experiment_id)
+''', tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
+def test_traces_queued_at_exit_are_written(tmp_path: Path) -> None:
+    result = run_python('''
+import assay
+assay.set_experiment("exit-test")
+
+@assay.trace
+def f(i):
+    return i
+
+for i in range(500):
+    f(i)
+''', tmp_path)
+    assert result.returncode == 0, result.stderr
+    check = run_python('''
+import assay
+exp = assay.get_experiment_by_name("exit-test")
+client = assay.AssayClient()
+n, token = 0, None
+while True:
+    page = client.search_traces([exp.experiment_id], max_results=200, page_token=token,
+                                include_spans=False)
+    n += len(page)
+    token = page.token
+    if not token:
+        break
+print(n)
+''', tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == "500"
+
+
+def test_a_bad_tracking_uri_names_itself_and_what_is_accepted(tmp_path: Path) -> None:
+    result = run_python('''
+import assay
+try:
+    assay.set_tracking_uri("mysql://user:hunter2@db/x")
+except ValueError as e:
+    print(e)
+''', tmp_path)
+    assert "mysql://user:***@db/x" in result.stdout
+    assert "hunter2" not in result.stdout
+    assert "sqlite:///" in result.stdout and "postgresql://" in result.stdout
