@@ -6,7 +6,8 @@
     ├── InvalidParameterError       INVALID_PARAMETER_VALUE  (also a ValueError)
     │   └── InvalidTrackingURIError
     ├── NotFoundError               RESOURCE_DOES_NOT_EXIST
-    └── AlreadyExistsError          RESOURCE_ALREADY_EXISTS
+    ├── AlreadyExistsError          RESOURCE_ALREADY_EXISTS
+    └── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the database cannot be reached)
 
 Every error carries an ``error_code`` so the server can map it to an HTTP status in one place.
 Messages name the offending field or id and never contain SQL, secrets or tracebacks.
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidTrackingURIError",
     "NotFoundError",
+    "StoreUnavailableError",
 ]
 
 
@@ -53,3 +55,9 @@ class AlreadyExistsError(AssayError):
     """Creating something whose unique name or id is already taken."""
 
     error_code = "RESOURCE_ALREADY_EXISTS"
+
+
+class StoreUnavailableError(AssayError):
+    """The database behind the tracking URI cannot be reached or opened right now."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"

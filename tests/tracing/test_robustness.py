@@ -235,3 +235,29 @@ def test_reading_right_after_the_call_needs_no_flush(rt: _runtime.Runtime) -> No
     page = assay.AssayClient().search_traces(max_results=500, include_spans=False)
     assert len(page) == 300
 
+
+
+def test_a_trace_the_store_refuses_does_not_sink_its_batch(rt: _runtime.Runtime) -> None:
+    """A trace the store rejects is counted as failed; the rest of its batch is written."""
+    release = threading.Event()
+    original = rt.exporter._build
+
+    def gated(t: InMemoryTrace) -> Trace:
+        release.wait(10)
+        return original(t)
+
+    rt.exporter._build = gated  # hold the worker so the three traces share one batch
+    for name in ("good-1", "bad", "good-2"):
+        with assay.start_span(name) as span:
+            if name == "bad":
+                # A span id the store refuses, as a foreign exporter could send.
+                span._span_id = -1  # type: ignore[union-attr]
+    release.set()
+    assert rt.flush(timeout=20)
+    stats = rt.exporter.stats
+    assert (stats.written, stats.failed) == (2, 1)
+
+
+def test_client_request_id_length_is_checked(rt: _runtime.Runtime) -> None:
+    with assay.start_span("s"), pytest.raises(ValueError, match="client_request_id"):
+        assay.update_current_trace(client_request_id="x" * 251)

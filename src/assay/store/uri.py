@@ -21,16 +21,21 @@ _ACCEPTED = (
 _SQL_SCHEMES = re.compile(r"^(sqlite|postgresql|postgres)(\+[a-z0-9_]+)?$")
 
 
+_SECRET_QUERY = re.compile(r"(?i)((?:^|&)(?:password|passwd|pwd|sslpassword)=)[^&]*")
+
+
 def mask_uri(uri: str) -> str:
-    """The URI with any password replaced by ``***`` (for messages and logs)."""
+    """The URI with any password (user part or query) replaced by ``***``."""
     try:
         parts = urlsplit(uri)
     except ValueError:
         return "<unparseable URI>"
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        parts = parts._replace(netloc=netloc)
+    if parts.query:
+        parts = parts._replace(query=_SECRET_QUERY.sub(r"\1***", parts.query))
+    return urlunsplit(parts)
 
 
 def validate_uri(uri: str) -> str:

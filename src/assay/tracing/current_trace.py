@@ -23,6 +23,8 @@ _log = logging.getLogger("assay")
 #: Longest tag key and value; longer values are cut (with "...").
 TAG_KEY_MAX = 250
 TAG_VALUE_MAX = 4096
+#: Longest client request id (it is indexed).
+CLIENT_REQUEST_ID_MAX = 250
 
 
 def _as_str(kind: str, key: str, value: Any) -> str:
@@ -64,6 +66,10 @@ def update_current_trace(tags: Mapping[str, Any] | None = None,
     if response_preview is not None and not isinstance(response_preview, str):
         raise InvalidParameterError(
             f"response_preview must be a str, got {type(response_preview).__name__}")
+    if client_request_id is not None and len(str(client_request_id)) > CLIENT_REQUEST_ID_MAX:
+        raise InvalidParameterError(
+            f"client_request_id is {len(str(client_request_id))} characters; the limit is "
+            f"{CLIENT_REQUEST_ID_MAX}")
     new_state: TraceState | None = None
     if state is not None:
         value = state.value if isinstance(state, TraceState) else state

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from assay.entities.trace import Trace
+from assay.errors import InvalidParameterError
 
 if TYPE_CHECKING:
     from assay.store.base import Store
@@ -182,6 +183,17 @@ class Exporter:
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 store.log_traces(traces)
+            except InvalidParameterError as exc:
+                # The store refused something in the batch; retrying will not help, but the
+                # other traces of the batch must not be lost with the bad one.
+                if len(traces) > 1:
+                    for trace in traces:
+                        self._write_to_store(store, [trace])
+                else:
+                    self.stats.failed += 1
+                    _log.error("Assay could not write trace %s: %s", traces[0].info.trace_id,
+                               exc)
+                return
             except Exception as exc:
                 if attempt == _WRITE_ATTEMPTS:
                     self.stats.failed += len(traces)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assay.entities import Experiment, Trace, TraceInfo
-from assay.errors import AssayError, InvalidParameterError
+from assay.errors import AssayError, InvalidParameterError, StoreUnavailableError
 from assay.paging import PagedList
 from assay.store.base import Store
 from assay.store.sql import experiments, trace_tags
@@ -169,7 +169,7 @@ class SqlStore(Store):
         if self._closed:
             raise AssayError(f"The store for {self.uri!r} is closed")
 
-    def _unavailable(self, exc: sa.exc.OperationalError) -> AssayError:
+    def _unavailable(self, exc: sa.exc.OperationalError) -> StoreUnavailableError:
         return connection_error(self.uri, exc)
 
 

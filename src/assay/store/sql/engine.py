@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from assay.errors import AssayError, InvalidTrackingURIError
+from assay.errors import InvalidTrackingURIError, StoreUnavailableError
 from assay.store.sql.dialect import Dialect
 from assay.store.uri import mask_uri
 
@@ -74,9 +74,10 @@ def is_memory_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
 
-def connection_error(uri: str, exc: sa.exc.DBAPIError) -> AssayError:
+def connection_error(uri: str, exc: sa.exc.DBAPIError) -> StoreUnavailableError:
     """The error to raise when the database behind ``uri`` cannot be reached or opened."""
-    return AssayError(f"Cannot use the database at {mask_uri(uri)!r}: {driver_message(exc)}")
+    return StoreUnavailableError(
+        f"Cannot use the database at {mask_uri(uri)!r}: {driver_message(exc)}")
 
 
 def driver_message(exc: sa.exc.DBAPIError) -> str:
