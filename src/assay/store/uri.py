@@ -30,12 +30,13 @@ def mask_uri(uri: str) -> str:
         parts = urlsplit(uri)
     except ValueError:
         return "<unparseable URI>"
+    query = _SECRET_QUERY.sub(r"\1***", parts.query) if parts.query else parts.query
+    if parts.password is None and query == parts.query:
+        return uri  # rebuilding would turn "sqlite:////abs" into "sqlite://abs"
+    netloc = parts.netloc
     if parts.password is not None:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        parts = parts._replace(netloc=netloc)
-    if parts.query:
-        parts = parts._replace(query=_SECRET_QUERY.sub(r"\1***", parts.query))
-    return urlunsplit(parts)
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def validate_uri(uri: str) -> str:

@@ -12,6 +12,7 @@ database, being a single shared connection, serializes reads too.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
@@ -24,7 +25,7 @@ from assay.paging import PagedList
 from assay.store.base import Store
 from assay.store.sql import experiments, trace_tags
 from assay.store.sql import traces as sql_traces
-from assay.store.sql.dialect import has_single_writer
+from assay.store.sql.dialect import has_single_writer, is_transient_open_error
 from assay.store.sql.engine import (
     WRITE_OPTION,
     connection_error,
@@ -36,6 +37,10 @@ from assay.store.sql.migrations import upgrade_schema
 from assay.store.uri import mask_uri, validate_uri
 
 __all__ = ["SqlStore"]
+
+
+#: How long opening a new SQLite file keeps trying while other connections set it up.
+_OPEN_RETRY_SECONDS = 10.0
 
 
 class SqlStore(Store):
@@ -63,7 +68,7 @@ class SqlStore(Store):
             # One connection shared by every thread: readers must take turns with writers.
             self._read_lock = self._write_lock
         try:
-            upgrade_schema(self._engine, self._dialect)
+            self._upgrade_schema()
         except sa.exc.DBAPIError as exc:
             self._engine.dispose()
             raise connection_error(uri, exc) from None
@@ -73,6 +78,22 @@ class SqlStore(Store):
 
     def __repr__(self) -> str:
         return f"SqlStore({self.uri!r})"
+
+    def _upgrade_schema(self) -> None:
+        # When several connections open a brand-new SQLite file at once, switching it to WAL
+        # and WAL recovery can answer "database is locked" at once, without waiting for
+        # busy_timeout (SQLite documents these cases). They are short, so try again a little.
+        deadline = time.monotonic() + _OPEN_RETRY_SECONDS
+        while True:
+            try:
+                upgrade_schema(self._engine, self._dialect)
+                return
+            except sa.exc.OperationalError as exc:
+                if not is_transient_open_error(self._dialect, exc) \
+                        or time.monotonic() > deadline:
+                    raise
+                self._engine.dispose()
+                time.sleep(0.05)
 
     # -- experiments ---------------------------------------------------------------------
     def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "Dialect",
     "has_single_writer",
     "in_chunks",
+    "is_transient_open_error",
     "lock_for_migration",
     "upsert",
     "upsert_many",
@@ -172,6 +173,18 @@ def has_single_writer(dialect: Dialect) -> bool:
     match dialect:
         case Dialect.SQLITE:
             return True
+        case Dialect.POSTGRESQL:
+            return False
+        case _:
+            assert_never(dialect)
+
+
+def is_transient_open_error(dialect: Dialect, exc: sa.exc.OperationalError) -> bool:
+    """Whether an error while opening a database is worth trying again in a moment."""
+    match dialect:
+        case Dialect.SQLITE:
+            # A new file being switched to WAL by another connection, or WAL recovery.
+            return "locked" in str(exc.orig)
         case Dialect.POSTGRESQL:
             return False
         case _:
