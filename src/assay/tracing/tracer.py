@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +25,22 @@ from assay.tracing.live_span import LiveSpan, NoOpSpan
 if TYPE_CHECKING:
     from assay.store.base import Store
 
-__all__ = ["InMemoryTrace", "Tracer"]
+__all__ = ["InMemoryTrace", "Tracer", "new_trace_id"]
 
 _log = logging.getLogger(__name__)
 
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+
+def new_trace_id() -> int:
+    """A 128-bit trace id that starts with the time in milliseconds (as UUIDv7 does).
+
+    Ids that grow with time are written next to each other in every index keyed by trace
+    id, so a busy store's writes stay fast as it grows (random ids scatter them over the
+    whole index). The last 80 bits stay random, more than the 56 random bits the W3C trace
+    context asks for.
+    """
+    return (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
 
 
 class InMemoryTrace:
@@ -126,7 +138,7 @@ class Tracer:
                      experiment_id: str | None) -> LiveSpan | NoOpSpan:
         if parent_ctx is None:
             ratio = self.sampling_ratio if sampling_ratio is None else sampling_ratio
-            trace_id_int = random.getrandbits(128) or 1
+            trace_id_int = new_trace_id()
             if ratio < 1.0 and random.random() >= ratio:
                 return NoOpSpan(SpanContext(trace_id_int, random.getrandbits(64) or 1, False,
                                             _NOT_SAMPLED))
