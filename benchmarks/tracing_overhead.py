@@ -212,8 +212,10 @@ def run_side(job: Job, args: argparse.Namespace, keep: bool) -> None:
     result["process_wall_s"] = time.perf_counter() - start
     result["process_cpu_s"] = ((after.ru_utime - before.ru_utime)
                                + (after.ru_stime - before.ru_stime))
-    result["drop_warnings"] = [line.strip() for line in stderr_text.splitlines()
-                               if DROP_PATTERNS.search(line)][:5]
+    # Distinct drop warnings, without their timestamp and logger, cut to a readable length.
+    result["drop_warnings"] = sorted({
+        re.sub(r"^[\d/: ]+\s*(WARNING\s+\S+:\s*)?", "", line.strip())[:90]
+        for line in stderr_text.splitlines() if DROP_PATTERNS.search(line)})
     job.results.append(result)
     readable = result["readable"]
     log(f"  {job.label}: {result['us_per_span']['enabled']:.1f} µs/span traced, "
@@ -411,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         python, why = ensure_mlflow_venv(args.mlflow_venv)
         info["mlflow"] = why
         if python is None:
-            log(f"Skipping mlflow: {why}. Reporting Assay's figures only.")
+            log(f"Skipping mlflow: {why.rstrip('.')}. Reporting Assay's figures only.")
         else:
             modes = ["defaults", "lossless"] if args.mlflow_mode == "both" else [args.mlflow_mode]
             for mode in modes:

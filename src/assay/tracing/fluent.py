@@ -39,7 +39,6 @@ _log = logging.getLogger("assay")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FUNCTION_NAME_KEY = "mlflow.spanFunctionName"
 CHUNK_VALUE_KEY = "mlflow.chunk.value"
 
 _POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -113,7 +112,7 @@ def _enter(name: str, span_type: str, attributes: Mapping[str, Any] | None,
         span = rt.tracer.start_span(name, span_type, None, attributes,
                                     sampling_ratio=sampling_ratio)
         if type(span) is LiveSpan:
-            span.set_attribute(FUNCTION_NAME_KEY, fn_name)
+            span._function_name = fn_name
             inputs = binder.bind(args, kwargs)
             if inputs is not None:
                 span._set_call_inputs(inputs)

@@ -25,12 +25,19 @@ from assay.entities.span import Span, SpanEvent, SpanStatus, SpanStatusCode, Spa
 if TYPE_CHECKING:
     from assay.tracing.tracer import InMemoryTrace
 
-__all__ = ["NO_OP_TRACE_ID", "LiveSpan", "NoOpSpan"]
+__all__ = ["FUNCTION_NAME_KEY", "NO_OP_TRACE_ID", "LiveSpan", "NoOpSpan"]
+
+#: The attribute naming the function a ``@trace`` span recorded (MLflow's key).
+FUNCTION_NAME_KEY = "mlflow.spanFunctionName"
 
 #: The trace id of spans that are not recorded (tracing sampled out or failed).
 NO_OP_TRACE_ID = "tr-no-op-span"
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+# Shared, immutable statuses: building a frozen dataclass per span costs more than the rest
+# of ending it.
+_UNSET = SpanStatus()
+_OK = SpanStatus(SpanStatusCode.OK)
 _IMMUTABLE = (str, int, float, bool, type(None))
 
 
@@ -38,7 +45,8 @@ class LiveSpan(otel_trace.Span):
     """A span being recorded. Returned by ``assay.start_span`` and ``get_current_active_span``."""
 
     __slots__ = (
-        "_attributes", "_context", "_end_ns", "_events", "_inputs", "_inputs_json",
+        "_attributes", "_context", "_end_ns", "_events", "_function_name", "_inputs",
+        "_inputs_json",
         "_lock", "_name", "_outputs", "_outputs_json", "_outputs_set", "_parent_id",
         "_span_id", "_span_type", "_start_ns", "_status", "_trace", "_trace_id_int",
     )
@@ -53,13 +61,14 @@ class LiveSpan(otel_trace.Span):
         self._span_type = span_type
         self._start_ns = time.time_ns() if start_ns is None else start_ns
         self._end_ns: int | None = None
-        self._status = SpanStatus()
+        self._status = _UNSET
         self._inputs: Any = None
         self._inputs_json: str | None = None
         self._outputs: Any = None
         self._outputs_json: str | None = None
         self._outputs_set = False
         self._attributes: dict[str, Any] | None = None
+        self._function_name: str | None = None  # set by @trace; an attribute when written
         self._events: list[SpanEvent] | None = None
         self._context: SpanContext | None = None
 
@@ -111,14 +120,19 @@ class LiveSpan(otel_trace.Span):
 
     @property
     def attributes(self) -> dict[str, Any]:
-        return dict(self._attributes or {})
+        return self._all_attributes()
 
     @property
     def events(self) -> list[SpanEvent]:
         return list(self._events or ())
 
     def get_attribute(self, key: str) -> Any:
-        return (self._attributes or {}).get(key)
+        return self._all_attributes().get(key)
+
+    def _all_attributes(self) -> dict[str, Any]:
+        if self._function_name is None:
+            return dict(self._attributes or {})
+        return {FUNCTION_NAME_KEY: self._function_name, **(self._attributes or {})}
 
     # -- recording -------------------------------------------------------------------------
     def set_inputs(self, inputs: Any) -> None:
@@ -214,8 +228,8 @@ class LiveSpan(otel_trace.Span):
             self.set_attributes(attributes)
         if status is not None:
             self.set_status(status)
-        if self._status.status_code is SpanStatusCode.UNSET:
-            self._status = SpanStatus(SpanStatusCode.OK)
+        if self._status is _UNSET or self._status.status_code is SpanStatusCode.UNSET:
+            self._status = _OK
         self._end_ns = time.time_ns() if end_time_ns is None else end_time_ns
         self._trace.span_ended(self)
 
@@ -255,7 +269,8 @@ class LiveSpan(otel_trace.Span):
             status=self._status,
             inputs_json=self._encoded_inputs(),
             outputs_json=self._encoded_outputs(),
-            attributes=self._attributes or {},
+            attributes=(self._attributes or {}) if self._function_name is None
+            else self._all_attributes(),
             events=tuple(self._events or ()),
         )
 
