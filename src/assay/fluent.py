@@ -1,31 +1,61 @@
-"""The module-level API for experiments and stored traces (``assay.set_experiment`` …)."""
+"""The module-level API for experiments, stored traces, sessions and assessments
+(``assay.set_experiment``, ``assay.log_feedback`` …)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from assay import _runtime
 from assay.client import AssayClient
-from assay.entities import Experiment, Trace
-from assay.errors import NotFoundError
+from assay.entities import (
+    Assessment,
+    AssessmentError,
+    AssessmentSource,
+    AssessmentSourceType,
+    Expectation,
+    Experiment,
+    Feedback,
+    Session,
+    Trace,
+)
+from assay.entities.analytics import FeedbackSummary
+from assay.entities.assessment import DEFAULT_FEEDBACK_NAME
+from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.store.uri import validate_uri
 
 __all__ = [
     "create_experiment",
+    "delete_assessment",
     "delete_traces",
     "flush_trace_async_logging",
+    "get_assessment",
     "get_experiment",
     "get_experiment_by_name",
+    "get_feedback_summary",
     "get_trace",
     "get_tracking_uri",
+    "log_assessment",
+    "log_expectation",
+    "log_feedback",
+    "override_feedback",
     "search_experiments",
+    "search_sessions",
+    "search_traces",
     "set_experiment",
     "set_tracking_uri",
+    "update_assessment",
 ]
 
+if TYPE_CHECKING:
+    import pandas
+
 _log = logging.getLogger("assay")
+
+#: Traces per store call when ``search_traces`` reads many (keyset pages cost the same).
+_SEARCH_PAGE_SIZE = 1000
 
 
 def set_tracking_uri(uri: str) -> None:
@@ -97,3 +127,150 @@ def flush_trace_async_logging(terminate: bool = False) -> None:
         rt.exporter.shutdown(rt.settings.export_exit_timeout)
     else:
         rt.flush(rt.settings.export_exit_timeout)
+
+
+def search_sessions(max_results: int = 100, run_id: str | None = None,
+                    model_id: str | None = None, include_spans: bool = True,
+                    locations: Sequence[str] | None = None,
+                    page_token: str | None = None) -> PagedList[Session]:
+    """Sessions of the active experiment (or of ``locations``, a list of experiment ids).
+
+    Traces grouped by their session id (metadata ``mlflow.trace.session``), the most
+    recently active session first, its traces oldest first. Each Session has ``.id`` and
+    is iterable (``len``, ``[i]``); ``.token`` of the list gives the next page.
+    """
+    return AssayClient().search_sessions(max_results=max_results, page_token=page_token,
+                                         include_spans=include_spans, run_id=run_id,
+                                         model_id=model_id, locations=locations)
+
+
+def search_traces(experiment_ids: Sequence[str] | None = None,
+                  filter_string: str | None = None, max_results: int | None = None,
+                  order_by: Sequence[str] | None = None, extract_fields: None = None,
+                  run_id: str | None = None,
+                  return_type: Literal["pandas", "list"] | None = None,
+                  model_id: str | None = None, sql_warehouse_id: None = None,
+                  include_spans: bool = True, locations: Sequence[str] | None = None,
+                  flush: bool = False) -> pandas.DataFrame | list[Trace]:
+    """The traces that match a filter, as a DataFrame (MLflow's columns) or a list.
+
+    Args:
+        experiment_ids: where to search; ``locations`` is MLflow's newer name for it.
+            Default: the active experiment.
+        filter_string: see :meth:`AssayClient.search_traces`.
+        max_results: at most this many traces; None (the default) means all of them.
+        order_by: e.g. ``["timestamp_ms DESC"]`` (the default), ``["feedback.rating DESC"]``.
+        run_id: only traces of this run (metadata ``mlflow.sourceRun``).
+        return_type: ``"pandas"`` (the default when pandas is installed) or ``"list"``.
+        model_id: only traces of this model (metadata ``mlflow.modelId``).
+        include_spans: False skips loading spans (the ``spans`` column is then empty).
+        extract_fields, sql_warehouse_id: MLflow parameters Assay does not support; only
+            None is accepted.
+        flush: accepted for MLflow compatibility; never needed.
+
+    The DataFrame's columns are ``trace_id, trace, client_request_id, state, request_time,
+    execution_duration, request, response, trace_metadata, tags, spans, assessments``.
+    """
+    from assay import dataframe
+
+    if extract_fields is not None or sql_warehouse_id is not None:
+        raise InvalidParameterError(
+            "extract_fields and sql_warehouse_id are not supported by Assay; leave them None")
+    if return_type is None:
+        return_type = "pandas" if dataframe.has_pandas() else "list"
+    if return_type not in ("pandas", "list"):
+        raise InvalidParameterError(
+            f"Invalid return_type {return_type!r}: expected 'pandas' or 'list'")
+    if max_results is not None and (not isinstance(max_results, int)
+                                    or isinstance(max_results, bool) or max_results < 1):
+        raise InvalidParameterError(
+            f"Invalid max_results {max_results!r}: expected a positive integer or None (all)")
+    client = AssayClient()
+    found: list[Trace] = []
+    token: str | None = None
+    while max_results is None or len(found) < max_results:
+        page_size = _SEARCH_PAGE_SIZE if max_results is None else min(
+            _SEARCH_PAGE_SIZE, max_results - len(found))
+        page = client.search_traces(experiment_ids or locations, filter_string, page_size,
+                                    order_by, token, run_id, include_spans, model_id)
+        found.extend(page)
+        token = page.token
+        if token is None:
+            break
+    if return_type == "pandas":
+        return dataframe.traces_to_dataframe(found)
+    return found
+
+
+def get_feedback_summary(experiment_ids: Sequence[str] | None = None,
+                         filter_string: str | None = None, names: Sequence[str] | None = None,
+                         group_by: str | None = None,
+                         time_bucket: Literal["hour", "day", "week"] | None = None,
+                         ) -> FeedbackSummary:
+    """Feedback over the traces a filter selects (see
+    :meth:`AssayClient.get_feedback_summary`), in the active experiment by default."""
+    return AssayClient().get_feedback_summary(experiment_ids, filter_string, names, group_by,
+                                              time_bucket)
+
+
+# -- assessments ---------------------------------------------------------------------------
+
+def log_feedback(*, trace_id: str | None = None, name: str = DEFAULT_FEEDBACK_NAME,
+                 value: Any = None,
+                 source: AssessmentSource | AssessmentSourceType | str | None = None,
+                 error: BaseException | AssessmentError | str | None = None,
+                 rationale: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 span_id: str | None = None, session_id: str | None = None,
+                 idempotency_key: str | None = None) -> Feedback:
+    """Log feedback on a trace, a span or a session (see :meth:`AssayClient.log_feedback`).
+
+    Works right after the traced call, with no flush; inside the trace's own function the
+    feedback is kept with the trace and written with it.
+    """
+    return AssayClient().log_feedback(
+        trace_id=trace_id, name=name, value=value, source=source, error=error,
+        rationale=rationale, metadata=metadata, span_id=span_id, session_id=session_id,
+        idempotency_key=idempotency_key)
+
+
+def log_expectation(*, trace_id: str | None = None, name: str, value: Any,
+                    source: AssessmentSource | AssessmentSourceType | str | None = None,
+                    metadata: Mapping[str, Any] | None = None, span_id: str | None = None,
+                    session_id: str | None = None,
+                    idempotency_key: str | None = None) -> Expectation:
+    """Log an expectation (ground truth) on a trace, a span or a session."""
+    return AssayClient().log_expectation(
+        trace_id=trace_id, name=name, value=value, source=source, metadata=metadata,
+        span_id=span_id, session_id=session_id, idempotency_key=idempotency_key)
+
+
+def log_assessment(trace_id: str, assessment: Assessment) -> Assessment:
+    """Attach a Feedback or Expectation object to a trace; returns it as stored."""
+    return AssayClient().log_assessment(trace_id, assessment)
+
+
+def get_assessment(trace_id: str, assessment_id: str) -> Assessment:
+    """The assessment with this id on this trace; NotFoundError otherwise."""
+    return AssayClient().get_assessment(trace_id, assessment_id)
+
+
+def update_assessment(trace_id: str, assessment_id: str,
+                      assessment: Assessment) -> Assessment:
+    """Update an assessment in place (value, name, rationale; metadata merged)."""
+    return AssayClient().update_assessment(trace_id, assessment_id, assessment)
+
+
+def override_feedback(*, trace_id: str, assessment_id: str, value: Any,
+                      rationale: str | None = None,
+                      source: AssessmentSource | AssessmentSourceType | str | None = None,
+                      metadata: Mapping[str, Any] | None = None) -> Feedback:
+    """Supersede a feedback with a new one (source default HUMAN); the old one is kept,
+    invalid."""
+    return AssayClient().override_feedback(trace_id=trace_id, assessment_id=assessment_id,
+                                           value=value, rationale=rationale, source=source,
+                                           metadata=metadata)
+
+
+def delete_assessment(trace_id: str, assessment_id: str) -> None:
+    """Delete an assessment (idempotent); the one it overrode becomes valid again."""
+    AssayClient().delete_assessment(trace_id, assessment_id)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from assay.entities.assessment import (
+    Assessment,
+    AssessmentError,
+    AssessmentSource,
+    AssessmentSourceType,
+    Expectation,
+    Feedback,
+)
 from assay.entities.experiment import Experiment
+from assay.entities.session import Session
 from assay.entities.span import Span, SpanEvent, SpanStatus, SpanStatusCode, SpanType
 from assay.entities.trace import Trace, TraceData, TraceInfo, TraceState
 
@@ -12,8 +21,15 @@ if TYPE_CHECKING:
     from assay.tracing.live_span import LiveSpan
 
 __all__ = [
+    "Assessment",
+    "AssessmentError",
+    "AssessmentSource",
+    "AssessmentSourceType",
+    "Expectation",
     "Experiment",
+    "Feedback",
     "LiveSpan",
+    "Session",
     "Span",
     "SpanEvent",
     "SpanStatus",

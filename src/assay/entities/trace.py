@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from assay import _json
+from assay.entities._time import ms_to_rfc3339 as _ms_to_rfc3339
+from assay.entities._time import rfc3339_to_ms as _rfc3339_to_ms
+from assay.entities.assessment import Assessment
 from assay.entities.span import Span
 
 __all__ = ["Trace", "TraceData", "TraceInfo", "TraceState", "metadata_keys"]
@@ -60,7 +62,9 @@ class TraceInfo:
     client_request_id: str | None = None
     trace_metadata: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    assessments: list[Any] = field(default_factory=list)
+    #: Every assessment of the trace, overridden ones included (with ``valid=False``), and
+    #: the session-level assessments of its session.
+    assessments: list[Assessment] = field(default_factory=list)
 
     # MLflow's aliases and derived properties.
     @property
@@ -121,8 +125,7 @@ class TraceInfo:
             if value is not None:
                 d[key] = value
         if self.assessments:
-            d["assessments"] = [a.to_dictionary() if hasattr(a, "to_dictionary") else a
-                                for a in self.assessments]
+            d["assessments"] = [a.to_dictionary() for a in self.assessments]
         return d
 
     @classmethod
@@ -134,7 +137,8 @@ class TraceInfo:
         duration = d.get("execution_duration_ms", d.get("execution_duration"))
         if isinstance(duration, str):  # the REST form: a protobuf Duration such as "0.051s"
             duration = round(float(duration.rstrip("s")) * 1000)
-        assessments: list[Any] = list(d.get("assessments") or [])
+        assessments = [a if isinstance(a, Assessment) else Assessment.from_dictionary(a)
+                       for a in d.get("assessments") or ()]
         return cls(
             trace_id=d["trace_id"],
             experiment_id=str(experiment_id),
@@ -155,7 +159,7 @@ class TraceData:
     """The spans of a trace, root first, plus the trace's assessments for convenience."""
 
     spans: list[Span] = field(default_factory=list)
-    assessments: list[Any] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
 
     @property
     def root_span(self) -> Span | None:
@@ -190,7 +194,7 @@ class Trace:
 
     def __post_init__(self) -> None:
         # trace.info.assessments and trace.data.assessments are the same list.
-        if self.info.assessments and not self.data.assessments:
+        if not self.data.assessments:
             object.__setattr__(self.data, "assessments", self.info.assessments)
 
     def search_spans(self, span_type: str | None = None, name: str | None = None,
@@ -200,6 +204,24 @@ class Trace:
                 if (span_type is None or s.span_type == span_type)
                 and (name is None or s.name == name)
                 and (span_id is None or s.span_id == span_id)]
+
+    def search_assessments(self, name: str | None = None, *, span_id: str | None = None,
+                           all: bool = False,
+                           type: Literal["feedback", "expectation"] | None = None,
+                           ) -> list[Assessment]:
+        """The trace's assessments that match every criterion given, oldest first.
+
+        Only valid ones (not overridden) unless ``all=True``; ``type`` is "feedback" or
+        "expectation".
+        """
+        if type not in (None, "feedback", "expectation"):
+            raise ValueError(f"Invalid type {type!r}: expected 'feedback', 'expectation' or "
+                             "None")
+        return [a for a in self.info.assessments
+                if (name is None or a.name == name)
+                and (span_id is None or a.span_id == span_id)
+                and (all or a.valid)
+                and (type is None or a.kind == type)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"info": self.info.to_dict(), "data": self.data.to_dict()}
@@ -219,20 +241,6 @@ class Trace:
 
     def _repr_html_(self) -> str:  # pragma: no cover - notebooks only
         return f"<pre>{self.to_json(pretty=True)}</pre>"
-
-
-def _ms_to_rfc3339(ms: int) -> str:
-    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def _rfc3339_to_ms(value: str | int | float) -> int:
-    if isinstance(value, (int, float)):
-        return int(value)
-    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return round(t.timestamp() * 1000)
 
 
 def sort_spans(spans: Sequence[Span]) -> list[Span]:

@@ -66,6 +66,8 @@ class Exporter:
         self.exit_timeout = exit_timeout
         self.stats = ExportStats()
         self._queue: deque[InMemoryTrace] = deque()
+        # Ids of the batch being written: taken from the queue, not yet in the store.
+        self._in_flight: set[str] = set()
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._processed = 0  # queued traces handled (written, failed), under _done
@@ -96,8 +98,10 @@ class Exporter:
         return self.stats.queued - self._processed
 
     def is_pending(self, trace_id: str) -> bool:
-        """Whether a trace with this id is still waiting to be written."""
-        return any(t.trace_id == trace_id for t in list(self._queue))
+        """Whether a trace with this id is queued or being written (not yet in the store)."""
+        # The queue first: the worker marks a trace in flight before taking it off the queue.
+        return (any(t.trace_id == trace_id for t in list(self._queue))
+                or trace_id in self._in_flight)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every trace queued so far is handled; False on timeout."""
@@ -155,8 +159,10 @@ class Exporter:
                 continue
             batch: list[InMemoryTrace] = []
             while queue and len(batch) < self.batch_size:
+                self._in_flight.add(queue[0].trace_id)
                 batch.append(queue.popleft())
             self._write(batch)
+            self._in_flight.clear()
             with self._done:
                 self._processed += len(batch)
                 self._done.notify_all()

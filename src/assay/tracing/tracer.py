@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanContext, TraceFlags
@@ -23,6 +23,7 @@ from assay.entities.trace import TraceState
 from assay.tracing.live_span import LiveSpan, NoOpSpan
 
 if TYPE_CHECKING:
+    from assay.entities.assessment import Assessment
     from assay.store.base import Store
 
 __all__ = ["InMemoryTrace", "Tracer", "new_trace_id"]
@@ -30,6 +31,8 @@ __all__ = ["InMemoryTrace", "Tracer", "new_trace_id"]
 _log = logging.getLogger(__name__)
 
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+T = TypeVar("T")
 
 
 def new_trace_id() -> int:
@@ -80,7 +83,8 @@ class InMemoryTrace:
         self.request_preview: str | None = None
         self.response_preview: str | None = None
         self.state: TraceState | None = None
-        self.assessments: list[Any] = []
+        # Assessments logged while the trace runs (see running_assessments), written with it.
+        self.assessments: list[Assessment] = []
 
     def span_ended(self, span: LiveSpan) -> None:
         if span is self.root:
@@ -172,16 +176,32 @@ class Tracer:
         return span
 
     def _finish(self, trace: InMemoryTrace) -> None:
-        trace.finished = True
         with self._lock:
+            trace.finished = True
             if self._active.get(trace.trace_id_int) is trace:
                 del self._active[trace.trace_id_int]
             self._by_id.pop(trace.trace_id, None)
-        self.last_trace_id = trace.trace_id
-        try:
-            self._on_trace_end(trace)
-        except Exception:  # the app must never see a tracing failure
-            _log.exception("Assay could not queue trace %s for export", trace.trace_id)
+            self.last_trace_id = trace.trace_id
+            # Handed on under the lock, so that another thread that changes the trace
+            # through with_active_trace() either does so before it is queued or finds it
+            # queued (see Exporter.is_pending), never in between.
+            try:
+                self._on_trace_end(trace)
+            except Exception:  # the app must never see a tracing failure
+                _log.exception("Assay could not queue trace %s for export", trace.trace_id)
+
+    def with_active_trace(self, trace_id: str, change: Callable[[InMemoryTrace], T]) -> T | None:
+        """``change(trace)`` if the trace with this id is running, else None.
+
+        It runs under the tracer's lock, so the trace cannot end meanwhile: what it adds is
+        written with the trace. It must be short, return something other than None, and not
+        call back into the tracer.
+        """
+        with self._lock:
+            trace = self._by_id.get(trace_id)
+            if trace is None or trace.finished:
+                return None
+            return change(trace)
 
     def find_active_trace(self, trace_id: str) -> InMemoryTrace | None:
         """The running (not yet ended) trace with this id, if it is in this process."""

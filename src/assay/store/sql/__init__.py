@@ -1,8 +1,9 @@
-"""The SQL store: experiments, traces and spans in SQLite or PostgreSQL.
+"""The SQL store: experiments, traces, spans and assessments in SQLite or PostgreSQL.
 
 :class:`SqlStore` implements :class:`~assay.store.base.Store` on SQLAlchemy Core. It owns the
 engine and the transactions; the SQL itself lives in one module per resource
-(``experiments``, ``traces``, ``trace_tags``, ``spans``), whose functions take a Connection.
+(``experiments``, ``traces``, ``trace_tags``, ``spans``, ``assessments``, ``sessions``, …),
+whose functions take a Connection.
 
 On SQLite, writes from the threads of one process go through one lock (SQLite has a single
 writer anyway; taking turns in-process beats waiting on the file lock), and an in-memory
@@ -19,11 +20,13 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from assay.entities import Experiment, Trace, TraceInfo
+from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
+from assay.entities.analytics import FeedbackSummary
 from assay.errors import AssayError, InvalidParameterError, StoreUnavailableError
 from assay.paging import PagedList
 from assay.store.base import Store
-from assay.store.sql import experiments, trace_tags
+from assay.store.sql import analytics, experiments, search, sessions, trace_tags
+from assay.store.sql import assessments as sql_assessments
 from assay.store.sql import traces as sql_traces
 from assay.store.sql.dialect import has_single_writer, is_transient_open_error
 from assay.store.sql.engine import (
@@ -120,6 +123,8 @@ class SqlStore(Store):
         try:
             with self._writing() as conn:
                 sql_traces.log_traces(conn, self._dialect, traces)
+                # Assessments logged while a trace was running come inside it.
+                sql_assessments.log_trace_assessments(conn, self._dialect, traces)
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             # What validation let through and the database refused (a value of the wrong
             # type, a missing name); the whole batch was rolled back.
@@ -127,18 +132,33 @@ class SqlStore(Store):
 
     def get_trace(self, trace_id: str, include_spans: bool = True) -> Trace:
         with self._reading() as conn:
-            return sql_traces.get_trace(conn, self._dialect, trace_id, include_spans)
+            trace = sql_traces.get_trace(conn, self._dialect, trace_id, include_spans)
+            return sql_assessments.with_assessments(conn, self._dialect, [trace])[0]
 
     def get_trace_info(self, trace_id: str) -> TraceInfo:
         with self._reading() as conn:
-            return sql_traces.get_trace_info(conn, self._dialect, trace_id)
+            info = sql_traces.get_trace_info(conn, self._dialect, trace_id)
+            return sql_assessments.with_assessments(conn, self._dialect, [Trace(info)])[0].info
 
     def search_traces(self, experiment_ids: Sequence[str], max_results: int = 100,
-                      page_token: str | None = None,
-                      include_spans: bool = True) -> PagedList[Trace]:
+                      page_token: str | None = None, include_spans: bool = True,
+                      filter_string: str | None = None, order_by: Sequence[str] | None = None,
+                      run_id: str | None = None,
+                      model_id: str | None = None) -> PagedList[Trace]:
         with self._reading() as conn:
-            return sql_traces.list_traces(conn, self._dialect, experiment_ids, max_results,
-                                          page_token, include_spans)
+            page = search.search_traces(conn, self._dialect, experiment_ids, max_results,
+                                        page_token, include_spans, filter_string, order_by,
+                                        run_id, model_id)
+            return PagedList(sql_assessments.with_assessments(conn, self._dialect, page),
+                             page.token)
+
+    def get_feedback_summary(self, experiment_ids: Sequence[str],
+                             filter_string: str | None = None,
+                             names: Sequence[str] | None = None, group_by: str | None = None,
+                             time_bucket: str | None = None) -> FeedbackSummary:
+        with self._reading() as conn:
+            return analytics.get_feedback_summary(conn, self._dialect, experiment_ids,
+                                                  filter_string, names, group_by, time_bucket)
 
     def delete_traces(self, experiment_id: str, max_timestamp_millis: int | None = None,
                       max_traces: int | None = None,
@@ -154,6 +174,37 @@ class SqlStore(Store):
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
         with self._writing() as conn:
             trace_tags.delete_trace_tag(conn, trace_id, key)
+
+    # -- sessions ------------------------------------------------------------------------
+    def search_sessions(self, experiment_ids: Sequence[str], max_results: int = 100,
+                        page_token: str | None = None, include_spans: bool = True,
+                        run_id: str | None = None,
+                        model_id: str | None = None) -> PagedList[Session]:
+        with self._reading() as conn:
+            return sessions.list_sessions(conn, self._dialect, experiment_ids, max_results,
+                                          page_token, include_spans, run_id, model_id)
+
+    def find_session_trace_id(self, session_id: str) -> str | None:
+        with self._reading() as conn:
+            return sql_assessments.find_session_trace_id(conn, session_id)
+
+    # -- assessments ---------------------------------------------------------------------
+    def log_assessment(self, assessment: Assessment) -> Assessment:
+        with self._writing_checked("the assessment") as conn:
+            return sql_assessments.log_assessment(conn, self._dialect, assessment)
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        with self._reading() as conn:
+            return sql_assessments.get_assessment(conn, trace_id, assessment_id)
+
+    def update_assessment(self, trace_id: str, assessment_id: str,
+                          assessment: Assessment) -> Assessment:
+        with self._writing_checked("the assessment") as conn:
+            return sql_assessments.update_assessment(conn, trace_id, assessment_id, assessment)
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        with self._writing() as conn:
+            sql_assessments.delete_assessment(conn, trace_id, assessment_id)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -185,6 +236,16 @@ class SqlStore(Store):
                         yield conn
             except sa.exc.OperationalError as exc:
                 raise self._unavailable(exc) from None
+
+    @contextmanager
+    def _writing_checked(self, what: str) -> Iterator[Connection]:
+        """:meth:`_writing`, with what the database refused despite the checks (a trace
+        deleted meanwhile, say) reported as an InvalidParameterError; nothing is written."""
+        try:
+            with self._writing() as conn:
+                yield conn
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+            raise InvalidParameterError(f"Cannot store {what}: {driver_message(exc)}") from exc
 
     def _check_open(self) -> None:
         if self._closed:

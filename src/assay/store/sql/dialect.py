@@ -9,6 +9,8 @@ every difference is handled.
 from __future__ import annotations
 
 import enum
+import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar, assert_never
 
@@ -21,10 +23,16 @@ from sqlalchemy.sql.dml import Insert
 __all__ = [
     "ID_TYPE",
     "Dialect",
+    "floor_to_int",
     "has_single_writer",
     "in_chunks",
+    "insert_ignoring_conflicts",
     "is_transient_open_error",
+    "json_member_text",
+    "json_string_text",
+    "like",
     "lock_for_migration",
+    "regexp",
     "upsert",
     "upsert_many",
     "value_lookup_index",
@@ -76,6 +84,18 @@ def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
         index_elements=list(conflict_columns),
         set_={name: stmt.excluded[name] for name in update_columns},
     )
+
+
+def insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING``: rows that would break any unique constraint of
+    ``table`` are skipped (whichever constraint it is), the others inserted."""
+    match dialect:
+        case Dialect.SQLITE:
+            return sqlite.insert(table).on_conflict_do_nothing()
+        case Dialect.POSTGRESQL:
+            return postgresql.insert(table).on_conflict_do_nothing()
+        case _:
+            assert_never(dialect)
 
 
 def upsert_many(conn: Connection, dialect: Dialect, table: sa.Table,
@@ -139,7 +159,33 @@ def _execute_many(conn: Connection, stmt: Insert, columns: Sequence[str],
     if compiled.positiontup != names:  # placeholders in another order than the columns
         positions = [names.index(name) for name in compiled.positiontup or ()]
         params = [tuple(row[i] for i in positions) for row in rows]
-    conn.exec_driver_sql(compiled.string, params)
+    _execute_multi_row(conn, compiled.string, params)
+
+
+def _execute_multi_row(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    # The sqlite3 module releases the GIL around every row of an executemany and must win it
+    # back afterwards; next to a busy application thread each of those hand-overs can wait a
+    # whole switch interval (5 ms), so a per-row executemany crawls exactly when the app is
+    # busiest. One INSERT with many VALUES groups does the same work with one hand-over per
+    # statement. The statement text is Assay's own compiled SQL with its placeholder group
+    # repeated; every value is still a bound parameter.
+    head, marker, tail = sql.partition(" VALUES ")
+    group_end = tail.find(")") + 1
+    if not marker or group_end <= 0 or "?" not in tail[:group_end]:
+        conn.exec_driver_sql(sql, params)
+        return
+    group, rest = tail[:group_end], tail[group_end:]
+    width = group.count("?")
+    per_statement = max(1, _SQLITE_MULTI_ROW_PARAMS // max(width, 1))
+    for start in range(0, len(params), per_statement):
+        chunk = params[start:start + per_statement]
+        text = f"{head} VALUES {', '.join([group] * len(chunk))}{rest}"
+        conn.exec_driver_sql(text, tuple(value for row in chunk for value in row))
+
+
+#: Bound parameters in one multi-row SQLite INSERT: SQLite allows 32766 since 3.32, and
+#: 999 before.
+_SQLITE_MULTI_ROW_PARAMS = 8_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 900
 
 
 def in_chunks(values: Sequence[T], dialect: Dialect) -> Iterator[Sequence[T]]:
@@ -217,5 +263,151 @@ def value_lookup_index(dialect: Dialect, table_name: str) -> tuple[str, list[str
             return f"ix_{table_name}_key_value", ["key", "value"], {}
         case Dialect.POSTGRESQL:
             return f"ix_{table_name}_value", ["value"], {"postgresql_using": "hash"}
+        case _:
+            assert_never(dialect)
+
+
+# -- search: pattern matching, JSON values, arithmetic ------------------------------------
+
+#: What a LIKE pattern is made of: literal text, ``%`` (any run) or ``_`` (one character).
+_ANY_RUN = object()
+_ONE_CHAR = object()
+
+
+def _like_parts(pattern: str) -> list[str | object]:
+    # Assay's LIKE patterns are the same on every database: % and _ are wildcards and a
+    # backslash makes the next character literal (a trailing backslash is itself literal).
+    # MLflow passes patterns through, so a backslash escapes on PostgreSQL and not on SQLite.
+    parts: list[str | object] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            parts.append(next(chars, "\\"))
+        elif char == "%":
+            parts.append(_ANY_RUN)
+        elif char == "_":
+            parts.append(_ONE_CHAR)
+        else:
+            parts.append(char)
+    return parts
+
+
+def _like_to_glob(parts: list[str | object]) -> str:
+    special = {"*": "[*]", "?": "[?]", "[": "[[]"}
+    return "".join("*" if p is _ANY_RUN else "?" if p is _ONE_CHAR
+                   else special.get(str(p), str(p)) for p in parts)
+
+
+def _like_to_regex(parts: list[str | object]) -> str:
+    body = "".join(".*" if p is _ANY_RUN else "." if p is _ONE_CHAR else re.escape(str(p))
+                   for p in parts)
+    return rf"(?is)\A{body}\Z"
+
+
+def _like_to_postgres(parts: list[str | object]) -> str:
+    return "".join("%" if p is _ANY_RUN else "_" if p is _ONE_CHAR
+                   else "\\" + str(p) if p in ("%", "_", "\\") else str(p) for p in parts)
+
+
+def like(dialect: Dialect, expr: sa.ColumnElement[Any], pattern: str, *,
+         ignore_case: bool) -> sa.ColumnElement[bool]:
+    """``expr LIKE pattern`` (or ILIKE) with one meaning on every database.
+
+    ``%`` matches any run of characters, ``_`` one character, ``\\`` makes the next character
+    literal. LIKE is case-sensitive and ILIKE is not, also on SQLite, whose own LIKE ignores
+    the case of ASCII letters: there LIKE becomes GLOB (native, and able to use an index for
+    a fixed prefix) and ILIKE a case-insensitive REGEXP (see ``engine.py``).
+    """
+    parts = _like_parts(pattern)
+    match dialect:
+        case Dialect.SQLITE:
+            if ignore_case:
+                return expr.op("REGEXP", is_comparison=True)(_like_to_regex(parts))
+            return expr.op("GLOB", is_comparison=True)(_like_to_glob(parts))
+        case Dialect.POSTGRESQL:
+            # Backslash is PostgreSQL's default LIKE escape character.
+            converted = _like_to_postgres(parts)
+            return expr.ilike(converted) if ignore_case else expr.like(converted)
+        case _:
+            assert_never(dialect)
+
+
+def regexp(dialect: Dialect, expr: sa.ColumnElement[Any],
+           pattern: str) -> sa.ColumnElement[bool]:
+    """``expr`` contains a match of the regular expression ``pattern`` (RLIKE).
+
+    SQLite calls the Python function ``regexp`` that ``engine.py`` registers (Python's
+    ``re``); PostgreSQL uses its own POSIX regular expressions (``~``). Their common ground
+    (``. * + ? | () [] {m,n} ^ $ \\d \\w \\s``) means the same on both.
+    """
+    match dialect:
+        case Dialect.SQLITE:
+            return expr.op("REGEXP", is_comparison=True)(pattern)
+        case Dialect.POSTGRESQL:
+            return expr.op("~", is_comparison=True)(pattern)
+        case _:
+            assert_never(dialect)
+
+
+def json_string_text(dialect: Dialect, column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """The text of a column holding a JSON document: a JSON string decoded (no quotes, no
+    escapes), anything else its JSON text as stored. NULL stays NULL.
+
+    Strings without a backslash are unquoted with ``substr``; only the others are parsed.
+    """
+    is_string = sa.func.substr(column, 1, 1) == '"'
+    unquoted = sa.func.substr(column, 2, sa.func.length(column) - 2)
+    has_escape: sa.ColumnElement[bool]
+    decoded: sa.ColumnElement[Any]
+    match dialect:
+        case Dialect.SQLITE:
+            decoded = sa.func.json_extract(column, "$")
+            has_escape = sa.func.instr(column, "\\") > 0
+        case Dialect.POSTGRESQL:
+            # \u0000 is valid JSON that PostgreSQL text cannot hold: such a value keeps its
+            # JSON text rather than failing the whole query.
+            has_escape = sa.func.strpos(column, "\\") > 0
+            decoded = sa.case(
+                (sa.func.strpos(column, "\\u0000") > 0, column),
+                else_=sa.cast(column, postgresql.JSON).op("#>>")(
+                    sa.cast(sa.literal("{}"), postgresql.ARRAY(sa.Text))))
+        case _:
+            assert_never(dialect)
+    return sa.case((is_string & has_escape, decoded), (is_string, unquoted), else_=column)
+
+
+def json_member_text(dialect: Dialect, column: sa.ColumnElement[Any],
+                     key: str) -> sa.ColumnElement[str]:
+    """The member ``key`` of the JSON object in ``column``, as text: a string decoded, a
+    number, boolean, list or object as its JSON text; NULL when absent or JSON null.
+
+    (On SQLite a key containing a double quote cannot be named in a JSON path, so it is
+    never found.)
+    """
+    match dialect:
+        case Dialect.SQLITE:
+            path = '$."' + key + '"'
+            kind = sa.func.json_type(column, path)
+            return sa.case((kind == "text", sa.func.json_extract(column, path)),
+                           (kind == "null", sa.null()),
+                           else_=column.op("->")(path))
+        case Dialect.POSTGRESQL:
+            return sa.case(
+                (sa.func.strpos(column, "\\u0000") > 0, sa.null()),
+                else_=sa.cast(column, postgresql.JSON).op("->>")(key))
+        case _:
+            assert_never(dialect)
+
+
+def floor_to_int(dialect: Dialect, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """The largest integer not above a non-negative number (histogram bins)."""
+    match dialect:
+        case Dialect.SQLITE:
+            # CAST truncates toward zero, which is floor for the non-negative numbers this
+            # gets; SQLite's floor() exists only in builds with the math functions.
+            return sa.cast(expr, sa.Integer)
+        case Dialect.POSTGRESQL:
+            # PostgreSQL's CAST rounds to the nearest integer instead.
+            return sa.cast(sa.func.floor(expr), sa.BigInteger)
         case _:
             assert_never(dialect)

@@ -1,12 +1,15 @@
 """The SQLAlchemy engine for a tracking URI: driver, pool and per-connection settings.
 
-SQLite gets a set of pragmas on every new connection and hands control of BEGIN to
-SQLAlchemy, so that reads see one snapshot and writes take the write lock up front.
+SQLite gets a set of pragmas and a ``regexp`` function on every new connection and hands
+control of BEGIN to SQLAlchemy, so that reads see one snapshot and writes take the write lock
+up front.
 PostgreSQL goes through the psycopg 3 driver.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any, assert_never
 
 import sqlalchemy as sa
@@ -133,6 +136,26 @@ def _configure_sqlite_connection(dbapi_connection: Any, record: ConnectionPoolEn
         cursor.execute(f"PRAGMA foreign_keys = {_SQLITE_FOREIGN_KEYS}")
     finally:
         cursor.close()
+    # SQLite parses "x REGEXP p" but leaves the function to the application. SQLAlchemy
+    # registers one that raises on a bad pattern, which would fail the whole query; this one
+    # compiles each pattern once and treats a bad one, or a NULL, as no match. Search uses it
+    # for RLIKE and for case-insensitive ILIKE (see dialect.like and dialect.regexp).
+    dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
+def _regexp(pattern: object, value: object) -> bool:
+    if not isinstance(pattern, str) or not isinstance(value, str):
+        return False
+    compiled = _compiled(pattern)
+    return compiled is not None and compiled.search(value) is not None
 
 
 def _begin_sqlite(conn: Connection) -> None:

@@ -16,6 +16,7 @@ from assay.store.sql.dialect import ID_TYPE, Dialect, value_lookup_index
 
 __all__ = [
     "NAMING_CONVENTION",
+    "assessments",
     "experiments",
     "metadata",
     "spans",
@@ -124,4 +125,45 @@ spans = sa.Table(
     sa.Column("attributes", sa.Text, nullable=False),  # JSON object
     sa.Column("events", sa.Text, nullable=False),  # JSON list of SpanEvent.to_dict()
     sa.UniqueConstraint("trace_id", "span_id"),
+)
+
+#: Feedback and expectations. ``value`` is the JSON text of the value as given and
+#: ``numeric_value`` its projection for aggregation in SQL (booleans 0/1, numbers as they
+#: are, anything else NULL); only ``valid`` rows count, overridden ones stay for history.
+#: ``experiment_id`` copies the trace's, so analytics of an experiment need no join, and
+#: ``session_id`` is set for session-level assessments (metadata ``mlflow.trace.session``).
+assessments = sa.Table(
+    "assessments",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("assessment_id", sa.String(64), nullable=False),  # "a-" + 32 hex
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("experiment_id", ID_TYPE, nullable=False),
+    sa.Column("span_id", sa.String(16), nullable=True),
+    sa.Column("session_id", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "feedback" | "expectation"
+    sa.Column("value", sa.Text, nullable=True),  # JSON text; NULL for none
+    sa.Column("numeric_value", sa.Double, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),  # JSON object (AssessmentError)
+    sa.Column("source_type", sa.String(32), nullable=False),
+    sa.Column("source_id", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("rationale", sa.Text, nullable=True),
+    sa.Column("metadata", sa.Text, nullable=False),  # JSON object of str to str
+    sa.Column("create_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("overrides", sa.String(64), nullable=True),  # the assessment_id superseded
+    sa.Column("valid", sa.Boolean, nullable=False),
+    sa.Column("run_id", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("idempotency_key", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.UniqueConstraint("assessment_id"),
+    # NULLs are distinct in a unique constraint on SQLite and PostgreSQL alike, so only
+    # assessments logged with a key are constrained.
+    sa.UniqueConstraint("idempotency_key"),
+    sa.CheckConstraint("kind IN ('feedback', 'expectation')", name="kind"),
+    sa.Index(None, "trace_id"),
+    sa.Index(None, "session_id"),
+    sa.Index(None, "overrides"),
+    sa.Index(None, "experiment_id", "name", "valid"),
 )

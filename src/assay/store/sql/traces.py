@@ -36,7 +36,9 @@ from assay.store.sql.trace_rows import (
 )
 from assay.store.sql.trace_tags import load_key_values, trace_not_found
 
-__all__ = ["delete_traces", "get_trace", "get_trace_info", "list_traces", "log_traces"]
+__all__ = [
+    "delete_traces", "get_trace", "get_trace_info", "list_traces", "load_traces", "log_traces",
+]
 
 _PAGE_KIND = "traces"
 _TRACE_COLUMNS = (
@@ -172,6 +174,19 @@ def list_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str
          for info in infos],
         token,
     )
+
+
+def load_traces(conn: Connection, dialect: Dialect, trace_ids: Sequence[str],
+                include_spans: bool) -> dict[str, Trace]:
+    """The stored traces with these ids, by id (ids that name no trace are left out)."""
+    rows = []
+    for chunk in in_chunks(list(trace_ids), dialect):
+        rows += [row._mapping for row in conn.execute(
+            sa.select(*_TRACE_COLUMNS).where(traces.c.trace_id.in_(chunk)))]
+    infos = _to_trace_infos(conn, dialect, rows)
+    spans_of = load_spans(conn, dialect, [i.trace_id for i in infos]) if include_spans else {}
+    return {info.trace_id: Trace(info=info, data=TraceData(spans=spans_of.get(info.trace_id, [])))
+            for info in infos}
 
 
 # -- helpers -----------------------------------------------------------------------------
