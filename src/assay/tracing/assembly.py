@@ -28,6 +28,12 @@ TOKEN_USAGE_KEY = "mlflow.chat.tokenUsage"
 def build_trace(t: InMemoryTrace) -> Trace:
     root = t.root
     assert root is not None
+    # Previews first: they can use values whose encoding was left for later, before
+    # to_span() encodes them.
+    request_preview = (t.request_preview if t.request_preview is not None
+                       else preview(root._recorded_inputs(), request=True))
+    response_preview = (t.response_preview if t.response_preview is not None
+                        else preview(root._recorded_outputs(), request=False))
     spans = [s.to_span() for s in t.spans]
     end_ns = root.end_time_ns
     state = t.state
@@ -48,10 +54,8 @@ def build_trace(t: InMemoryTrace) -> Trace:
         state=state,
         execution_duration=(None if end_ns is None
                             else (end_ns - root.start_time_ns) // 1_000_000),
-        request_preview=(t.request_preview if t.request_preview is not None
-                         else preview(root.inputs, request=True)),
-        response_preview=(t.response_preview if t.response_preview is not None
-                          else preview(root.outputs, request=False)),
+        request_preview=request_preview,
+        response_preview=response_preview,
         client_request_id=t.client_request_id,
         trace_metadata=metadata,
         tags=tags,

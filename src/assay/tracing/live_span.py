@@ -246,6 +246,14 @@ class LiveSpan(otel_trace.Span):
         return self._end_ns is None
 
     # -- export ------------------------------------------------------------------------------
+    def _recorded_inputs(self) -> Any:
+        # The inputs as recorded: the value itself when it could not change (its encoding
+        # was left for later), otherwise the snapshot decoded from its JSON.
+        return self._inputs if self._inputs_json is None else self.inputs
+
+    def _recorded_outputs(self) -> Any:
+        return self._outputs if self._outputs_json is None else self.outputs
+
     def _encoded_inputs(self) -> str | None:
         if self._inputs_json is None and self._inputs is not None:
             self._inputs_json = _json.dumps(self._inputs)
