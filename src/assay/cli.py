@@ -21,8 +21,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Recording the demo experiment {args.experiment!r} into {uri} ...")
     summary = record_demo(experiment_name=args.experiment, num_conversations=args.conversations)
     print(f"Recorded {summary.num_traces} traces ({summary.num_spans} spans) in "
-          f"{summary.num_sessions} sessions from {summary.num_users} users "
-          f"into experiment {summary.experiment_id}.")
+          f"{summary.num_sessions} sessions from {summary.num_users} users, with "
+          f"{summary.num_assessments} feedback and expectations, into experiment "
+          f"{summary.experiment_id}.")
     print()
     print("Look at them from Python:")
     print()
@@ -35,6 +36,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("    for t in traces:")
     print("        print(t.info.trace_id, t.info.user_id, t.info.session_id,"
           " t.info.request_preview)")
+    print("    print([(a.name, a.value) for a in traces[0].info.assessments])")
     print(f"    trace = assay.get_trace({summary.last_trace_id!r})")
     print("    for span in trace.data.spans: print(span.span_type, span.name)")
     return 0

@@ -2,8 +2,9 @@
 tooling, traced with Assay's own SDK.
 
 Conversations are spread over the last week, with several users, multi-turn sessions,
-retriever and LLM spans with token usage, an occasional failure, and app versions and
-environments as metadata, so every view has something to show.
+retriever and LLM spans with token usage, an occasional failure, app versions and
+environments as metadata, end users' thumbs, 1-5 ratings and comments, and a developer's
+annotations and expected answers, so every view has something to show.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from opentelemetry import trace as otel_trace
 
 import assay
+from assay.entities.assessment import AssessmentSource, AssessmentSourceType
 from assay.entities.span import SpanType
 
 __all__ = ["DemoSummary", "record_demo"]
@@ -49,11 +51,55 @@ CONVERSATIONS = [
 ]
 
 
+COMMENTS_GOOD = ["Exactly what I needed", "Clear and short", "Thanks, that helped"]
+COMMENTS_BAD = ["Missing details about the key features", "This does not answer my question",
+                "Too vague", "The answer is about something else"]
+DEVELOPER = "dev-alice"
+
+
+def _give_feedback(rng: random.Random, trace_id: str, user: str, failed: bool, answer: str,
+                   question: str) -> int:
+    """What people think of one answer: end-user thumbs, ratings and comments, and now and
+    then a developer's annotation and expected answer. Logged while the trace is still
+    running, so it is written together with it. Returns how many assessments it logged."""
+    logged = 0
+    if rng.random() < 0.55:
+        # Answers that did not use the best document get more thumbs down.
+        relevant = any(w in answer.lower() for w in question.lower().split()[-2:])
+        thumbs_up = not failed and rng.random() < (0.8 if relevant else 0.45)
+        assay.log_feedback(
+            trace_id=trace_id, name="user_feedback", value=thumbs_up,
+            rationale=rng.choice(COMMENTS_GOOD if thumbs_up else COMMENTS_BAD)
+            if rng.random() < 0.5 else None,
+            source=AssessmentSource(AssessmentSourceType.HUMAN, user))
+        logged += 1
+        if rng.random() < 0.5:
+            base = 4 if thumbs_up else 2
+            for dimension in ("accuracy", "helpfulness", "relevance"):
+                score = min(5, max(1, base + rng.choice([-1, 0, 0, 1])))
+                assay.log_feedback(trace_id=trace_id, name=dimension, value=score,
+                                   source=AssessmentSource(AssessmentSourceType.HUMAN, user),
+                                   metadata={"scale": "1-5"})
+                logged += 1
+    if rng.random() < 0.12:
+        assay.log_feedback(
+            trace_id=trace_id, name="accuracy_score", value=round(rng.uniform(0.3, 1.0), 2),
+            rationale="Checked against the product documentation",
+            source=AssessmentSource(AssessmentSourceType.HUMAN, DEVELOPER))
+        assay.log_expectation(
+            trace_id=trace_id, name="expected_response",
+            value=f"A short, accurate answer to: {question}",
+            source=AssessmentSource(AssessmentSourceType.HUMAN, DEVELOPER))
+        logged += 2
+    return logged
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     experiment_id: str
     num_traces: int
     num_spans: int
+    num_assessments: int
     num_sessions: int
     num_users: int
     last_trace_id: str
@@ -91,7 +137,7 @@ def record_demo(experiment_name: str = "assay-demo/rag-chatbot", num_conversatio
     assay.delete_traces(experiment.experiment_id, max_timestamp_millis=2**62)
     now_ns = time.time_ns()
     week_ns = 7 * 24 * 3600 * 10**9
-    num_traces = num_spans = 0
+    num_traces = num_spans = num_assessments = 0
     users: set[str] = set()
     last_trace_id = ""
     for c in range(num_conversations):
@@ -151,6 +197,8 @@ def record_demo(experiment_name: str = "assay-demo/rag-chatbot", num_conversatio
                     metadata={"app_version": version,
                               "environment": "production" if rng.random() < 0.8
                               else "staging"})
+            num_assessments += _give_feedback(rng, root.trace_id, user, failed, answer,
+                                              question)
             root.end(end_time_ns=end + 3 * 10**6)
             num_traces += 1
             num_spans += 3
@@ -158,5 +206,6 @@ def record_demo(experiment_name: str = "assay-demo/rag-chatbot", num_conversatio
             t = end + rng.randrange(20, 240) * 10**9
     assay.flush_trace_async_logging()
     return DemoSummary(experiment_id=experiment.experiment_id, num_traces=num_traces,
-                       num_spans=num_spans, num_sessions=num_conversations,
+                       num_spans=num_spans, num_assessments=num_assessments,
+                       num_sessions=num_conversations,
                        num_users=len(users), last_trace_id=last_trace_id)
