@@ -42,6 +42,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server(args: argparse.Namespace) -> int:
+    # Imported here: the server stack (FastAPI, uvicorn) is an extra the SDK never loads.
+    try:
+        from assay.server.run import serve
+        from assay.server.settings import ServerSettings
+    except ImportError as exc:
+        print(f"assay: error: the server needs its extra ({exc.name} is missing): "
+              "pip install 'assay[server]'", file=sys.stderr)
+        return 2
+    settings = ServerSettings(
+        host=args.host, port=args.port, backend_store_uri=args.backend_store_uri,
+        workers=args.workers, allow_remote=args.allow_remote,
+        graceful_shutdown_seconds=args.graceful_shutdown_timeout, log_level=args.log_level)
+    serve(settings.check())
+    return 0
+
+
 def _version(_: argparse.Namespace) -> int:
     print(f"assay {__version__}")
     return 0
@@ -62,6 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--conversations", type=int, default=40,
                       help="number of multi-turn conversations (default: %(default)s)")
     demo.set_defaults(func=_demo)
+
+    server = sub.add_parser(
+        "server", help="run the tracking server (REST API over a SQL store)",
+        description="Run Assay's tracking server. There is no authentication yet, so it only "
+                    "listens on a loopback address unless --allow-remote is given.")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default: %(default)s)")
+    server.add_argument("--port", type=int, default=5000,
+                        help="the port to listen on (default: %(default)s)")
+    server.add_argument("--backend-store-uri", default="sqlite:///assay.db",
+                        help="where the data is: sqlite:///path.db or "
+                             "postgresql://user:password@host:port/db (default: %(default)s)")
+    server.add_argument("--workers", type=int, default=1,
+                        help="worker processes, each with its own connections "
+                             "(default: %(default)s)")
+    server.add_argument("--allow-remote", action="store_true",
+                        help="listen on a non-loopback address although the server has no "
+                             "authentication yet: anyone who can reach the port can read and "
+                             "change everything; only on a trusted network")
+    server.add_argument("--graceful-shutdown-timeout", type=float, default=30.0,
+                        metavar="SECONDS",
+                        help="how long requests in flight may finish when stopping "
+                             "(default: %(default)s)")
+    server.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"],
+                        help="log level; the access log is at info (default: %(default)s)")
+    server.set_defaults(func=_server)
 
     version = sub.add_parser("version", help="print Assay's version")
     version.set_defaults(func=_version)

@@ -1,0 +1,17 @@
+"""Assay's JSON API under ``/api/v1``: one router per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assay.server.api import analytics, assessments, experiments, sessions, traces
+
+__all__ = ["build_router"]
+
+
+def build_router() -> APIRouter:
+    """The ``/api/v1`` router with every resource's routes."""
+    router = APIRouter(prefix="/api/v1")
+    for module in (experiments, traces, assessments, sessions, analytics):
+        router.include_router(module.router)
+    return router

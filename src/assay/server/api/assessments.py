@@ -1,0 +1,147 @@
+"""Assessments of a trace: log feedback or an expectation, get, update, override, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, JsonValue
+
+from assay.entities import Assessment, AssessmentError, AssessmentSource, Expectation, Feedback
+from assay.server.api.common import EmptyResponse, RequestModel
+from assay.server.assessment_rules import change_assessment, override_feedback
+from assay.server.deps import StoreDep
+from assay.server.errors import ERROR_RESPONSES
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/traces/{trace_id}", tags=["assessments"],
+                   responses=ERROR_RESPONSES)
+
+_METADATA = "String keys; values are stored as strings (numbers and booleans are converted)"
+
+
+class SourceModel(RequestModel):
+    source_type: str = Field(description="HUMAN, LLM_JUDGE or CODE (any case)")
+    source_id: str | None = Field(default="default",
+                                  description="Who: a user id, a judge's model, a scorer")
+
+    def to_entity(self) -> AssessmentSource:
+        return AssessmentSource.from_dictionary(self.model_dump())
+
+
+class ErrorModel(RequestModel):
+    error_code: str = Field(description="e.g. the exception's class name")
+    error_message: str | None = Field(default=None, description="What went wrong")
+    stack_trace: str | None = Field(default=None, description="Kept up to 10,000 characters")
+
+    def to_entity(self) -> AssessmentError:
+        return AssessmentError.from_dictionary(self.model_dump())
+
+
+class CreateFeedbackRequest(RequestModel):
+    name: str = Field(default="feedback", description="What is judged, e.g. 'user_feedback'")
+    value: JsonValue = Field(default=None, description="bool, number, string, list or object")
+    source: SourceModel | None = Field(default=None, description="Default CODE 'default'")
+    error: ErrorModel | None = Field(default=None, description="Why there is no value")
+    rationale: str | None = Field(default=None, description="Why (10,000 characters at most)")
+    metadata: dict[str, str | int | float | bool] | None = Field(default=None,
+                                                                 description=_METADATA)
+    span_id: str | None = Field(default=None, description="The span (16 hex digits) it is "
+                                                          "about, if not the whole trace")
+    idempotency_key: str | None = Field(
+        default=None, description="A retry with the same key stores nothing more and returns "
+                                  "the first assessment")
+
+
+class CreateExpectationRequest(RequestModel):
+    name: str = Field(description="What is expected, e.g. 'expected_response'")
+    value: JsonValue = Field(description="Any JSON value except null")
+    source: SourceModel | None = Field(default=None, description="Default HUMAN 'default'")
+    metadata: dict[str, str | int | float | bool] | None = Field(default=None,
+                                                                 description=_METADATA)
+    span_id: str | None = Field(default=None, description="The span it is about")
+    idempotency_key: str | None = Field(default=None, description="As for feedback")
+
+
+class UpdateAssessmentRequest(RequestModel):
+    name: str | None = Field(default=None, description="A new name")
+    value: JsonValue = Field(default=None, description="A new value (clears an error)")
+    rationale: str | None = Field(default=None, description="A new rationale")
+    metadata: dict[str, str | int | float | bool] | None = Field(
+        default=None, description="Merged into the metadata; new keys win")
+    error: ErrorModel | None = Field(default=None, description="Feedback only: an error")
+
+
+class OverrideFeedbackRequest(RequestModel):
+    value: JsonValue = Field(description="The corrected value")
+    rationale: str | None = Field(default=None, description="Why it was corrected")
+    source: SourceModel | None = Field(default=None, description="Default HUMAN 'default'")
+    metadata: dict[str, str | int | float | bool] | None = Field(default=None,
+                                                                 description=_METADATA)
+
+
+class AssessmentResponse(BaseModel):
+    assessment: dict[str, Any] = Field(
+        description="MLflow's assessment JSON: assessment_id, assessment_name, trace_id, "
+                    "span_id, source, create_time, last_update_time, feedback {value, error} "
+                    "or expectation, rationale, metadata, overrides, valid")
+
+
+def _response(assessment: Assessment) -> AssessmentResponse:
+    return AssessmentResponse(assessment=assessment.to_dictionary())
+
+
+@router.post("/feedback", response_model=AssessmentResponse)
+def log_feedback(trace_id: str, body: CreateFeedbackRequest,
+                 store: StoreDep) -> AssessmentResponse:
+    """Log a feedback on the trace (or one of its spans); 404 for an unknown trace."""
+    feedback = Feedback(
+        name=body.name, value=body.value, trace_id=trace_id, span_id=body.span_id,
+        source=body.source.to_entity() if body.source else None,
+        error=body.error.to_entity() if body.error else None, rationale=body.rationale,
+        metadata=body.metadata, idempotency_key=body.idempotency_key)
+    return _response(store.log_assessment(feedback))
+
+
+@router.post("/expectations", response_model=AssessmentResponse)
+def log_expectation(trace_id: str, body: CreateExpectationRequest,
+                    store: StoreDep) -> AssessmentResponse:
+    """Log an expectation (ground truth) on the trace; 404 for an unknown trace."""
+    expectation = Expectation(
+        name=body.name, value=body.value, trace_id=trace_id, span_id=body.span_id,
+        source=body.source.to_entity() if body.source else None, metadata=body.metadata,
+        idempotency_key=body.idempotency_key)
+    return _response(store.log_assessment(expectation))
+
+
+@router.get("/assessments/{assessment_id}", response_model=AssessmentResponse)
+def get_assessment(trace_id: str, assessment_id: str, store: StoreDep) -> AssessmentResponse:
+    """The assessment with this id on the trace (or its session); 404 otherwise."""
+    return _response(store.get_assessment(trace_id, assessment_id))
+
+
+@router.patch("/assessments/{assessment_id}", response_model=AssessmentResponse)
+def update_assessment(trace_id: str, assessment_id: str, body: UpdateAssessmentRequest,
+                      store: StoreDep) -> AssessmentResponse:
+    """Change an assessment in place; the fields left out keep their values."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if body.error is not None:
+        changes["error"] = body.error.to_entity()
+    return _response(change_assessment(store, trace_id, assessment_id, changes))
+
+
+@router.post("/assessments/{assessment_id}/override", response_model=AssessmentResponse)
+def override_assessment(trace_id: str, assessment_id: str, body: OverrideFeedbackRequest,
+                        store: StoreDep) -> AssessmentResponse:
+    """Supersede a feedback with a corrected one; the old one stays with valid=false."""
+    return _response(override_feedback(
+        store, trace_id, assessment_id, body.value, body.rationale,
+        body.source.to_entity() if body.source else None, body.metadata))
+
+
+@router.delete("/assessments/{assessment_id}", response_model=EmptyResponse)
+def delete_assessment(trace_id: str, assessment_id: str, store: StoreDep) -> EmptyResponse:
+    """Delete an assessment (a missing one is fine; the trace must exist)."""
+    store.delete_assessment(trace_id, assessment_id)
+    return EmptyResponse()

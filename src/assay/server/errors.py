@@ -1,0 +1,166 @@
+"""The one place that turns errors into HTTP responses: ``{"error_code", "message"}``.
+
+=============================================  ======  ===========================
+error                                          status  error_code
+=============================================  ======  ===========================
+InvalidParameterError (FilterError too)        400     INVALID_PARAMETER_VALUE
+request validation (bad JSON, types, fields)   400     INVALID_PARAMETER_VALUE
+NotFoundError                                  404     RESOURCE_DOES_NOT_EXIST
+no such route                                  404     ENDPOINT_NOT_FOUND
+wrong method                                   405     METHOD_NOT_ALLOWED
+AlreadyExistsError                             409     RESOURCE_ALREADY_EXISTS
+StoreUnavailableError                          503     TEMPORARILY_UNAVAILABLE
+any other error                                500     INTERNAL_ERROR
+=============================================  ======  ===========================
+
+A :class:`~assay.search.errors.FilterError` also carries ``position`` (0-based) and
+``fragment``. Messages come from Assay's own errors, which name the field or id and never hold
+SQL, secrets or tracebacks; an unexpected error is logged with its traceback and answered
+with a generic message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from assay.errors import (
+    AlreadyExistsError,
+    AssayError,
+    InvalidParameterError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from assay.search.errors import FilterError
+
+__all__ = ["ErrorResponse", "error_response", "install_error_handlers", "status_of"]
+
+_log = logging.getLogger(__name__)
+
+_STATUS: tuple[tuple[type[AssayError], int], ...] = (
+    (InvalidParameterError, 400),
+    (NotFoundError, 404),
+    (AlreadyExistsError, 409),
+    (StoreUnavailableError, 503),
+)
+
+_HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error_code: str = Field(description="A stable code, e.g. RESOURCE_DOES_NOT_EXIST")
+    message: str = Field(description="What is wrong, naming the field or id")
+    position: int | None = Field(
+        default=None, description="For a bad filter_string or order_by entry: the 0-based "
+                                  "character offset of the offending text")
+    fragment: str | None = Field(
+        default=None, description="For a bad filter_string or order_by entry: the offending "
+                                  "text as written")
+
+
+#: The error responses every route can give, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Invalid input; the message names the field"},
+    404: {"model": ErrorResponse, "description": "No such resource; the message names the id"},
+    503: {"model": ErrorResponse, "description": "The database cannot be reached"},
+}
+
+
+def status_of(exc: AssayError) -> int:
+    """The HTTP status of a domain error."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_response(status: int, error_code: str, message: str,
+                   position: int | None = None, fragment: str | None = None) -> JSONResponse:
+    """A JSON error response; ``position`` and ``fragment`` only when known."""
+    body: dict[str, Any] = {"error_code": error_code, "message": message}
+    if position is not None:
+        body["position"] = position
+    if fragment is not None:
+        body["fragment"] = fragment
+    return JSONResponse(body, status_code=status)
+
+
+def _assay_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AssayError)
+    status = status_of(exc)
+    if status == 500:
+        # Assay's own errors outside the tree above (a closed store): known, but not the
+        # caller's fault; the message is still Assay's own, so it is safe to show.
+        _log.error("Request failed: %s", exc.message)
+        return error_response(500, "INTERNAL_ERROR", exc.message)
+    if isinstance(exc, FilterError):
+        return error_response(status, exc.error_code, exc.message, exc.position, exc.fragment)
+    return error_response(status, exc.error_code, exc.message)
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, "INVALID_PARAMETER_VALUE", validation_message(exc.errors()))
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """One sentence per problem FastAPI found in a request, naming where it is."""
+    parts: list[str] = []
+    for error in errors:
+        kind = error.get("type", "")
+        loc = [str(p) for p in error.get("loc", ())]
+        if kind == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+            at = f" at position {loc[1]}" if len(loc) > 1 else ""
+            parts.append(f"Malformed JSON body: {reason}{at}")
+            continue
+        if kind == "missing" and loc == ["body"]:
+            parts.append("Missing JSON body")
+            continue
+        where = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+        source = loc[0] if loc else "request"
+        label = {"body": "field", "query": "query parameter",
+                 "path": "path parameter", "header": "header"}.get(source, source)
+        if kind == "model_attributes_type" and len(loc) == 1:
+            parts.append("Invalid body: expected a JSON object (Content-Type: "
+                         "application/json)")
+            continue
+        parts.append(f"Invalid {label} {where!r}: {error.get('msg', 'invalid value')}")
+    return "; ".join(parts) or "Invalid request"
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "INVALID_PARAMETER_VALUE"
+                           if 400 <= exc.status_code < 500 else "INTERNAL_ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code in _HTTP_CODES and message in ("Not Found", "Method Not Allowed"):
+        # Routing's own answers: say which endpoint (the path only, never the query).
+        message = f"{message}: {request.method} {request.url.path}"
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log, never to the caller.
+    _log.error("Unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "INTERNAL_ERROR", "Internal server error; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make ``app`` answer every error as :class:`ErrorResponse` JSON."""
+    app.add_exception_handler(AssayError, _assay_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
