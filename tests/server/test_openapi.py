@@ -29,6 +29,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/traces/{trace_id}/assessments/{assessment_id}/override", "post"),
         ("/api/v1/sessions/search", "post"),
         ("/api/v1/analytics/feedback-summary", "post"),
+        ("/v1/traces", "post"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

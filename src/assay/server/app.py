@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from assay.errors import AssayError, StoreUnavailableError
 from assay.server.access_log import AccessLogMiddleware
-from assay.server.api import build_router
+from assay.server.api import build_router, otlp
 from assay.server.deps import StoreDep
 from assay.server.errors import ErrorResponse, install_error_handlers
 from assay.server.settings import ServerSettings
@@ -59,6 +59,7 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     install_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(build_router())
+    app.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
 
     @app.get("/health", response_model=HealthResponse, tags=["server"],
              responses={503: {"model": ErrorResponse,

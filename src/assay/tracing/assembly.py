@@ -7,8 +7,8 @@ that could wait are all done here, off the application's path.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from assay import _json
 from assay.entities.span import SpanStatusCode
@@ -17,12 +17,16 @@ from assay.tracing.live_span import LiveSpan
 from assay.tracing.source import source_metadata
 from assay.tracing.tracer import InMemoryTrace
 
-__all__ = ["PREVIEW_MAX_CHARS", "TOKEN_USAGE_KEY", "build_trace", "preview"]
+__all__ = [
+    "PREVIEW_MAX_CHARS", "TOKEN_USAGE_KEY", "build_trace", "preview", "sum_token_usage",
+]
 
 #: Request and response previews are cut to this many characters (plus "...").
 PREVIEW_MAX_CHARS = 1000
 #: The span attribute holding an LLM call's token usage.
 TOKEN_USAGE_KEY = "mlflow.chat.tokenUsage"
+
+_N = TypeVar("_N")
 
 
 def build_trace(t: InMemoryTrace) -> Trace:
@@ -73,12 +77,25 @@ def token_usage(spans: list[LiveSpan], root: LiveSpan) -> dict[str, int] | None:
     for span in spans:
         if span is not root:
             children.setdefault(span._parent_id, []).append(span)
+    return sum_token_usage(
+        root, lambda s: children.get(s._span_id, ()),
+        lambda s: s._attributes.get(TOKEN_USAGE_KEY) if s._attributes else None)
+
+
+def sum_token_usage(root: _N, children: Callable[[_N], Iterable[_N]],
+                    usage_of: Callable[[_N], Any]) -> dict[str, int] | None:
+    """Token usage summed over a tree of spans (any representation), nested calls once.
+
+    ``usage_of`` gives a span's usage (a mapping, its JSON text, or None); a span that reports
+    usage covers its descendants, so they are not visited. ``total_tokens`` is filled in from
+    the input and output counts when no span gave it.
+    """
     totals: dict[str, int] = {}
     stack = [root]
     found = False
     while stack:
         span = stack.pop()
-        usage = span._attributes.get(TOKEN_USAGE_KEY) if span._attributes else None
+        usage = usage_of(span)
         if isinstance(usage, str):
             usage = _json.loads(usage)
         if isinstance(usage, Mapping):
@@ -87,7 +104,7 @@ def token_usage(spans: list[LiveSpan], root: LiveSpan) -> dict[str, int] | None:
                 if isinstance(value, int) and not isinstance(value, bool):
                     totals[key] = totals.get(key, 0) + value
             continue
-        stack.extend(children.get(span._span_id, ()))
+        stack.extend(children(span))
     if not found:
         return None
     if "total_tokens" not in totals and ("input_tokens" in totals or "output_tokens" in totals):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from assay.entities import Trace, TraceData, TraceInfo, TraceState
@@ -37,7 +38,8 @@ from assay.store.sql.trace_rows import (
 from assay.store.sql.trace_tags import load_key_values, trace_not_found
 
 __all__ = [
-    "delete_traces", "get_trace", "get_trace_info", "list_traces", "load_traces", "log_traces",
+    "delete_traces", "get_trace", "get_trace_info", "is_partial", "list_traces", "load_traces",
+    "log_traces",
 ]
 
 _PAGE_KIND = "traces"
@@ -55,7 +57,8 @@ def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace]) -> No
     """Upsert whole traces: their rows, tags, metadata and spans, one statement per table.
 
     Everything is checked before anything is written, so a bad trace fails the batch with an
-    InvalidParameterError (or NotFoundError for an unknown experiment) naming it.
+    InvalidParameterError (or NotFoundError for an unknown experiment) naming it. A partial
+    trace (see :func:`is_partial`) adds its spans but never replaces a stored header.
     """
     rows = trace_rows(batch)
     if not rows.traces:
@@ -64,13 +67,22 @@ def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace]) -> No
     if missing:
         raise NotFoundError(f"Experiment with ID {missing[0]!r} not found (trace "
                             f"{rows.experiment_ids[missing[0]]!r} was logged into it)")
+    # A partial trace (spans without their root, as OTLP ingestion logs them) never
+    # overwrites a stored header: its row, tags and metadata are only added when absent.
+    partial = {trace.info.trace_id: is_partial(trace) for trace in batch}
+    whole_traces, partial_traces = _split(rows.traces, partial)
     # Rows go in key order: two PostgreSQL transactions upserting overlapping batches then
     # lock rows in the same order and cannot deadlock.
     upsert_many(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS,
-                _in_key_order(rows.traces))
+                _in_key_order(whole_traces))
+    _insert_missing(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS,
+                    _in_key_order(partial_traces))
     for table, table_rows in ((trace_tags, rows.tags), (trace_metadata, rows.metadata)):
+        whole, part = _split(table_rows, partial)
         upsert_many(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
-                    _in_key_order(table_rows))
+                    _in_key_order(whole))
+        _insert_missing(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
+                        _in_key_order(part))
     upsert_many(conn, dialect, spans, SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS,
                 _in_key_order(rows.spans))
 
@@ -212,6 +224,38 @@ def _to_trace_infos(conn: Connection, dialect: Dialect,
         )
         for row in rows
     ]
+
+
+def is_partial(trace: Trace) -> bool:
+    """Whether ``trace`` is partial: IN_PROGRESS, with spans but none of them a root (a span
+    with no parent). Its spans are stored; its header only fills in for a trace not yet
+    stored, and is replaced when the trace is logged with its root."""
+    spans_ = trace.data.spans
+    return (trace.info.state == TraceState.IN_PROGRESS and bool(spans_)
+            and all(span.parent_id is not None for span in spans_))
+
+
+def _split(rows: dict[_K, tuple[Any, ...]], partial: dict[str, bool],
+           ) -> tuple[dict[_K, tuple[Any, ...]], dict[_K, tuple[Any, ...]]]:
+    """Rows of whole traces and rows of partial ones (the trace id is each row's first value)."""
+    if not any(partial.values()):
+        return rows, {}
+    whole: dict[_K, tuple[Any, ...]] = {}
+    part: dict[_K, tuple[Any, ...]] = {}
+    for key, row in rows.items():
+        (part if partial.get(row[0], False) else whole)[key] = row
+    return whole, part
+
+
+def _insert_missing(conn: Connection, dialect: Dialect, table: sa.Table,
+                    conflict_columns: Sequence[str], columns: Sequence[str],
+                    rows: list[tuple[Any, ...]]) -> None:
+    """Insert the rows whose key is not in the table yet; leave the others as they are."""
+    if not rows:
+        return
+    insert = sqlite.insert if dialect is Dialect.SQLITE else postgresql.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _in_key_order(rows: dict[_K, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
