@@ -108,7 +108,6 @@ class AssessmentSummary:
     Attributes:
         name: the feedback name.
         count: how many valid feedback values of this name the group's traces have.
-        num_traces: how many of the group's traces have one.
         num_errors: feedback that carries an error instead of a value.
         boolean: the true/false values, if any.
         numeric: the number values, if any.
@@ -119,7 +118,6 @@ class AssessmentSummary:
 
     name: str
     count: int
-    num_traces: int
     num_errors: int = 0
     boolean: BooleanStats | None = None
     numeric: NumericStats | None = None

@@ -1,23 +1,28 @@
 """Feedback analytics in SQL: counts, rates, means and histograms without reading the traces.
 
 ``get_feedback_summary`` answers "how much feedback, and how good" over the traces a filter
-selects, optionally per user, session, tag or metadata value, and per hour, day or week. All
-the counting happens in the database, in a handful of grouped queries whose number does not
-grow with the number of traces:
+selects, optionally per user, session, tag or metadata value, and per hour, day or week.
+The database does the counting, in a fixed number of statements whatever the number of
+traces:
 
-1. traces per group (``traces``, served by the (experiment_id, request_time_ms) index);
-2. per group and feedback name: counts, true/false, numeric count/sum/min/max, strings;
-3. traces with feedback per group;
-4. histograms of the numeric names, with bins fixed by query 2 over all groups;
-5. the most frequent string values per group and name (a window function keeps 50).
+1. traces per group. With time buckets alone, one index range count per bucket (a
+   recursive CTE lists the buckets), which reads the (experiment_id, request_time_ms) index
+   and never sorts; otherwise a GROUP BY.
+2. One statement over the (trace, feedback) *pairs*: a trace's own valid feedback plus the
+   valid session-level feedback of its session, each joined to the trace so that the
+   filter, the group and the bucket apply. The pairs are a CTE used by several aggregates
+   (UNION ALL), so both databases compute them once (they materialize a CTE that is used
+   more than once): per group and name the counts, true/false, numbers (count, sum, min,
+   max) and the counts of each integer value; per group the traces with feedback; the 50
+   most frequent strings per group and name.
+3. Only when needed: the histogram of fractional numbers, once the bins are known; the
+   overall most frequent strings, when a group had more than it kept.
 
-Queries 2 to 5 read the *pairs* (trace, feedback): a trace's own valid feedback plus the
-valid session-level feedback of its session, each joined to the trace so that the filter,
-the group and the bucket apply. Python then only merges the groups' rows (never a row per
-trace) into :class:`~assay.entities.analytics.FeedbackSummary`.
+Python then merges a few rows per group and name (never a row per trace) into a
+:class:`~assay.entities.analytics.FeedbackSummary` (``analytics_results.py``).
 
-Time buckets are UTC and computed with integer arithmetic on ``request_time_ms``, which both
-databases do the same way (a floored modulo, so no dialect difference is needed).
+Time buckets are UTC, computed with integer arithmetic on ``request_time_ms`` (a floored
+modulo), which both databases do the same way: no dialect difference is involved.
 """
 
 from __future__ import annotations
@@ -30,32 +35,25 @@ from typing import Any, cast, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from assay.entities.analytics import (
-    AssessmentSummary,
-    BooleanStats,
-    FeedbackGroup,
-    FeedbackSummary,
-    HistogramBin,
-    NumericStats,
-    TimeBucket,
-)
+from assay.entities.analytics import FeedbackSummary, TimeBucket
 from assay.errors import InvalidParameterError
 from assay.search import FilterError, MetadataField, TagField, TraceField, parse_order_by
-from assay.store.sql.dialect import Dialect, floor_to_int
-from assay.store.sql.filters import trace_filter
+from assay.store.sql.analytics_results import MAX_CATEGORIES, Bins, Groups, bins_for
+from assay.store.sql.dialect import Dialect, floor_to_int, tune_for_analytics
+from assay.store.sql.filters import has_session_assessments, trace_filter
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
 from assay.store.sql.search import experiment_keys, run_query
 
 __all__ = ["MAX_CATEGORIES", "get_feedback_summary"]
 
-#: How many string values are counted per feedback name and group (the most frequent).
-MAX_CATEGORIES = 50
-#: Integer-valued feedback spanning at most this many integers gets a bin per integer.
-_MAX_INTEGER_BINS = 20
-_EQUAL_BINS = 10
+#: Above this many time buckets, traces are counted with a GROUP BY instead.
+_MAX_RANGE_COUNTS = 5000
+#: Up to this many selected traces, a filtered summary reads the traces first (each then
+#: looks up its feedback), rather than all the feedback of the experiments.
+_TRACES_FIRST_MAX = 50_000
 _HOUR_MS = 3_600_000
 _BUCKETS: dict[str, tuple[int, int]] = {
-    # bucket: (width in ms, start of a bucket). 1970-01-05 was a Monday: weeks start there.
+    # bucket: (width in ms, start of one bucket). 1970-01-05 was a Monday: weeks start there.
     "hour": (_HOUR_MS, 0),
     "day": (24 * _HOUR_MS, 0),
     "week": (7 * 24 * _HOUR_MS, 4 * 24 * _HOUR_MS),
@@ -64,8 +62,9 @@ _GROUP_ALIASES = {"user": "trace.user_id", "session": "trace.session_id"}
 _GROUPABLE = frozenset({"user_id", "session_id", "name", "status", "run_id", "experiment_id",
                         "client_request_id"})
 _BOOLEANS = ("true", "false")
-
-GroupKey = tuple[Any, ...]
+# What each row of the pairs statement is (its first column).
+_STATS, _TRACES, _STRINGS, _INTEGERS, _ALL_STRINGS = range(5)
+_VALUES = 10  # numeric columns per row
 
 
 def get_feedback_summary(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str],
@@ -89,17 +88,20 @@ def get_feedback_summary(conn: Connection, dialect: Dialect, experiment_ids: Seq
     name_list = _check_names(names)
     group = _group_expression(group_by)
     bucket = _check_bucket(time_bucket)
-    found = trace_filter(dialect, keys or [-1], filter_string)
-    query = _Queries(dialect, keys, found.where, name_list, group, bucket)
-    groups = _Groups(group is not None, bucket is not None)
+    found = trace_filter(dialect, keys or [-1], filter_string, conn=conn if keys else None)
+    groups = Groups(group is not None, bucket is not None)
     if keys:
+        tune_for_analytics(conn, dialect)
+        sessions = has_session_assessments(conn, keys, "feedback", name_list)
+        query = _Queries(dialect, keys, found.where, found.expr is not None, name_list, group,
+                         bucket, sessions)
+        query.count_traces(conn, groups)
         query.collect(conn, groups)
-    overall = groups.overall(query.overall_categories(conn) if keys and query.dims() else None)
-    listed = groups.each() if query.dims() else ()
     return FeedbackSummary(
         experiment_ids=tuple(str(i) for i in experiment_ids), filter_string=filter_string,
-        group_by=group_by, time_bucket=cast(TimeBucket | None, time_bucket), overall=overall,
-        groups=tuple(listed))
+        group_by=group_by, time_bucket=cast(TimeBucket | None, time_bucket),
+        overall=groups.overall(),
+        groups=tuple(groups.each()) if group is not None or bucket is not None else ())
 
 
 # -- argument checks -----------------------------------------------------------------------
@@ -155,85 +157,197 @@ class _Queries:
     dialect: Dialect
     keys: list[int]
     where: sa.ColumnElement[bool]
+    filtered: bool
     names: list[str] | None
     group: sa.ColumnElement[Any] | None
     bucket: tuple[int, int] | None
+    sessions: bool
+    #: How many traces the filter selects (known once count_traces ran).
+    num_selected: int = 0
 
     def dims(self) -> list[sa.Label[Any]]:
         """The grouping columns, computed on ``traces``: the group, then the bucket."""
         dims: list[sa.Label[Any]] = []
         if self.group is not None:
-            dims.append(self.group.label("g"))
+            dims.append(sa.cast(self.group, sa.Text).label("g"))
         if self.bucket is not None:
-            width, start = self.bucket
-            shifted = traces.c.request_time_ms - start
-            # A floored modulo: SQL's % keeps the sign of the dividend.
-            offset = ((shifted % width) + width) % width
-            dims.append((traces.c.request_time_ms - offset).label("b"))
+            dims.append(self.bucket_start(traces.c.request_time_ms).label("b"))
         return dims
 
-    def collect(self, conn: Connection, groups: _Groups) -> None:
-        dims = self.dims()
-        count_traces = sa.select(*dims, sa.func.count()).where(self.where)
-        for *key, num_traces in run_query(conn, count_traces.group_by(*dims)):
-            groups.get(tuple(key)).num_traces = num_traces
-        pairs = self.pairs()
-        pdims = [pairs.c[d.name] for d in dims]
-        with_feedback = sa.select(*pdims, sa.func.count(sa.distinct(pairs.c.trace_id)))
-        for *key, count in run_query(conn, with_feedback.group_by(*pdims)):
-            groups.get(tuple(key)).num_traces_with_feedback = count
-        for row in run_query(conn, self.name_stats(pairs, pdims)):
-            groups.get(tuple(row[:len(pdims)])).name(row[len(pdims)]).add_row(row[len(pdims):])
-        groups.bins = _bins(groups.merged())
-        if groups.bins:
-            for *key, name, index, count in run_query(conn, self.histogram(pairs, pdims,
-                                                                           groups.bins)):
-                groups.get(tuple(key)).name(name).add_bin(index, count, groups.bins[name])
-        for *key, name, value, count in run_query(conn, self.categories(pairs, pdims)):
-            groups.get(tuple(key)).name(name).categories[json.loads(value)] = count
+    def bucket_start(self, ms: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+        assert self.bucket is not None
+        width, start = self.bucket
+        # A floored modulo: SQL's % keeps the sign of the dividend.
+        return ms - (((ms - start) % width) + width) % width
 
-    def overall_categories(self, conn: Connection) -> dict[str, dict[str, int]]:
-        pairs = self.pairs()
-        found: dict[str, dict[str, int]] = {}
-        for name, value, count in run_query(conn, self.categories(pairs, [])):
-            found.setdefault(name, {})[json.loads(value)] = count
-        return found
+    # -- traces per group ------------------------------------------------------------------
+    def count_traces(self, conn: Connection, groups: Groups) -> None:
+        counted = None
+        if self.group is None and self.bucket is not None:
+            counted = self.count_by_ranges(conn)
+        if counted is None:
+            dims = self.dims()
+            counted = run_query(conn, sa.select(*dims, sa.func.count()).where(self.where)
+                                .group_by(*dims))
+        for *key, count in counted:
+            if count:
+                groups.get(tuple(key)).num_traces = int(count)
+                self.num_selected += int(count)
 
-    def pairs(self) -> sa.Subquery:
-        """(trace, valid feedback) pairs of the selected traces, with the group columns."""
+    def count_by_ranges(self, conn: Connection) -> list[tuple[Any, ...]] | None:
+        """Traces per time bucket as index range counts; None when there are too many
+        buckets for that to pay."""
+        assert self.bucket is not None
+        width, _ = self.bucket
+        ms = traces.c.request_time_ms
+        # Two statements: SQLite answers a lone min() or max() from the index, not both.
+        low = run_query(conn, sa.select(sa.func.min(ms)).where(self.where))[0][0]
+        high = run_query(conn, sa.select(sa.func.max(ms)).where(self.where))[0][0]
+        if low is None or high is None:
+            return []
+        first = low - (low - self.bucket[1]) % width  # Python's % is floored already
+        if (high - first) // width >= _MAX_RANGE_COUNTS:
+            return None
+        buckets = sa.select(sa.literal(first, sa.BigInteger).label("start")).cte(
+            "buckets", recursive=True)
+        buckets = buckets.union_all(sa.select((buckets.c.start + width).label("start"))
+                                    .where(buckets.c.start + width <= high))
+        in_bucket = (sa.select(sa.func.count())
+                     .where(self.where, ms >= buckets.c.start, ms < buckets.c.start + width)
+                     .scalar_subquery())
+        return run_query(conn, sa.select(buckets.c.start, in_bucket))
+
+    # -- the pairs -------------------------------------------------------------------------
+    def pairs(self) -> sa.CTE:
+        """(trace, valid feedback) pairs of the selected traces, with the group columns.
+
+        Few selected traces (a selective filter): the traces come first, materialized, and
+        each looks up its feedback by the trace_id index. Otherwise the experiments'
+        feedback comes first and each row looks up its trace (by the covering index). The
+        databases cannot tell the two cases apart themselves (SQLite has no statistics on
+        ranges), but the trace count, made just before, can.
+        """
         a = assessments
-        conditions: list[sa.ColumnElement[bool]] = [
-            a.c.kind == "feedback", a.c.valid == sa.true(),
-            a.c.experiment_id == self.keys[0] if len(self.keys) == 1
-            else a.c.experiment_id.in_(self.keys)]
+        conditions: list[sa.ColumnElement[bool]] = [a.c.kind == "feedback",
+                                                    a.c.valid == sa.true()]
         if self.names is not None:
             conditions.append(a.c.name.in_(self.names))
-        columns = [traces.c.trace_id.label("trace_id"), *self.dims(), a.c.name, a.c.value,
-                   a.c.numeric_value, a.c.error]
-        own = (sa.select(*columns).select_from(a.join(traces, traces.c.trace_id == a.c.trace_id))
-               .where(*conditions, self.where))
-        of_session = (
-            sa.select(*columns)
-            .select_from(a.join(traces, sa.and_(traces.c.session_id == a.c.session_id,
-                                                traces.c.experiment_id == a.c.experiment_id,
-                                                traces.c.trace_id != a.c.trace_id)))
-            .where(a.c.session_id.is_not(None), *conditions, self.where))
-        return sa.union_all(own, of_session).subquery("pairs")
+        dims = self.dims()
+        feedback = [a.c.name, a.c.value, a.c.numeric_value,
+                    sa.case((sa.and_(a.c.value.is_(None), a.c.error.is_not(None)), 1),
+                            else_=0).label("failed")]
+        if self.filtered and self.num_selected <= _TRACES_FIRST_MAX:
+            selected = (sa.select(traces.c.id, traces.c.trace_id, traces.c.session_id,
+                                  traces.c.experiment_id, *dims)
+                        .where(self.where).cte("selected").prefix_with("MATERIALIZED"))
+            picked = [selected.c.id.label("trace_key"), *(selected.c[d.name] for d in dims),
+                      *feedback]
+            own = (sa.select(*picked)
+                   .select_from(selected.join(a, a.c.trace_id == selected.c.trace_id))
+                   .where(*conditions))
+            of_session = (sa.select(*picked).select_from(selected.join(a, sa.and_(
+                a.c.session_id == selected.c.session_id,
+                a.c.experiment_id == selected.c.experiment_id,
+                a.c.trace_id != selected.c.trace_id))).where(*conditions))
+        else:
+            conditions.append(a.c.experiment_id == self.keys[0] if len(self.keys) == 1
+                              else a.c.experiment_id.in_(self.keys))
+            # A trace is told apart by its integer id (cheaper to count distinct), or by its
+            # trace_id when the feedback alone is read.
+            key: sa.ColumnElement[Any] = traces.c.id
+            if self.filtered or dims:
+                own = (sa.select(key.label("trace_key"), *dims, *feedback)
+                       .select_from(a.join(traces, traces.c.trace_id == a.c.trace_id))
+                       .where(*conditions, self.where))
+            else:  # every trace of the experiments: the assessments alone say it all
+                key = traces.c.trace_id
+                own = sa.select(a.c.trace_id.label("trace_key"), *feedback).where(*conditions)
+            of_session = (
+                sa.select(key.label("trace_key"), *dims, *feedback)
+                .select_from(a.join(traces, sa.and_(traces.c.session_id == a.c.session_id,
+                                                    traces.c.experiment_id == a.c.experiment_id,
+                                                    traces.c.trace_id != a.c.trace_id)))
+                .where(a.c.session_id.is_not(None), *conditions, self.where))
+        if not self.sessions:
+            return own.cte("pairs")
+        return sa.union_all(own, of_session).cte("pairs")
 
-    def name_stats(self, p: sa.Subquery, pdims: Sequence[sa.ColumnElement[Any]]) -> sa.Select[Any]:
+    def collect(self, conn: Connection, groups: Groups) -> None:
+        """Everything about the feedback, from one statement (plus the histograms of
+        fractional numbers)."""
+        p = self.pairs()
+        pdims = [p.c[d.name] for d in self.dims()]
+        has_g, has_b = self.group is not None, self.bucket is not None
+        for part, g, b, name, value, *numbers in run_query(conn, self.pairs_query(p, pdims)):
+            key = (g,) * has_g + (b,) * has_b
+            if part == _TRACES:
+                groups.get(key).num_traces_with_feedback = int(numbers[0])
+            elif part == _STATS:
+                groups.get(key).name(name).add_stats(numbers[:9])
+            elif part == _INTEGERS:
+                integers = groups.get(key).name(name).integers
+                integers[numbers[0]] = integers.get(numbers[0], 0) + int(numbers[1])
+            else:
+                assert part == _STRINGS
+                groups.get(key).name(name).categories[json.loads(value)] = int(numbers[0])
+        if pdims and any(len(stats.categories) >= MAX_CATEGORIES
+                         for group in groups.by_key.values() for stats in group.names.values()):
+            # Some group has more string values than it kept: adding the groups' lists up
+            # could miss values, so the overall ones are counted on their own.
+            groups.overall_categories = {}
+            again = self.pairs()
+            for _, _, _, name, value, *numbers in run_query(
+                    conn, self.top_strings(again, [], _ALL_STRINGS)):
+                groups.overall_categories.setdefault(name, {})[json.loads(value)] = \
+                    int(numbers[0])
+        total = groups.merged()
+        groups.bins = bins_for(total)
+        fractional = {name: bins for name, bins in groups.bins.items()
+                      if total.names[name].fractional}
+        if fractional:
+            again = self.pairs()
+            query = self.histogram(again, [again.c[d.name] for d in self.dims()], fractional)
+            for *dims, name, index, count in run_query(conn, query):
+                groups.get(tuple(dims)).name(name).add_bin(index, int(count), fractional[name])
+
+    def pairs_query(self, p: sa.CTE,
+                    pdims: Sequence[sa.ColumnElement[Any]]) -> sa.CompoundSelect[Any]:
+        g = next((d for d in pdims if d.name == "g"), None)
+        b = next((d for d in pdims if d.name == "b"), None)
         number = sa.case((_is_number(p), p.c.numeric_value))
-        return (sa.select(
-            *pdims, p.c.name, sa.func.count(), sa.func.count(sa.distinct(p.c.trace_id)),
-            _count_if(p.c.value == "true"), _count_if(p.c.value == "false"),
-            _count_if(sa.and_(p.c.value.is_(None), p.c.error.is_not(None))),
+        stats = sa.select(*_row(_STATS, g, b, p.c.name, None, [
+            sa.func.count(), _count_if(p.c.value == "true"), _count_if(p.c.value == "false"),
+            sa.func.sum(p.c.failed),
             sa.func.count(number), sa.func.sum(number), sa.func.min(number),
             sa.func.max(number),
             _count_if(sa.and_(_is_number(p),
-                              p.c.numeric_value != sa.func.round(p.c.numeric_value))),
-        ).group_by(*pdims, p.c.name))
+                              p.c.numeric_value != sa.func.round(p.c.numeric_value)))],
+        )).group_by(*pdims, p.c.name)
+        traced = sa.select(*_row(_TRACES, g, b, None, None, [
+            sa.func.count(sa.distinct(p.c.trace_key))])).group_by(*pdims)
+        integers = (sa.select(*_row(_INTEGERS, g, b, p.c.name, None,
+                                    [p.c.numeric_value, sa.func.count()]))
+                    .where(_is_number(p), p.c.numeric_value == sa.func.round(p.c.numeric_value))
+                    .group_by(*pdims, p.c.name, p.c.numeric_value))
+        return sa.union_all(stats, traced, integers, self.top_strings(p, pdims, _STRINGS))
 
-    def histogram(self, p: sa.Subquery, pdims: Sequence[sa.ColumnElement[Any]],
-                  bins: dict[str, _Bins]) -> sa.Select[Any]:
+    def top_strings(self, p: sa.CTE, pdims: Sequence[sa.ColumnElement[Any]],
+                    part: int) -> sa.Select[Any]:
+        """The MAX_CATEGORIES most frequent string values per group and name."""
+        counted = (sa.select(*pdims, p.c.name, p.c.value, sa.func.count().label("n"))
+                   .where(sa.func.substr(p.c.value, 1, 1) == '"')
+                   .group_by(*pdims, p.c.name, p.c.value).subquery())
+        cdims = [counted.c[d.name] for d in pdims]
+        rank = sa.func.row_number().over(partition_by=[*cdims, counted.c.name],
+                                         order_by=[counted.c.n.desc(), counted.c.value])
+        ranked = sa.select(counted, rank.label("rank")).subquery()
+        g = ranked.c.g if any(d.name == "g" for d in pdims) else None
+        b = ranked.c.b if any(d.name == "b" for d in pdims) else None
+        return (sa.select(*_row(part, g, b, ranked.c.name, ranked.c.value, [ranked.c.n]))
+                .where(ranked.c.rank <= MAX_CATEGORIES))
+
+    def histogram(self, p: sa.CTE, pdims: Sequence[sa.ColumnElement[Any]],
+                  bins: dict[str, Bins]) -> sa.Select[Any]:
         low = sa.case({name: b.low for name, b in bins.items()}, value=p.c.name)
         # All values of a one-bin histogram are equal: any width puts them in bin 0.
         width = sa.case({name: b.width or 1.0 for name, b in bins.items()}, value=p.c.name)
@@ -244,188 +358,25 @@ class _Queries:
         return (sa.select(*idims, inner.c.name, inner.c.bin, sa.func.count())
                 .group_by(*idims, inner.c.name, inner.c.bin))
 
-    def categories(self, p: sa.Subquery, pdims: Sequence[sa.ColumnElement[Any]]) -> sa.Select[Any]:
-        counted = (sa.select(*pdims, p.c.name, p.c.value, sa.func.count().label("n"))
-                   .where(sa.func.substr(p.c.value, 1, 1) == '"')
-                   .group_by(*pdims, p.c.name, p.c.value).subquery())
-        cdims = [counted.c[d.name] for d in pdims]
-        rank = sa.func.row_number().over(partition_by=[*cdims, counted.c.name],
-                                         order_by=[counted.c.n.desc(), counted.c.value])
-        ranked = sa.select(*cdims, counted.c.name, counted.c.value, counted.c.n,
-                           rank.label("rank")).subquery()
-        rdims = [ranked.c[d.name] for d in pdims]
-        return (sa.select(*rdims, ranked.c.name, ranked.c.value, ranked.c.n)
-                .where(ranked.c.rank <= MAX_CATEGORIES))
+
+def _row(part: int, g: sa.ColumnElement[Any] | None, b: sa.ColumnElement[Any] | None,
+         name: sa.ColumnElement[Any] | None, value: sa.ColumnElement[Any] | None,
+         numbers: list[sa.ColumnElement[Any]]) -> list[sa.ColumnElement[Any]]:
+    """A row of the pairs statement: every branch of the UNION has these columns, typed
+    alike (PostgreSQL types a bare NULL as text)."""
+    def typed(column: sa.ColumnElement[Any] | None, type_: Any) -> sa.ColumnElement[Any]:
+        return sa.cast(sa.null() if column is None else column, type_)
+
+    numbers = numbers + [sa.null()] * (_VALUES - len(numbers))
+    return [sa.literal(part, sa.Integer).label("part"), typed(g, sa.Text).label("g"),
+            typed(b, sa.BigInteger).label("b"), typed(name, sa.Text).label("name"),
+            typed(value, sa.Text).label("value"),
+            *(typed(n, sa.Float).label(f"v{i}") for i, n in enumerate(numbers))]
 
 
-def _is_number(p: sa.Subquery) -> sa.ColumnElement[bool]:
+def _is_number(p: sa.CTE) -> sa.ColumnElement[bool]:
     return sa.and_(p.c.numeric_value.is_not(None), p.c.value.not_in(_BOOLEANS))
 
 
 def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((condition, 1), else_=0))
-
-
-# -- putting the rows together -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Bins:
-    low: float
-    width: float
-    count: int
-
-
-@dataclass
-class _NameStats:
-    count: int = 0
-    num_traces: int = 0
-    positive: int = 0
-    negative: int = 0
-    errors: int = 0
-    numbers: int = 0
-    total: float = 0.0
-    low: float | None = None
-    high: float | None = None
-    fractional: int = 0
-    histogram: list[int] | None = None
-
-    def __post_init__(self) -> None:
-        self.categories: dict[str, int] = {}
-
-    def add_row(self, row: Sequence[Any]) -> None:
-        (_, count, num_traces, positive, negative, errors, numbers, total, low, high,
-         fractional) = row
-        self.count += count
-        self.num_traces += num_traces
-        self.positive += positive or 0
-        self.negative += negative or 0
-        self.errors += errors or 0
-        self.numbers += numbers
-        self.total += float(total or 0.0)
-        self.low = _min(self.low, low)
-        self.high = _max(self.high, high)
-        self.fractional += fractional or 0
-
-    def merge(self, other: _NameStats) -> None:
-        self.add_row((None, other.count, other.num_traces, other.positive, other.negative,
-                      other.errors, other.numbers, other.total, other.low, other.high,
-                      other.fractional))
-        if other.histogram is not None:
-            mine = self.histogram or [0] * len(other.histogram)
-            self.histogram = [a + b for a, b in zip(mine, other.histogram, strict=True)]
-
-    def add_bin(self, index: int, count: int, bins: _Bins) -> None:
-        if self.histogram is None:
-            self.histogram = [0] * bins.count
-        self.histogram[min(max(int(index), 0), bins.count - 1)] += count
-
-    def summary(self, name: str, bins: _Bins | None,
-                categories: dict[str, int]) -> AssessmentSummary:
-        boolean = None
-        if self.positive or self.negative:
-            boolean = BooleanStats(self.positive, self.negative)
-        numeric = None
-        if self.numbers and self.low is not None and self.high is not None:
-            histogram: tuple[HistogramBin, ...] = ()
-            if bins is not None and self.histogram is not None:
-                histogram = tuple(
-                    HistogramBin(bins.low + i * bins.width, bins.low + (i + 1) * bins.width,
-                                 count)
-                    for i, count in enumerate(self.histogram))
-            numeric = NumericStats(self.numbers, self.total / self.numbers, float(self.low),
-                                   float(self.high), histogram)
-        other = (self.count - self.positive - self.negative - self.errors - self.numbers
-                 - sum(categories.values()))
-        return AssessmentSummary(name=name, count=self.count, num_traces=self.num_traces,
-                                 num_errors=self.errors, boolean=boolean, numeric=numeric,
-                                 categories=dict(sorted(categories.items(),
-                                                        key=lambda kv: (-kv[1], kv[0]))),
-                                 num_other=other)
-
-
-@dataclass
-class _Group:
-    num_traces: int = 0
-    num_traces_with_feedback: int = 0
-
-    def __post_init__(self) -> None:
-        self.names: dict[str, _NameStats] = {}
-
-    def name(self, name: str) -> _NameStats:
-        return self.names.setdefault(name, _NameStats())
-
-
-class _Groups:
-    def __init__(self, has_group: bool, has_bucket: bool) -> None:
-        self.has_group = has_group
-        self.has_bucket = has_bucket
-        self.by_key: dict[GroupKey, _Group] = {}
-        self.bins: dict[str, _Bins] = {}
-
-    def get(self, key: GroupKey) -> _Group:
-        return self.by_key.setdefault(key, _Group())
-
-    def merged(self) -> _Group:
-        """All groups together (groups never share a trace, so counts add up)."""
-        total = _Group()
-        for group in self.by_key.values():
-            total.num_traces += group.num_traces
-            total.num_traces_with_feedback += group.num_traces_with_feedback
-            for name, stats in group.names.items():
-                total.name(name).merge(stats)
-        return total
-
-    def overall(self, categories: dict[str, dict[str, int]] | None) -> FeedbackGroup:
-        total = self.merged()
-        if categories is None:  # not grouped: the one group's categories are the overall
-            only = self.by_key.get(())
-            categories = {} if only is None else {
-                name: stats.categories for name, stats in only.names.items()}
-        return _to_group(total, None, None, self.bins, categories)
-
-    def each(self) -> list[FeedbackGroup]:
-        out = []
-        for key, group in self.by_key.items():
-            label = bucket = None
-            if self.has_group:
-                label = None if key[0] is None else str(key[0])
-            if self.has_bucket:
-                bucket = int(key[-1])
-            categories = {name: s.categories for name, s in group.names.items()}
-            out.append(_to_group(group, label, bucket, self.bins, categories))
-        out.sort(key=lambda g: (g.bucket_start_ms is None, g.bucket_start_ms or 0,
-                                g.group is None, g.group or ""))
-        return out
-
-
-def _to_group(group: _Group, label: str | None, bucket: int | None, bins: dict[str, _Bins],
-              categories: dict[str, dict[str, int]]) -> FeedbackGroup:
-    summaries = {name: stats.summary(name, bins.get(name), categories.get(name, {}))
-                 for name, stats in sorted(group.names.items())}
-    return FeedbackGroup(group=label, bucket_start_ms=bucket, num_traces=group.num_traces,
-                         num_traces_with_feedback=group.num_traces_with_feedback,
-                         assessments=summaries)
-
-
-def _bins(total: _Group) -> dict[str, _Bins]:
-    """Histogram bins per numeric name, the same for every group so that they add up."""
-    found = {}
-    for name, stats in total.names.items():
-        if not stats.numbers or stats.low is None or stats.high is None:
-            continue
-        low, high = float(stats.low), float(stats.high)
-        if not stats.fractional and high - low < _MAX_INTEGER_BINS:
-            found[name] = _Bins(low, 1.0, int(high - low) + 1)
-        elif high == low:
-            found[name] = _Bins(low, 0.0, 1)  # one bin, [low, low]
-        else:
-            found[name] = _Bins(low, (high - low) / _EQUAL_BINS, _EQUAL_BINS)
-    return found
-
-
-def _min(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)

@@ -22,6 +22,7 @@ from sqlalchemy.sql.dml import Insert
 
 __all__ = [
     "ID_TYPE",
+    "MAX_INDEXED_VALUE_CHARS",
     "Dialect",
     "floor_to_int",
     "has_single_writer",
@@ -33,6 +34,7 @@ __all__ = [
     "like",
     "lock_for_migration",
     "regexp",
+    "tune_for_analytics",
     "upsert",
     "upsert_many",
     "value_lookup_index",
@@ -250,19 +252,32 @@ def lock_for_migration(conn: Connection, dialect: Dialect) -> None:
             assert_never(dialect)
 
 
+#: Values up to this many characters are in PostgreSQL's key/value lookup index (see
+#: :func:`value_lookup_index`); equality filters on shorter values say so to use it.
+MAX_INDEXED_VALUE_CHARS = 400
+
+
 def value_lookup_index(dialect: Dialect, table_name: str) -> tuple[str, list[str], dict[str, Any]]:
     """The index that serves ``key = ? AND value = ?`` lookups on a key/value table.
 
     Returns the index name, its columns and the dialect keyword arguments. SQLite gets a
-    B-tree on (key, value). PostgreSQL cannot: a B-tree entry must fit in about 2.7 kB and tag
-    values reach 4096 characters (metadata values are unbounded), so it gets a hash index on
-    the value, which stores only a 32-bit hash and serves the same equality lookups.
+    B-tree on (key, value). PostgreSQL cannot index every value: a B-tree entry must fit in
+    about 2.7 kB and tag values reach 4096 characters (metadata values are unbounded). It
+    gets a B-tree on (key, value) for values of at most :data:`MAX_INDEXED_VALUE_CHARS`
+    characters (with a 250-character key, at most 2,600 bytes even in 4-byte UTF-8), a
+    partial index that equality filters use by adding ``length(value) <= 400``.
+
+    (Migration 0001 made it a hash index on the value, which degrades quadratically with
+    repeated values: every trace has metadata such as ``mlflow.trace_schema.version = 3``,
+    and each insert walked the whole overflow chain of that value's bucket. Migration 0003
+    replaces it.)
     """
     match dialect:
         case Dialect.SQLITE:
             return f"ix_{table_name}_key_value", ["key", "value"], {}
         case Dialect.POSTGRESQL:
-            return f"ix_{table_name}_value", ["value"], {"postgresql_using": "hash"}
+            return f"ix_{table_name}_value", ["key", "value"], {
+                "postgresql_where": sa.text(f"length(value) <= {MAX_INDEXED_VALUE_CHARS:d}")}
         case _:
             assert_never(dialect)
 
@@ -369,11 +384,13 @@ def json_string_text(dialect: Dialect, column: sa.ColumnElement[Any]) -> sa.Colu
             has_escape = sa.func.strpos(column, "\\") > 0
             decoded = sa.case(
                 (sa.func.strpos(column, "\\u0000") > 0, column),
-                else_=sa.cast(column, postgresql.JSON).op("#>>")(
+                else_=sa.cast(column, postgresql.JSON).op("#>>", return_type=sa.Text)(
                     sa.cast(sa.literal("{}"), postgresql.ARRAY(sa.Text))))
         case _:
             assert_never(dialect)
-    return sa.case((is_string & has_escape, decoded), (is_string, unquoted), else_=column)
+    return sa.type_coerce(
+        sa.case((is_string & has_escape, decoded), (is_string, unquoted), else_=column),
+        sa.Text)
 
 
 def json_member_text(dialect: Dialect, column: sa.ColumnElement[Any],
@@ -386,15 +403,20 @@ def json_member_text(dialect: Dialect, column: sa.ColumnElement[Any],
     """
     match dialect:
         case Dialect.SQLITE:
+            if '"' in key:  # a JSON path cannot name it (and would be a path error)
+                return sa.type_coerce(sa.null(), sa.Text)
             path = '$."' + key + '"'
             kind = sa.func.json_type(column, path)
-            return sa.case((kind == "text", sa.func.json_extract(column, path)),
-                           (kind == "null", sa.null()),
-                           else_=column.op("->")(path))
+            return sa.type_coerce(
+                sa.case((kind == "text", sa.func.json_extract(column, path)),
+                        (kind == "null", sa.null()),
+                        else_=column.op("->", return_type=sa.Text)(path)),
+                sa.Text)
         case Dialect.POSTGRESQL:
-            return sa.case(
+            return sa.type_coerce(sa.case(
                 (sa.func.strpos(column, "\\u0000") > 0, sa.null()),
-                else_=sa.cast(column, postgresql.JSON).op("->>")(key))
+                else_=sa.cast(column, postgresql.JSON).op("->>", return_type=sa.Text)(key)),
+                sa.Text)
         case _:
             assert_never(dialect)
 
@@ -409,5 +431,22 @@ def floor_to_int(dialect: Dialect, expr: sa.ColumnElement[Any]) -> sa.ColumnElem
         case Dialect.POSTGRESQL:
             # PostgreSQL's CAST rounds to the nearest integer instead.
             return sa.cast(sa.func.floor(expr), sa.BigInteger)
+        case _:
+            assert_never(dialect)
+
+
+def tune_for_analytics(conn: Connection, dialect: Dialect) -> None:
+    """Settings for the rest of the current (read) transaction before a large aggregate.
+
+    PostgreSQL: no JIT compilation (it costs more than it saves on queries of a second or
+    less) and enough work memory to sort and hash a few hundred thousand feedback rows in
+    memory rather than on disk. ``SET LOCAL`` ends with the transaction. SQLite: nothing.
+    """
+    match dialect:
+        case Dialect.SQLITE:
+            return
+        case Dialect.POSTGRESQL:
+            conn.execute(sa.text("SET LOCAL jit = off"))
+            conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
         case _:
             assert_never(dialect)

@@ -24,18 +24,22 @@ What each field means:
   family compare the decoded value: a string without its JSON quotes, anything else its
   JSON text (``'false'`` matches false, ``'4'`` matches 4 but ``'4.0'`` does not).
   ``< <= > >=`` compare numbers only (not booleans, not strings). ``IS NOT NULL``: such an
-  assessment exists; ``IS NULL``: none does.
+  assessment exists; ``IS NULL``: none does. The session part is left out of the SQL when
+  the experiments have no valid session-level assessment of that name (looked up first):
+  a lone ``EXISTS`` lets PostgreSQL plan a semi-join that stops at the page's end.
 * LIKE: ``%`` any run, ``_`` one character, backslash escapes; case-sensitive. ILIKE: the
   same, ignoring case. RLIKE: a regular-expression search (see ``dialect.regexp``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from assay.entities.assessment import encode_value
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError
 from assay.search import (
@@ -58,7 +62,14 @@ from assay.search import (
     parse_filter,
 )
 from assay.search.ast import TraceFieldName
-from assay.store.sql.dialect import Dialect, json_member_text, json_string_text, like, regexp
+from assay.store.sql.dialect import (
+    MAX_INDEXED_VALUE_CHARS,
+    Dialect,
+    json_member_text,
+    json_string_text,
+    like,
+    regexp,
+)
 from assay.store.sql.schema import (
     MAX_KEY_CHARS,
     assessments,
@@ -68,9 +79,13 @@ from assay.store.sql.schema import (
     traces,
 )
 
-__all__ = ["TraceFilter", "compile_filter", "in_experiments", "trace_filter"]
+__all__ = [
+    "TraceFilter", "compile_filter", "has_session_assessments", "in_experiments", "trace_filter",
+]
 
 Condition = sa.ColumnElement[bool]
+#: Whether any valid session-level assessment of this kind and name exists (None: unknown).
+SessionCheck = Callable[[str, str], bool]
 
 _COLUMNS: dict[TraceFieldName, sa.ColumnElement[Any]] = {
     "trace_id": traces.c.trace_id,
@@ -117,10 +132,12 @@ def in_experiments(experiment_keys: Sequence[int]) -> Condition:
 
 
 def trace_filter(dialect: Dialect, experiment_keys: Sequence[int], filter_string: str | None,
-                 run_id: str | None = None, model_id: str | None = None) -> TraceFilter:
+                 run_id: str | None = None, model_id: str | None = None,
+                 conn: Connection | None = None) -> TraceFilter:
     """The traces of the experiments that match a filter string and, if given, a run and a
     model (``run_id`` ANDs ``trace.run_id = '<id>'``, ``model_id`` the metadata
-    ``mlflow.modelId``).
+    ``mlflow.modelId``). With ``conn``, assessment clauses check first whether session-level
+    assessments need considering (see the module docstring).
 
     Raises:
         FilterError: the filter does not parse, or has a value no database can hold.
@@ -142,23 +159,57 @@ def trace_filter(dialect: Dialect, experiment_keys: Sequence[int], filter_string
     expr = conjoin(expr, *extra)
     where = in_experiments(experiment_keys)
     if expr is not None:
-        where = sa.and_(where, compile_filter(expr, dialect))
+        check = None if conn is None else _cached_check(conn, experiment_keys)
+        where = sa.and_(where, compile_filter(expr, dialect, check))
     return TraceFilter(expr, where)
 
 
-def compile_filter(expr: Expr, dialect: Dialect) -> Condition:
+def has_session_assessments(conn: Connection, experiment_keys: Sequence[int], kind: str,
+                            names: str | Sequence[str] | None) -> bool:
+    """Whether the experiments hold a valid session-level assessment of this kind and name
+    (or of any of these names; None: any name). One probe of the partial index on
+    ``assessments.session_id``."""
+    a = assessments
+    query = (sa.select(a.c.id)
+             .where(a.c.session_id.is_not(None), a.c.experiment_id.in_(list(experiment_keys)),
+                    a.c.kind == kind, a.c.valid == sa.true())
+             .limit(1))
+    if isinstance(names, str):
+        query = query.where(a.c.name == names)
+    elif names is not None:
+        query = query.where(a.c.name.in_(list(names)))
+    return conn.execute(query).first() is not None
+
+
+def _cached_check(conn: Connection, experiment_keys: Sequence[int]) -> SessionCheck:
+    found: dict[tuple[str, str], bool] = {}
+
+    def check(kind: str, name: str) -> bool:
+        if (kind, name) not in found:
+            found[kind, name] = has_session_assessments(conn, experiment_keys, kind, name)
+        return found[kind, name]
+
+    return check
+
+
+def compile_filter(expr: Expr, dialect: Dialect,
+                   session_check: SessionCheck | None = None) -> Condition:
     """The condition on ``traces`` that a filter tree means (see the module docstring).
+
+    ``session_check`` tells whether session-level assessments of a name exist; without it
+    they are always considered.
 
     Raises:
         FilterError: a value or name holds a NUL character or an unpaired surrogate, which
             neither database can take.
     """
-    return _Compiler(dialect).expr(expr)
+    return _Compiler(dialect, session_check).expr(expr)
 
 
 class _Compiler:
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, session_check: SessionCheck | None) -> None:
         self.dialect = dialect
+        self.session_check = session_check
 
     def expr(self, expr: Expr) -> Condition:
         if isinstance(expr, Comparison):
@@ -218,7 +269,14 @@ class _Compiler:
             return sa.not_(sa.exists().where(*has_key))
         if c.op is Op.IS_NOT_NULL:
             return sa.exists().where(*has_key)
-        return sa.exists().where(*has_key, self.match(table.c.value, c.op, c.value))
+        condition = self.match(table.c.value, c.op, c.value)
+        values = c.value if isinstance(c.value, tuple) else (c.value,)
+        if c.op in (Op.EQ, Op.IN) and all(isinstance(v, str) and len(v) <= MAX_INDEXED_VALUE_CHARS
+                                          for v in values):
+            # Implied by the equality; it lets PostgreSQL use its partial value index.
+            condition = sa.and_(condition,
+                                sa.func.length(table.c.value) <= MAX_INDEXED_VALUE_CHARS)
+        return sa.exists().where(*has_key, condition)
 
     # -- spans ---------------------------------------------------------------------------
     def span_group(self, group: SpanGroup) -> Condition:
@@ -251,16 +309,21 @@ class _Compiler:
         if c.op in (Op.LT, Op.LE, Op.GT, Op.GE):
             conditions += [self.match(a.c.numeric_value, c.op, c.value),
                            a.c.value.not_in(_BOOLEANS)]
+        elif c.op in (Op.EQ, Op.NE, Op.IN, Op.NOT_IN):
+            conditions.append(_value_is(a.c.value, c.op, c.value))
         elif c.op not in (Op.IS_NULL, Op.IS_NOT_NULL):
             conditions.append(self.match(json_string_text(self.dialect, a.c.value), c.op,
                                          c.value))
-        own = sa.exists().where(a.c.trace_id == traces.c.trace_id, *conditions)
-        # A session-level assessment is stored on one trace of the session and holds for
-        # every trace of that session in the same experiment.
-        of_session = sa.and_(traces.c.session_id.is_not(None), sa.exists().where(
-            a.c.session_id == traces.c.session_id, a.c.experiment_id == traces.c.experiment_id,
-            *conditions))
-        found = sa.or_(own, of_session)
+        found: Condition = sa.exists().where(a.c.trace_id == traces.c.trace_id, *conditions)
+        if self.session_check is None or self.session_check(field.kind, field.name):
+            # A session-level assessment is stored on one trace of the session and holds for
+            # every trace of that session in the same experiment. Not correlated, so the
+            # database reads the (few) session-level rows once, by the partial index.
+            sessions = sa.select(a.c.experiment_id, a.c.session_id).where(
+                a.c.session_id.is_not(None), *conditions)
+            found = sa.or_(found, sa.and_(
+                traces.c.session_id.is_not(None),
+                sa.tuple_(traces.c.experiment_id, traces.c.session_id).in_(sessions)))
         return sa.not_(found) if c.op is Op.IS_NULL else found
 
     # -- operators -----------------------------------------------------------------------
@@ -289,6 +352,27 @@ class _Compiler:
             case Op.GE:
                 return column >= value
         raise AssertionError(f"unexpected operator {op}")  # pragma: no cover
+
+
+def _value_is(column: sa.ColumnElement[Any], op: Op, value: Value) -> Condition:
+    """``=``, ``!=``, IN, NOT IN on an assessment's decoded value, as a plain comparison of
+    the stored JSON text (which an index can serve; decoding every row could not).
+
+    Exact because every stored value is written by ``encode_value``, so a string has one
+    JSON text: the decoded value is ``v`` exactly when the stored text is ``encode_value(v)``
+    (a string) or ``v`` itself (a number, boolean, list or object, whose decoded form is its
+    JSON text; never text starting with a quote, which is a string).
+    """
+    values = value if isinstance(value, tuple) else (value,)
+    texts = []
+    for v in values:
+        assert isinstance(v, str)
+        texts.append(encode_value(v))
+        if not v.startswith('"'):
+            texts.append(v)
+    if op is Op.EQ or op is Op.IN:
+        return column.in_(texts)
+    return column.not_in(texts)
 
 
 def _span_content() -> tuple[sa.ColumnElement[Any], ...]:

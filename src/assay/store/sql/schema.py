@@ -77,9 +77,12 @@ traces = sa.Table(
     sa.UniqueConstraint("trace_id"),
     sa.Index(None, "experiment_id", "request_time_ms"),
     sa.Index(None, "client_request_id"),
-    sa.Index(None, "session_id"),
-    sa.Index(None, "user_id"),
+    # a user's or session's traces in time order (search pages, sessions)
+    sa.Index(None, "session_id", "request_time_ms"),
+    sa.Index(None, "user_id", "request_time_ms"),
     sa.Index(None, "run_id"),
+    sa.Index(None, "experiment_id", "execution_time_ms", "request_time_ms"),  # order by duration
+    sa.Index(None, "trace_id", "experiment_id", "request_time_ms"),  # covers analytics joins
 )
 
 
@@ -163,7 +166,9 @@ assessments = sa.Table(
     sa.UniqueConstraint("idempotency_key"),
     sa.CheckConstraint("kind IN ('feedback', 'expectation')", name="kind"),
     sa.Index(None, "trace_id"),
-    sa.Index(None, "session_id"),
+    # Partial: only session-level assessments have a session id (see migration 0003).
+    sa.Index(None, "session_id", "experiment_id", sqlite_where=sa.text("session_id IS NOT NULL"),
+             postgresql_where=sa.text("session_id IS NOT NULL")),
     sa.Index(None, "overrides"),
     sa.Index(None, "experiment_id", "name", "valid"),
 )

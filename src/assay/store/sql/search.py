@@ -51,7 +51,7 @@ from assay.search import (
 from assay.store.sql.dialect import Dialect
 from assay.store.sql.engine import driver_message
 from assay.store.sql.experiments import parse_experiment_id
-from assay.store.sql.filters import TraceFilter, trace_filter
+from assay.store.sql.filters import TraceFilter, has_session_assessments, trace_filter
 from assay.store.sql.page_tokens import check_max_results
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
 from assay.store.sql.traces import load_traces
@@ -120,11 +120,14 @@ def search_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[s
     """
     keys = experiment_keys(experiment_ids)
     check_max_results(max_results)
-    found = trace_filter(dialect, keys or [-1], filter_string, run_id, model_id)
+    found = trace_filter(dialect, keys or [-1], filter_string, run_id, model_id,
+                         conn if keys else None)
     order = with_tie_breakers(parse_order_by(order_by))
     if not keys:
         return PagedList([], None)
-    sort = [sort_key(key) for key in order]
+    sort = [sort_key(key, has_session_assessments(conn, keys, field.kind, field.name)
+                     if isinstance(field := key.field, AssessmentField) else False)
+            for key in order]
     fingerprint = _fingerprint(keys, found, order)
     after = None if page_token is None else _decode_token(page_token, fingerprint, sort)
     rows = _page_rows(conn, found.where, sort, after, max_results + 1)
@@ -137,8 +140,12 @@ def search_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[s
     return PagedList([loaded[t] for t in trace_ids if t in loaded], token)
 
 
-def sort_key(key: OrderKey) -> SortKey:
-    """The SQL of one ``order_by`` key (see the module docstring)."""
+def sort_key(key: OrderKey, with_sessions: bool = True) -> SortKey:
+    """The SQL of one ``order_by`` key (see the module docstring).
+
+    ``with_sessions``: whether ``feedback.<name>`` must consider session-level feedback
+    (False when the store has none of that name: a simpler subquery).
+    """
     field = key.field
     if isinstance(field, TraceField):
         expr, nullable, kind = _TRACE_SORT[field.name]
@@ -151,16 +158,19 @@ def sort_key(key: OrderKey) -> SortKey:
         return SortKey(value, key.ascending, True, "str")
     assert isinstance(field, AssessmentField)
     a = assessments
+    of_trace: sa.ColumnElement[bool] = a.c.trace_id == traces.c.trace_id
+    if with_sessions:
+        of_trace = sa.or_(of_trace, sa.and_(a.c.session_id == traces.c.session_id,
+                                            a.c.experiment_id == traces.c.experiment_id))
     mean = (sa.select(sa.func.avg(a.c.numeric_value))
             .where(a.c.kind == field.kind, a.c.name == field.name, a.c.valid == sa.true(),
-                   sa.or_(a.c.trace_id == traces.c.trace_id,
-                          sa.and_(a.c.session_id == traces.c.session_id,
-                                  a.c.experiment_id == traces.c.experiment_id)))
+                   of_trace)
             .scalar_subquery())
     return SortKey(mean, key.ascending, True, "float")
 
 
-def run_query(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+def run_query(conn: Connection,
+              query: sa.Select[Any] | sa.CompoundSelect[Any]) -> list[tuple[Any, ...]]:
     """Execute a search query; a filter the database refuses becomes a FilterError.
 
     Values are checked before they reach the database, but PostgreSQL's regular expressions
