@@ -19,14 +19,8 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from assay.entities import Trace, TraceData, TraceInfo, TraceState
 from assay.errors import InvalidParameterError, NotFoundError
-from assay.paging import PagedList
 from assay.store.sql.dialect import Dialect, in_chunks, upsert_many
 from assay.store.sql.experiments import missing_experiment_ids, parse_experiment_id
-from assay.store.sql.page_tokens import (
-    check_max_results,
-    decode_page_token,
-    encode_page_token,
-)
 from assay.store.sql.schema import spans, trace_metadata, trace_tags, traces
 from assay.store.sql.spans import SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS, load_spans
 from assay.store.sql.trace_rows import (
@@ -38,7 +32,7 @@ from assay.store.sql.trace_rows import (
 from assay.store.sql.trace_tags import load_key_values, trace_not_found
 
 __all__ = [
-    "delete_traces", "get_trace", "get_trace_info", "is_partial", "list_traces", "load_traces",
+    "delete_traces", "get_trace", "get_trace_info", "is_partial", "load_traces",
     "log_traces",
 ]
 
@@ -151,41 +145,6 @@ def get_trace(conn: Connection, dialect: Dialect, trace_id: str,
     info = get_trace_info(conn, dialect, trace_id)
     spans_of = load_spans(conn, dialect, [trace_id]) if include_spans else {}
     return Trace(info=info, data=TraceData(spans=spans_of.get(trace_id, [])))
-
-
-def list_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str],
-                max_results: int, page_token: str | None,
-                include_spans: bool) -> PagedList[Trace]:
-    """Traces of the experiments, newest first (request time desc, then trace id), a page."""
-    if isinstance(experiment_ids, str) or not experiment_ids:
-        raise InvalidParameterError(
-            f"Invalid experiment_ids {experiment_ids!r}: expected a non-empty list of ids")
-    check_max_results(max_results)
-    keys = sorted({key for key in map(parse_experiment_id, experiment_ids) if key is not None})
-    if not keys:
-        return PagedList([], None)
-    query = sa.select(*_TRACE_COLUMNS).where(traces.c.experiment_id.in_(keys))
-    if page_token is not None:
-        time_ms, last_id = decode_page_token(page_token, _PAGE_KIND, str)
-        # "<=" on its own lets the (experiment_id, request_time_ms) index bound the scan.
-        query = query.where(
-            traces.c.request_time_ms <= time_ms,
-            sa.or_(traces.c.request_time_ms < time_ms, traces.c.trace_id > last_id),
-        )
-    query = query.order_by(traces.c.request_time_ms.desc(), traces.c.trace_id.asc())
-    rows = [row._mapping for row in conn.execute(query.limit(max_results + 1))]
-    token = None
-    if len(rows) > max_results:
-        rows = rows[:max_results]
-        token = encode_page_token(
-            _PAGE_KIND, (rows[-1]["request_time_ms"], rows[-1]["trace_id"]))
-    infos = _to_trace_infos(conn, dialect, rows)
-    spans_of = load_spans(conn, dialect, [i.trace_id for i in infos]) if include_spans else {}
-    return PagedList(
-        [Trace(info=info, data=TraceData(spans=spans_of.get(info.trace_id, [])))
-         for info in infos],
-        token,
-    )
 
 
 def load_traces(conn: Connection, dialect: Dialect, trace_ids: Sequence[str],
