@@ -28,7 +28,11 @@ from assay.entities import (
     Trace,
 )
 from assay.entities.analytics import FeedbackSummary
-from assay.entities.assessment import DEFAULT_FEEDBACK_NAME, assessment_metadata_keys
+from assay.entities.assessment import (
+    DEFAULT_FEEDBACK_NAME,
+    assessment_metadata_keys,
+    overriding_feedback,
+)
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.store.base import Store
@@ -356,17 +360,7 @@ class AssayClient:
             return Feedback(value=value, rationale=rationale, source=source or "HUMAN",
                             metadata=metadata, trace_id=trace_id)
         old = self.get_assessment(trace_id, assessment_id)
-        if not isinstance(old, Feedback):
-            raise InvalidParameterError(
-                f"Assessment with ID {assessment_id!r} is not a feedback assessment (it is an "
-                "expectation); only feedback can be overridden")
-        new_metadata = dict(metadata or {})
-        if old.session_id is not None:
-            new_metadata.setdefault(assessment_metadata_keys.SESSION, old.session_id)
-        feedback = Feedback(name=old.name, value=value, rationale=rationale,
-                            source=source or AssessmentSource(AssessmentSourceType.HUMAN),
-                            metadata=new_metadata, span_id=old.span_id,
-                            overrides=old.assessment_id)
+        feedback = overriding_feedback(old, value, rationale, source, metadata, trace_id)
         logged = self.log_assessment(old.trace_id or trace_id, feedback)
         assert isinstance(logged, Feedback)
         return logged

@@ -47,6 +47,7 @@ __all__ = [
     "encode_value",
     "new_assessment_id",
     "numeric_value",
+    "overriding_feedback",
     "updated_assessment",
 ]
 
@@ -492,3 +493,25 @@ def _time_field(d: Mapping[str, Any], key: str) -> int | None:
     except (TypeError, ValueError):
         raise InvalidParameterError(
             f"Invalid {key} {raw!r}: expected an RFC 3339 time or milliseconds") from None
+
+
+def overriding_feedback(old: Assessment, value: Any, rationale: str | None = None,
+                        source: AssessmentSource | AssessmentSourceType | str | None = None,
+                        metadata: Mapping[str, Any] | None = None,
+                        trace_id: str | None = None) -> Feedback:
+    """The Feedback that supersedes ``old``: same name, span and session, new value.
+
+    Its source defaults to HUMAN (a person correcting a judge; MLflow defaults to CODE).
+    InvalidParameterError if ``old`` is an expectation, which cannot be overridden.
+    """
+    if not isinstance(old, Feedback):
+        raise InvalidParameterError(
+            f"Assessment with ID {old.assessment_id!r} is not a feedback assessment (it is an "
+            "expectation); only feedback can be overridden")
+    new_metadata = dict(metadata or {})
+    if old.session_id is not None:
+        new_metadata.setdefault(assessment_metadata_keys.SESSION, old.session_id)
+    return Feedback(name=old.name, value=value, rationale=rationale,
+                    source=source or AssessmentSource(AssessmentSourceType.HUMAN),
+                    metadata=new_metadata, span_id=old.span_id,
+                    trace_id=old.trace_id or trace_id, overrides=old.assessment_id)

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from assay.entities import Assessment, AssessmentError, AssessmentSource, Feedback
-from assay.entities.assessment import AssessmentSourceType, assessment_metadata_keys
-from assay.errors import InvalidParameterError
+from assay.entities.assessment import overriding_feedback
 from assay.store.base import Store
 
 __all__ = ["change_assessment", "override_feedback"]
@@ -26,18 +25,8 @@ def override_feedback(store: Store, trace_id: str, assessment_id: str, value: An
     The new feedback keeps the old one's name, span and session; its source defaults to
     HUMAN. InvalidParameterError for an expectation; NotFoundError for an unknown id.
     """
-    old = store.get_assessment(trace_id, assessment_id)
-    if not isinstance(old, Feedback):
-        raise InvalidParameterError(
-            f"Assessment with ID {assessment_id!r} is not a feedback assessment (it is an "
-            "expectation); only feedback can be overridden")
-    new_metadata = dict(metadata or {})
-    if old.session_id is not None:
-        new_metadata.setdefault(assessment_metadata_keys.SESSION, old.session_id)
-    feedback = Feedback(name=old.name, value=value, rationale=rationale,
-                        source=source or AssessmentSource(AssessmentSourceType.HUMAN),
-                        metadata=new_metadata, span_id=old.span_id,
-                        trace_id=old.trace_id or trace_id, overrides=old.assessment_id)
+    feedback = overriding_feedback(store.get_assessment(trace_id, assessment_id), value,
+                                   rationale, source, metadata, trace_id)
     logged = store.log_assessment(feedback)
     assert isinstance(logged, Feedback)
     return logged
