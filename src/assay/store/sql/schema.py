@@ -16,13 +16,18 @@ from assay.store.sql.dialect import ID_TYPE, Dialect, value_lookup_index
 
 __all__ = [
     "NAMING_CONVENTION",
+    "api_keys",
     "assessments",
     "experiments",
+    "login_sessions",
     "metadata",
+    "pending_assessments",
+    "signing_keys",
     "spans",
     "trace_metadata",
     "trace_tags",
     "traces",
+    "users",
 ]
 
 #: Constraint names are part of the schema (migrations refer to them), so they are never left
@@ -171,4 +176,82 @@ assessments = sa.Table(
              postgresql_where=sa.text("session_id IS NOT NULL")),
     sa.Index(None, "overrides"),
     sa.Index(None, "experiment_id", "name", "valid"),
+)
+
+# -- the server's own tables (migration 0004) ------------------------------------------------
+
+#: Who may use a server started with ``--auth``. ``password_hash`` is NULL for users who only
+#: use API keys.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # admin | member | reviewer | viewer
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("username"),
+    sa.CheckConstraint("role IN ('admin', 'member', 'reviewer', 'viewer')", name="role"),
+)
+
+#: API keys, kept as a hash of the secret; ``key_id`` is the public part shown in listings.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("key_hash", sa.String(128), nullable=False),
+    sa.Column("user_id", ID_TYPE, sa.ForeignKey(users.c.id, ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_used_time_ms", sa.BigInteger, nullable=True),
+    sa.Column("expires_time_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("key_id"),
+    sa.Index(None, "user_id"),
+)
+
+#: Logins of the web pages, by the hash of the session cookie's value.
+login_sessions = sa.Table(
+    "login_sessions",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("session_hash", sa.String(128), nullable=False),
+    sa.Column("user_id", ID_TYPE, sa.ForeignKey(users.c.id, ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("session_hash"),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "expires_time_ms"),
+)
+
+#: Random secrets by purpose (feedback tokens, CSRF), created on first use and shared by every
+#: process over the database.
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("purpose", sa.String(64), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("purpose"),
+)
+
+#: Assessments for a trace that has not arrived yet (``payload`` is the assessment's JSON);
+#: attached when the trace is written, dropped once ``expires_time_ms`` has passed.
+pending_assessments = sa.Table(
+    "pending_assessments",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("assessment_id", sa.String(64), nullable=False),
+    sa.Column("trace_id", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("assessment_id"),
+    sa.Index(None, "trace_id"),
+    sa.Index(None, "expires_time_ms"),
 )
