@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/assay demo
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
 bench: install

@@ -1,6 +1,9 @@
-"""Fixtures shared by the whole suite: a fresh database per test, on SQLite and PostgreSQL.
+"""Fixtures shared by the whole suite: a fresh store per test, on SQLite, PostgreSQL, and an
+Assay server over HTTP.
 
-``tracking_uri`` runs a test once per backend. PostgreSQL comes from ``ASSAY_TEST_POSTGRES_URI``
+``tracking_uri`` and ``store`` run a test once per backend (the REST one is a real server on
+127.0.0.1 with the SDK's REST store in front); ``database_uri`` and ``sql_store`` on the two
+databases only, for what belongs to SQL. PostgreSQL comes from ``ASSAY_TEST_POSTGRES_URI``
 (default ``postgresql://postgres@127.0.0.1:5432/test``); each test gets its own schema there,
 dropped afterwards. When that server cannot be reached the PostgreSQL half is skipped, except
 on CI (``CI=true``), where a missing database is a failure, not a skip.
@@ -18,8 +21,9 @@ from urllib.parse import quote
 
 import pytest
 
+from assay.store.base import Store
 from assay.store.sql import SqlStore
-from assay.store.uri import mask_uri
+from assay.store.uri import mask_uri, open_store
 
 POSTGRES_URI_ENV = "ASSAY_TEST_POSTGRES_URI"
 DEFAULT_POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/test"
@@ -87,14 +91,60 @@ def _postgres_schema_uri(server: PostgresServer) -> Iterator[str]:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def tracking_uri(request: pytest.FixtureRequest, tmp_path: Path,
-                 postgres_server: PostgresServer) -> Iterator[str]:
-    """The URI of a fresh, empty database: a SQLite file, then a PostgreSQL schema."""
-    if request.param == "sqlite":
+@dataclass(frozen=True)
+class Backend:
+    """Where a test's data lives: ``kind`` is sqlite, postgresql or rest; ``tracking_uri`` is
+    what the SDK is pointed at, ``database_uri`` the database itself (for rest, the SQLite
+    file behind the server)."""
+
+    kind: str
+    tracking_uri: str
+    database_uri: str
+
+
+_SQL_PARAMS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _sql_database(kind: str, tmp_path: Path, server: PostgresServer) -> Iterator[str]:
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'assay.db'}"
     else:
-        yield from _postgres_schema_uri(postgres_server)
+        yield from _postgres_schema_uri(server)
+
+
+@pytest.fixture(params=[*_SQL_PARAMS, pytest.param("rest", marks=pytest.mark.rest)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path,
+            postgres_server: PostgresServer) -> Iterator[Backend]:
+    """A fresh, empty store three ways: a SQLite file, a PostgreSQL schema, and an Assay
+    server (real uvicorn on 127.0.0.1, over a SQLite file) reached through the REST store."""
+    if request.param != "rest":
+        for uri in _sql_database(request.param, tmp_path, postgres_server):
+            yield Backend(request.param, uri, uri)
+        return
+    from server.live import LiveServer
+
+    database = f"sqlite:///{tmp_path / 'server.db'}"
+    server_store = SqlStore(database)
+    live = LiveServer(server_store)
+    live.start()
+    try:
+        yield Backend("rest", live.url, database)
+    finally:
+        live.stop()
+        server_store.close()
+
+
+@pytest.fixture
+def tracking_uri(backend: Backend) -> str:
+    """The tracking URI of a fresh, empty store: SQLite, PostgreSQL, then an Assay server."""
+    return backend.tracking_uri
+
+
+@pytest.fixture(params=_SQL_PARAMS)
+def database_uri(request: pytest.FixtureRequest, tmp_path: Path,
+                 postgres_server: PostgresServer) -> Iterator[str]:
+    """The URI of a fresh, empty database: a SQLite file, then a PostgreSQL schema."""
+    yield from _sql_database(request.param, tmp_path, postgres_server)
 
 
 @pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -110,8 +160,16 @@ def sqlite_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(tracking_uri: str) -> Iterator[SqlStore]:
-    """A SQL store on a fresh database (both backends), closed after the test."""
-    sql_store = SqlStore(tracking_uri)
-    yield sql_store
-    sql_store.close()
+def store(backend: Backend) -> Iterator[Store]:
+    """A store on a fresh database, three ways (SQLite, PostgreSQL, REST), closed after."""
+    opened = open_store(backend.tracking_uri)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sql_store(database_uri: str) -> Iterator[SqlStore]:
+    """A SQL store on a fresh database (SQLite, PostgreSQL), for what is SQL's alone."""
+    sql = SqlStore(database_uri)
+    yield sql
+    sql.close()

@@ -16,10 +16,11 @@ The module-level API mirrors MLflow's (``import assay`` where MLflow code has
 
 from __future__ import annotations
 
-from assay import entities, tracing
+from assay import entities, openai, tracing
 from assay.client import AssayClient, MlflowClient
 from assay.fluent import (
     create_experiment,
+    create_feedback_token,
     delete_assessment,
     delete_traces,
     flush_trace_async_logging,
@@ -56,6 +57,7 @@ __all__ = [
     "MlflowClient",
     "__version__",
     "create_experiment",
+    "create_feedback_token",
     "delete_assessment",
     "delete_trace_tag",
     "delete_traces",
@@ -73,6 +75,7 @@ __all__ = [
     "log_assessment",
     "log_expectation",
     "log_feedback",
+    "openai",
     "override_feedback",
     "search_experiments",
     "search_sessions",

@@ -13,6 +13,7 @@ import datetime as dt
 import decimal
 import enum
 import json
+import json.scanner
 import math
 import uuid
 from collections.abc import Callable, Mapping
@@ -120,10 +121,26 @@ def dumps(obj: Any) -> str:
             return json.dumps(f"<unprintable {type(obj).__name__}>")
 
 
+# json.loads without its Python layers: the C scanner, which takes text that starts with a
+# JSON value and says where the value ends. (typeshed types its argument as a scanner; it
+# is the decoder whose settings it copies.)
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
 def loads(text: str | None) -> Any:
     """Decode JSON text; ``None`` stays ``None`` and text that is not JSON is returned as is."""
     if text is None:
         return None
+    if type(text) is str:
+        # Values are small and many (attributes, previews, stored spans): the scanner at
+        # once, and json.loads only for what it does not take whole (surrounding
+        # whitespace, text that is not JSON), so that the result is json.loads's.
+        try:
+            value, end = _scan(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            end = -1
+        if end == len(text):
+            return value
     try:
         return json.loads(text)
     except ValueError:

@@ -377,6 +377,34 @@ class AssayClient:
             return
         self._store_for_trace(trace_id).delete_assessment(trace_id, assessment_id)
 
+    # -- feedback tokens -------------------------------------------------------------------
+    def create_feedback_token(self, trace_id: str, *, names: Sequence[str] | None = None,
+                              end_user_id: str | None = None,
+                              expires_in: float = 3600) -> str:
+        """A signed token that lets an end user's browser vote on one trace, without a key.
+
+        Give it to the page that shows the answer; the page posts each vote as
+        ``{"token", "name", "value", "rationale"}`` to the server's ``POST
+        /api/v1/feedback``. The trace may still be running or queued for writing: a vote
+        that comes before the trace is kept until it arrives.
+
+        Args:
+            trace_id: the trace the votes are about.
+            names: the feedback names allowed, e.g. ``["thumbs", "comment"]``; None: any.
+            end_user_id: who votes, as the app knows them; their second vote on a name
+                replaces the first (history kept). None: the token stands for one
+                anonymous user.
+            expires_in: seconds until the token expires (at most 30 days).
+
+        Raises:
+            InvalidParameterError: a trace id not of the form ``tr-`` and 32 hex digits, or
+                an argument out of range.
+        """
+        # No flush: the trace need not be written for its token.
+        store = (_runtime.runtime().store() if self._uses_runtime_store()
+                 else self._get_store())
+        return store.create_feedback_token(trace_id, names, end_user_id, expires_in)
+
     def _target(self, trace_id: str | None, session_id: str | None,
                 metadata: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any] | None]:
         """The trace an assessment goes on, and its metadata, for a trace or a session."""

@@ -4,10 +4,14 @@
 
     AssayError                      error_code
     ├── InvalidParameterError       INVALID_PARAMETER_VALUE  (also a ValueError)
-    │   └── InvalidTrackingURIError
+    │   ├── InvalidTrackingURIError
+    │   ├── RequestTooLargeError    REQUEST_TOO_LARGE  (a body or request over a limit)
+    │   └── UnsupportedMediaTypeError  UNSUPPORTED_MEDIA_TYPE  (a Content-Encoding)
     ├── NotFoundError               RESOURCE_DOES_NOT_EXIST
     ├── AlreadyExistsError          RESOURCE_ALREADY_EXISTS
-    └── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the database cannot be reached)
+    ├── AuthenticationError         UNAUTHENTICATED  (no credentials, or not valid ones)
+    ├── PermissionDeniedError       PERMISSION_DENIED  (valid credentials, not allowed)
+    └── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the store cannot be reached)
 
 Every error carries an ``error_code`` so the server can map it to an HTTP status in one place.
 Messages name the offending field or id and never contain SQL, secrets or tracebacks.
@@ -18,9 +22,11 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "AssayError",
+    "AuthenticationError",
     "InvalidParameterError",
     "InvalidTrackingURIError",
     "NotFoundError",
+    "PermissionDeniedError",
     "StoreUnavailableError",
 ]
 
@@ -45,6 +51,20 @@ class InvalidTrackingURIError(InvalidParameterError):
     """The tracking URI names a backend Assay cannot use."""
 
 
+class RequestTooLargeError(InvalidParameterError):
+    """A request over one of the server's limits (its body's size, the spans it holds); the
+    message names the limit."""
+
+    error_code = "REQUEST_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(InvalidParameterError):
+    """A request body in an encoding the server does not decode; the message says which
+    ones it does."""
+
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class NotFoundError(AssayError, LookupError):
     """A trace, experiment, span or assessment with the given id does not exist."""
 
@@ -57,7 +77,20 @@ class AlreadyExistsError(AssayError):
     error_code = "RESOURCE_ALREADY_EXISTS"
 
 
+class AuthenticationError(AssayError):
+    """No credentials were given where they are needed, or they are not valid (an unknown,
+    revoked or expired API key, a bad password)."""
+
+    error_code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(AssayError):
+    """The caller is known but its role does not allow what it asked for."""
+
+    error_code = "PERMISSION_DENIED"
+
+
 class StoreUnavailableError(AssayError):
-    """The database behind the tracking URI cannot be reached or opened right now."""
+    """The database or server behind the tracking URI cannot be reached right now."""
 
     error_code = "TEMPORARILY_UNAVAILABLE"

@@ -28,6 +28,7 @@ from assay.store.uri import validate_uri
 
 __all__ = [
     "create_experiment",
+    "create_feedback_token",
     "delete_assessment",
     "delete_traces",
     "flush_trace_async_logging",
@@ -274,3 +275,12 @@ def override_feedback(*, trace_id: str, assessment_id: str, value: Any,
 def delete_assessment(trace_id: str, assessment_id: str) -> None:
     """Delete an assessment (idempotent); the one it overrode becomes valid again."""
     AssayClient().delete_assessment(trace_id, assessment_id)
+
+
+def create_feedback_token(trace_id: str, *, names: Sequence[str] | None = None,
+                          end_user_id: str | None = None, expires_in: float = 3600) -> str:
+    """A signed token for an end user's browser to vote on one trace at the server's
+    ``POST /api/v1/feedback`` (see :meth:`AssayClient.create_feedback_token`)."""
+    return AssayClient().create_feedback_token(trace_id, names=names,
+                                               end_user_id=end_user_id,
+                                               expires_in=expires_in)

@@ -25,7 +25,15 @@ model           ``mlflow.llm.model``; ``gen_ai.response.model``/``request.model`
 session         ``mlflow.trace.session``; ``session.id``; ``gen_ai.conversation.id``
 user            ``mlflow.trace.user``; ``user.id``
 trace tags      root attributes ``mlflow.traceTag.<key>``
+trace header    root attribute ``assay.trace.info`` (what Assay's SDK sends; see below)
+experiment      resource attribute ``assay.experiment_id``, else the request's header,
+                else the experiment named after ``service.name``
 ==============  =====================================================================
+
+Assay's own SDK sends whole traces (:mod:`assay.store.rest.otlp`): its resources say
+``assay.attribute_encoding = "json"`` (every attribute value is JSON text, decoded here) and
+each root span carries the trace's header as ``assay.trace.info``, which is then stored as
+sent (metadata, tags, previews, client request id, assessments logged while it ran).
 
 A trace whose root span (a span with no parent) is among its spans gets its header from the
 root: request time (root start), duration, state (the root's status), previews, the name tag,
@@ -37,6 +45,7 @@ stored header (see ``assay.store.sql.traces.log_traces``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +75,12 @@ from assay.entities.span import (
 )
 from assay.entities.trace import Trace, TraceData, TraceInfo, TraceState, metadata_keys
 from assay.errors import InvalidParameterError
+from assay.store.rest.otlp import (
+    ATTRIBUTE_ENCODING_KEY,
+    EXPERIMENT_ID_KEY,
+    JSON_ENCODING,
+    TRACE_INFO_KEY,
+)
 from assay.tracing.assembly import TOKEN_USAGE_KEY, preview, sum_token_usage
 
 __all__ = [
@@ -77,6 +92,7 @@ __all__ = [
     "empty_response",
     "experiment_of",
     "group_by_trace",
+    "is_whole_trace",
     "media_type",
     "merge_spans",
     "parse_request",
@@ -128,6 +144,16 @@ _TOKEN_KEYS = (
 )
 # Attributes that become the span's own fields rather than staying attributes.
 _FIELD_KEYS = frozenset((INPUTS_KEY, OUTPUTS_KEY, TYPE_KEY, TRACE_ID_KEY))
+# Attributes that hold JSON text to keep as text, never decoded.
+_TEXT_KEYS = frozenset((INPUTS_KEY, OUTPUTS_KEY, TRACE_INFO_KEY))
+# Any of these among a span's attributes and it may report token usage, or a model.
+_TOKEN_ATTRIBUTE_KEYS = frozenset(
+    (TOKEN_USAGE_KEY, *(key for keys in _TOKEN_KEYS for key in keys if key is not None)))
+_MODEL_KEY_SET = frozenset(_MODEL_KEYS)
+_SESSION_OR_USER_KEYS = frozenset((*_SESSION_KEYS, *_USER_KEYS))
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+_STATUSES = {code: SpanStatus(code) for code in SpanStatusCode}
 
 
 # -- the wire format -----------------------------------------------------------------------
@@ -155,6 +181,9 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
             json_format.ParseDict(data, request, ignore_unknown_fields=True)
         except (ValueError, TypeError, json_format.ParseError) as exc:
             raise InvalidParameterError(f"Invalid OTLP JSON body: {exc}") from None
+        except RecursionError:
+            raise InvalidParameterError(
+                "Invalid OTLP JSON body: nested too deeply to decode") from None
     else:
         raise InvalidParameterError(
             f"Unsupported Content-Type {content_type!r}: expected {PROTOBUF} or {JSON}")
@@ -255,63 +284,112 @@ def spans_by_resource(request: ExportTraceServiceRequest) -> list[ResourceSpans]
     """Every span of the request, translated, grouped by the resource that sent it."""
     groups: list[ResourceSpans] = []
     for resource_spans in request.resource_spans:
-        spans = [span_from_otlp(span)
+        resource = decode_attributes(resource_spans.resource.attributes)
+        json_attributes = resource.get(ATTRIBUTE_ENCODING_KEY) == JSON_ENCODING
+        spans = [span_from_otlp(span, json_attributes=json_attributes)
                  for scope_spans in resource_spans.scope_spans
                  for span in scope_spans.spans]
         if spans:
-            groups.append(ResourceSpans(decode_attributes(resource_spans.resource.attributes),
-                                        spans))
+            groups.append(ResourceSpans(resource, spans))
     return groups
 
 
-def span_from_otlp(span: OtlpSpan) -> Span:
-    """One OTLP span as an Assay Span, its attributes translated (see the module doc)."""
-    if len(span.trace_id) != 16 or not any(span.trace_id):
-        raise InvalidParameterError(
-            f"Invalid trace_id {span.trace_id.hex()!r} of span {span.name!r}: expected 16 "
-            "bytes, not all zero")
-    if len(span.span_id) != 8 or not any(span.span_id):
-        raise InvalidParameterError(
-            f"Invalid span_id {span.span_id.hex()!r} of span {span.name!r}: expected 8 "
-            "bytes, not all zero")
+def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
+    """One OTLP span as an Assay Span, its attributes translated (see the module doc).
+
+    ``json_attributes``: every string attribute value is the JSON text of the value (what
+    Assay's SDK sends), rather than only MLflow's ``mlflow.*`` ones.
+    """
+    trace_id = span.trace_id
+    span_id = span.span_id
     parent = span.parent_span_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
+        raise InvalidParameterError(
+            f"Invalid trace_id {trace_id.hex()!r} of span {span.name!r}: expected 16 "
+            "bytes, not all zero")
+    if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
+        raise InvalidParameterError(
+            f"Invalid span_id {span_id.hex()!r} of span {span.name!r}: expected 8 "
+            "bytes, not all zero")
     if parent and len(parent) != 8:
         raise InvalidParameterError(
             f"Invalid parent_span_id {parent.hex()!r} of span {span.name!r}: expected 8 bytes")
-    attributes = decode_attributes(span.attributes)
-    for key, value in attributes.items():
-        # MLflow's exporter writes every mlflow.* attribute as JSON text.
-        if key.startswith("mlflow.") and key not in (INPUTS_KEY, OUTPUTS_KEY) \
-                and isinstance(value, str):
-            attributes[key] = _json.loads(value)
+    attributes = _span_attributes(span.attributes, json_attributes)
     span_type = _span_type(attributes)
-    inputs_json = _payload(attributes, _INPUT_KEYS, "input.mime_type")
-    outputs_json = _payload(attributes, _OUTPUT_KEYS, "output.mime_type")
-    usage = _token_usage(attributes)
-    if usage is not None:
-        attributes[TOKEN_USAGE_KEY] = usage
-    if MODEL_KEY not in attributes:
+    if json_attributes:  # Assay's SDK: inputs and outputs are the recorded text, as is
+        inputs_json = _text_or_none(attributes.pop(INPUTS_KEY, None))
+        outputs_json = _text_or_none(attributes.pop(OUTPUTS_KEY, None))
+    else:
+        inputs_json = _payload(attributes, _INPUT_KEYS, "input.mime_type")
+        outputs_json = _payload(attributes, _OUTPUT_KEYS, "output.mime_type")
+    if not _TOKEN_ATTRIBUTE_KEYS.isdisjoint(attributes):
+        usage = _token_usage(attributes)
+        if usage is not None:
+            attributes[TOKEN_USAGE_KEY] = usage
+    if MODEL_KEY not in attributes and not _MODEL_KEY_SET.isdisjoint(attributes):
         model = _first(attributes, _MODEL_KEYS)
         if model is not None:
             attributes[MODEL_KEY] = model
-    for key in _FIELD_KEYS:
-        attributes.pop(key, None)
+    if not _FIELD_KEYS.isdisjoint(attributes):
+        for key in _FIELD_KEYS:
+            attributes.pop(key, None)
+    status = span.status
+    code = _STATUS.get(status.code, SpanStatusCode.UNSET)
+    message = status.message
     return Span(
-        trace_id="tr-" + span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        parent_id=parent.hex() if parent and any(parent) else None,
+        trace_id="tr-" + trace_id.hex(),
+        span_id=span_id.hex(),
+        parent_id=parent.hex() if parent and parent != _ZERO_SPAN_ID else None,
         name=span.name,
         start_time_ns=span.start_time_unix_nano,
         end_time_ns=span.end_time_unix_nano or None,
         span_type=span_type,
-        status=SpanStatus(_STATUS.get(span.status.code, SpanStatusCode.UNSET),
-                          span.status.message),
+        # Statuses are immutable: the common ones are shared rather than made per span.
+        status=_STATUSES[code] if not message else SpanStatus(code, message),
         inputs_json=inputs_json,
         outputs_json=outputs_json,
         attributes=attributes,
-        events=tuple(SpanEvent(e.name, e.time_unix_nano, decode_attributes(e.attributes))
-                     for e in span.events),
+        events=tuple(SpanEvent(e.name, e.time_unix_nano,
+                               _event_attributes(e.attributes, json_attributes))
+                     for e in span.events) if span.events else (),
     )
+
+
+def _span_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> dict[str, Any]:
+    """A span's attributes as a dict, JSON text decoded where the sender wrote JSON: every
+    string value with ``json_attributes``, else the ``mlflow.*`` ones (MLflow's exporter
+    writes those as JSON). Inputs, outputs and the trace header stay text."""
+    decoded: dict[str, Any] = {}
+    for kv in attributes:
+        key = kv.key
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            text = value.string_value
+            if (json_attributes or key.startswith("mlflow.")) and key not in _TEXT_KEYS:
+                decoded[key] = _loads(text)
+            else:
+                decoded[key] = text
+        elif kind == "int_value":
+            decoded[key] = value.int_value
+        else:
+            decoded[key] = decode_any_value(value)
+    return decoded
+
+
+def _event_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> dict[str, Any]:
+    decoded = decode_attributes(attributes)
+    if json_attributes:
+        return {k: _loads(v) if isinstance(v, str) else v for k, v in decoded.items()}
+    return decoded
+
+
+def _loads(text: str) -> Any:
+    """The value of JSON text; text that is not JSON, or nests too deep to decode, as is."""
+    try:
+        return _json.loads(text)
+    except RecursionError:
+        return text
 
 
 def _span_type(attributes: Mapping[str, Any]) -> str:
@@ -351,12 +429,13 @@ def _payload(attributes: Mapping[str, Any], keys: Sequence[str], mime_key: str) 
     return None
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None if value is None else _json.dumps(value)
+
+
 def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
+    """Whether ``text`` is JSON (nesting too deep to decode counts as not JSON)."""
+    return _loads(text) is not text
 
 
 def _token_usage(attributes: Mapping[str, Any]) -> dict[str, int] | None:
@@ -415,29 +494,40 @@ def assemble_trace(trace_id: str, experiment_id: str, spans: Sequence[Span]) -> 
     """
     ordered = sorted(spans, key=lambda s: (s.parent_id is not None, s.start_time_ns))
     root = ordered[0] if ordered[0].parent_id is None else None
+    if root is not None and isinstance(root.attributes.get(TRACE_INFO_KEY), str):
+        return _sent_trace(experiment_id, root, ordered)
     metadata: dict[str, str] = {metadata_keys.SCHEMA_VERSION: "3"}
     # Session and user: the root's first, else the earliest span that has one.
-    for meta_key, keys in ((metadata_keys.SESSION, _SESSION_KEYS),
-                           (metadata_keys.USER, _USER_KEYS)):
-        for span in ordered:
-            value = _first(span.attributes, keys)
-            if value is not None:
-                metadata[meta_key] = value
-                break
+    session = user = None
+    for span in ordered:
+        attributes = span.attributes
+        if _SESSION_OR_USER_KEYS.isdisjoint(attributes):
+            continue
+        if session is None:
+            session = _first(attributes, _SESSION_KEYS)
+        if user is None:
+            user = _first(attributes, _USER_KEYS)
+        if session is not None and user is not None:
+            break
+    if session is not None:
+        metadata[metadata_keys.SESSION] = session
+    if user is not None:
+        metadata[metadata_keys.USER] = user
     if root is None:
         info = TraceInfo(trace_id=trace_id, experiment_id=experiment_id,
                          request_time=min(s.start_time_ns for s in spans) // 1_000_000,
                          state=TraceState.IN_PROGRESS, execution_duration=None,
                          trace_metadata=metadata)
         return Trace(info=info, data=TraceData(spans=ordered))
-    children: dict[str, list[Span]] = {}
-    for span in ordered:
-        if span.parent_id is not None:
-            children.setdefault(span.parent_id, []).append(span)
-    usage = sum_token_usage(root, lambda s: children.get(s.span_id, ()),
-                            lambda s: s.attributes.get(TOKEN_USAGE_KEY))
-    if usage:
-        metadata[metadata_keys.TOKEN_USAGE] = json.dumps(usage)
+    if any(TOKEN_USAGE_KEY in span.attributes for span in ordered):
+        children: dict[str, list[Span]] = {}
+        for span in ordered:
+            if span.parent_id is not None:
+                children.setdefault(span.parent_id, []).append(span)
+        usage = sum_token_usage(root, lambda s: children.get(s.span_id, ()),
+                                lambda s: s.attributes.get(TOKEN_USAGE_KEY))
+        if usage:
+            metadata[metadata_keys.TOKEN_USAGE] = json.dumps(usage)
     tags = {metadata_keys.TRACE_NAME: root.name}
     for key, value in root.attributes.items():
         if key.startswith(TRACE_TAG_PREFIX) and len(key) > len(TRACE_TAG_PREFIX):
@@ -453,12 +543,42 @@ def assemble_trace(trace_id: str, experiment_id: str, spans: Sequence[Span]) -> 
         state=state,
         execution_duration=(None if end_ns is None
                             else max(0, end_ns - root.start_time_ns) // 1_000_000),
-        request_preview=preview(root.inputs, request=True),
-        response_preview=preview(root.outputs, request=False),
+        request_preview=_preview(root.inputs_json, request=True),
+        response_preview=_preview(root.outputs_json, request=False),
         trace_metadata=metadata,
         tags=tags,
     )
     return Trace(info=info, data=TraceData(spans=ordered))
+
+
+def _preview(text: str | None, *, request: bool) -> str | None:
+    return None if text is None else preview(_loads(text), request=request)
+
+
+def is_whole_trace(spans: Sequence[Span]) -> bool:
+    """Whether these spans are a whole trace as Assay's SDK sends it (root with header)."""
+    return any(s.parent_id is None and TRACE_INFO_KEY in s.attributes for s in spans)
+
+
+def _sent_trace(experiment_id: str, root: Span, ordered: list[Span]) -> Trace:
+    """The trace whose header came with its root (``assay.trace.info``), as sent."""
+    attributes = dict(root.attributes)
+    header = _loads(attributes.pop(TRACE_INFO_KEY))
+    if not isinstance(header, dict):
+        raise InvalidParameterError(
+            f"Invalid {TRACE_INFO_KEY} on the root span of trace {root.trace_id!r}: expected "
+            "a JSON object")
+    try:
+        info = TraceInfo.from_dict({**header, "trace_id": root.trace_id,
+                                    "experiment_id": experiment_id, "trace_location": None})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"Invalid {TRACE_INFO_KEY} on the root span of trace {root.trace_id!r}: {exc}"
+        ) from None
+    # A span sent twice (the same trace twice in one request) is kept once, root first.
+    by_id = {s.span_id: s for s in ordered[1:] if s.span_id != root.span_id}
+    spans = [dataclasses.replace(root, attributes=attributes), *by_id.values()]
+    return Trace(info=info, data=TraceData(spans=spans))
 
 
 def service_name(resource: Mapping[str, Any]) -> str | None:
@@ -469,8 +589,12 @@ def service_name(resource: Mapping[str, Any]) -> str | None:
 
 def experiment_of(resource: Mapping[str, Any], header_id: str | None,
                   by_name: Callable[[str], str]) -> str:
-    """The experiment of a resource's spans: the header's, else the one named after the
-    service (``by_name`` finds or creates it), else the default experiment "0"."""
+    """The experiment of a resource's spans: the resource's ``assay.experiment_id``, else the
+    header's, else the one named after the service (``by_name`` finds or creates it), else
+    the default experiment "0"."""
+    own = resource.get(EXPERIMENT_ID_KEY)
+    if isinstance(own, str) and own.strip():
+        return own.strip()
     if header_id:
         return header_id
     name = service_name(resource)

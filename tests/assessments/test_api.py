@@ -28,6 +28,7 @@ from assay.store.sql import SqlStore
 from assay.store.sql.dialect import Dialect
 from assay.store.sql.engine import WRITE_OPTION, create_engine
 from assay.tracing.live_span import NO_OP_TRACE_ID
+from conftest import Backend
 from factories import make_trace, new_span_id, new_trace_id
 
 HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="enduser_123")
@@ -88,9 +89,9 @@ def test_feedback_right_after_the_traced_call_needs_no_flush(rt: _runtime.Runtim
 
 
 def test_feedback_waits_for_a_trace_still_queued_for_export(rt: _runtime.Runtime,
-                                                            tracking_uri: str) -> None:
+                                                            backend: Backend) -> None:
     rt.store()  # opened before the lock
-    with store_blocked(tracking_uri):
+    with store_blocked(backend.database_uri):
         trace_id = traced_call()
         assert rt.exporter.is_pending(trace_id)  # the export cannot write yet
         logged: list[Feedback] = []
@@ -128,8 +129,8 @@ def test_a_client_on_another_store_logs_there(rt: _runtime.Runtime, tmp_path: Pa
 # -- assessments of a running trace ------------------------------------------------------
 
 def test_feedback_inside_the_running_trace_is_written_with_it(rt: _runtime.Runtime,
-                                                              tracking_uri: str) -> None:
-    outside = SqlStore(tracking_uri)
+                                                              backend: Backend) -> None:
+    outside = SqlStore(backend.database_uri)
     seen: dict[str, Any] = {}
 
     @assay.trace
@@ -406,14 +407,14 @@ def test_log_feedback_needs_a_trace_or_a_session(rt: _runtime.Runtime) -> None:
 
 
 def test_the_numeric_projection_is_what_sql_aggregates(rt: _runtime.Runtime,
-                                                       tracking_uri: str) -> None:
+                                                       backend: Backend) -> None:
     trace_id = traced_call()
     for value in (True, False, True, 4, "text"):
         assay.log_feedback(trace_id=trace_id, name="mixed", value=value)
     first = assay.log_feedback(trace_id=trace_id, name="stars", value=1)
     assay.override_feedback(trace_id=trace_id, assessment_id=str(first.assessment_id),
                             value=5)
-    engine, _ = create_engine(tracking_uri)
+    engine, _ = create_engine(backend.database_uri)
     try:
         with engine.connect() as conn:
             average = conn.execute(sa.text(

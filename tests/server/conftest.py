@@ -13,11 +13,11 @@ from server.live import LiveServer, Served
 
 
 @pytest.fixture
-def served(store: SqlStore) -> Iterator[Served]:
-    live = LiveServer(store)
+def served(sql_store: SqlStore) -> Iterator[Served]:
+    live = LiveServer(sql_store)
     live.start()
     try:
         with httpx.Client(base_url=live.url, timeout=30) as http:
-            yield Served(store, http, live.url)
+            yield Served(sql_store, http, live.url)
     finally:
         live.stop()

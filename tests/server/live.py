@@ -17,8 +17,9 @@ from assay.store.sql import SqlStore
 class LiveServer:
     """uvicorn serving an app in a background thread, on a port the OS picks."""
 
-    def __init__(self, store: SqlStore) -> None:
-        app = create_app(ServerSettings(port=0, backend_store_uri=store.uri), store)
+    def __init__(self, store: SqlStore, settings: ServerSettings | None = None) -> None:
+        settings = settings or ServerSettings(port=0, backend_store_uri=store.uri)
+        app = create_app(settings, store)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)

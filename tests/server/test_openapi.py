@@ -27,9 +27,16 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/traces/{trace_id}/assessments/{assessment_id}", "patch"),
         ("/api/v1/traces/{trace_id}/assessments/{assessment_id}", "delete"),
         ("/api/v1/traces/{trace_id}/assessments/{assessment_id}/override", "post"),
-        ("/api/v1/sessions/search", "post"),
+        ("/api/v1/traces/{trace_id}/assessments", "post"),
+        ("/api/v1/traces/{trace_id}/assessments/{assessment_id}", "put"),
+        ("/api/v1/sessions/search", "post"), ("/api/v1/sessions/first-trace", "get"),
         ("/api/v1/analytics/feedback-summary", "post"),
         ("/v1/traces", "post"),
+        ("/api/v1/traces/{trace_id}/feedback-tokens", "post"), ("/api/v1/feedback", "post"),
+        ("/api/v1/server/stats", "get"),
+        ("/api/v1/users/me", "get"), ("/api/v1/users", "get"), ("/api/v1/users", "post"),
+        ("/api/v1/users/{username}", "patch"), ("/api/v1/users/{username}/keys", "post"),
+        ("/api/v1/users/{username}/keys", "get"), ("/api/v1/keys/{key_id}", "delete"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

@@ -343,13 +343,16 @@ def test_bad_bodies_are_400(served: Served) -> None:
         (b"\xff\xff\xff not protobuf", PROTOBUF),
         (b"{not json", {"Content-Type": "application/json"}),
         (b'{"resourceSpans": 3}', {"Content-Type": "application/json"}),
-        (b"plain", {"Content-Type": "text/plain"}),
         (b"not gzip", PROTOBUF | {"Content-Encoding": "gzip"}),
     ]
     for body, headers in cases:
         response = served.http.post("/v1/traces", content=body, headers=headers)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # A form's content type (what a page on another site can send) needs a CSRF token first.
+    response = served.http.post("/v1/traces", content=b"plain",
+                                headers={"Content-Type": "text/plain"})
+    assert response.status_code == 403 and response.json()["error_code"] == "CSRF_FAILED"
     bad_id = _json_body()
     bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "abcd"
     response = served.http.post("/v1/traces", content=json.dumps(bad_id),

@@ -44,8 +44,8 @@ def test_head_revision_matches_the_migration_scripts() -> None:
     assert script.get_heads() == [HEAD_REVISION]
 
 
-def test_migrated_database_matches_schema_module(store: SqlStore, tracking_uri: str) -> None:
-    engine, _ = create_engine(tracking_uri)
+def test_migrated_database_matches_schema_module(sql_store: SqlStore, database_uri: str) -> None:
+    engine, _ = create_engine(database_uri)
     try:
         with engine.connect() as conn:
             assert read_revision(conn) == HEAD_REVISION
@@ -63,10 +63,11 @@ def test_migrated_database_matches_schema_module(store: SqlStore, tracking_uri: 
     assert expected[engine.dialect.name] in index_names
 
 
-def test_downgrade_then_reopen_recreates_the_schema(store: SqlStore, tracking_uri: str) -> None:
-    store.log_traces([make_trace()])
-    store.close()
-    engine, _ = create_engine(tracking_uri)
+def test_downgrade_then_reopen_recreates_the_schema(sql_store: SqlStore,
+                                                    database_uri: str) -> None:
+    sql_store.log_traces([make_trace()])
+    sql_store.close()
+    engine, _ = create_engine(database_uri)
     try:
         from alembic import command
 
@@ -77,7 +78,7 @@ def test_downgrade_then_reopen_recreates_the_schema(store: SqlStore, tracking_ur
             assert read_revision(conn) is None
     finally:
         engine.dispose()
-    reopened = SqlStore(tracking_uri)
+    reopened = SqlStore(database_uri)
     try:
         assert reopened.get_experiment("0").name == "Default"
         assert len(reopened.search_traces(["0"])) == 0
@@ -144,7 +145,7 @@ def test_processes_writing_one_sqlite_file_at_once_all_land(sqlite_uri: str) -> 
         store.close()
 
 
-def test_threads_opening_a_new_database_at_once_all_succeed(tracking_uri: str) -> None:
+def test_threads_opening_a_new_database_at_once_all_succeed(database_uri: str) -> None:
     stores: list[SqlStore] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
@@ -152,7 +153,7 @@ def test_threads_opening_a_new_database_at_once_all_succeed(tracking_uri: str) -
     def open_one() -> None:
         start.wait()
         try:
-            stores.append(SqlStore(tracking_uri))
+            stores.append(SqlStore(database_uri))
         except BaseException as exc:
             errors.append(exc)
 

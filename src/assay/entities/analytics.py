@@ -193,6 +193,48 @@ class FeedbackSummary:
         plain: dict[str, Any] = _plain(self)
         return plain
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeedbackSummary:
+        """Read :meth:`to_dict`'s form back (derived fields are recomputed)."""
+        return cls(
+            experiment_ids=tuple(d["experiment_ids"]),
+            filter_string=d.get("filter_string"),
+            group_by=d.get("group_by"),
+            time_bucket=d.get("time_bucket"),
+            overall=_group_from_dict(d["overall"]),
+            groups=tuple(_group_from_dict(g) for g in d.get("groups") or ()),
+        )
+
+
+def _group_from_dict(d: Mapping[str, Any]) -> FeedbackGroup:
+    return FeedbackGroup(
+        group=d.get("group"),
+        bucket_start_ms=d.get("bucket_start_ms"),
+        num_traces=d["num_traces"],
+        num_traces_with_feedback=d["num_traces_with_feedback"],
+        assessments={name: _summary_from_dict(a)
+                     for name, a in (d.get("assessments") or {}).items()},
+    )
+
+
+def _summary_from_dict(d: Mapping[str, Any]) -> AssessmentSummary:
+    boolean = d.get("boolean")
+    numeric = d.get("numeric")
+    return AssessmentSummary(
+        name=d["name"],
+        count=d["count"],
+        num_errors=d.get("num_errors", 0),
+        boolean=(None if boolean is None
+                 else BooleanStats(boolean["positive"], boolean["negative"])),
+        numeric=(None if numeric is None else NumericStats(
+            count=numeric["count"], mean=numeric["mean"], min=numeric["min"],
+            max=numeric["max"],
+            histogram=tuple(HistogramBin(b["low"], b["high"], b["count"])
+                            for b in numeric.get("histogram") or ()))),
+        categories=dict(d.get("categories") or {}),
+        num_other=d.get("num_other", 0),
+    )
+
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

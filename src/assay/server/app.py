@@ -11,14 +11,26 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from assay.errors import AssayError, StoreUnavailableError
+from assay.server import login
 from assay.server.access_log import AccessLogMiddleware
 from assay.server.api import build_router, otlp
+from assay.server.api.feedback import FEEDBACK_PATH
+from assay.server.auth import install_auth
+from assay.server.cors import CorsMiddleware
 from assay.server.deps import StoreDep
 from assay.server.errors import ErrorResponse, install_error_handlers
+from assay.server.limits import RequestLimitsMiddleware
+from assay.server.pending_sweep import pending_sweeps
+from assay.server.rate_limit import TokenBucketLimiter
 from assay.server.settings import ServerSettings
+from assay.server.stats import ServerCounters
+from assay.server.ui import build_ui_router
+from assay.server.ui.error_pages import error_page
+from assay.server.ui.templating import STATIC_DIR
 from assay.store.base import Store
 from assay.store.uri import open_store
 from assay.version import __version__
@@ -39,10 +51,14 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
             which case the app closes it when it shuts down.
     """
 
+    counters = ServerCounters()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            # Feedback whose trace never came is dropped at start, then every minute.
+            async with pending_sweeps(store, counters):
+                yield
         finally:
             if owns_store:
                 store.close()
@@ -56,10 +72,26 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     )
     app.state.store = store
     app.state.settings = settings
-    install_error_handlers(app)
+    app.state.counters = counters
+    app.state.feedback_limiter = TokenBucketLimiter(settings.feedback_rate_limit_per_minute)
+    install_error_handlers(app, page=error_page)
+    # Who is calling, may they, and CSRF (see assay.server.auth): innermost, so that the
+    # access log records its refusals and the body limits apply to the forms it reads.
+    install_auth(app, settings, store, page=error_page)
+    # Body size and Content-Encoding for every route; inside the access log, which logs its
+    # refusals too.
+    app.add_middleware(RequestLimitsMiddleware, max_request_bytes=settings.max_request_bytes)
+    # CORS for the browser feedback endpoint only, around everything that may refuse it, so
+    # that a page can read why.
+    app.add_middleware(CorsMiddleware, paths=(FEEDBACK_PATH,), origins=settings.cors_origins)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(build_router())
     app.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
+    app.include_router(login.router)  # /login, /logout
+    # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
+    # shadow /api, /v1, /health or /version.
+    app.include_router(build_ui_router())
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/health", response_model=HealthResponse, tags=["server"],
              responses={503: {"model": ErrorResponse,

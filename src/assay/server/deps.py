@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the store and settings the app was created with."""
+"""FastAPI dependencies: the store and settings the app was created with, and the caller."""
 
 from __future__ import annotations
 
@@ -6,10 +6,21 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from assay.entities.user import User
+from assay.server.auth import AccountStore
 from assay.server.settings import ServerSettings
 from assay.store.base import Store
 
-__all__ = ["SettingsDep", "StoreDep", "get_settings", "get_store"]
+__all__ = [
+    "AccountsDep",
+    "CurrentUserDep",
+    "SettingsDep",
+    "StoreDep",
+    "get_accounts",
+    "get_current_user",
+    "get_settings",
+    "get_store",
+]
 
 
 def get_store(request: Request) -> Store:
@@ -26,3 +37,20 @@ def get_settings(request: Request) -> ServerSettings:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+
+
+def get_current_user(request: Request) -> User | None:
+    """Who is calling (set by :class:`~assay.server.auth.AuthMiddleware`); None when auth
+    is off."""
+    user: User | None = getattr(request.state, "user", None)
+    return user
+
+
+def get_accounts(request: Request) -> AccountStore:
+    """The store, as the keeper of users, keys and sessions (checked by ``create_app``)."""
+    store: AccountStore = request.app.state.store
+    return store
+
+
+CurrentUserDep = Annotated[User | None, Depends(get_current_user)]
+AccountsDep = Annotated[AccountStore, Depends(get_accounts)]

@@ -3,12 +3,17 @@
 =============================================  ======  ===========================
 error                                          status  error_code
 =============================================  ======  ===========================
+RequestTooLargeError (a limit of limits.py)    413     REQUEST_TOO_LARGE
+UnsupportedMediaTypeError (Content-Encoding)   415     UNSUPPORTED_MEDIA_TYPE
 InvalidParameterError (FilterError too)        400     INVALID_PARAMETER_VALUE
 request validation (bad JSON, types, fields)   400     INVALID_PARAMETER_VALUE
 NotFoundError                                  404     RESOURCE_DOES_NOT_EXIST
 no such route                                  404     ENDPOINT_NOT_FOUND
 wrong method                                   405     METHOD_NOT_ALLOWED
 AlreadyExistsError                             409     RESOURCE_ALREADY_EXISTS
+AuthenticationError                            401     UNAUTHENTICATED
+PermissionDeniedError                          403     PERMISSION_DENIED
+RateLimitedError (with Retry-After)            429     REQUEST_LIMIT_EXCEEDED
 StoreUnavailableError                          503     TEMPORARILY_UNAVAILABLE
 any other error                                500     INTERNAL_ERROR
 =============================================  ======  ===========================
@@ -22,32 +27,42 @@ with a generic message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from assay.errors import (
     AlreadyExistsError,
     AssayError,
+    AuthenticationError,
     InvalidParameterError,
     NotFoundError,
+    PermissionDeniedError,
+    RequestTooLargeError,
     StoreUnavailableError,
+    UnsupportedMediaTypeError,
 )
 from assay.search.errors import FilterError
+from assay.server.rate_limit import RateLimitedError
 
 __all__ = ["ErrorResponse", "error_response", "install_error_handlers", "status_of"]
 
 _log = logging.getLogger(__name__)
 
 _STATUS: tuple[tuple[type[AssayError], int], ...] = (
+    (RequestTooLargeError, 413),  # before InvalidParameterError, of which they are kinds
+    (UnsupportedMediaTypeError, 415),
     (InvalidParameterError, 400),
     (NotFoundError, 404),
     (AlreadyExistsError, 409),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (RateLimitedError, 429),
     (StoreUnavailableError, 503),
 )
 
@@ -71,6 +86,9 @@ class ErrorResponse(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid input; the message names the field"},
     404: {"model": ErrorResponse, "description": "No such resource; the message names the id"},
+    413: {"model": ErrorResponse,
+          "description": "The body is over max_request_bytes (as sent or decompressed), or "
+                         "the request over another limit; the message names it"},
     503: {"model": ErrorResponse, "description": "The database cannot be reached"},
 }
 
@@ -103,8 +121,18 @@ def _assay_error(_: Request, exc: Exception) -> JSONResponse:
         _log.error("Request failed: %s", exc.message)
         return error_response(500, "INTERNAL_ERROR", exc.message)
     if isinstance(exc, FilterError):
-        return error_response(status, exc.error_code, exc.message, exc.position, exc.fragment)
-    return error_response(status, exc.error_code, exc.message)
+        response = error_response(status, exc.error_code, exc.message, exc.position,
+                                  exc.fragment)
+        if exc.position is None:
+            # The key says "a filter or order_by problem" even where there is no one place
+            # to point at (clients such as the SDK's REST store tell the two apart by it).
+            response = JSONResponse({"error_code": exc.error_code, "message": exc.message,
+                                     "position": None}, status_code=status)
+        return response
+    response = error_response(status, exc.error_code, exc.message)
+    if isinstance(exc, RateLimitedError):
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -140,6 +168,11 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc.__cause__, AssayError):
+        # FastAPI answers any error raised while it reads a body as "There was an error
+        # parsing the body"; when it is one of Assay's (the body over a limit, or not
+        # decompressing), that error is the answer.
+        return _assay_error(request, exc.__cause__)
     code = _HTTP_CODES.get(exc.status_code, "INVALID_PARAMETER_VALUE"
                            if 400 <= exc.status_code < 500 else "INTERNAL_ERROR")
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
@@ -158,9 +191,25 @@ def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "INTERNAL_ERROR", "Internal server error; see the server log")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Make ``app`` answer every error as :class:`ErrorResponse` JSON."""
-    app.add_exception_handler(AssayError, _assay_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+ErrorPage = Callable[[Request, JSONResponse], Response]
+
+
+def install_error_handlers(app: FastAPI, page: ErrorPage | None = None) -> None:
+    """Make ``app`` answer every error as :class:`ErrorResponse` JSON.
+
+    ``page``, when given, sees each JSON error with its request and may answer something
+    else instead (the web UI draws an error page for a browser); status and message stay
+    the ones decided here.
+    """
+
+    def with_page(handler: Callable[[Request, Exception], JSONResponse]
+                  ) -> Callable[[Request, Exception], Response]:
+        def respond(request: Request, exc: Exception) -> Response:
+            response = handler(request, exc)
+            return response if page is None else page(request, response)
+        return respond
+
+    app.add_exception_handler(AssayError, with_page(_assay_error))
+    app.add_exception_handler(RequestValidationError, with_page(_validation_error))
+    app.add_exception_handler(HTTPException, with_page(_http_error))
+    app.add_exception_handler(Exception, with_page(_unexpected_error))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 
-from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
+from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
 from assay.entities.analytics import FeedbackSummary
+from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
+from assay.errors import AssayError, NotFoundError
 from assay.paging import PagedList
 
 __all__ = ["Store"]
@@ -62,6 +64,19 @@ class Store(abc.ABC):
     def get_trace_info(self, trace_id: str) -> TraceInfo:
         """The header of the trace with this id; NotFoundError otherwise."""
 
+    def find_traces(self, trace_ids: Sequence[str]) -> dict[str, Trace]:
+        """The stored traces among ``trace_ids`` (with spans and assessments), by id; ids
+        that name no trace are left out. Not abstract: this default asks for each in turn;
+        the SQL store reads them all in one transaction (OTLP ingestion asks for every
+        trace of a request)."""
+        found: dict[str, Trace] = {}
+        for trace_id in dict.fromkeys(trace_ids):
+            try:
+                found[trace_id] = self.get_trace(trace_id)
+            except NotFoundError:
+                continue
+        return found
+
     @abc.abstractmethod
     def search_traces(self, experiment_ids: Sequence[str], max_results: int = 100,
                       page_token: str | None = None, include_spans: bool = True,
@@ -111,6 +126,59 @@ class Store(abc.ABC):
     def find_session_trace_id(self, session_id: str) -> str | None:
         """The first trace of a session, which anchors its session-level assessments."""
 
+    # -- overviews (what the web UI shows at a glance) -----------------------------------
+    # Not abstract: these defaults answer correctly through the methods above; the SQL
+    # store answers each in one or two indexed queries.
+    def get_experiment_stats(self,
+                             experiment_ids: Sequence[str]) -> dict[str, ExperimentStats]:
+        """Trace count, newest trace time and traces with feedback of each experiment, by
+        id (an id naming no experiment gets zeros)."""
+        found: dict[str, ExperimentStats] = {}
+        for experiment_id in experiment_ids:
+            try:
+                newest = self.search_traces([experiment_id], max_results=1,
+                                            include_spans=False)
+                overall = self.get_feedback_summary([experiment_id]).overall
+            except NotFoundError:
+                newest, overall = PagedList([], None), None
+            found[experiment_id] = ExperimentStats(
+                experiment_id=experiment_id,
+                num_traces=overall.num_traces if overall else 0,
+                last_trace_time_ms=newest[0].info.request_time if newest else None,
+                num_traces_with_feedback=overall.num_traces_with_feedback if overall else 0)
+        return found
+
+    def list_assessment_names(self, experiment_id: str,
+                              max_results: int = 100) -> list[AssessmentName]:
+        """The names of the valid assessments of an experiment, in name order, each with
+        its kind (at most ``max_results``). This default reads the newest 1,000 traces."""
+        seen: set[AssessmentName] = set()
+        traces = self.search_traces([experiment_id], max_results=1000, include_spans=False)
+        for trace in traces:
+            seen.update(AssessmentName(a.kind, a.name)
+                        for a in trace.info.assessments if a.valid)
+        by_name: dict[str, AssessmentName] = {}
+        for name in sorted(seen):
+            by_name.setdefault(name.name, name)
+        return sorted(by_name.values(), key=lambda n: n.name)[:max_results]
+
+    def get_span(self, trace_id: str, span_id: str) -> Span:
+        """One span of a trace; NotFoundError for an unknown trace or span."""
+        for span in self.get_trace(trace_id).data.spans:
+            if span.span_id == span_id:
+                return span
+        raise NotFoundError(f"Span {span_id!r} not found in trace {trace_id!r}")
+
+    def list_span_outlines(self, trace_id: str) -> list[SpanOutline]:
+        """The spans of a trace without their payloads (empty for an unknown trace)."""
+        try:
+            found = self.get_trace(trace_id).data.spans
+        except NotFoundError:
+            return []
+        return [SpanOutline(s.span_id, s.parent_id, s.name, s.span_type,
+                            s.status.status_code.value, s.start_time_ns, s.end_time_ns)
+                for s in found]
+
     # -- assessments ---------------------------------------------------------------------
     @abc.abstractmethod
     def log_assessment(self, assessment: Assessment) -> Assessment:
@@ -134,6 +202,59 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         """Delete an assessment (a missing one is fine); what it overrode is valid again."""
+
+    # -- feedback tokens and pending assessments ------------------------------------------
+    @abc.abstractmethod
+    def create_feedback_token(self, trace_id: str, names: Sequence[str] | None = None,
+                              end_user_id: str | None = None, expires_in: float = 3600) -> str:
+        """A signed token that lets an end user's browser give feedback on one trace.
+
+        ``names`` limits the feedback names it allows (None: any); a second vote of the same
+        ``end_user_id`` (or, without one, of the same token) replaces the first; it expires
+        after ``expires_in`` seconds (at most 30 days). The trace need not be stored yet.
+        InvalidParameterError for an argument out of range.
+        """
+
+    # Kept by the server's SQL store only: other stores say so.
+    def signing_key(self, purpose: str) -> bytes:
+        """The server's random key for ``purpose`` (e.g. "feedback_token"), created on first
+        use and shared by every process over the same database."""
+        raise self._server_side("signing keys")
+
+    def keep_pending_assessment(self, assessment: Assessment,
+                                expires_in_seconds: float) -> Assessment:
+        """Keep an assessment for a trace not stored yet (its id of Assay's form), with the
+        id it will keep; it is attached when the trace is written, or dropped once
+        ``expires_in_seconds`` have passed.
+
+        AlreadyExistsError when the trace is stored (log the assessment instead);
+        InvalidParameterError for a malformed trace id or a session-level assessment;
+        NotFoundError when ``overrides`` names no pending assessment of the trace.
+        """
+        raise self._server_side("pending assessments")
+
+    def list_pending_assessments(self, trace_id: str) -> list[Assessment]:
+        """The assessments kept for a trace not stored yet, oldest first (one overridden by a
+        later one has ``valid=False``)."""
+        raise self._server_side("pending assessments")
+
+    def attach_stored_pending_assessments(self) -> int:
+        """Attach the pending assessments whose trace is stored (it was written at the very
+        moment they were kept, without seeing them); return how many."""
+        raise self._server_side("pending assessments")
+
+    def expire_pending_assessments(self, now_ms: int | None = None) -> int:
+        """Drop the pending assessments whose time is up (at ``now_ms``, default now) and
+        return how many."""
+        raise self._server_side("pending assessments")
+
+    def count_pending_assessments(self) -> int:
+        """How many assessments wait for their trace."""
+        raise self._server_side("pending assessments")
+
+    def _server_side(self, what: str) -> AssayError:
+        return AssayError(f"{type(self).__name__} does not keep {what}; the server's SQL "
+                          "store does")
 
     # -- lifecycle -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -8,14 +8,15 @@ from urllib.parse import urlsplit, urlunsplit
 from assay.errors import InvalidTrackingURIError
 from assay.store.base import Store
 
-__all__ = ["DEFAULT_TRACKING_URI", "mask_uri", "open_store", "validate_uri"]
+__all__ = ["DEFAULT_TRACKING_URI", "is_server_uri", "mask_uri", "open_store", "validate_uri"]
 
 #: A SQLite file in the working directory: no server, no set-up.
 DEFAULT_TRACKING_URI = "sqlite:///assay.db"
 
 _ACCEPTED = (
     "sqlite:///path/to/file.db (relative) or sqlite:////absolute/path.db, "
-    "sqlite:///:memory:, postgresql://user:password@host:port/database"
+    "sqlite:///:memory:, postgresql://user:password@host:port/database, "
+    "http(s)://host:port (an Assay server)"
 )
 
 _SQL_SCHEMES = re.compile(r"^(sqlite|postgresql|postgres)(\+[a-z0-9_]+)?$")
@@ -47,9 +48,21 @@ def validate_uri(uri: str) -> str:
     uri = uri.strip()
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
     if scheme in ("http", "https"):
-        raise InvalidTrackingURIError(
-            f"Tracking URI {mask_uri(uri)!r}: an Assay server is not supported by this "
-            f"version of the SDK yet. Accepted: {_ACCEPTED}")
+        try:
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise InvalidTrackingURIError(
+                f"Invalid tracking URI {mask_uri(uri)!r}: {exc}. Accepted: {_ACCEPTED}"
+            ) from None
+        if not parts.hostname:
+            raise InvalidTrackingURIError(
+                f"Invalid tracking URI {mask_uri(uri)!r}: no host. Accepted: {_ACCEPTED}")
+        if parts.query or parts.fragment:
+            raise InvalidTrackingURIError(
+                f"Invalid tracking URI {mask_uri(uri)!r}: a server URI takes no query or "
+                f"fragment. Accepted: {_ACCEPTED}")
+        return uri
     if not _SQL_SCHEMES.match(scheme):
         raise InvalidTrackingURIError(
             f"Invalid tracking URI {mask_uri(uri)!r}: unknown scheme {scheme or '(none)'!r}. "
@@ -61,9 +74,19 @@ def validate_uri(uri: str) -> str:
     return uri
 
 
+def is_server_uri(uri: str) -> bool:
+    """Whether the URI names an Assay server (``http://`` or ``https://``)."""
+    return uri.strip().lower().startswith(("http://", "https://"))
+
+
 def open_store(uri: str) -> Store:
-    """Open the store a tracking URI names (the SQL store for sqlite and postgresql)."""
+    """Open the store a tracking URI names: the REST store for an Assay server, the SQL store
+    for sqlite and postgresql."""
     uri = validate_uri(uri)
+    if is_server_uri(uri):
+        from assay.store.rest import RestStore
+
+        return RestStore(uri)
     from assay.store.sql import SqlStore
 
     return SqlStore(uri)

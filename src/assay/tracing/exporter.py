@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from assay.entities.trace import Trace
-from assay.errors import InvalidParameterError
+from assay.errors import InvalidParameterError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from assay.store.base import Store
@@ -30,6 +31,8 @@ _log = logging.getLogger(__name__)
 
 #: Attempts to write one batch before its traces are counted as failed.
 _WRITE_ATTEMPTS = 4
+#: Longest wait between two attempts at a store that is unavailable.
+_LONGEST_UNAVAILABLE_WAIT = 5.0
 
 
 class ExportStats:
@@ -186,9 +189,30 @@ class Exporter:
 
     def _write_to_store(self, store: Store, traces: list[Trace]) -> None:
         delay = 0.05
-        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        attempt = 0
+        unavailable_since: float | None = None
+        while attempt < _WRITE_ATTEMPTS:
+            attempt += 1
             try:
                 store.log_traces(traces)
+            except StoreUnavailableError as exc:
+                # A server or database that is down (or restarting): keep the batch and keep
+                # trying, for as long as the process runs. New traces wait in the bounded
+                # queue meanwhile (and are counted as dropped once it is full).
+                if self._stopping:
+                    self.stats.failed += len(traces)
+                    _log.error("Assay stopped with %d trace(s) not written to %s: %s",
+                               len(traces), store.uri, exc)
+                    return
+                now = time.monotonic()
+                if unavailable_since is None:
+                    unavailable_since = now
+                    _log.warning("Assay cannot reach %s (%s); keeping %d trace(s) and "
+                                 "trying again", store.uri, exc, len(traces))
+                attempt = 0
+                time.sleep(random.uniform(0.5, 1.0) * min(
+                    _LONGEST_UNAVAILABLE_WAIT, 0.1 * 2 ** min(10, int(now - unavailable_since))))
+                continue
             except InvalidParameterError as exc:
                 # The store refused something in the batch; retrying will not help, but the
                 # other traces of the batch must not be lost with the bad one.
@@ -212,4 +236,7 @@ class Exporter:
                 delay *= 4
             else:
                 self.stats.written += len(traces)
+                if unavailable_since is not None:
+                    _log.warning("Assay reached %s again after %.1f s", store.uri,
+                                 time.monotonic() - unavailable_since)
                 return

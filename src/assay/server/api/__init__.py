@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.server.api import analytics, assessments, experiments, sessions, traces
+from assay.server.api import (
+    analytics,
+    assessment_records,
+    assessments,
+    experiments,
+    feedback,
+    feedback_tokens,
+    server_stats,
+    sessions,
+    traces,
+    users,
+)
 
 __all__ = ["build_router"]
 
@@ -12,6 +23,7 @@ __all__ = ["build_router"]
 def build_router() -> APIRouter:
     """The ``/api/v1`` router with every resource's routes."""
     router = APIRouter(prefix="/api/v1")
-    for module in (experiments, traces, assessments, sessions, analytics):
+    for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
+                   users, feedback_tokens, feedback, server_stats):
         router.include_router(module.router)
     return router

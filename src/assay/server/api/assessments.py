@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities import Assessment, AssessmentError, AssessmentSource, Expectation, Feedback
 from assay.server.api.common import EmptyResponse, RequestModel
 from assay.server.assessment_rules import change_assessment, override_feedback
-from assay.server.deps import StoreDep
+from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.feedback_rules import log_or_keep
+from assay.server.limits import check_value_size
 
 __all__ = ["router"]
 
@@ -86,33 +88,59 @@ class AssessmentResponse(BaseModel):
         description="MLflow's assessment JSON: assessment_id, assessment_name, trace_id, "
                     "span_id, source, create_time, last_update_time, feedback {value, error} "
                     "or expectation, rationale, metadata, overrides, valid")
+    pending: bool = Field(
+        default=False, description="True (with status 202) when the trace has not arrived "
+                                   "yet: the assessment is kept, with this id, and attached "
+                                   "when the trace is written")
 
 
 def _response(assessment: Assessment) -> AssessmentResponse:
     return AssessmentResponse(assessment=assessment.to_dictionary())
 
 
-@router.post("/feedback", response_model=AssessmentResponse)
-def log_feedback(trace_id: str, body: CreateFeedbackRequest,
-                 store: StoreDep) -> AssessmentResponse:
-    """Log a feedback on the trace (or one of its spans); 404 for an unknown trace."""
+_PENDING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": AssessmentResponse,
+          "description": "Kept: the trace has not arrived yet (`pending: true`)"}}
+
+
+def _logged_or_kept(assessment: Assessment, store: StoreDep, settings: SettingsDep,
+                    response: Response) -> AssessmentResponse:
+    logged, pending = log_or_keep(store, assessment, settings.pending_feedback_ttl_seconds)
+    if pending:
+        response.status_code = 202
+    return AssessmentResponse(assessment=logged.to_dictionary(), pending=pending)
+
+
+@router.post("/feedback", response_model=AssessmentResponse, responses=_PENDING_RESPONSES)
+def log_feedback(trace_id: str, body: CreateFeedbackRequest, store: StoreDep,
+                 settings: SettingsDep, response: Response) -> AssessmentResponse:
+    """Log a feedback on the trace (or one of its spans).
+
+    For a trace not stored yet (its id `tr-` and 32 hex digits), 202 with `pending: true`:
+    the feedback is kept for `pending_feedback_ttl_seconds` and attached, with its id, when
+    the trace is written. 400 for another id of a trace that is not stored.
+    """
+    check_value_size("value", body.value, settings.max_attribute_bytes)
     feedback = Feedback(
         name=body.name, value=body.value, trace_id=trace_id, span_id=body.span_id,
         source=body.source.to_entity() if body.source else None,
         error=body.error.to_entity() if body.error else None, rationale=body.rationale,
         metadata=body.metadata, idempotency_key=body.idempotency_key)
-    return _response(store.log_assessment(feedback))
+    return _logged_or_kept(feedback, store, settings, response)
 
 
-@router.post("/expectations", response_model=AssessmentResponse)
-def log_expectation(trace_id: str, body: CreateExpectationRequest,
-                    store: StoreDep) -> AssessmentResponse:
-    """Log an expectation (ground truth) on the trace; 404 for an unknown trace."""
+@router.post("/expectations", response_model=AssessmentResponse,
+             responses=_PENDING_RESPONSES)
+def log_expectation(trace_id: str, body: CreateExpectationRequest, store: StoreDep,
+                    settings: SettingsDep, response: Response) -> AssessmentResponse:
+    """Log an expectation (ground truth) on the trace; kept pending (202) as feedback is
+    when the trace has not arrived yet."""
+    check_value_size("value", body.value, settings.max_attribute_bytes)
     expectation = Expectation(
         name=body.name, value=body.value, trace_id=trace_id, span_id=body.span_id,
         source=body.source.to_entity() if body.source else None, metadata=body.metadata,
         idempotency_key=body.idempotency_key)
-    return _response(store.log_assessment(expectation))
+    return _logged_or_kept(expectation, store, settings, response)
 
 
 @router.get("/assessments/{assessment_id}", response_model=AssessmentResponse)
@@ -123,8 +151,9 @@ def get_assessment(trace_id: str, assessment_id: str, store: StoreDep) -> Assess
 
 @router.patch("/assessments/{assessment_id}", response_model=AssessmentResponse)
 def update_assessment(trace_id: str, assessment_id: str, body: UpdateAssessmentRequest,
-                      store: StoreDep) -> AssessmentResponse:
+                      store: StoreDep, settings: SettingsDep) -> AssessmentResponse:
     """Change an assessment in place; the fields left out keep their values."""
+    check_value_size("value", body.value, settings.max_attribute_bytes)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if body.error is not None:
         changes["error"] = body.error.to_entity()
@@ -133,8 +162,9 @@ def update_assessment(trace_id: str, assessment_id: str, body: UpdateAssessmentR
 
 @router.post("/assessments/{assessment_id}/override", response_model=AssessmentResponse)
 def override_assessment(trace_id: str, assessment_id: str, body: OverrideFeedbackRequest,
-                        store: StoreDep) -> AssessmentResponse:
+                        store: StoreDep, settings: SettingsDep) -> AssessmentResponse:
     """Supersede a feedback with a corrected one; the old one stays with valid=false."""
+    check_value_size("value", body.value, settings.max_attribute_bytes)
     return _response(override_feedback(
         store, trace_id, assessment_id, body.value, body.rationale,
         body.source.to_entity() if body.source else None, body.metadata))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from assay.entities import Session
@@ -55,3 +55,17 @@ def search_sessions(body: SearchSessionsRequest, store: StoreDep) -> SearchSessi
                                  body.include_spans, body.run_id, body.model_id)
     return SearchSessionsResponse(sessions=[_model(s) for s in page],
                                   next_page_token=page.token)
+
+
+class FirstTraceResponse(BaseModel):
+    trace_id: str | None = Field(description="The session's first trace, or null if it has "
+                                             "none")
+
+
+@router.get("/first-trace", response_model=FirstTraceResponse)
+def first_trace(
+    session_id: Annotated[str, Query(min_length=1, description="The session's id")],
+    store: StoreDep,
+) -> FirstTraceResponse:
+    """The first trace of a session: the one its session-level assessments hang on."""
+    return FirstTraceResponse(trace_id=store.find_session_trace_id(session_id))

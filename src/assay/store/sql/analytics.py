@@ -85,9 +85,9 @@ def get_feedback_summary(conn: Connection, dialect: Dialect, experiment_ids: Seq
         InvalidParameterError: bad experiment ids, names or time_bucket.
     """
     keys = experiment_keys(experiment_ids)
-    name_list = _check_names(names)
+    name_list = check_feedback_names(names)
     group = _group_expression(group_by)
-    bucket = _check_bucket(time_bucket)
+    bucket = check_time_bucket(time_bucket)
     found = trace_filter(dialect, keys or [-1], filter_string, conn=conn if keys else None)
     groups = Groups(group is not None, bucket is not None)
     if keys:
@@ -106,7 +106,7 @@ def get_feedback_summary(conn: Connection, dialect: Dialect, experiment_ids: Seq
 
 # -- argument checks -----------------------------------------------------------------------
 
-def _check_names(names: Sequence[str] | None) -> list[str] | None:
+def check_feedback_names(names: Sequence[str] | None) -> list[str] | None:
     if names is None:
         return None
     if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
@@ -116,7 +116,7 @@ def _check_names(names: Sequence[str] | None) -> list[str] | None:
     return sorted(set(names))
 
 
-def _check_bucket(time_bucket: str | None) -> tuple[int, int] | None:
+def check_time_bucket(time_bucket: str | None) -> tuple[int, int] | None:
     if time_bucket is None:
         return None
     if time_bucket not in _BUCKETS:

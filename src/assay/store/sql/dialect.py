@@ -9,9 +9,13 @@ every difference is handled.
 from __future__ import annotations
 
 import enum
+import functools
+import itertools
+import json
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
 
 import sqlalchemy as sa
@@ -27,12 +31,14 @@ __all__ = [
     "floor_to_int",
     "has_single_writer",
     "in_chunks",
+    "in_values",
     "insert_ignoring_conflicts",
     "is_transient_open_error",
     "json_member_text",
     "json_string_text",
     "like",
     "lock_for_migration",
+    "lock_pending_assessments",
     "regexp",
     "tune_for_analytics",
     "upsert",
@@ -63,6 +69,8 @@ T = TypeVar("T")
 # PostgreSQL's advisory lock key for schema migrations: any constant shared by every Assay
 # process; this one is "assay" in ASCII.
 _MIGRATION_LOCK_KEY = 0x6173736179
+# The same for keeping and attaching pending assessments; "pending" in ASCII.
+_PENDING_LOCK_KEY = 0x70656E64696E67
 
 
 def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
@@ -102,87 +110,121 @@ def insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Insert:
 
 def upsert_many(conn: Connection, dialect: Dialect, table: sa.Table,
                 conflict_columns: Sequence[str], columns: Sequence[str],
-                rows: list[tuple[Any, ...]]) -> None:
+                rows: Sequence[tuple[Any, ...]], *, replace: bool = True) -> None:
     """Upsert many rows in one statement execution: the batch write of the hot path.
 
     Each row is a tuple of values for ``columns``, in that order; on a conflict on
-    ``conflict_columns`` every other column is replaced. Rows must be unique on
-    ``conflict_columns`` (PostgreSQL refuses to update one row twice in one statement).
+    ``conflict_columns`` every other column is replaced (``replace=False``: the stored row
+    is kept as it is and the new one dropped). Rows must be unique on ``conflict_columns``
+    (PostgreSQL refuses to update one row twice in one statement).
+
+    The statement is built and compiled once per table and column list, not per batch:
+    compiling an upsert costs about as much as SQLite's writing a hundred rows.
     """
     if not rows:
         return
-    update_columns = [name for name in columns if name not in conflict_columns]
     match dialect:
         case Dialect.SQLITE:
-            # SQLite runs in-process, so a driver-level executemany costs no round trips.
-            stmt = upsert(dialect, table, conflict_columns, update_columns)
-            _execute_many(conn, stmt, columns, rows)
+            # SQLite runs in-process, so sending every row costs no round trip; what counts
+            # is the Python work per row (see _execute_multi_row).
+            sql = _sqlite_upsert_sql(conn.dialect, table, tuple(conflict_columns),
+                                     tuple(columns), replace)
+            if sql is None:
+                stmt = upsert(dialect, table, conflict_columns,
+                              [c for c in columns if c not in conflict_columns] if replace
+                              else ())
+                conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+                return
+            _execute_multi_row(conn, sql, rows)
         case Dialect.POSTGRESQL:
             # One round trip for the whole batch: each column travels as one array parameter
             # and unnest() turns the arrays back into rows, server side. (executemany, even
             # pipelined, costs about twice as much.)
-            conn.execute(_upsert_from_arrays(table, conflict_columns, update_columns, columns),
-                         {name: list(values)
-                          for name, values in zip(columns, zip(*rows, strict=True),
-                                                  strict=True)})
+            stmt = _upsert_from_arrays(table, tuple(conflict_columns), tuple(columns), replace)
+            conn.execute(stmt, {name: list(values)
+                                for name, values in zip(columns, zip(*rows, strict=True),
+                                                        strict=True)})
         case _:
             assert_never(dialect)
 
 
-def _upsert_from_arrays(table: sa.Table, conflict_columns: Sequence[str],
-                        update_columns: Sequence[str], columns: Sequence[str]) -> Insert:
+@functools.lru_cache(maxsize=64)
+def _upsert_from_arrays(table: sa.Table, conflict_columns: tuple[str, ...],
+                        columns: tuple[str, ...], replace: bool) -> Insert:
+    # Kept, so that SQLAlchemy finds its compiled form in its cache at once rather than
+    # building the statement and its cache key again for every batch.
     arrays = [sa.bindparam(name, type_=postgresql.ARRAY(table.c[name].type))
               for name in columns]
     unnested = sa.func.unnest(*arrays).table_valued(*columns).render_derived(name="batch")
     stmt = postgresql.insert(table).from_select(
         list(columns), sa.select(*(unnested.c[name] for name in columns)))
+    if not replace:
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
     return stmt.on_conflict_do_update(
         index_elements=list(conflict_columns),
-        set_={name: stmt.excluded[name] for name in update_columns},
+        set_={name: stmt.excluded[name] for name in columns if name not in conflict_columns},
     )
 
 
-def _execute_many(conn: Connection, stmt: Insert, columns: Sequence[str],
-                  rows: list[tuple[Any, ...]]) -> None:
-    # Execute stmt for every row with one driver-level executemany. conn.execute(stmt, dicts)
-    # would run SQLAlchemy's parameter processing for every row, which on the hot path costs
-    # as much as SQLite's insert itself. Here the statement is compiled once per call and the
-    # rows go straight to the driver, still as bound parameters, never as SQL text. That is
-    # only right when no column type converts values on their way to the driver (true of the
-    # text and integer columns of the store); otherwise this takes the ordinary path.
+@dataclass(frozen=True)
+class _MultiRowSql:
+    """A compiled one-row INSERT, cut around its placeholder group so that the group can be
+    repeated: ``{head} VALUES {group}, {group}, ...{tail}``."""
+
+    head: str
+    group: str
+    tail: str
+    #: The index in the row tuple of each placeholder of the group, in order.
+    positions: tuple[int, ...] | None
+    width: int
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_upsert_sql(sa_dialect: sa.Dialect, table: sa.Table,
+                       conflict_columns: tuple[str, ...], columns: tuple[str, ...],
+                       replace: bool) -> _MultiRowSql | None:
+    """The upsert of ``table`` compiled once (per dialect object, table and columns); None
+    when it cannot take the rows as they are (a column type that converts values on their
+    way to the driver), and the ordinary path must be used."""
+    update_columns = [name for name in columns if name not in conflict_columns] if replace \
+        else []
+    stmt = upsert(Dialect.SQLITE, table, conflict_columns, update_columns)
     names = list(columns)
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=names, for_executemany=True)
+    compiled = stmt.compile(dialect=sa_dialect, column_keys=names, for_executemany=True)
     if (not isinstance(compiled, SQLCompiler) or not compiled.positional
-            or any(bind.type.bind_processor(conn.dialect) is not None
+            or any(bind.type.bind_processor(sa_dialect) is not None
                    for bind in compiled.binds.values())):
-        conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows])
-        return
-    params: list[tuple[Any, ...]] = rows
-    if compiled.positiontup != names:  # placeholders in another order than the columns
-        positions = [names.index(name) for name in compiled.positiontup or ()]
-        params = [tuple(row[i] for i in positions) for row in rows]
-    _execute_multi_row(conn, compiled.string, params)
+        return None
+    head, marker, rest = compiled.string.partition(" VALUES ")
+    group_end = rest.find(")") + 1
+    group = rest[:group_end]
+    if not marker or group_end <= 0 or group.count("?") != len(names):
+        return None
+    order = list(compiled.positiontup or ())
+    positions = None if order == names else tuple(names.index(name) for name in order)
+    return _MultiRowSql(head, group, rest[group_end:], positions, len(names))
 
 
-def _execute_multi_row(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
-    # The sqlite3 module releases the GIL around every row of an executemany and must win it
-    # back afterwards; next to a busy application thread each of those hand-overs can wait a
-    # whole switch interval (5 ms), so a per-row executemany crawls exactly when the app is
-    # busiest. One INSERT with many VALUES groups does the same work with one hand-over per
-    # statement. The statement text is Assay's own compiled SQL with its placeholder group
-    # repeated; every value is still a bound parameter.
-    head, marker, tail = sql.partition(" VALUES ")
-    group_end = tail.find(")") + 1
-    if not marker or group_end <= 0 or "?" not in tail[:group_end]:
-        conn.exec_driver_sql(sql, params)
-        return
-    group, rest = tail[:group_end], tail[group_end:]
-    width = group.count("?")
-    per_statement = max(1, _SQLITE_MULTI_ROW_PARAMS // max(width, 1))
-    for start in range(0, len(params), per_statement):
-        chunk = params[start:start + per_statement]
-        text = f"{head} VALUES {', '.join([group] * len(chunk))}{rest}"
-        conn.exec_driver_sql(text, tuple(value for row in chunk for value in row))
+def _execute_multi_row(conn: Connection, sql: _MultiRowSql,
+                       rows: Sequence[tuple[Any, ...]]) -> None:
+    # Rows go straight to the driver, still as bound parameters, never as SQL text: SQLAlchemy
+    # would process the parameters of every row, which on the hot path costs as much as
+    # SQLite's insert itself.
+    #
+    # And one INSERT with many VALUES groups rather than an executemany: the sqlite3 module
+    # releases the GIL around every row of an executemany and must win it back afterwards;
+    # next to a busy thread (an application's, or the server's request threads) each of
+    # those hand-overs can wait a whole switch interval (5 ms), so a per-row executemany
+    # crawls exactly when the process is busiest. The statement text is Assay's own compiled
+    # SQL with its placeholder group repeated.
+    if sql.positions is not None:  # placeholders in another order than the columns
+        positions = sql.positions
+        rows = [tuple(row[i] for i in positions) for row in rows]
+    per_statement = max(1, _SQLITE_MULTI_ROW_PARAMS // sql.width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        text = f"{sql.head} VALUES {', '.join([sql.group] * len(chunk))}{sql.tail}"
+        conn.exec_driver_sql(text, tuple(itertools.chain.from_iterable(chunk)))
 
 
 #: Bound parameters in one multi-row SQLite INSERT: SQLite allows 32766 since 3.32, and
@@ -195,6 +237,26 @@ def in_chunks(values: Sequence[T], dialect: Dialect) -> Iterator[Sequence[T]]:
     size = _max_bind_params(dialect)
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+def in_values(dialect: Dialect, column: sa.ColumnElement[str],
+              values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``column IN (values)`` with the values as one bound parameter, however many: a JSON
+    array that ``json_each`` unpacks on SQLite, an array on PostgreSQL (``= ANY``).
+
+    Both use an index on ``column``. The statement and its one parameter look the same for
+    any number of values, so neither SQLAlchemy nor the driver handles each value apart: for
+    a hundred values, an expanded ``IN`` list costs psycopg about a millisecond more.
+    """
+    match dialect:
+        case Dialect.SQLITE:
+            listed = sa.select(sa.column("value", sa.String)).select_from(
+                sa.func.json_each(sa.literal(json.dumps(list(values)))))
+            return column.in_(listed)
+        case Dialect.POSTGRESQL:
+            return column == sa.func.any(sa.literal(list(values), postgresql.ARRAY(sa.String)))
+        case _:
+            assert_never(dialect)
 
 
 def _max_bind_params(dialect: Dialect) -> int:
@@ -248,6 +310,20 @@ def lock_for_migration(conn: Connection, dialect: Dialect) -> None:
             return
         case Dialect.POSTGRESQL:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+        case _:
+            assert_never(dialect)
+
+
+def lock_pending_assessments(conn: Connection, dialect: Dialect) -> None:
+    """Make transactions that keep pending assessments take turns, until the current one
+    ends: each sees what the one before kept (an idempotency key, the vote it overrides)."""
+    match dialect:
+        case Dialect.SQLITE:
+            # Nothing to do: write transactions start with BEGIN IMMEDIATE (see engine.py),
+            # so they never overlap.
+            return
+        case Dialect.POSTGRESQL:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PENDING_LOCK_KEY)))
         case _:
             assert_never(dialect)
 

@@ -53,8 +53,8 @@ def parse_experiment_id(experiment_id: object) -> int | None:
 def create_experiment(conn: Connection, name: str,
                       tags: Mapping[str, str] | None = None) -> str:
     """Create an experiment and return its id; AlreadyExistsError if the name is taken."""
-    _check_name(name)
-    tag_dict = _check_tags(tags)
+    check_experiment_name(name)
+    tag_dict = check_experiment_tags(tags)
     if find_experiment_by_name(conn, name) is not None:
         raise _already_exists(name)
     now_ms = int(time.time() * 1000)
@@ -139,7 +139,7 @@ def _to_experiment(row: RowMapping) -> Experiment:
     )
 
 
-def _check_name(name: object) -> None:
+def check_experiment_name(name: object) -> None:
     if not isinstance(name, str):
         raise InvalidParameterError(
             f"Invalid experiment name {name!r}: expected a string, got {type(name).__name__}")
@@ -151,7 +151,7 @@ def _check_name(name: object) -> None:
             f"long; the limit is {MAX_NAME_CHARS}")
 
 
-def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+def check_experiment_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
         return {}
     if not isinstance(tags, Mapping):

@@ -17,13 +17,16 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from assay import _json
 from assay.entities import Span, SpanEvent, SpanStatus, SpanStatusCode
-from assay.errors import InvalidParameterError
+from assay.entities.overview import SpanOutline
+from assay.errors import InvalidParameterError, NotFoundError
 from assay.store.sql.dialect import Dialect, in_chunks
 from assay.store.sql.schema import spans
 
 __all__ = [
     "SPAN_CONFLICT_COLUMNS",
     "SPAN_ROW_COLUMNS",
+    "get_span",
+    "list_span_outlines",
     "load_spans",
     "span_row",
 ]
@@ -39,6 +42,8 @@ SPAN_ROW_COLUMNS = (
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _EMPTY_OBJECT = "{}"
 _EMPTY_LIST = "[]"
+# The stored text of each status code (a plain lookup: an enum's .value is a slow property).
+_CODE_TEXT: dict[object, str] = {code: code.value for code in SpanStatusCode}
 
 _SPAN_COLUMNS = (
     spans.c.trace_id, spans.c.span_id, spans.c.parent_id, spans.c.name, spans.c.span_type,
@@ -67,19 +72,21 @@ def span_row(trace_id: str, span: Span) -> tuple[Any, ...]:
             f"{trace_id!r}: expected 16 lowercase hex digits or None")
     status = span.status
     code = status.status_code
+    attributes = span.attributes
     return (
         trace_id,
         span.span_id,
         span.parent_id,
         span.name,
         span.span_type,
-        code.value if isinstance(code, SpanStatusCode) else SpanStatusCode(code).value,
+        _CODE_TEXT.get(code) or SpanStatusCode(code).value,
         status.description or "",
         span.start_time_ns,
         span.end_time_ns,
         span.inputs_json,
         span.outputs_json,
-        _json.dumps(dict(span.attributes)) if span.attributes else _EMPTY_OBJECT,
+        (_EMPTY_OBJECT if not attributes
+         else _json.dumps(attributes if type(attributes) is dict else dict(attributes))),
         _json.dumps([event.to_dict() for event in span.events]) if span.events else _EMPTY_LIST,
     )
 
@@ -100,6 +107,28 @@ def load_spans(conn: Connection, dialect: Dialect,
         for row in conn.execute(query):
             found[row.trace_id].append(_to_span(row._mapping))
     return found
+
+
+def get_span(conn: Connection, trace_id: str, span_id: str) -> Span:
+    """One span of a trace; NotFoundError naming both ids otherwise."""
+    row = None
+    if isinstance(span_id, str) and _SPAN_ID.fullmatch(span_id):
+        row = conn.execute(sa.select(*_SPAN_COLUMNS)
+                           .where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
+                           ).first()
+    if row is None:
+        raise NotFoundError(f"Span {span_id!r} not found in trace {trace_id!r}")
+    return _to_span(row._mapping)
+
+
+def list_span_outlines(conn: Connection, trace_id: str) -> list[SpanOutline]:
+    """The outlines of a trace's spans (no payloads), root first, then by start time."""
+    s = spans
+    query = (sa.select(s.c.span_id, s.c.parent_id, s.c.name, s.c.span_type, s.c.status_code,
+                       s.c.start_time_ns, s.c.end_time_ns)
+             .where(s.c.trace_id == trace_id)
+             .order_by(s.c.parent_id.is_not(None), s.c.start_time_ns, s.c.id))
+    return [SpanOutline(*row) for row in conn.execute(query)]
 
 
 def _to_span(row: RowMapping) -> Span:

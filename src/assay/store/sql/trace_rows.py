@@ -6,11 +6,11 @@ given next to each builder) and each batch is checked and converted in one pass.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay import _json
 from assay.entities import Trace, TraceInfo, TraceState
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
@@ -24,6 +24,7 @@ __all__ = [
     "TRACE_ROW_COLUMNS",
     "TraceRows",
     "is_bigint",
+    "is_partial",
     "trace_rows",
 ]
 
@@ -41,6 +42,8 @@ _MAX_TRACE_ID_CHARS = 64
 _BIGINT_LIMIT = 2**63
 _TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 _NO_TOKENS = (None, None, None)
+# The stored text of each state (a plain lookup: an enum's .value is a slow property).
+_STATE_TEXT: dict[object, str] = {state: state.value for state in TraceState}
 
 
 @dataclass
@@ -57,6 +60,8 @@ class TraceRows:
     spans: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     #: Each experiment id the batch logs into, with one of its traces (for error messages).
     experiment_ids: dict[str, str] = field(default_factory=dict)
+    #: The ids of the batch's partial traces (see :func:`is_partial`).
+    partial: set[str] = field(default_factory=set)
 
 
 def trace_rows(batch: Sequence[Trace]) -> TraceRows:
@@ -73,6 +78,10 @@ def trace_rows(batch: Sequence[Trace]) -> TraceRows:
             experiment_keys[experiment_id] = experiment_key
             rows.experiment_ids[experiment_id] = trace_id
         rows.traces[trace_id] = _trace_row(info, trace_id, experiment_key)
+        if is_partial(trace):
+            rows.partial.add(trace_id)
+        else:
+            rows.partial.discard(trace_id)  # given twice: the last one wins
         for key, value in info.tags.items():
             check_tag_key(key, trace_id)
             if not isinstance(value, str):
@@ -85,6 +94,15 @@ def trace_rows(batch: Sequence[Trace]) -> TraceRows:
         for span in trace.data.spans:
             rows.spans[trace_id, span.span_id] = span_row(trace_id, span)
     return rows
+
+
+def is_partial(trace: Trace) -> bool:
+    """Whether ``trace`` is partial: IN_PROGRESS, with spans but none of them a root (a span
+    with no parent). Its spans are stored; its header only fills in for a trace not yet
+    stored, and is replaced when the trace is logged with its root."""
+    spans_ = trace.data.spans
+    return (trace.info.state == TraceState.IN_PROGRESS and bool(spans_)
+            and all(span.parent_id is not None for span in spans_))
 
 
 def _trace_row(info: TraceInfo, trace_id: str, experiment_key: int) -> tuple[Any, ...]:
@@ -141,8 +159,9 @@ def _experiment_key(experiment_id: str, trace_id: str) -> int:
 
 
 def _state(state: TraceState | str, trace_id: str) -> str:
-    if isinstance(state, TraceState):
-        return state.value
+    text = _STATE_TEXT.get(state)
+    if text is not None:
+        return text
     try:
         return TraceState(state).value
     except ValueError:
@@ -159,11 +178,11 @@ def _projection(value: object) -> str | None:
 
 def _token_usage(raw: str | None) -> tuple[int | None, int | None, int | None]:
     """The counts in the metadata mlflow.trace.tokenUsage; None for what cannot be read."""
-    if not raw:
-        return _NO_TOKENS
+    if not raw or not isinstance(raw, str):
+        return _NO_TOKENS  # a value that is not a string is refused with the metadata
     try:
-        usage = json.loads(raw)
-    except (TypeError, ValueError):
+        usage = _json.loads(raw)
+    except RecursionError:
         return _NO_TOKENS
     if not isinstance(usage, dict):
         return _NO_TOKENS

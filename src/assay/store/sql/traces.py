@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from assay.entities import Trace, TraceData, TraceInfo, TraceState
@@ -26,7 +25,9 @@ from assay.store.sql.spans import SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS, load_
 from assay.store.sql.trace_rows import (
     KEY_VALUE_ROW_COLUMNS,
     TRACE_ROW_COLUMNS,
+    TraceRows,
     is_bigint,
+    is_partial,
     trace_rows,
 )
 from assay.store.sql.trace_tags import load_key_values, trace_not_found
@@ -47,14 +48,20 @@ _K = TypeVar("_K", str, tuple[str, str])
 
 # -- writing -----------------------------------------------------------------------------
 
-def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace]) -> None:
+def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace],
+               rows: TraceRows | None = None) -> None:
     """Upsert whole traces: their rows, tags, metadata and spans, one statement per table.
 
     Everything is checked before anything is written, so a bad trace fails the batch with an
     InvalidParameterError (or NotFoundError for an unknown experiment) naming it. A partial
     trace (see :func:`is_partial`) adds its spans but never replaces a stored header.
+
+    ``rows``: ``trace_rows(batch)``, when the caller has built them already. Building them is
+    most of the CPU of a write, so a caller that serializes writers (SQLite's single writer)
+    builds them before it takes its turn.
     """
-    rows = trace_rows(batch)
+    if rows is None:
+        rows = trace_rows(batch)
     if not rows.traces:
         return
     missing = missing_experiment_ids(conn, list(rows.experiment_ids))
@@ -63,22 +70,27 @@ def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace]) -> No
                             f"{rows.experiment_ids[missing[0]]!r} was logged into it)")
     # A partial trace (spans without their root, as OTLP ingestion logs them) never
     # overwrites a stored header: its row, tags and metadata are only added when absent.
-    partial = {trace.info.trace_id: is_partial(trace) for trace in batch}
-    whole_traces, partial_traces = _split(rows.traces, partial)
-    # Rows go in key order: two PostgreSQL transactions upserting overlapping batches then
-    # lock rows in the same order and cannot deadlock.
-    upsert_many(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS,
-                _in_key_order(whole_traces))
-    _insert_missing(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS,
-                    _in_key_order(partial_traces))
+    _write_header_rows(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS, rows.traces,
+                       rows.partial)
     for table, table_rows in ((trace_tags, rows.tags), (trace_metadata, rows.metadata)):
-        whole, part = _split(table_rows, partial)
-        upsert_many(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
-                    _in_key_order(whole))
-        _insert_missing(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
-                        _in_key_order(part))
+        _write_header_rows(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
+                           table_rows, rows.partial)
     upsert_many(conn, dialect, spans, SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS,
                 _in_key_order(rows.spans))
+
+
+def _write_header_rows(conn: Connection, dialect: Dialect, table: sa.Table,
+                       conflict_columns: tuple[str, ...], columns: tuple[str, ...],
+                       rows: dict[_K, tuple[Any, ...]], partial: set[str]) -> None:
+    """Upsert the rows of whole traces; insert those of partial ones only where absent.
+
+    Rows go in key order: two PostgreSQL transactions upserting overlapping batches then
+    lock rows in the same order and cannot deadlock.
+    """
+    whole, part = _split(rows, partial)
+    upsert_many(conn, dialect, table, conflict_columns, columns, _in_key_order(whole))
+    upsert_many(conn, dialect, table, conflict_columns, columns, _in_key_order(part),
+                replace=False)
 
 
 def delete_traces(conn: Connection, dialect: Dialect, experiment_id: str,
@@ -89,24 +101,7 @@ def delete_traces(conn: Connection, dialect: Dialect, experiment_id: str,
     MLflow's rules: give ``max_timestamp_millis`` (traces at or before it) or ``trace_ids``,
     not both; ``max_traces`` (only with the timestamp) keeps to the oldest N of those.
     """
-    if isinstance(trace_ids, str):
-        raise InvalidParameterError(
-            f"Invalid trace_ids {trace_ids!r}: expected a list of trace ids, not one string")
-    if max_timestamp_millis is None and not trace_ids:
-        raise InvalidParameterError(
-            "Either `max_timestamp_millis` or `trace_ids` must be specified.")
-    if max_timestamp_millis is not None and trace_ids:
-        raise InvalidParameterError(
-            "Only one of `max_timestamp_millis` and `trace_ids` can be specified.")
-    if trace_ids and max_traces is not None:
-        raise InvalidParameterError(
-            "`max_traces` can't be specified if `trace_ids` is specified.")
-    if max_traces is not None and (not is_bigint(max_traces) or max_traces <= 0):
-        raise InvalidParameterError(
-            f"`max_traces` must be a positive integer, received {max_traces!r}.")
-    if max_timestamp_millis is not None and not is_bigint(max_timestamp_millis):
-        raise InvalidParameterError(
-            f"`max_timestamp_millis` must be an integer, received {max_timestamp_millis!r}.")
+    check_delete_arguments(max_timestamp_millis, max_traces, trace_ids)
     key = parse_experiment_id(experiment_id)
     if key is None:
         return 0
@@ -126,7 +121,31 @@ def delete_traces(conn: Connection, dialect: Dialect, experiment_id: str,
     return conn.execute(traces.delete().where(*where)).rowcount
 
 
+def check_delete_arguments(max_timestamp_millis: int | None, max_traces: int | None,
+                           trace_ids: Sequence[str] | None) -> None:
+    """MLflow's rules for delete_traces' arguments (InvalidParameterError otherwise)."""
+    if isinstance(trace_ids, str):
+        raise InvalidParameterError(
+            f"Invalid trace_ids {trace_ids!r}: expected a list of trace ids, not one string")
+    if max_timestamp_millis is None and not trace_ids:
+        raise InvalidParameterError(
+            "Either `max_timestamp_millis` or `trace_ids` must be specified.")
+    if max_timestamp_millis is not None and trace_ids:
+        raise InvalidParameterError(
+            "Only one of `max_timestamp_millis` and `trace_ids` can be specified.")
+    if trace_ids and max_traces is not None:
+        raise InvalidParameterError(
+            "`max_traces` can't be specified if `trace_ids` is specified.")
+    if max_traces is not None and (not is_bigint(max_traces) or max_traces <= 0):
+        raise InvalidParameterError(
+            f"`max_traces` must be a positive integer, received {max_traces!r}.")
+    if max_timestamp_millis is not None and not is_bigint(max_timestamp_millis):
+        raise InvalidParameterError(
+            f"`max_timestamp_millis` must be an integer, received {max_timestamp_millis!r}.")
+
+
 # -- reading -----------------------------------------------------------------------------
+
 
 def get_trace_info(conn: Connection, dialect: Dialect, trace_id: str) -> TraceInfo:
     """The header of a stored trace; NotFoundError naming the id otherwise."""
@@ -185,36 +204,16 @@ def _to_trace_infos(conn: Connection, dialect: Dialect,
     ]
 
 
-def is_partial(trace: Trace) -> bool:
-    """Whether ``trace`` is partial: IN_PROGRESS, with spans but none of them a root (a span
-    with no parent). Its spans are stored; its header only fills in for a trace not yet
-    stored, and is replaced when the trace is logged with its root."""
-    spans_ = trace.data.spans
-    return (trace.info.state == TraceState.IN_PROGRESS and bool(spans_)
-            and all(span.parent_id is not None for span in spans_))
-
-
-def _split(rows: dict[_K, tuple[Any, ...]], partial: dict[str, bool],
+def _split(rows: dict[_K, tuple[Any, ...]], partial: set[str],
            ) -> tuple[dict[_K, tuple[Any, ...]], dict[_K, tuple[Any, ...]]]:
     """Rows of whole traces and rows of partial ones (the trace id is each row's first value)."""
-    if not any(partial.values()):
+    if not partial:
         return rows, {}
     whole: dict[_K, tuple[Any, ...]] = {}
     part: dict[_K, tuple[Any, ...]] = {}
     for key, row in rows.items():
-        (part if partial.get(row[0], False) else whole)[key] = row
+        (part if row[0] in partial else whole)[key] = row
     return whole, part
-
-
-def _insert_missing(conn: Connection, dialect: Dialect, table: sa.Table,
-                    conflict_columns: Sequence[str], columns: Sequence[str],
-                    rows: list[tuple[Any, ...]]) -> None:
-    """Insert the rows whose key is not in the table yet; leave the others as they are."""
-    if not rows:
-        return
-    insert = sqlite.insert if dialect is Dialect.SQLITE else postgresql.insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
-    conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _in_key_order(rows: dict[_K, tuple[Any, ...]]) -> list[tuple[Any, ...]]:

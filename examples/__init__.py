@@ -1,0 +1,1 @@
+"""Runnable examples of Assay in an application (start them from the repository root)."""

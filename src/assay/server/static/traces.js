@@ -1,0 +1,56 @@
+// The traces table: "/" jumps to the filter box, quick filters and the column picker apply
+// as soon as they change, and j/k (or the arrow keys) move through the rows, Enter opens one.
+// Without this file the same form works with its Apply button and every row is a link.
+(function () {
+  "use strict";
+
+  var form = document.querySelector("[data-trace-view]");
+  var filter = document.getElementById("filter");
+
+  if (form) {
+    form.addEventListener("change", function (event) {
+      var target = event.target;
+      if (target && target.hasAttribute && target.hasAttribute("data-autosubmit")) {
+        if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      }
+    });
+  }
+
+  var rows = Array.prototype.slice.call(document.querySelectorAll("#traces-table tbody tr"));
+  var current = -1;
+
+  function select(index) {
+    if (!rows.length) return;
+    index = Math.max(0, Math.min(rows.length - 1, index));
+    if (current >= 0 && rows[current]) rows[current].classList.remove("selected");
+    current = index;
+    rows[current].classList.add("selected");
+    rows[current].scrollIntoView({ block: "nearest" });
+  }
+
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.metaKey || event.ctrlKey || event.altKey) return;
+    if (typing(event.target)) {
+      if (event.key === "Escape" && event.target === filter) filter.blur();
+      return;
+    }
+    if (event.key === "/" && filter) {
+      event.preventDefault();
+      filter.focus();
+      filter.select();
+    } else if (event.key === "j" || event.key === "ArrowDown" && current >= 0) {
+      event.preventDefault();
+      select(current + 1);
+    } else if (event.key === "k" || event.key === "ArrowUp" && current >= 0) {
+      event.preventDefault();
+      select(current - 1);
+    } else if ((event.key === "Enter" || event.key === "o") && current >= 0) {
+      window.location.href = rows[current].getAttribute("data-href");
+    }
+  });
+})();

@@ -1,0 +1,266 @@
+"""The traces table of an experiment: ``/experiments/{experiment_id}``.
+
+One search per page (the page's traces with their assessments, no spans) plus one short
+lookup of the experiment's assessment names, whatever the number of traces. The whole view
+lives in the URL (see :mod:`assay.server.ui.trace_view`). A filter the search language
+cannot take is shown under the filter box, pointing at the offending text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from assay.entities import Assessment, Experiment, Trace
+from assay.entities.overview import AssessmentName
+from assay.errors import InvalidParameterError
+from assay.search import FilterError, parse_filter
+from assay.server.deps import StoreDep
+from assay.server.ui.templating import page, page_route
+from assay.server.ui.time_range import PRESETS, parse_time_range
+from assay.server.ui.trace_view import (
+    BASE_COLUMNS,
+    FEEDBACK_FILTERS,
+    PAGE_SIZES,
+    Column,
+    TraceView,
+    assessment_column_key,
+    assessment_columns,
+    check_sort,
+    parse_view,
+)
+
+__all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
+
+router = APIRouter()
+
+_PREVIEW_CHARS = 300
+_SHOWN_TAGS = 3
+
+
+@page_route(router, "/experiments/{experiment_id}")
+def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Response:
+    """The traces of an experiment, a page at a time, filtered, sorted, with a column per
+    assessment name."""
+    experiment = store.get_experiment(experiment_id)
+    names = store.list_assessment_names(experiment.experiment_id)
+    view = parse_view(experiment.experiment_id, request.query_params,
+                      request.query_params.getlist("col"))
+    columns = {c.key: c for c in (*BASE_COLUMNS, *assessment_columns(names))}
+    view = check_sort(view, columns)
+    errors = list(view.errors)
+    filter_error: dict[str, Any] | None = None
+    range_clause: str | None = None
+    try:
+        time_range = parse_time_range(view.range or None, view.start or None,
+                                      view.end or None, int(time.time() * 1000))
+        range_clause = time_range.filter_clause()
+    except InvalidParameterError as exc:
+        errors.append(exc.message)
+    if view.filter:
+        try:
+            parse_filter(view.filter)
+        except FilterError as exc:
+            filter_error = _filter_error(view.filter, exc, offset=0)
+    feedback_names = [n.name for n in names if n.kind == "feedback"]
+    quick = view.quick_filter(feedback_names, range_clause)
+    filter_string = _combine(view.filter, quick)
+    traces: list[Trace] = []
+    next_token: str | None = None
+    if filter_error is None and not view.matches_nothing(feedback_names):
+        try:
+            found = store.search_traces(
+                [experiment.experiment_id], max_results=view.page_size,
+                page_token=view.page or None, include_spans=False,
+                filter_string=filter_string, order_by=view.order_by(columns))
+            traces, next_token = list(found), found.token
+        except FilterError as exc:
+            # The user's filter comes first, in parentheses, so its positions are off by one.
+            if view.filter and exc.position is not None \
+                    and 1 <= exc.position <= len(view.filter):
+                filter_error = _filter_error(view.filter, exc, offset=1)
+            else:
+                errors.append(exc.message)
+        except InvalidParameterError as exc:
+            errors.append(exc.message)
+    # Names on this page that the experiment's list did not hold (a name used as both kinds).
+    for column in assessment_columns(sorted(_page_names(traces) - set(names))):
+        columns.setdefault(column.key, column)
+    if view.columns is not None and set(view.columns) == _default_keys(columns):
+        view = replace(view, columns=None)  # the defaults: keep the URL short
+    visible = _visible(view, columns)
+    bases = {name: view.url(**{name: ""}) for name in ("user", "session")}
+    context = {
+        "experiment": experiment_summary(experiment),
+        "view": _view_dict(view),
+        "filter_string": filter_string,
+        "filter_error": filter_error,
+        "errors": errors,
+        "columns": [_column_dict(c, view, visible) for c in columns.values()],
+        "traces": [_with_filter_links(trace_row(t, columns), bases) for t in traces],
+        "next_page_token": next_token,
+        "next_url": view.url(page=next_token) if next_token else None,
+        "first_url": view.url() if view.page else None,
+        "_feedback_filters": FEEDBACK_FILTERS,
+        "_ranges": list(PRESETS),
+        "_page_sizes": PAGE_SIZES,
+        "_has_any_filter": bool(view.filter or quick or view.feedback),
+        "_clear_url": TraceView(experiment.experiment_id, columns=view.columns,
+                                page_size=view.page_size).url(),
+        "_view": view,
+    }
+    status = 400 if filter_error or (errors and not traces) else 200
+    return page(request, "traces/list.html", context, status=status)
+
+
+def experiment_summary(experiment: Experiment) -> dict[str, Any]:
+    """The experiment as the pages name and link it."""
+    return {
+        "experiment_id": experiment.experiment_id,
+        "name": experiment.name,
+        "url": f"/experiments/{quote(experiment.experiment_id, safe='')}",
+    }
+
+
+def trace_row(trace: Trace, columns: Mapping[str, Column] | None = None) -> dict[str, Any]:
+    """One trace as a table row: plain values, and the latest valid value of each
+    assessment name (``assessments``, by column key)."""
+    info = trace.info
+    usage = info.token_usage or {}
+    cells: dict[str, dict[str, Any]] = {}
+    for key, found in _by_column(info.assessments).items():
+        if columns is None or key in columns:
+            cells[key] = assessment_cell(found)
+    tags = {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")}
+    return {
+        "trace_id": info.trace_id,
+        "url": f"/traces/{quote(info.trace_id, safe='')}",
+        "request": _clip(info.request_preview),
+        "response": _clip(info.response_preview),
+        "session_id": info.session_id,
+        "user_id": info.user_id,
+        "name": info.name,
+        "client_request_id": info.client_request_id,
+        "timestamp_ms": info.request_time,
+        "duration_ms": info.execution_duration,
+        "state": info.state.value,
+        "tokens": {k: usage[k] for k in ("input_tokens", "output_tokens", "total_tokens")
+                   if isinstance(usage.get(k), int)},
+        "tags": dict(sorted(tags.items())[:20]),
+        "num_tags": len(tags),
+        "assessments": cells,
+    }
+
+
+def _with_filter_links(row: dict[str, Any], bases: Mapping[str, str]) -> dict[str, Any]:
+    # The links that narrow the view to a row's user or session, from one prefix each (the
+    # view's URL without that filter): a TraceView.url per row would cost more than the row.
+    for field, name in (("user_id", "user"), ("session_id", "session")):
+        key = f"{name}_filter_url"
+        row[key] = None
+        if row[field]:
+            base = bases[name]
+            joiner = "&" if "?" in base else "?"
+            row[key] = f"{base}{joiner}{name}={quote(row[field], safe='')}"
+    return row
+
+
+def assessment_cell(found: list[Assessment]) -> dict[str, Any]:
+    """The cell of one assessment name: the latest valid value, how many valid ones there
+    are, and the others' values (for the tooltip)."""
+    found = sorted(found, key=lambda a: (a.create_time_ms, a.assessment_id or ""))
+    latest = found[-1]
+    error = latest.error
+    return {
+        "value": latest.value,
+        "error": (error.error_message or error.error_code) if error is not None else None,
+        "count": len(found),
+        "values": [a.value for a in found[-10:]],
+        "source": f"{latest.source.source_type.value} {latest.source.source_id or ''}".strip(),
+        "session_level": latest.session_id is not None,
+        "time_ms": latest.create_time_ms,
+    }
+
+
+def _by_column(assessments: Iterable[Assessment]) -> dict[str, list[Assessment]]:
+    found: dict[str, list[Assessment]] = {}
+    for a in assessments:
+        if a.valid:
+            key = assessment_column_key(AssessmentName(a.kind, a.name))
+            found.setdefault(key, []).append(a)
+    return found
+
+
+def _page_names(traces: Iterable[Trace]) -> set[AssessmentName]:
+    return {AssessmentName(a.kind, a.name)
+            for t in traces for a in t.info.assessments if a.valid}
+
+
+def _default_keys(columns: Mapping[str, Column]) -> set[str]:
+    return {k for k, c in columns.items() if c.default}
+
+
+def _visible(view: TraceView, columns: Mapping[str, Column]) -> set[str]:
+    if view.columns is None:
+        return _default_keys(columns)
+    return {k for k in view.columns if k in columns}
+
+
+def _column_dict(column: Column, view: TraceView, visible: set[str]) -> dict[str, Any]:
+    return {
+        "key": column.key,
+        "label": column.label,
+        "group": column.group,
+        "numeric": column.numeric,
+        "visible": column.key in visible,
+        "sortable": column.sort_field is not None,
+        "sorted": ("desc" if view.descending else "asc") if view.sort == column.key else None,
+        "sort_url": view.sort_url(column.key) if column.sort_field else None,
+    }
+
+
+def _view_dict(view: TraceView) -> dict[str, Any]:
+    return {
+        "filter": view.filter, "user": view.user, "session": view.session,
+        "feedback": view.feedback, "range": view.range, "from": view.start, "to": view.end,
+        "sort": view.sort, "dir": "desc" if view.descending else "asc",
+        "columns": list(view.columns) if view.columns is not None else None,
+        "page_size": view.page_size, "page_token": view.page or None,
+        "url": view.url(page=view.page),
+        "trace_sort_url": view.sort_url("trace"),
+        "trace_sorted": ("desc" if view.descending else "asc") if view.sort == "trace"
+        else None,
+    }
+
+
+def _combine(user_filter: str, quick: str | None) -> str | None:
+    if user_filter and quick:
+        return f"({user_filter}) AND {quick}"
+    return user_filter or quick
+
+
+def _filter_error(text: str, exc: FilterError, offset: int) -> dict[str, Any]:
+    """The error for the filter box: the message, and the filter cut around the offending
+    text so the page can point at it."""
+    position = None if exc.position is None else max(0, exc.position - offset)
+    fragment = exc.fragment or ""
+    error: dict[str, Any] = {"message": exc.message, "position": position,
+                             "fragment": exc.fragment}
+    if position is not None and position <= len(text):
+        end = position + max(len(fragment), 1)
+        error["before"], error["at"], error["after"] = (
+            text[:position], text[position:end] or " ", text[end:])
+    return error
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= _PREVIEW_CHARS else text[:_PREVIEW_CHARS] + "…"

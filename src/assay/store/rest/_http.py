@@ -1,0 +1,182 @@
+"""The REST store's HTTP client: one connection pool, retries, and errors read back.
+
+Retries follow one rule: try again what the server cannot have done, or what is safe to do
+twice. A request that never reached the server (the connection was refused or timed out
+while connecting), a 429 or a 503 (the server said it did nothing) is retried whatever its
+method; a lost answer (a read timeout, a dropped connection, a 500, 502 or 504) only for
+idempotent requests — reads, PUT, DELETE, OTLP uploads (spans are upserted) and assessment
+writes, which carry an idempotency key. Waits grow exponentially (0.1 s doubling, at most
+5 s) with full jitter, so clients that lost the server together do not come back together;
+a ``Retry-After`` header is honoured. After ``retry_seconds`` the error is raised.
+
+Errors come back as the exceptions the server mapped them from (see
+:mod:`assay.server.errors`): 400 → InvalidParameterError (a FilterError when the body has a
+``position``), 401 → AuthenticationError, 403 → PermissionDeniedError, 404 → NotFoundError,
+409 → AlreadyExistsError, and StoreUnavailableError when the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from assay.errors import (
+    AlreadyExistsError,
+    AssayError,
+    AuthenticationError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+)
+from assay.search.errors import FilterError
+from assay.version import __version__
+
+__all__ = ["RestClient"]
+
+_log = logging.getLogger("assay.store.rest")
+
+#: Statuses that say the request was not carried out: always safe to send again.
+_NOT_DONE = frozenset((429, 503))
+#: Statuses after which the request may or may not have been carried out.
+_MAYBE_DONE = frozenset((500, 502, 504))
+
+_FIRST_WAIT = 0.1
+_LONGEST_WAIT = 5.0
+
+_ERRORS: dict[int, type[AssayError]] = {
+    400: InvalidParameterError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: AlreadyExistsError,
+    413: InvalidParameterError,
+    415: InvalidParameterError,
+    422: InvalidParameterError,
+}
+
+
+class RestClient:
+    """HTTP calls to an Assay server at ``base_url``, with retries and error mapping.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:5000``.
+        api_key: sent as ``Authorization: Bearer <key>`` when set.
+        timeout: seconds to connect, and between bytes of an answer.
+        retry_seconds: how long a failing request keeps being retried.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0,
+                 retry_seconds: float = 30.0) -> None:
+        headers = {"User-Agent": f"assay-python/{__version__}"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.base_url = base_url.rstrip("/")
+        self.retry_seconds = retry_seconds
+        self._client = httpx.Client(base_url=self.base_url, headers=headers,
+                                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                                    follow_redirects=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def call(self, method: str, path: str, *, json: Any = None,
+             params: Mapping[str, Any] | None = None, content: bytes | None = None,
+             headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
+             retry_seconds: float | None = None) -> Any:
+        """Send a request and return its decoded JSON body (None for an empty one).
+
+        ``idempotent`` defaults to True for GET, PUT and DELETE. Raises the AssayError the
+        server's answer stands for, or StoreUnavailableError when it cannot be reached.
+        """
+        response = self.send(method, path, json=json, params=params, content=content,
+                             headers=headers, idempotent=idempotent,
+                             retry_seconds=retry_seconds)
+        if not response.content:
+            return None
+        if "json" not in response.headers.get("content-type", ""):
+            return response.content
+        return response.json()
+
+    def send(self, method: str, path: str, *, json: Any = None,
+             params: Mapping[str, Any] | None = None, content: bytes | None = None,
+             headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
+             retry_seconds: float | None = None) -> httpx.Response:
+        """Send a request with retries; return the successful response (2xx)."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
+        budget = self.retry_seconds if retry_seconds is None else retry_seconds
+        deadline = time.monotonic() + budget
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = self._client.request(method, path, json=json, params=params,
+                                                 content=content, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                failure: str = f"cannot connect ({type(exc).__name__})"
+            except (httpx.TimeoutException, httpx.NetworkError,
+                    httpx.RemoteProtocolError) as exc:
+                failure = f"no answer ({type(exc).__name__})"
+                if not idempotent:
+                    raise StoreUnavailableError(
+                        f"The Assay server at {self.base_url} did not answer {method} {path} "
+                        f"({type(exc).__name__}); it may or may not have been carried out"
+                    ) from None
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status in _NOT_DONE or (idempotent and status in _MAYBE_DONE):
+                    failure = f"HTTP {status}"
+                    retry_after = _retry_after(response)
+                else:
+                    raise _error_of(response, method, path)
+            now = time.monotonic()
+            wait = retry_after if retry_after is not None else random.uniform(
+                0, min(_LONGEST_WAIT, _FIRST_WAIT * 2 ** (attempt - 1)))
+            if now + wait > deadline:
+                raise StoreUnavailableError(
+                    f"The Assay server at {self.base_url} is unavailable: {method} {path} "
+                    f"failed {attempt} time(s) in {budget:g} s, last with {failure}")
+            _log.debug("%s %s: %s; trying again in %.2f s", method, path, failure, wait)
+            time.sleep(wait)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), _LONGEST_WAIT * 6)
+    except ValueError:
+        return None
+
+
+def _error_of(response: httpx.Response, method: str, path: str) -> AssayError:
+    """The exception an error response stands for, with the server's message."""
+    status = response.status_code
+    message = ""
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = response.json()
+    if isinstance(body, dict):
+        message = str(body.get("message") or "")
+        if status == 400 and "position" in body:
+            return FilterError(message, position=body.get("position"),
+                               fragment=body.get("fragment"))
+    if not message:
+        message = f"{method} {path} answered HTTP {status}"
+    kind = _ERRORS.get(status)
+    if kind is not None:
+        return kind(message)
+    if status >= 500:
+        return StoreUnavailableError(f"The Assay server failed: {message}")
+    return AssayError(message)

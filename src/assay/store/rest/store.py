@@ -1,0 +1,305 @@
+"""The REST store: the Store interface over an Assay server's HTTP API.
+
+With ``set_tracking_uri("http://host:port")`` every SDK operation goes through this store:
+traces as batched, gzip-compressed OTLP (``POST /v1/traces``, see :mod:`.otlp`), everything
+else through ``/api/v1``. It behaves as the SQL store does — same results, same errors (the
+server sends them back as ``{error_code, message}`` and :mod:`._http` raises the matching
+exception) — so the SDK above it cannot tell the difference.
+
+``ASSAY_API_KEY`` is sent as a bearer token when the server runs with ``--auth``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
+from assay.entities.analytics import FeedbackSummary
+from assay.errors import InvalidParameterError, NotFoundError
+from assay.paging import PagedList
+from assay.store.base import Store
+from assay.store.rest._http import RestClient
+from assay.store.rest.otlp import encode_traces
+
+# The SQL store's argument checks are plain functions: the REST store applies the same
+# ones, so a bad argument gets the same error here as there, without a round trip.
+from assay.store.sql.analytics import check_feedback_names, check_time_bucket
+from assay.store.sql.experiments import (
+    check_experiment_name,
+    check_experiment_tags,
+    parse_experiment_id,
+)
+from assay.store.sql.page_tokens import check_max_results
+from assay.store.sql.search import experiment_keys
+from assay.store.sql.trace_rows import trace_rows
+from assay.store.sql.trace_tags import check_tag_key
+from assay.store.sql.traces import check_delete_arguments
+from assay.store.uri import mask_uri
+
+__all__ = ["ASSAY_API_KEY", "RestStore"]
+
+#: The API key sent to a server that runs with ``--auth``.
+ASSAY_API_KEY = "ASSAY_API_KEY"
+#: Seconds a failing request keeps being retried before its error is raised.
+ASSAY_HTTP_RETRY_SECONDS = "ASSAY_HTTP_RETRY_SECONDS"
+
+#: The server's largest page; longer pages are fetched in several requests.
+_SERVER_PAGE = 1000
+#: Most spans sent in one request (the server's default limit is 10,000).
+_SPANS_PER_REQUEST = 5_000
+
+
+class RestStore(Store):
+    """A :class:`~assay.store.base.Store` served by an Assay server at ``uri``.
+
+    Args:
+        uri: ``http://host:port`` or ``https://host:port`` (a path prefix is kept).
+        api_key: the bearer token; default ``ASSAY_API_KEY``.
+        retry_seconds: how long a request that fails for want of a server keeps being
+            retried (default ``ASSAY_HTTP_RETRY_SECONDS`` or 30).
+    """
+
+    def __init__(self, uri: str, api_key: str | None = None,
+                 retry_seconds: float | None = None) -> None:
+        self.uri = mask_uri(uri)
+        if retry_seconds is None:
+            retry_seconds = _env_seconds(ASSAY_HTTP_RETRY_SECONDS, 30.0)
+        self._http = RestClient(uri, api_key or os.environ.get(ASSAY_API_KEY) or None,
+                                retry_seconds=retry_seconds)
+
+    def __repr__(self) -> str:
+        return f"RestStore({self.uri!r})"
+
+    # -- experiments ---------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        check_experiment_name(name)
+        tags = check_experiment_tags(tags)
+        body = self._http.call("POST", "/api/v1/experiments",
+                               json={"name": name, "tags": dict(tags or {})})
+        return str(body["experiment_id"])
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        if parse_experiment_id(experiment_id) is None:  # not an id the server could have
+            raise NotFoundError(f"Experiment with ID {experiment_id!r} not found")
+        body = self._http.call("GET", f"/api/v1/experiments/{_segment(experiment_id)}")
+        return Experiment.from_dict(body["experiment"])
+
+    def find_experiment_by_name(self, name: str) -> Experiment | None:
+        if not isinstance(name, str):
+            raise InvalidParameterError(
+                f"Invalid experiment name {name!r}: expected a string, got "
+                f"{type(name).__name__}")
+        try:
+            body = self._http.call("GET", "/api/v1/experiments/get-by-name",
+                                   params={"experiment_name": name})
+        except NotFoundError:
+            return None
+        return Experiment.from_dict(body["experiment"])
+
+    def search_experiments(self, max_results: int = 1000,
+                           page_token: str | None = None) -> PagedList[Experiment]:
+        def fetch(size: int, token: str | None) -> tuple[list[Experiment], str | None]:
+            params: dict[str, Any] = {"max_results": size}
+            if token is not None:
+                params["page_token"] = token
+            body = self._http.call("GET", "/api/v1/experiments", params=params)
+            return ([Experiment.from_dict(e) for e in body["experiments"]],
+                    body.get("next_page_token"))
+
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
+    # -- traces --------------------------------------------------------------------------
+    def log_traces(self, traces: Sequence[Trace]) -> None:
+        if isinstance(traces, Trace) or not all(isinstance(t, Trace) for t in traces):
+            raise InvalidParameterError("log_traces takes a list of Trace objects")
+        chunk: list[Trace] = []
+        spans = 0
+        for trace in traces:
+            if chunk and spans + len(trace.data.spans) > _SPANS_PER_REQUEST:
+                self._send_traces(chunk)
+                chunk, spans = [], 0
+            chunk.append(trace)
+            spans += len(trace.data.spans)
+        if chunk:
+            self._send_traces(chunk)
+
+    def _send_traces(self, traces: Sequence[Trace]) -> None:
+        try:
+            encoded = encode_traces(traces)
+        except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+            # Something no server could take (ids that are not hex, times that are not
+            # numbers): the SQL store's own checks name it, as a local store would.
+            trace_rows(traces)
+            raise InvalidParameterError(f"Cannot store the traces: {exc}") from None
+        body = gzip.compress(encoded, compresslevel=1)
+        # Spans are upserted, so sending a batch again after a lost answer is harmless.
+        self._http.call("POST", "/v1/traces", content=body, idempotent=True,
+                        headers={"Content-Type": "application/x-protobuf",
+                                 "Content-Encoding": "gzip"})
+
+    def get_trace(self, trace_id: str, include_spans: bool = True) -> Trace:
+        body = self._http.call("GET", f"/api/v1/traces/{_segment(trace_id)}",
+                               params={"include_spans": _bool(include_spans)})
+        return Trace.from_dict(body["trace"])
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        return self.get_trace(trace_id, include_spans=False).info
+
+    def search_traces(self, experiment_ids: Sequence[str], max_results: int = 100,
+                      page_token: str | None = None, include_spans: bool = True,
+                      filter_string: str | None = None, order_by: Sequence[str] | None = None,
+                      run_id: str | None = None,
+                      model_id: str | None = None) -> PagedList[Trace]:
+        def fetch(size: int, token: str | None) -> tuple[list[Trace], str | None]:
+            body = self._http.call("POST", "/api/v1/traces/search", idempotent=True, json={
+                "experiment_ids": [str(e) for e in experiment_ids], "max_results": size,
+                "page_token": token, "include_spans": include_spans,
+                "filter_string": filter_string,
+                "order_by": list(order_by) if order_by is not None else None,
+                "run_id": run_id, "model_id": model_id})
+            return [Trace.from_dict(t) for t in body["traces"]], body.get("next_page_token")
+
+        experiment_keys(experiment_ids)
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
+    def get_feedback_summary(self, experiment_ids: Sequence[str],
+                             filter_string: str | None = None,
+                             names: Sequence[str] | None = None, group_by: str | None = None,
+                             time_bucket: str | None = None) -> FeedbackSummary:
+        experiment_keys(experiment_ids)
+        check_feedback_names(names)
+        check_time_bucket(time_bucket)
+        body = self._http.call("POST", "/api/v1/analytics/feedback-summary", idempotent=True,
+                               json={"experiment_ids": [str(e) for e in experiment_ids],
+                                     "filter_string": filter_string,
+                                     "names": list(names) if names is not None else None,
+                                     "group_by": group_by, "time_bucket": time_bucket})
+        return FeedbackSummary.from_dict(body["summary"])
+
+    def delete_traces(self, experiment_id: str, max_timestamp_millis: int | None = None,
+                      max_traces: int | None = None,
+                      trace_ids: Sequence[str] | None = None) -> int:
+        check_delete_arguments(max_timestamp_millis, max_traces, trace_ids)
+        body = self._http.call("POST", "/api/v1/traces/delete", idempotent=True, json={
+            "experiment_id": str(experiment_id), "max_timestamp_millis": max_timestamp_millis,
+            "max_traces": max_traces,
+            "trace_ids": list(trace_ids) if trace_ids is not None else None})
+        return int(body["traces_deleted"])
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        check_tag_key(key, trace_id)
+        if not isinstance(value, str):
+            raise InvalidParameterError(
+                f"Invalid value for tag {key!r} on trace {trace_id!r}: expected a string, got "
+                f"{type(value).__name__}")
+        self._http.call("PATCH", f"/api/v1/traces/{_segment(trace_id)}/tags", idempotent=True,
+                        json={"key": key, "value": value})
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        self._http.call("DELETE",
+                        f"/api/v1/traces/{_segment(trace_id)}/tags/{quote(key, safe='')}")
+
+    # -- sessions ------------------------------------------------------------------------
+    def search_sessions(self, experiment_ids: Sequence[str], max_results: int = 100,
+                        page_token: str | None = None, include_spans: bool = True,
+                        run_id: str | None = None,
+                        model_id: str | None = None) -> PagedList[Session]:
+        def fetch(size: int, token: str | None) -> tuple[list[Session], str | None]:
+            body = self._http.call("POST", "/api/v1/sessions/search", idempotent=True, json={
+                "experiment_ids": [str(e) for e in experiment_ids], "max_results": size,
+                "page_token": token, "include_spans": include_spans, "run_id": run_id,
+                "model_id": model_id})
+            sessions = [Session(s["session_id"], [Trace.from_dict(t) for t in s["traces"]])
+                        for s in body["sessions"]]
+            return sessions, body.get("next_page_token")
+
+        experiment_keys(experiment_ids)
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
+    def find_session_trace_id(self, session_id: str) -> str | None:
+        body = self._http.call("GET", "/api/v1/sessions/first-trace",
+                               params={"session_id": session_id})
+        trace_id = body.get("trace_id")
+        return None if trace_id is None else str(trace_id)
+
+    # -- assessments ---------------------------------------------------------------------
+    def log_assessment(self, assessment: Assessment) -> Assessment:
+        # Not sent again after a lost answer unless it has an idempotency key: it might be
+        # stored twice otherwise.
+        body = self._http.call(
+            "POST", f"/api/v1/traces/{_segment(assessment.trace_id or '')}/assessments",
+            json={"assessment": assessment.to_dictionary()},
+            idempotent=assessment.idempotency_key is not None)
+        return Assessment.from_dictionary(body["assessment"])
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        body = self._http.call("GET", f"/api/v1/traces/{_segment(trace_id)}/assessments/"
+                                      f"{_segment(assessment_id)}")
+        return Assessment.from_dictionary(body["assessment"])
+
+    def update_assessment(self, trace_id: str, assessment_id: str,
+                          assessment: Assessment) -> Assessment:
+        body = self._http.call("PUT", f"/api/v1/traces/{_segment(trace_id)}/assessments/"
+                                      f"{_segment(assessment_id)}",
+                               json={"assessment": assessment.to_dictionary()})
+        return Assessment.from_dictionary(body["assessment"])
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        self._http.call("DELETE", f"/api/v1/traces/{_segment(trace_id)}/assessments/"
+                                  f"{_segment(assessment_id)}")
+
+    # -- feedback tokens -----------------------------------------------------------------
+    def create_feedback_token(self, trace_id: str, names: Sequence[str] | None = None,
+                              end_user_id: str | None = None, expires_in: float = 3600) -> str:
+        # Signed by the server, with its key: the client never holds it.
+        body = self._http.call(
+            "POST", f"/api/v1/traces/{_segment(trace_id)}/feedback-tokens", idempotent=True,
+            json={"names": list(names) if isinstance(names, list | tuple) else names,
+                  "end_user_id": end_user_id, "expires_in": expires_in})
+        return str(body["token"])
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+
+def _pages(fetch: Any, max_results: int, page_token: str | None) -> PagedList[Any]:
+    """Up to ``max_results`` items from ``fetch(size, token)``, a server page at a time."""
+    items: list[Any] = []
+    token = page_token
+    while True:
+        size = min(_SERVER_PAGE, max_results - len(items))
+        page, token = fetch(size, token)
+        items.extend(page)
+        if not token or len(items) >= max_results:
+            return PagedList(items, token)
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment."""
+    return quote(str(value), safe="")
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        from assay.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"Invalid {name} {raw!r}: expected a number of seconds") from None
+    return max(0.0, value)

@@ -1,0 +1,211 @@
+"""The traces table, ``/experiments/{id}``, on SQLite and PostgreSQL: rows and assessment
+columns, quick filters, the filter box and its errors, sorting, cursor pages, the column
+picker, and the 404 page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from factories import BASE_TIME_MS, make_trace
+from server.live import Served
+from ui.chatbot import QUESTIONS, seed_chatbot
+
+
+def _json(ui: Served, experiment_id: str, query: str = "", status: int = 200) -> Any:
+    response = ui.http.get(f"/experiments/{experiment_id}.json{query}")
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def _ids(body: Any) -> list[str]:
+    return [t["trace_id"] for t in body["traces"]]
+
+
+def test_rows_have_trace_fields_and_a_column_per_assessment_name(ui_server: Served) -> None:
+    bot = seed_chatbot(ui_server.store)
+    body = _json(ui_server, bot.experiment_id)
+    assert _ids(body) == bot.trace_ids[::-1]  # newest first
+    newest = body["traces"][0]
+    assert newest | {"timestamp_ms": 0} == newest | {
+        "request": QUESTIONS[4][1], "response": QUESTIONS[4][2], "user_id": "carol",
+        "session_id": "s-carol", "name": "rag_chatbot", "duration_ms": 1200, "state": "OK",
+        "tags": {"env": "prod"}, "url": f"/traces/{bot.trace_ids[4]}", "timestamp_ms": 0}
+    assert newest["assessments"] == {}
+    down = body["traces"][3]["assessments"]["feedback:user_feedback"]
+    assert (down["value"], down["count"], down["source"]) == (False, 1, "HUMAN alice")
+    columns = {c["key"]: c for c in body["columns"]}
+    assert columns["feedback:user_feedback"] | {"sort_url": ""} == {
+        "key": "feedback:user_feedback", "label": "user_feedback", "group": "feedback",
+        "numeric": False, "visible": True, "sortable": True, "sorted": None, "sort_url": ""}
+    assert columns["time"]["sorted"] == "desc"
+    assert not columns["tags"]["visible"]
+
+    html = ui_server.http.get(f"/experiments/{bot.experiment_id}").text
+    assert html.count("<tr data-href=") == 5
+    assert 'data-col="feedback:user_feedback"' in html
+    assert 'class="chip chip-bad chip-bool" title="false"' in html
+    assert f'href="/traces/{bot.trace_ids[1]}"' in html
+    assert 'aria-sort="descending"' in html
+    assert "<label for=\"filter\"" in html
+
+
+def test_several_valid_values_show_the_latest_and_a_count(ui_server: Served) -> None:
+    from assay.entities import Feedback
+
+    bot = seed_chatbot(ui_server.store)
+    for stars in (3, 5):
+        ui_server.store.log_assessment(Feedback(name="stars", value=stars,
+                                                trace_id=bot.trace_ids[0]))
+    row = _json(ui_server, bot.experiment_id)["traces"][4]
+    assert row["assessments"]["feedback:stars"]["value"] == 5
+    assert row["assessments"]["feedback:stars"]["count"] == 2
+    html = ui_server.http.get(f"/experiments/{bot.experiment_id}").text
+    assert re.search(r'title="2 valid values: 3, 5">\u00d72</span>', html)
+
+
+def test_quick_filters(ui_server: Served) -> None:
+    bot = seed_chatbot(ui_server.store)
+    ids = bot.trace_ids
+    eid = bot.experiment_id
+    assert _ids(_json(ui_server, eid, "?user=alice")) == [ids[1], ids[0]]
+    assert _ids(_json(ui_server, eid, "?session=s-bob")) == [ids[3], ids[2]]
+    assert _ids(_json(ui_server, eid, "?feedback=down")) == [ids[1]]
+    assert _ids(_json(ui_server, eid, "?feedback=up")) == [ids[3], ids[2], ids[0]]
+    assert _ids(_json(ui_server, eid, "?feedback=any")) == ids[3::-1]
+    assert _ids(_json(ui_server, eid, "?feedback=none")) == [ids[4]]
+    combined = _json(ui_server, eid, "?user=alice&feedback=up&filter=trace.status%20%3D%20'OK'")
+    assert _ids(combined) == [ids[0]]
+    assert combined["filter_string"] == (
+        "(trace.status = 'OK') AND trace.user_id = 'alice' AND feedback.user_feedback = 'true'")
+    # A user name with a quote is a value, not filter syntax.
+    assert _ids(_json(ui_server, eid, "?user=o'brien")) == []
+    # The seeded traces are from 2025: nothing in the last 24 hours.
+    recent = ui_server.http.get(f"/experiments/{eid}?range=24h")
+    assert recent.status_code == 200
+    assert "No traces match these filters" in recent.text
+    assert _ids(_json(ui_server, eid, "?from=2025-01-01T00:02&to=2025-01-01T00:03:30")) \
+        == [ids[3], ids[2]]
+
+
+def test_filter_errors_show_under_the_box_with_their_position(ui_server: Served) -> None:
+    bot = seed_chatbot(ui_server.store)
+    query = "?filter=trace.status%20%3D%20'OK'%20AND%20trace.nonsense%20%3D%201&user=alice"
+    body = _json(ui_server, bot.experiment_id, query, status=400)
+    error = body["filter_error"]
+    assert error["position"] == 30
+    assert error["fragment"] == "nonsense"
+    assert (error["before"], error["at"]) == ("trace.status = 'OK' AND trace.", "nonsense")
+    assert body["traces"] == []
+
+    page = ui_server.http.get(f"/experiments/{bot.experiment_id}{query}")
+    assert page.status_code == 400
+    html = page.text
+    assert 'aria-invalid="true"' in html
+    assert "<mark>nonsense</mark>" in html
+    assert 'id="filter-error" role="alert"' in html
+    assert 'value="trace.status = &#39;OK&#39; AND trace.nonsense = 1"' in html
+
+    quoted = _json(ui_server, bot.experiment_id,
+                   "?filter=feedback.user_feedback%20%3E%20'3'", status=400)
+    assert quoted["filter_error"]["position"] == 25
+    assert "numbers are unquoted" in quoted["filter_error"]["message"]
+
+
+def test_sorting_by_columns(ui_server: Served) -> None:
+    from assay.entities import Feedback
+
+    bot = seed_chatbot(ui_server.store)
+    ids = bot.trace_ids
+    for i, stars in ((0, 2), (2, 5), (4, 4)):
+        ui_server.store.log_assessment(Feedback(name="stars", value=stars, trace_id=ids[i]))
+    eid = bot.experiment_id
+    by_stars = _json(ui_server, eid, "?sort=feedback:stars&dir=desc")
+    assert _ids(by_stars)[:3] == [ids[2], ids[4], ids[0]]
+    assert {c["key"]: c["sorted"] for c in by_stars["columns"]}["feedback:stars"] == "desc"
+    assert _ids(_json(ui_server, eid, "?sort=time&dir=asc")) == ids
+    assert _ids(_json(ui_server, eid, "?sort=user&dir=asc"))[:2] == [ids[1], ids[0]]
+    # A column's link flips the direction of the sorted column, and sorts others.
+    columns = {c["key"]: c for c in _json(ui_server, eid, "?sort=user&dir=asc")["columns"]}
+    assert columns["user"]["sort_url"] == f"/experiments/{eid}?sort=user&dir=desc"
+    assert columns["duration"]["sort_url"] == f"/experiments/{eid}?sort=duration&dir=desc"
+    assert columns["request"]["sort_url"] is None
+    unknown = _json(ui_server, eid, "?sort=request")
+    assert unknown["errors"] == ["Cannot sort by 'request'; sorted by time instead"]
+    assert _ids(unknown) == ids[::-1]
+
+
+def test_cursor_pages_follow_the_next_link(ui_server: Served) -> None:
+    eid = ui_server.store.create_experiment("busy")
+    traces = [make_trace(experiment_id=eid, request_time=BASE_TIME_MS + i * 1000,
+                         metadata={"mlflow.trace.user": "bob" if i % 2 else "ann"})
+              for i in range(45)]
+    ui_server.store.log_traces(traces)
+    bobs = [t.info.trace_id for t in traces[::-1] if t.info.user_id == "bob"]
+    seen: list[str] = []
+    pages = 0
+    url: str | None = f"/experiments/{eid}?n=10&user=bob"
+    while url:
+        body = ui_server.http.get(url.replace(f"/experiments/{eid}?",
+                                              f"/experiments/{eid}.json?")).json()
+        assert body["view"]["user"] == "bob"
+        seen += _ids(body)
+        pages += 1
+        url = body["next_url"]
+        assert pages <= 3
+    assert seen == bobs
+    assert pages == 3
+    html = ui_server.http.get(f"/experiments/{eid}?n=10&user=bob").text
+    assert 'rel="next">Next page' in html
+    assert "First page" not in html
+    bad = ui_server.http.get(f"/experiments/{eid}.json?page=nonsense")
+    assert bad.status_code == 400
+    assert "Invalid page_token" in bad.json()["errors"][0]
+
+
+def test_column_picker_keeps_the_choice_in_the_url(ui_server: Served) -> None:
+    bot = seed_chatbot(ui_server.store)
+    eid = bot.experiment_id
+    body = _json(ui_server, eid, "?cols=1&col=user&col=feedback:user_feedback&col=bogus")
+    assert [c["key"] for c in body["columns"] if c["visible"]] == [
+        "user", "feedback:user_feedback"]
+    assert body["view"]["columns"] == ["user", "feedback:user_feedback", "bogus"]
+    html = ui_server.http.get(
+        f"/experiments/{eid}?cols=1&col=user&col=feedback:user_feedback").text
+    assert re.findall(r'<th scope="col" class="[^"]*" data-col="([^"]+)"', html) == [
+        "user", "feedback:user_feedback"]
+    # Sort links keep the columns.
+    assert "cols=1&amp;col=user&amp;col=feedback%3Auser_feedback" in html
+    # Picking exactly the defaults keeps the URL short.
+    defaults = [c["key"] for c in _json(ui_server, eid)["columns"] if c["visible"]]
+    query = "?cols=1&" + "&".join(f"col={k}" for k in defaults)
+    assert _json(ui_server, eid, query)["view"]["columns"] is None
+
+
+def test_bad_view_parameters_are_named_not_fatal(ui_server: Served) -> None:
+    bot = seed_chatbot(ui_server.store)
+    body = _json(ui_server, bot.experiment_id, "?n=5000&feedback=sideways&dir=up&range=1y",
+                 status=200)
+    assert body["errors"] == [
+        "Unknown feedback filter 'sideways': expected one of any, none, down, up",
+        "Unknown sort direction 'up': expected asc or desc",
+        "Invalid rows per page '5000': expected 10 to 200",
+        "Invalid range '1y': expected one of 24h, 7d, 30d, all"]
+    assert len(body["traces"]) == 5
+
+
+def test_unknown_experiment_is_a_404_page(ui_server: Served) -> None:
+    page = ui_server.http.get("/experiments/4242")
+    assert page.status_code == 404
+    assert "<h1>Not found</h1>" in page.text
+    assert "Experiment with ID &#39;4242&#39; not found" in page.text
+    data = ui_server.http.get("/experiments/4242.json")
+    assert data.status_code == 404
+    assert data.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_empty_experiment_says_how_to_send_traces(ui_server: Served) -> None:
+    eid = ui_server.store.create_experiment("fresh")
+    html = ui_server.http.get(f"/experiments/{eid}").text
+    assert "No traces in this experiment yet" in html
+    assert 'assay.set_experiment("fresh")' in html
