@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 demo: install
 	$(VENV)/bin/assay demo

@@ -176,9 +176,10 @@ def run(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace, store: Store, bodies: Sequence[bytes],
             header: str) -> None:
     settings = ServerSettings()
+    experiments = otlp.ExperimentLookup(store)  # as the app keeps one
     warm, timed = bodies[:2], bodies[2:]
     for body in warm:
-        otlp._ingest(store, settings, gzip.decompress(body), PROTOBUF, header)
+        otlp._ingest(store, settings, gzip.decompress(body), PROTOBUF, header, experiments)
     totals: dict[str, list[float]] = {}
     route: list[float] = []
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
@@ -192,7 +193,7 @@ def measure(args: argparse.Namespace, store: Store, bodies: Sequence[bytes],
         raw = gzip.decompress(body)
         if profiler is not None:
             profiler.enable()
-        otlp._ingest(store, settings, raw, PROTOBUF, header)
+        otlp._ingest(store, settings, raw, PROTOBUF, header, experiments)
         if profiler is not None:
             profiler.disable()
         route.append(time.thread_time() - begin)

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 import pytest
@@ -24,6 +24,9 @@ import pytest
 from assay.store.base import Store
 from assay.store.sql import SqlStore
 from assay.store.uri import mask_uri, open_store
+
+if TYPE_CHECKING:
+    from server.live import LiveServer
 
 POSTGRES_URI_ENV = "ASSAY_TEST_POSTGRES_URI"
 DEFAULT_POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/test"
@@ -112,6 +115,21 @@ def _sql_database(kind: str, tmp_path: Path, server: PostgresServer) -> Iterator
         yield from _postgres_schema_uri(server)
 
 
+@pytest.fixture(scope="session")
+def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real uvicorn server on 127.0.0.1 for every test of the REST backend; each test
+    puts its own fresh store behind it (``app.state.store``), so none sees another's data
+    and none pays for starting a server."""
+    from server.live import LiveServer
+
+    idle = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('rest') / 'idle.db'}")
+    live = LiveServer(idle)
+    live.start()
+    yield live
+    live.stop()
+    idle.close()
+
+
 @pytest.fixture(params=[*_SQL_PARAMS, pytest.param("rest", marks=pytest.mark.rest)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path,
             postgres_server: PostgresServer) -> Iterator[Backend]:
@@ -121,16 +139,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path,
         for uri in _sql_database(request.param, tmp_path, postgres_server):
             yield Backend(request.param, uri, uri)
         return
-    from server.live import LiveServer
-
+    live: LiveServer = request.getfixturevalue("rest_server")
     database = f"sqlite:///{tmp_path / 'server.db'}"
     server_store = SqlStore(database)
-    live = LiveServer(server_store)
-    live.start()
+    idle = live.app.state.store
+    live.app.state.store = server_store
     try:
         yield Backend("rest", live.url, database)
     finally:
-        live.stop()
+        live.app.state.store = idle
         server_store.close()
 
 

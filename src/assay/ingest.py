@@ -150,6 +150,8 @@ _TEXT_KEYS = frozenset((INPUTS_KEY, OUTPUTS_KEY, TRACE_INFO_KEY))
 _TOKEN_ATTRIBUTE_KEYS = frozenset(
     (TOKEN_USAGE_KEY, *(key for keys in _TOKEN_KEYS for key in keys if key is not None)))
 _MODEL_KEY_SET = frozenset(_MODEL_KEYS)
+_INPUT_KEY_SET = frozenset(_INPUT_KEYS)
+_OUTPUT_KEY_SET = frozenset(_OUTPUT_KEYS)
 _SESSION_OR_USER_KEYS = frozenset((*_SESSION_KEYS, *_USER_KEYS))
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -320,8 +322,11 @@ def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
         inputs_json = _text_or_none(attributes.pop(INPUTS_KEY, None))
         outputs_json = _text_or_none(attributes.pop(OUTPUTS_KEY, None))
     else:
-        inputs_json = _payload(attributes, _INPUT_KEYS, "input.mime_type")
-        outputs_json = _payload(attributes, _OUTPUT_KEYS, "output.mime_type")
+        inputs_json = outputs_json = None
+        if not _INPUT_KEY_SET.isdisjoint(attributes):
+            inputs_json = _payload(attributes, _INPUT_KEYS, "input.mime_type")
+        if not _OUTPUT_KEY_SET.isdisjoint(attributes):
+            outputs_json = _payload(attributes, _OUTPUT_KEYS, "output.mime_type")
     if not _TOKEN_ATTRIBUTE_KEYS.isdisjoint(attributes):
         usage = _token_usage(attributes)
         if usage is not None:

@@ -20,6 +20,7 @@ class LiveServer:
     def __init__(self, store: SqlStore, settings: ServerSettings | None = None) -> None:
         settings = settings or ServerSettings(port=0, backend_store_uri=store.uri)
         app = create_app(settings, store)
+        self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)

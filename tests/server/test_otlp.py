@@ -372,3 +372,63 @@ def test_unknown_experiment_is_404(served: Served) -> None:
 def test_empty_request_is_ok(served: Served) -> None:
     response = served.http.post("/v1/traces", content=b"", headers=PROTOBUF)
     assert response.status_code == 200, response.text
+
+
+def test_unknown_experiment_stays_404_known_one_is_remembered(served: Served) -> None:
+    headers = {"Content-Type": "application/json", "x-assay-experiment-id": "987655"}
+    for _ in range(2):  # an id found missing is not remembered as anything
+        response = served.http.post("/v1/traces", content=json.dumps(_json_body()),
+                                    headers=headers)
+        assert response.status_code == 404, response.text
+    experiment_id = served.store.create_experiment("remembered")
+    for _ in range(2):
+        response = served.http.post(
+            "/v1/traces", content=json.dumps(_json_body()),
+            headers=headers | {"x-assay-experiment-id": experiment_id})
+        assert response.status_code == 200, response.text
+    assert only_trace(served, experiment_id).info.trace_id == "tr-" + "ab" * 16
+
+
+def test_one_trace_over_two_resources_in_one_request(served: Served) -> None:
+    experiment_id = served.store.create_experiment("two-resources")
+    body = _json_body()
+    resource = body["resourceSpans"][0]
+    root, child = resource["scopeSpans"][0]["spans"]
+    body["resourceSpans"] = [
+        {"resource": resource["resource"], "scopeSpans": [{"spans": [child]}]},
+        {"resource": resource["resource"], "scopeSpans": [{"spans": [root]}]},
+    ]
+    response = served.http.post(
+        "/v1/traces", content=json.dumps(body),
+        headers={"Content-Type": "application/json", "x-assay-experiment-id": experiment_id})
+    assert response.status_code == 200, response.text
+    trace = only_trace(served, experiment_id)
+    assert [s.name for s in trace.data.spans] == ["root", "child"]
+    assert trace.info.state is TraceState.OK
+    assert trace.info.token_usage == {"input_tokens": 4, "output_tokens": 6,
+                                      "total_tokens": 10}
+
+
+def test_json_nested_too_deeply_is_kept_as_text(served: Served) -> None:
+    # Valid JSON that Python cannot decode (RecursionError): a value kept as text, not a 500.
+    experiment_id = served.store.create_experiment("deep")
+    deep = "[" * 100_000 + "]" * 100_000
+    body = _json_body()
+    attributes = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+    attributes += [{"key": "mlflow.deep", "value": {"stringValue": deep}},
+                   {"key": "mlflow.spanInputs", "value": {"stringValue": deep}}]
+    response = served.http.post(
+        "/v1/traces", content=json.dumps(body),
+        headers={"Content-Type": "application/json", "x-assay-experiment-id": experiment_id})
+    assert response.status_code == 200, response.text
+    root = only_trace(served, experiment_id).data.spans[0]
+    assert root.attributes["mlflow.deep"] == deep
+    assert root.inputs == deep
+
+
+def test_json_body_nested_too_deeply_is_400(served: Served) -> None:
+    body = b'{"resourceSpans": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = served.http.post("/v1/traces", content=body,
+                                headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.json()["message"]

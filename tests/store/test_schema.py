@@ -182,6 +182,8 @@ def test_sqlite_connections_get_their_pragmas(sqlite_uri: str) -> None:
             assert pragma("synchronous") == 1  # NORMAL
             assert pragma("foreign_keys") == 1
             assert pragma("busy_timeout") == 30_000
+            assert pragma("wal_autocheckpoint") == 10_000
+            assert pragma("cache_size") == -16 * 1024  # KiB
     finally:
         engine.dispose()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import assay
 from assay import _runtime
 from assay.entities import Trace, TraceState
 from assay.errors import InvalidParameterError, NotFoundError
+from assay.tracing import source
 from assay.tracing.assembly import PREVIEW_MAX_CHARS
 from assay.tracing.source import source_metadata
 
@@ -111,15 +114,22 @@ def test_trace_tags_on_running_and_logged_traces(rt: _runtime.Runtime) -> None:
         assay.set_trace_tag("tr-" + "0" * 32, "a", "b")
 
 
-def test_automatic_metadata(rt: _runtime.Runtime) -> None:
-    with assay.start_span("s") as span:
-        pass
-    meta = get(span.trace_id).info.trace_metadata
+def test_automatic_metadata(rt: _runtime.Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    main = types.ModuleType("__main__")
+    main.__file__ = "/srv/app/serve.py"
+    monkeypatch.setitem(sys.modules, "__main__", main)  # as if run as `python serve.py`
+    source.source_metadata.cache_clear()
+    try:
+        with assay.start_span("s") as span:
+            pass
+        meta = get(span.trace_id).info.trace_metadata
+    finally:
+        source.source_metadata.cache_clear()
     assert meta["assay.version"] == assay.__version__
     assert meta["mlflow.source.type"] == "LOCAL"
     assert meta["mlflow.trace_schema.version"] == "3"
     assert meta["mlflow.user"]
-    assert meta.get("mlflow.source.name")
+    assert meta["mlflow.source.name"] == "serve.py"
 
 
 def test_git_metadata_inside_a_repository(tmp_path: Path,
