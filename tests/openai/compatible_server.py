@@ -25,17 +25,16 @@ from __future__ import annotations
 import base64
 import json
 import struct
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from threaded_server import ThreadedServer
 
 CREATED = 1_700_000_000
 
@@ -60,26 +59,17 @@ class CompatibleServer:
             Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             Route("/v1/responses", self._responses, methods=["POST"]),
         ])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run,
-                                       name="openai-compatible-test-server", daemon=True)
-        self.port = 0
+        self._http = ThreadedServer(app, name="OpenAI-compatible test server")
 
     def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the OpenAI-compatible test server did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self._http.start()
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive(), "the OpenAI-compatible test server did not stop"
+        self._http.stop()
+
+    @property
+    def port(self) -> int:
+        return self._http.port
 
     @property
     def base_url(self) -> str:

@@ -3,48 +3,22 @@ thread, and what a server test gets: the store behind it and an httpx client of 
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
 import httpx
-import uvicorn
 
 from assay.server import ServerSettings, create_app
 from assay.store.sql import SqlStore
+from threaded_server import ThreadedServer
 
 
-class LiveServer:
-    """uvicorn serving an app in a background thread, on a port the OS picks."""
+class LiveServer(ThreadedServer):
+    """The Assay server app over ``store``, served by uvicorn in a background thread."""
 
     def __init__(self, store: SqlStore, settings: ServerSettings | None = None) -> None:
         settings = settings or ServerSettings(port=0, backend_store_uri=store.uri)
-        app = create_app(settings, store)
-        self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="assay-test-server",
-                                       daemon=True)
-        self.port = 0
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive(), "the test server did not stop"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings, store)
+        super().__init__(self.app, name="assay test server")
 
 
 @dataclass(frozen=True)

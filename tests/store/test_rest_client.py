@@ -4,13 +4,11 @@ retries, what it does not, how long it keeps trying, and the errors it raises.""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +23,7 @@ from assay.errors import (
 from assay.search.errors import FilterError
 from assay.store.rest import RestStore
 from assay.store.rest._http import RestClient
+from threaded_server import ThreadedServer
 
 calls: Counter[str] = Counter()
 
@@ -60,15 +59,10 @@ app = Starlette(routes=[
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    server = ThreadedServer(app, name="scripted test server")
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
