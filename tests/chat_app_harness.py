@@ -15,8 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +23,6 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-import uvicorn
 
 from assay import _runtime
 from assay.entities import Feedback, Trace
@@ -35,9 +32,10 @@ from assay.settings import Settings
 from assay.store.sql import SqlStore
 from server.feedback_helpers import wait_for
 from server.live import LiveServer
+from server.processes import UvicornProcess
+from threaded_server import ThreadedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 # Variables of the developer's shell that would change what the app does.
 _APP_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "CHAT_APP_MODEL", "CHAT_APP_ASSAY_URL",
                   "CHAT_APP_EXPERIMENT", "CHAT_APP_TOKEN_DELAY", "ASSAY_EXPERIMENT_NAME",
@@ -92,7 +90,7 @@ def runtime_sending_to(server: AssayServer) -> Iterator[None]:
         runtime.close()
 
 
-class AppProcess:
+class AppProcess(UvicornProcess):
     """``uvicorn examples.chat_app.main:app --host 127.0.0.1 --port 0`` from the repository
     root, with ``env`` added to a clean environment; its output is kept."""
 
@@ -100,39 +98,12 @@ class AppProcess:
         uvicorn_command = Path(sys.executable).parent / "uvicorn"
         environment = {k: v for k, v in os.environ.items() if k not in _APP_VARIABLES}
         environment.update(env)
-        self.process = subprocess.Popen(
-            [str(uvicorn_command), "examples.chat_app.main:app", "--host", "127.0.0.1",
-             "--port", "0"],
-            cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
-        self.lines: list[str] = []
-        self.port = 0
-        self._bound = threading.Event()
-        self._reader = threading.Thread(target=self._read, name="chat-app-output", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            match = _RUNNING.search(line)
-            if match:
-                self.port = int(match.group(1))
-                self._bound.set()
-        self._bound.set()  # the output ended: the process is gone
+        super().__init__([str(uvicorn_command), "examples.chat_app.main:app", "--host",
+                          "127.0.0.1", "--port", "0"], REPO_ROOT, "the chat app", environment)
 
     def wait_ready(self, timeout: float = 60) -> str:
         """Wait until uvicorn says it serves (after the app's startup); the base URL."""
-        if not self._bound.wait(timeout) or not self.port:
-            raise RuntimeError(f"the chat app did not start:\n{self.output()}")
-        return self.url
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return "".join(self.lines)
+        return self.wait_bound(timeout)
 
     def stop(self) -> None:
         """Stop it (SIGTERM, then SIGKILL after 15 s) and wait for its output to end."""
@@ -143,40 +114,16 @@ class AppProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._reader.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        self._close()
 
 
-class ThreadedApp:
+class ThreadedApp(ThreadedServer):
     """An ASGI app under uvicorn on 127.0.0.1 (a port the OS picks), in a background thread,
     with its lifespan run."""
 
-    def __init__(self, app: Any, name: str) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                access_log=False, lifespan="on", timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
-        self.port = 0
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the threaded app did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+    def start(self) -> str:  # type: ignore[override]
+        super().start()
         return self.url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive(), "the threaded app did not stop"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @contextmanager
