@@ -116,6 +116,7 @@ def _server(args: argparse.Namespace) -> int:
         max_attribute_bytes=args.max_attribute_mb,
         pending_feedback_ttl_seconds=args.pending_feedback_ttl,
         cors_origins=tuple(args.cors_origin),
+        allowed_hosts=tuple(args.allowed_host),
         feedback_rate_limit_per_minute=args.feedback_rate_limit)
     serve(settings.check())
     return 0
@@ -204,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an origin (https://app.example.com) whose pages may post votes "
                              "to /api/v1/feedback; repeat for several, * for any (default: "
                              "none, same-origin only)")
+    server.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name that requests may be addressed to (the Host "
+                             "header) besides localhost, 127.0.0.1 and [::1]; repeat for "
+                             "several, * for any (default: only those without --auth, any "
+                             "with it; a guard against DNS rebinding)")
     server.add_argument("--feedback-rate-limit", type=int, default=30, metavar="PER_MINUTE",
                         help="requests a minute one feedback token may make to "
                              "/api/v1/feedback, per worker (default: %(default)s)")

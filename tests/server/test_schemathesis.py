@@ -59,7 +59,10 @@ schema.app = APP
 def app(tmp_path: Path) -> Iterator[None]:
     """The app over a fresh SQLite file, for each operation's run."""
     store = SqlStore(f"sqlite:///{tmp_path / 'schemathesis.db'}")
-    APP.app = create_app(ServerSettings(port=0, backend_store_uri=store.uri), store)
+    # Schemathesis addresses its requests to "testserver", which a server without auth
+    # answers only when told to (see assay.server.hosts).
+    APP.app = create_app(ServerSettings(port=0, backend_store_uri=store.uri,
+                                        allowed_hosts=("testserver",)), store)
     yield
     APP.app = None
     store.close()

@@ -23,6 +23,7 @@ from assay.server.auth import install_auth
 from assay.server.cors import CorsMiddleware
 from assay.server.deps import StoreDep
 from assay.server.errors import ErrorResponse, install_error_handlers
+from assay.server.hosts import HostCheckMiddleware, allowed_host_names
 from assay.server.limits import RequestLimitsMiddleware
 from assay.server.pending_sweep import pending_sweeps
 from assay.server.rate_limit import TokenBucketLimiter
@@ -84,6 +85,10 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     # CORS for the browser feedback endpoint only, around everything that may refuse it, so
     # that a page can read why.
     app.add_middleware(CorsMiddleware, paths=(FEEDBACK_PATH,), origins=settings.cors_origins)
+    # Requests addressed to a name this server does not answer to (DNS rebinding) are
+    # refused before anything else runs; inside the access log, which records them.
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_host_names(
+        settings.auth, settings.insecure_no_auth, settings.allowed_hosts))
     app.add_middleware(AccessLogMiddleware)
     app.include_router(build_router())
     app.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path

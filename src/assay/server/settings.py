@@ -39,6 +39,8 @@ ASSAY_SERVER_PENDING_FEEDBACK_TTL = "ASSAY_SERVER_PENDING_FEEDBACK_TTL"
 ASSAY_SERVER_CORS_ORIGINS = "ASSAY_SERVER_CORS_ORIGINS"
 #: Requests a minute that one feedback token may make to ``/api/v1/feedback``.
 ASSAY_SERVER_FEEDBACK_RATE_LIMIT = "ASSAY_SERVER_FEEDBACK_RATE_LIMIT"
+#: Host names, comma-separated, that requests may be addressed to besides loopback ones.
+ASSAY_SERVER_ALLOWED_HOSTS = "ASSAY_SERVER_ALLOWED_HOSTS"
 
 _MIB = 1024 * 1024
 
@@ -81,6 +83,9 @@ class ServerSettings:
             browser feedback endpoint, ``"*"`` for any; none: same-origin only.
         feedback_rate_limit_per_minute: requests a minute one feedback token may make to
             the browser feedback endpoint (429 beyond it), per worker process.
+        allowed_hosts: names that requests may be addressed to (the ``Host`` header) besides
+            loopback ones, ``"*"`` for any; none: loopback names only without ``auth``, any
+            name with it (see ``assay.server.hosts``).
         log_level: uvicorn's log level (the access log is logged at INFO).
     """
 
@@ -97,6 +102,7 @@ class ServerSettings:
     pending_feedback_ttl_seconds: int = 86_400
     cors_origins: tuple[str, ...] = ()
     feedback_rate_limit_per_minute: int = 30
+    allowed_hosts: tuple[str, ...] = ()
     log_level: str = "info"
 
     def check(self) -> ServerSettings:
@@ -117,6 +123,7 @@ class ServerSettings:
                 raise InvalidParameterError(
                     f"Invalid {name} {value!r}: expected a whole number, at least 1")
         _check_feedback_settings(self)
+        _check_allowed_hosts(self.allowed_hosts)
         validate_uri(self.backend_store_uri)
         if is_server_uri(self.backend_store_uri):
             raise InvalidParameterError(
@@ -149,6 +156,7 @@ class ServerSettings:
             ASSAY_SERVER_PENDING_FEEDBACK_TTL: str(self.pending_feedback_ttl_seconds),
             ASSAY_SERVER_CORS_ORIGINS: ",".join(self.cors_origins),
             ASSAY_SERVER_FEEDBACK_RATE_LIMIT: str(self.feedback_rate_limit_per_minute),
+            ASSAY_SERVER_ALLOWED_HOSTS: ",".join(self.allowed_hosts),
         }
 
     @classmethod
@@ -177,12 +185,16 @@ class ServerSettings:
                                               defaults.max_attribute_bytes),
             pending_feedback_ttl_seconds=_int_from_env(ASSAY_SERVER_PENDING_FEEDBACK_TTL,
                                                        defaults.pending_feedback_ttl_seconds),
-            cors_origins=tuple(o.strip() for o in
-                               os.environ.get(ASSAY_SERVER_CORS_ORIGINS, "").split(",")
-                               if o.strip()),
+            cors_origins=_list_from_env(ASSAY_SERVER_CORS_ORIGINS),
+            allowed_hosts=_list_from_env(ASSAY_SERVER_ALLOWED_HOSTS),
             feedback_rate_limit_per_minute=_int_from_env(
                 ASSAY_SERVER_FEEDBACK_RATE_LIMIT, defaults.feedback_rate_limit_per_minute),
         )
+
+
+def _list_from_env(name: str) -> tuple[str, ...]:
+    """The comma-separated items of the environment variable ``name`` (none when unset)."""
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
 
 def _int_from_env(name: str, default: int) -> int:
@@ -227,3 +239,20 @@ def _check_feedback_settings(settings: ServerSettings) -> None:
                 f"Invalid CORS origin {origin!r}: expected scheme://host[:port] with http or "
                 "https and nothing after it (no path, no trailing slash), e.g. "
                 "https://app.example.com, or * for any origin")
+
+
+# A DNS name (letters, digits, hyphens, dots), an IPv4 address, or an IPv6 one in brackets.
+_HOST_NAME = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?)")
+
+
+def _check_allowed_hosts(allowed_hosts: tuple[str, ...]) -> None:
+    if not isinstance(allowed_hosts, tuple):
+        raise InvalidParameterError(
+            f"Invalid allowed_hosts {allowed_hosts!r}: expected a tuple of host names")
+    for name in allowed_hosts:
+        if name != "*" and (not isinstance(name, str) or len(name) > 253
+                            or not _HOST_NAME.fullmatch(name)):
+            raise InvalidParameterError(
+                f"Invalid allowed host {name!r}: expected a host name without scheme or port "
+                "(assay.example.com, 10.0.0.5, [fd00::1]), or * for any")
