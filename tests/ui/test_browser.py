@@ -9,6 +9,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
+from assay.entities import Feedback
 from server.live import Served
 from ui.chatbot import seed_chatbot
 
@@ -73,8 +76,12 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     expect(added).to_contain_text("Does not say how tracing works")
     _shot(page, tmp_path, "4-added")
 
-    # The table has a column for it, with the value in the trace's row.
+    # The table shows it among the trace's scores, and in a column of its own once picked.
     page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}?user=alice")
+    row = page.locator(f'#traces-table tbody tr[data-href="/traces/{thumbs_down}"]')
+    expect(row.locator('.score[data-score="correctness"]')).to_contain_text("no")
+    page.locator(".column-picker summary").click()
+    page.get_by_label("correctness column").check()
     header = page.locator("#traces-table thead th", has_text="correctness")
     expect(header).to_have_count(1)
     row = page.locator(f'#traces-table tbody tr[data-href="/traces/{thumbs_down}"]')
@@ -104,7 +111,7 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     # The table now shows the corrected value.
     page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}")
     row = page.locator(f'#traces-table tbody tr[data-href="/traces/{thumbs_down}"]')
-    expect(row.locator('td[data-col="feedback:correctness"]')).to_contain_text("yes")
+    expect(row.locator('.score[data-score="correctness"]')).to_contain_text("yes")
     assert not errors, errors
 
     stored = [a for a in ui_server.store.get_trace(thumbs_down).info.assessments
@@ -195,3 +202,36 @@ def test_big_trace_starts_folded_and_unfolds(ui_server: Served, page: Page,
     page.goto(f"{ui_server.url}/traces/{trace_id}?span={deep.span_id}")
     expect(page.locator(".span-row.selected")).to_be_visible()
     expect(visible).to_have_count(30)
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
+def test_scores_are_in_view_without_scrolling_sideways(ui_server: Served, browser: Browser,
+                                                        tmp_path: Path, width: int,
+                                                        height: int) -> None:
+    """The thumbs of end users are what the table is for: at the common laptop widths the
+    user_feedback chip sits inside the viewport, beside a readable request and response."""
+    from playwright.sync_api import expect
+
+    bot = seed_chatbot(ui_server.store)
+    for name in ("answer_relevance", "correctness_of_citations", "groundedness_score"):
+        ui_server.store.log_assessment(Feedback(name=name, value=0.5,
+                                                trace_id=bot.trace_ids[1]))
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}")
+        row = page.locator(f'#traces-table tbody tr[data-href="/traces/{bot.trace_ids[1]}"]')
+        chip = row.locator('.score[data-score="user_feedback"]')
+        expect(chip).to_contain_text("no")
+        box = chip.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+        # The trace's own feedback comes first; the others follow, the overflow fading out.
+        assert row.locator(".score").first.get_attribute("data-score") == "user_feedback"
+        for column in ("request", "response"):
+            cell = row.locator("td.clip-wide").nth(0 if column == "request" else 1)
+            cell_box = cell.bounding_box()
+            assert cell_box is not None and cell_box["width"] >= 150, (column, cell_box)
+        page.screenshot(path=str(tmp_path / f"traces-{width}.png"))
+    finally:
+        context.close()

@@ -22,7 +22,8 @@ def _ids(body: Any) -> list[str]:
     return [t["trace_id"] for t in body["traces"]]
 
 
-def test_rows_have_trace_fields_and_a_column_per_assessment_name(ui_server: Served) -> None:
+def test_rows_have_trace_fields_scores_and_a_column_per_assessment_name(
+        ui_server: Served) -> None:
     bot = seed_chatbot(ui_server.store)
     body = _json(ui_server, bot.experiment_id)
     assert _ids(body) == bot.trace_ids[::-1]  # newest first
@@ -32,19 +33,28 @@ def test_rows_have_trace_fields_and_a_column_per_assessment_name(ui_server: Serv
         "session_id": "s-carol", "name": "rag_chatbot", "duration_ms": 1200, "state": "OK",
         "tags": {"env": "prod"}, "url": f"/traces/{bot.trace_ids[4]}", "timestamp_ms": 0}
     assert newest["assessments"] == {}
+    assert newest["scores"] == []
     down = body["traces"][3]["assessments"]["feedback:user_feedback"]
     assert (down["value"], down["count"], down["source"]) == (False, 1, "HUMAN alice")
+    assert [(s["name"], s["value"]) for s in body["traces"][3]["scores"]] == [
+        ("user_feedback", False)]
     columns = {c["key"]: c for c in body["columns"]}
+    # Every feedback is a chip in the Scores column, right after the response; one column
+    # per name is in the picker.
+    assert [c["key"] for c in body["columns"] if c["visible"]][:3] == [
+        "request", "response", "scores"]
     assert columns["feedback:user_feedback"] | {"sort_url": ""} == {
         "key": "feedback:user_feedback", "label": "user_feedback", "group": "feedback",
-        "numeric": False, "visible": True, "sortable": True, "sorted": None, "sort_url": ""}
+        "numeric": False, "visible": False, "sortable": True, "sorted": None, "sort_url": ""}
     assert columns["time"]["sorted"] == "desc"
     assert not columns["tags"]["visible"]
 
     html = ui_server.http.get(f"/experiments/{bot.experiment_id}").text
     assert html.count("<tr data-href=") == 5
-    assert 'data-col="feedback:user_feedback"' in html
-    assert 'class="chip chip-bad chip-bool" title="false"' in html
+    assert 'data-col="feedback:user_feedback"' not in html
+    assert re.search(r'<span class="score" data-score="user_feedback" title="user_feedback: '
+                     r'false · HUMAN alice"><span class="score-name">user_feedback</span>'
+                     r'<span class="chip chip-bad chip-bool" title="false">', html)
     assert f'href="/traces/{bot.trace_ids[1]}"' in html
     assert 'aria-sort="descending"' in html
     assert "<label for=\"filter\"" in html
@@ -54,14 +64,20 @@ def test_several_valid_values_show_the_latest_and_a_count(ui_server: Served) -> 
     from assay.entities import Feedback
 
     bot = seed_chatbot(ui_server.store)
-    for stars in (3, 5):
+    for offset, stars in enumerate((3, 5)):  # apart in time, so that 5 is the latest
         ui_server.store.log_assessment(Feedback(name="stars", value=stars,
-                                                trace_id=bot.trace_ids[0]))
+                                                trace_id=bot.trace_ids[0],
+                                                create_time_ms=1_767_225_600_000 + offset))
     row = _json(ui_server, bot.experiment_id)["traces"][4]
     assert row["assessments"]["feedback:stars"]["value"] == 5
     assert row["assessments"]["feedback:stars"]["count"] == 2
-    html = ui_server.http.get(f"/experiments/{bot.experiment_id}").text
+    html = ui_server.http.get(
+        f"/experiments/{bot.experiment_id}?cols=1&col=feedback:stars").text
     assert re.search(r'title="2 valid values: 3, 5">\u00d72</span>', html)
+    # The Scores chip says so too.
+    html = ui_server.http.get(f"/experiments/{bot.experiment_id}").text
+    assert re.search(r'title="stars: 3, 5 · CODE default"><span class="score-name">stars</span>'
+                     r'<span class="num">5</span><span class="score-count">\u00d72</span>', html)
 
 
 def test_quick_filters(ui_server: Served) -> None:

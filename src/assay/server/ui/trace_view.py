@@ -93,6 +93,9 @@ class Column:
 BASE_COLUMNS: tuple[Column, ...] = (
     Column("request", "Request", None),
     Column("response", "Response", None),
+    # Every valid feedback of the trace as compact chips, near the left where the eye is;
+    # one column per name stays available in the column picker.
+    Column("scores", "Scores", None),
     Column("session", "Session", "session_id"),
     Column("user", "User", "user_id"),
     Column("name", "Name", "name", default=False),
@@ -112,14 +115,15 @@ def assessment_column_key(name: AssessmentName) -> str:
 
 
 def assessment_columns(names: Sequence[AssessmentName]) -> list[Column]:
-    """One column per assessment name: feedback first, then expectations, by name.
+    """One column per assessment name: feedback first, then expectations, by name; shown
+    when picked (the Scores column holds every feedback by default).
 
     Feedback sorts by its numeric value (booleans as 0 and 1); expectations do not sort.
     """
     ordered = sorted(names, key=lambda n: (n.kind != "feedback", n.name.lower(), n.name))
     return [Column(assessment_column_key(n), n.name,
                    f"feedback.{quote_name(n.name)}" if n.kind == "feedback" else None,
-                   group=n.kind)
+                   group=n.kind, default=False)
             for n in ordered]
 
 

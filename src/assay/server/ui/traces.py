@@ -9,6 +9,7 @@ cannot take is shown under the filter box, pointing at the offending text.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -41,7 +42,8 @@ __all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
 router = APIRouter()
 
 _PREVIEW_CHARS = 300
-_SHOWN_TAGS = 3
+#: Score chips shown in a row before "+N".
+SHOWN_SCORES = 4
 
 
 @page_route(router, "/experiments/{experiment_id}")
@@ -103,13 +105,15 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "filter_error": filter_error,
         "errors": errors,
         "columns": [_column_dict(c, view, visible) for c in columns.values()],
-        "traces": [_with_filter_links(trace_row(t, columns), bases) for t in traces],
+        "traces": _order_scores([_with_filter_links(trace_row(t, columns), bases)
+                                 for t in traces]),
         "next_page_token": next_token,
         "next_url": view.url(page=next_token) if next_token else None,
         "first_url": view.url() if view.page else None,
         "_feedback_filters": FEEDBACK_FILTERS,
         "_ranges": list(PRESETS),
         "_page_sizes": PAGE_SIZES,
+        "_shown_scores": SHOWN_SCORES,
         "_has_any_filter": bool(view.filter or quick or view.feedback),
         "_clear_url": TraceView(experiment.experiment_id, columns=view.columns,
                                 page_size=view.page_size).url(),
@@ -155,7 +159,21 @@ def trace_row(trace: Trace, columns: Mapping[str, Column] | None = None) -> dict
         "tags": dict(sorted(tags.items())[:20]),
         "num_tags": len(tags),
         "assessments": cells,
+        "scores": [{"name": key.partition(":")[2], "key": key, **cell}
+                   for key, cell in sorted(cells.items(), key=lambda kv: kv[0].lower())
+                   if key.startswith("feedback:")],
     }
+
+
+def _order_scores(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The trace's own feedback before its session's (which every turn repeats), then the
+    # names most rows of the page have, so that chips line up down the column and the few
+    # shown before "+N" are the ones most worth comparing.
+    counts = Counter(s["key"] for row in rows for s in row["scores"])
+    for row in rows:
+        row["scores"].sort(key=lambda s: (s["session_level"], -counts[s["key"]],
+                                          s["name"].lower()))
+    return rows
 
 
 def _with_filter_links(row: dict[str, Any], bases: Mapping[str, str]) -> dict[str, Any]:
