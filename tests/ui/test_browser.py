@@ -235,3 +235,43 @@ def test_scores_are_in_view_without_scrolling_sideways(ui_server: Served, browse
         page.screenshot(path=str(tmp_path / f"traces-{width}.png"))
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
+def test_adding_an_assessment_is_seen_without_scrolling(ui_server: Served, browser: Browser,
+                                                        tmp_path: Path, width: int,
+                                                        height: int) -> None:
+    """After "Add", the cursor is in the form; after saving, a confirmation is in view and
+    the new card is brought into view and lit, however long the list above it."""
+    from playwright.sync_api import expect
+
+    bot = seed_chatbot(ui_server.store)
+    trace_id = bot.trace_ids[1]
+    for i in range(12):  # a long list, so that the new card lands out of view
+        ui_server.store.log_assessment(Feedback(name=f"rubric_{i:02d}", value=i / 12,
+                                                trace_id=trace_id))
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{ui_server.url}/traces/{trace_id}")
+        page.locator('#assessments a[href="#add-assessment"]').click()
+        expect(page.locator("#add-name")).to_be_focused()
+        form = page.locator("#add-assessment")
+        page.keyboard.type("tone")
+        form.get_by_label("Data type").select_option("string")
+        form.get_by_role("textbox", name="Value").fill("friendly")
+        form.get_by_role("button", name="Add assessment").click()
+
+        toast = page.locator("#toast")
+        expect(toast).to_contain_text("Feedback 'tone' added")
+        expect(toast).to_be_in_viewport()
+        card = page.locator('[data-assessment-name="tone"]')
+        expect(card).to_contain_text("friendly")
+        expect(card).to_be_in_viewport()
+        expect(card).to_have_class(re.compile(r"\bjust-saved\b"))
+        # The form is ready for the next one: nothing of the last one left in it.
+        expect(page.locator("#add-name")).to_have_value("")
+        page.screenshot(path=str(tmp_path / f"added-{width}.png"))
+    finally:
+        context.close()

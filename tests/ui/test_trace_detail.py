@@ -111,6 +111,43 @@ def test_errors_and_exceptions_are_shown(ui_server: Served) -> None:
     assert "No response: the trace ended with an error." in html
 
 
+def test_a_streamed_span_reads_as_one_text_with_its_raw_chunks_behind_a_toggle(
+        ui_server: Served) -> None:
+    import json
+
+    trace_id = new_trace_id()
+    start = BASE_TIME_MS * 1_000_000
+
+    def chunk(i: int, value: object) -> SpanEvent:
+        return SpanEvent(f"mlflow.chunk.item.{i}", start + i * 1_000_000,
+                         {"mlflow.chunk.value": json.dumps(value)})
+
+    # What streams look like: the SDK's own generator events, an app's token events, and
+    # OpenAI chat chunks (the last one with usage and no text).
+    events = [chunk(0, {"type": "start", "trace_id": trace_id}),
+              chunk(1, {"type": "token", "content": "Traces "}),
+              chunk(2, "are "),
+              chunk(3, {"choices": [{"index": 0, "delta": {"content": "stored \"whole\"."}}]}),
+              chunk(4, {"choices": [], "usage": {"total_tokens": 12}}),
+              SpanEvent("retry", start, {"attempt": 2})]
+    root = make_span(trace_id, name="chat_stream", start_time_ns=start,
+                     end_time_ns=start + 10**7, events=events)
+    ui_server.store.log_traces([make_trace(trace_id=trace_id, spans=[root])])
+    span = _json(ui_server, f"/traces/{trace_id}.json")["selected_span"]
+    stream = span["stream"]
+    assert (stream["count"], stream["with_text"], stream["duration_ms"]) == (5, 3, 4.0)
+    assert stream["text"] == 'Traces are stored "whole".'
+    assert stream["chunks"][1] == '{"type":"token","content":"Traces "}'
+    assert stream["chunks"][2] == "are "
+    # The chunks are no longer listed one by one among the events.
+    assert [e["name"] for e in span["events"]] == ["retry"]
+    html = ui_server.http.get(f"/traces/{trace_id}").text
+    assert "Stream <span class=\"muted small\">(5 chunks over 4 ms)</span>" in html
+    assert '<div class="text-block stream-text">Traces are stored &#34;whole&#34;.</div>' in html
+    assert "<summary>Raw chunks</summary>" in html
+    assert "mlflow.chunk.item.1" not in html
+
+
 def test_override_history_is_grouped_under_the_current_value(ui_server: Served) -> None:
     bot = seed_chatbot(ui_server.store)
     trace_id = bot.trace_ids[0]

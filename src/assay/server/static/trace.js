@@ -211,18 +211,46 @@
     box.hidden = false;
   }
 
+  // What a save in place did, where the eye is: a toast at the bottom of the window (the
+  // page's top, where a form post's message goes, may be far out of view).
+  var toastTimer = null;
   function flash(message) {
-    var box = document.querySelector(".flash");
+    var stale = document.querySelector(".flash:not(.toast)");
+    if (stale) stale.remove();
+    var box = document.getElementById("toast");
     if (!box) {
       box = document.createElement("div");
-      box.className = "flash";
+      box.id = "toast";
+      box.className = "flash toast";
       box.setAttribute("role", "status");
-      var main = document.getElementById("main");
-      main.parentNode.insertBefore(box, main);
+      document.body.appendChild(box);
     }
-    box.classList.remove("flash-error");
     box.textContent = message;
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { box.hidden = true; }, 6000);
   }
+
+  // The card of an assessment just saved: brought into view inside the panel, and lit up.
+  function showCard(assessment) {
+    if (!assessment || !assessment.assessment_id) return;
+    var card = document.getElementById("assessment-" + assessment.assessment_id);
+    if (!card) return;
+    card.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    card.classList.add("just-saved");
+    setTimeout(function () { card.classList.remove("just-saved"); }, 2500);
+  }
+
+  // "Add" in the panel's head goes to the form and puts the cursor in its name.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest('a[href="#add-assessment"]');
+    if (!link) return;
+    var name = document.getElementById("add-name");
+    if (!name) return;
+    event.preventDefault();
+    document.getElementById("add-assessment").scrollIntoView({ block: "nearest", behavior: "smooth" });
+    name.focus({ preventScroll: true });
+  });
 
   function refreshAssessments() {
     return fetch(window.location.pathname + window.location.search, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
@@ -266,7 +294,7 @@
       var box = form.querySelector("[data-form-error]");
       if (box) box.hidden = true;
       if (form.hasAttribute("data-reset-on-success")) {
-        ["value", "rationale"].forEach(function (name) {
+        ["name", "value", "rationale"].forEach(function (name) {
           var field = form.querySelector("[name=" + name + "]");
           if (field) field.value = "";
         });
@@ -274,7 +302,7 @@
         if (input) input.dispatchEvent(new Event("input"));
       }
       flash(result.body.message || "Saved");
-      return refreshAssessments();
+      return refreshAssessments().then(function () { showCard(result.body.assessment); });
     }).catch(function () {
       if (button) button.disabled = false;
       showError(form, "The server did not answer; try again");

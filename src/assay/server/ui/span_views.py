@@ -22,6 +22,13 @@ __all__ = ["chat_messages", "span_detail", "span_rows_html", "span_tree", "trace
 #: Payloads longer than this are shown cut, with a note (the JSON form has them whole).
 MAX_SHOWN_CHARS = 200_000
 _EXCEPTION_EVENT = "exception"
+# A streamed output's chunks: one span event each, named with the chunk's index, holding
+# the chunk as JSON (MLflow's convention, which the SDK and the OpenAI autolog follow).
+_CHUNK_EVENT = "mlflow.chunk.item."
+_CHUNK_VALUE = "mlflow.chunk.value"
+# Where a chunk's text is, in the shapes streams take: OpenAI chat and completions chunks,
+# the Responses API's deltas, and plain {"content"|"text"|"delta": "..."} events.
+_TEXT_KEYS = ("content", "text", "delta", "token")
 
 
 def span_tree(spans: Sequence[SpanOutline]) -> list[dict[str, Any]]:
@@ -122,7 +129,8 @@ def span_detail(span: Span, trace_start_ns: int | None = None) -> dict[str, Any]
     outputs, outputs_cut = _decoded(span.outputs_json)
     events: list[dict[str, Any]] = [
         {"name": e.name, "time_ms": e.timestamp_ns / 1e6 if e.timestamp_ns else None,
-         "attributes": dict(e.attributes)} for e in span.events]
+         "attributes": dict(e.attributes)} for e in span.events
+        if not e.name.startswith(_CHUNK_EVENT)]
     exceptions = [{
         "type": str(e.attributes.get("exception.type") or "Exception"),
         "message": str(e.attributes.get("exception.message") or ""),
@@ -148,8 +156,59 @@ def span_detail(span: Span, trace_start_ns: int | None = None) -> dict[str, Any]
         "outputs_chat": chat_messages(outputs),
         "attributes": {k: v for k, v in sorted(span.attributes.items())},
         "events": [e for e in events if e["name"] != _EXCEPTION_EVENT],
+        "stream": stream_of(span),
         "exceptions": exceptions,
     }
+
+
+def stream_of(span: Span) -> dict[str, Any] | None:
+    """A streamed span's chunk events as one stream: the text they carry, joined, and each
+    chunk decoded (for the raw view); None when the span has no chunk events."""
+    chunks: list[Any] = []
+    times: list[int] = []
+    for event in span.events:
+        if not event.name.startswith(_CHUNK_EVENT):
+            continue
+        raw = event.attributes.get(_CHUNK_VALUE)
+        try:
+            chunks.append(json.loads(raw) if isinstance(raw, str) else raw)
+        except ValueError:
+            chunks.append(raw)
+        if event.timestamp_ns:
+            times.append(event.timestamp_ns)
+    if not chunks:
+        return None
+    pieces = [chunk_text(c) for c in chunks]
+    return {
+        "count": len(chunks),
+        "text": "".join(p for p in pieces if p is not None),
+        "with_text": sum(p is not None for p in pieces),
+        "duration_ms": (max(times) - min(times)) / 1e6 if len(times) > 1 else None,
+        "chunks": [json.dumps(c, ensure_ascii=False, separators=(",", ":"), default=str)
+                   if not isinstance(c, str) else c for c in chunks],
+    }
+
+
+def chunk_text(chunk: Any) -> str | None:
+    """The text one streamed chunk adds, or None when it carries none (a start or end
+    marker, usage, a tool call)."""
+    if isinstance(chunk, str):
+        return chunk
+    if not isinstance(chunk, Mapping):
+        return None
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+        first = choices[0]
+        delta = first.get("delta")
+        if isinstance(delta, Mapping) and isinstance(delta.get("content"), str):
+            return str(delta["content"])
+        if isinstance(first.get("text"), str):  # completions
+            return str(first["text"])
+        return None
+    for key in _TEXT_KEYS:
+        if isinstance(chunk.get(key), str):
+            return str(chunk[key])
+    return None
 
 
 def _decoded(text: str | None) -> tuple[Any, bool]:
