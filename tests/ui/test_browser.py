@@ -275,3 +275,25 @@ def test_adding_an_assessment_is_seen_without_scrolling(ui_server: Served, brows
         page.screenshot(path=str(tmp_path / f"added-{width}.png"))
     finally:
         context.close()
+
+
+def test_thumbs_filter_names_its_feedback_and_keeps_the_url_short(ui_server: Served,
+                                                                    page: Page) -> None:
+    from playwright.sync_api import expect
+
+    bot = seed_chatbot(ui_server.store)
+    # A second yes/no feedback, false on a trace whose user voted up: not a "thumbs down".
+    ui_server.store.log_assessment(Feedback(name="response_is_correct", value=False,
+                                            trace_id=bot.trace_ids[0]))
+    page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}")
+    page.get_by_label("Feedback", exact=True).select_option("down")
+    expect(page.locator("#quick-meaning")).to_contain_text(
+        "The quick filters add feedback.user_feedback = 'false'")
+    assert page.url.endswith(f"/experiments/{bot.experiment_id}?feedback=down")
+    rows = page.locator("#traces-table tbody tr")
+    expect(rows).to_have_count(1)
+    page.get_by_label("Of", exact=True).select_option("response_is_correct")
+    expect(page.locator("#quick-meaning")).to_contain_text("feedback.response_is_correct")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-href", f"/traces/{bot.trace_ids[0]}")
+    assert page.url.endswith("?feedback=down&on=response_is_correct"), page.url

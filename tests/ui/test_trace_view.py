@@ -26,6 +26,7 @@ from assay.server.ui.trace_view import (
     assessment_columns,
     check_sort,
     parse_view,
+    thumbs_name,
 )
 from factories import make_span, new_trace_id
 
@@ -38,7 +39,7 @@ def _outlines(spans: list[Span]) -> list[SpanOutline]:
 
 def test_view_round_trips_through_its_url() -> None:
     view = TraceView("7", filter="feedback.stars < 3", user="o'brien", feedback="down",
-                     range="7d", sort="duration", descending=False,
+                     thumbs="correct", range="7d", sort="duration", descending=False,
                      columns=("user", "feedback:stars"), page_size=100, page="abc")
     url = view.url(page="abc")
     path, _, query = url.partition("?")
@@ -69,12 +70,23 @@ def test_sort_links_flip_the_sorted_column() -> None:
 
 
 def test_quick_filters_are_filter_language_that_parses() -> None:
-    view = TraceView("1", user="a'b", session="s 1", feedback="down")
+    view = TraceView("1", user="a'b", session="s 1", feedback="down", thumbs="odd name")
     text = view.quick_filter(["thumbs", "odd name"], "trace.timestamp_ms >= 5")
     assert text == ("trace.user_id = 'a''b' AND trace.session_id = 's 1' AND "
-                    "(feedback.thumbs = 'false' OR feedback.`odd name` = 'false') AND "
-                    "trace.timestamp_ms >= 5")
+                    "feedback.`odd name` = 'false' AND trace.timestamp_ms >= 5")
     parse_filter(text)
+    # The thumbs filters look at one name: the one asked for, else user_feedback, else the
+    # first; never every yes/no feedback at once.
+    names = ["correct", "user_feedback"]
+    assert TraceView("1", feedback="up").quick_filter(names, None) == \
+        "feedback.user_feedback = 'true'"
+    assert TraceView("1", feedback="up", thumbs="correct").quick_filter(names, None) == \
+        "feedback.correct = 'true'"
+    assert TraceView("1", feedback="down", thumbs="gone").quick_filter(["a", "b"], None) == \
+        "feedback.a = 'false'"
+    assert thumbs_name("", []) is None
+    # "on" only goes into URLs with a thumbs filter.
+    assert TraceView("1", feedback="any", thumbs="correct").url() == "/experiments/1?feedback=any"
     assert TraceView("1", feedback="none").quick_filter(["t"], None) == \
         "NOT feedback.t IS NOT NULL"
     # No feedback names: "with feedback" matches nothing, "without" everything.

@@ -45,7 +45,8 @@ def test_rows_have_trace_fields_scores_and_a_column_per_assessment_name(
         "request", "response", "scores"]
     assert columns["feedback:user_feedback"] | {"sort_url": ""} == {
         "key": "feedback:user_feedback", "label": "user_feedback", "group": "feedback",
-        "numeric": False, "visible": False, "sortable": True, "sorted": None, "sort_url": ""}
+        "numeric": False, "default": False, "visible": False, "sortable": True, "sorted": None,
+        "sort_url": ""}
     assert columns["time"]["sorted"] == "desc"
     assert not columns["tags"]["visible"]
 
@@ -86,7 +87,20 @@ def test_quick_filters(ui_server: Served) -> None:
     eid = bot.experiment_id
     assert _ids(_json(ui_server, eid, "?user=alice")) == [ids[1], ids[0]]
     assert _ids(_json(ui_server, eid, "?session=s-bob")) == [ids[3], ids[2]]
+    down = _json(ui_server, eid, "?feedback=down")
+    assert _ids(down) == [ids[1]]
+    assert down["filter_string"] == "feedback.user_feedback = 'false'"
+    page = ui_server.http.get(f"/experiments/{eid}?feedback=down").text
+    assert ('The quick filters add <code>feedback.user_feedback = &#39;false&#39;</code>'
+            in page)
+    assert '<option value="user_feedback" selected>user_feedback</option>' in page
+    # Another yes/no feedback does not join in: "Thumbs down" agrees with the filter
+    # feedback.user_feedback = 'false', and "Of" picks the other name.
+    from assay.entities import Feedback
+    ui_server.store.log_assessment(Feedback(name="response_is_correct", value=False,
+                                            trace_id=ids[0]))
     assert _ids(_json(ui_server, eid, "?feedback=down")) == [ids[1]]
+    assert _ids(_json(ui_server, eid, "?feedback=down&on=response_is_correct")) == [ids[0]]
     assert _ids(_json(ui_server, eid, "?feedback=up")) == [ids[3], ids[2], ids[0]]
     assert _ids(_json(ui_server, eid, "?feedback=any")) == ids[3::-1]
     assert _ids(_json(ui_server, eid, "?feedback=none")) == [ids[4]]

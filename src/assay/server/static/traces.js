@@ -8,6 +8,20 @@
   var filter = document.getElementById("filter");
 
   if (form) {
+    // Keep shared links short: the columns go into the URL only when they differ from the
+    // defaults, and empty fields not at all.
+    form.addEventListener("submit", function () {
+      var boxes = Array.prototype.slice.call(form.querySelectorAll("input[name=col]"));
+      var defaults = boxes.every(function (box) { return box.checked === box.hasAttribute("data-default"); });
+      if (defaults) {
+        boxes.forEach(function (box) { box.disabled = true; });
+        var marker = form.querySelector("input[name=cols]");
+        if (marker) marker.disabled = true;
+      }
+      Array.prototype.forEach.call(form.querySelectorAll("input[type=text], input[type=search], select"), function (field) {
+        if (!field.value || field.value === field.getAttribute("data-default-value")) field.disabled = true;
+      });
+    });
     form.addEventListener("change", function (event) {
       var target = event.target;
       if (target && target.hasAttribute && target.hasAttribute("data-autosubmit")) {

@@ -12,6 +12,8 @@ Query parameters:
 ``user``       only this user's traces
 ``session``    only this session's traces
 ``feedback``   ``any`` (has feedback), ``none``, ``down`` (a thumbs down), ``up``
+``on``         the feedback name ``down`` and ``up`` look at (default: ``user_feedback``
+               when the experiment has it, else its first feedback name)
 ``range``      ``24h``, ``7d``, ``30d``, ``all``; or ``from``/``to`` (UTC dates)
 ``sort``       a column key (``time``, ``duration``, ``feedback:<name>``, …)
 ``dir``        ``asc`` or ``desc``
@@ -52,6 +54,7 @@ __all__ = [
     "assessment_columns",
     "check_sort",
     "parse_view",
+    "thumbs_name",
 ]
 
 DEFAULT_PAGE_SIZE = 50
@@ -67,6 +70,18 @@ FEEDBACK_FILTERS: dict[str, str] = {
     "down": "Thumbs down",
     "up": "Thumbs up",
 }
+#: The feedback name the thumbs filters look at when the URL names none and it exists: the
+#: end users' vote in MLflow's guides.
+DEFAULT_THUMBS_NAME = "user_feedback"
+
+
+def thumbs_name(chosen: str, feedback_names: Sequence[str]) -> str | None:
+    """The one feedback name "Thumbs down" and "Thumbs up" look at: ``chosen`` if the
+    experiment has it, else ``user_feedback``, else the first name (None without names)."""
+    for name in (chosen, DEFAULT_THUMBS_NAME):
+        if name and name in feedback_names:
+            return name
+    return feedback_names[0] if feedback_names else None
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,7 @@ class TraceView:
     user: str = ""
     session: str = ""
     feedback: str = ""
+    thumbs: str = ""
     range: str = ""
     start: str = ""
     end: str = ""
@@ -151,15 +167,16 @@ class TraceView:
                      range_clause: str | None) -> str | None:
         """The quick filters (user, session, feedback, time range) as one filter string.
 
-        ``feedback_names`` are the experiment's feedback names, which "has feedback" and
-        the thumbs filters look at; ``range_clause`` is the time range's clause.
+        ``feedback_names`` are the experiment's feedback names, which "has feedback" looks
+        at (the thumbs filters look at one of them: :func:`thumbs_name`); ``range_clause``
+        is the time range's clause.
         """
         parts: list[Expr] = []
         if self.user:
             parts.append(Comparison(TraceField("user_id"), Op.EQ, self.user))
         if self.session:
             parts.append(Comparison(TraceField("session_id"), Op.EQ, self.session))
-        feedback = _feedback_clause(self.feedback, feedback_names)
+        feedback = _feedback_clause(self.feedback, feedback_names, self.thumbs)
         texts = [to_filter_string(p) for p in parts]
         if feedback is not None:
             texts.append(f"({feedback})" if " OR " in feedback else feedback)
@@ -184,9 +201,11 @@ class TraceView:
     def params(self) -> list[tuple[str, str]]:
         """The query parameters of this view, defaults left out."""
         pairs: list[tuple[str, str]] = []
+        thumbs = self.thumbs if self.feedback in ("down", "up") else ""
         for name, value in (("filter", self.filter), ("user", self.user),
                             ("session", self.session), ("feedback", self.feedback),
-                            ("range", self.range), ("from", self.start), ("to", self.end)):
+                            ("on", thumbs), ("range", self.range), ("from", self.start),
+                            ("to", self.end)):
             if value:
                 pairs.append((name, value))
         if (self.sort, self.descending) != ("time", True):
@@ -219,17 +238,19 @@ class TraceView:
         return self.url(sort=key, descending=first_desc)
 
 
-def _feedback_clause(kind: str, names: Sequence[str]) -> str | None:
+def _feedback_clause(kind: str, names: Sequence[str], thumbs: str) -> str | None:
     if not kind:
         return None
     if not names:
         return None  # see TraceView.matches_nothing
-    fields = [AssessmentField("feedback", n) for n in names]
     if kind in ("any", "none"):
+        fields = [AssessmentField("feedback", n) for n in names]
         anything: Expr = _or([Comparison(f, Op.IS_NOT_NULL, None) for f in fields])
         return to_filter_string(anything if kind == "any" else Not(anything))
+    name = thumbs_name(thumbs, names)
+    assert name is not None
     value = "false" if kind == "down" else "true"
-    return to_filter_string(_or([Comparison(f, Op.EQ, value) for f in fields]))
+    return to_filter_string(Comparison(AssessmentField("feedback", name), Op.EQ, value))
 
 
 def _or(items: list[Expr]) -> Expr:
@@ -282,7 +303,8 @@ def parse_view(experiment_id: str, query: Mapping[str, str],
         or sort.startswith("feedback:")
     return TraceView(
         experiment_id=experiment_id, filter=text("filter"), user=text("user"),
-        session=text("session"), feedback=feedback, range=text("range"), start=text("from"),
+        session=text("session"), feedback=feedback, thumbs=text("on"), range=text("range"),
+        start=text("from"),
         end=text("to"), sort=sort, descending=descending, columns=picked,
         page_size=page_size, page=text("page"), errors=tuple(errors))
 

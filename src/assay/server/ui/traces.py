@@ -27,6 +27,7 @@ from assay.server.ui.templating import page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
 from assay.server.ui.trace_view import (
     BASE_COLUMNS,
+    DEFAULT_PAGE_SIZE,
     FEEDBACK_FILTERS,
     PAGE_SIZES,
     Column,
@@ -35,6 +36,7 @@ from assay.server.ui.trace_view import (
     assessment_columns,
     check_sort,
     parse_view,
+    thumbs_name,
 )
 
 __all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
@@ -111,8 +113,12 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "next_url": view.url(page=next_token) if next_token else None,
         "first_url": view.url() if view.page else None,
         "_feedback_filters": FEEDBACK_FILTERS,
+        "_feedback_names": feedback_names,
+        "_thumbs_name": thumbs_name(view.thumbs, feedback_names),
+        "_quick": quick,
         "_ranges": list(PRESETS),
         "_page_sizes": PAGE_SIZES,
+        "_default_page_size": DEFAULT_PAGE_SIZE,
         "_shown_scores": SHOWN_SCORES,
         "_has_any_filter": bool(view.filter or quick or view.feedback),
         "_clear_url": TraceView(experiment.experiment_id, columns=view.columns,
@@ -236,6 +242,7 @@ def _column_dict(column: Column, view: TraceView, visible: set[str]) -> dict[str
         "label": column.label,
         "group": column.group,
         "numeric": column.numeric,
+        "default": column.default,
         "visible": column.key in visible,
         "sortable": column.sort_field is not None,
         "sorted": ("desc" if view.descending else "asc") if view.sort == column.key else None,
@@ -246,7 +253,8 @@ def _column_dict(column: Column, view: TraceView, visible: set[str]) -> dict[str
 def _view_dict(view: TraceView) -> dict[str, Any]:
     return {
         "filter": view.filter, "user": view.user, "session": view.session,
-        "feedback": view.feedback, "range": view.range, "from": view.start, "to": view.end,
+        "feedback": view.feedback, "on": view.thumbs, "range": view.range,
+        "from": view.start, "to": view.end,
         "sort": view.sort, "dir": "desc" if view.descending else "asc",
         "columns": list(view.columns) if view.columns is not None else None,
         "page_size": view.page_size, "page_token": view.page or None,
