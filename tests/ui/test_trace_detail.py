@@ -148,6 +148,39 @@ def test_a_streamed_span_reads_as_one_text_with_its_raw_chunks_behind_a_toggle(
     assert "mlflow.chunk.item.1" not in html
 
 
+def test_a_failure_deep_in_an_ok_trace_stands_out(ui_server: Served) -> None:
+    trace_id = new_trace_id()
+    start = BASE_TIME_MS * 1_000_000
+    root = make_span(trace_id, name="agent", start_time_ns=start, end_time_ns=start + 10**9)
+    tool = make_span(trace_id, name="search_tool", parent_id=root.span_id,
+                     start_time_ns=start + 10**8, end_time_ns=start + 5 * 10**8)
+    call = make_span(trace_id, name="http_get", parent_id=tool.span_id,
+                     start_time_ns=start + 2 * 10**8, end_time_ns=start + 3 * 10**8,
+                     status=SpanStatus(SpanStatusCode.ERROR, "ConnectionError: refused"),
+                     events=[SpanEvent("exception", start + 3 * 10**8, {
+                         "exception.type": "ConnectionError",
+                         "exception.message": "refused"})])
+    other = make_span(trace_id, name="answer", parent_id=root.span_id,
+                      start_time_ns=start + 6 * 10**8, end_time_ns=start + 9 * 10**8)
+    ui_server.store.log_traces([make_trace(trace_id=trace_id, spans=[root, tool, call, other])])
+    body = _json(ui_server, f"/traces/{trace_id}.json")
+    assert body["error_span_ids"] == [call.span_id]
+    assert [(s["name"], s["errors_below"]) for s in body["spans"]] == [
+        ("agent", 1), ("search_tool", 1), ("http_get", 0), ("answer", 0)]
+    html = ui_server.http.get(f"/traces/{trace_id}").text
+    # The head says a span failed although the trace is OK, and links to it.
+    assert (f'href="?span={call.span_id}#span-panel" data-select-span="{call.span_id}"'
+            in html)
+    assert "1 span failed · show it" in html
+    assert html.count(' has-error-below"') == 2
+    assert html.count('class="span-row is-error"') == 1
+    # The failed span's message is said once: with its exception.
+    page = ui_server.http.get(f"/traces/{trace_id}?span={call.span_id}").text
+    assert "<strong>ConnectionError</strong>: refused" in page
+    assert '<p class="error-text">ConnectionError: refused</p>' not in page
+    assert page.count("refused<") == 1  # as text; the Error chip's tooltip holds it too
+
+
 def test_override_history_is_grouped_under_the_current_value(ui_server: Served) -> None:
     bot = seed_chatbot(ui_server.store)
     trace_id = bot.trace_ids[0]

@@ -95,6 +95,8 @@
           row.classList.toggle("selected", row.getAttribute("data-span") === spanId);
         });
         reveal(spanId);
+        var chosen = tree.querySelector('[data-span="' + spanId + '"]');
+        if (chosen) chosen.scrollIntoView({ block: "nearest" });
         updateSpanFields(spanId);
         if (push) {
           var address = new URL(window.location.href);

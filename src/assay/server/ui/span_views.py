@@ -69,6 +69,7 @@ def span_tree(spans: Sequence[SpanOutline]) -> list[dict[str, Any]]:
             "depth": depth,
             "num_children": len(kids),
             "num_descendants": 0,
+            "errors_below": 0,
             "start_offset_ms": offset / 1e6,
             "duration_ms": None if duration_ns is None else duration_ns / 1e6,
             "left": round(100 * offset / total, 3),
@@ -80,7 +81,9 @@ def span_tree(spans: Sequence[SpanOutline]) -> list[dict[str, Any]]:
     # Children come after their parents: summing from the end counts every subtree once.
     for row in range(len(rows) - 1, -1, -1):
         if parents[row] >= 0:
-            rows[parents[row]]["num_descendants"] += rows[row]["num_descendants"] + 1
+            above = rows[parents[row]]
+            above["num_descendants"] += rows[row]["num_descendants"] + 1
+            above["errors_below"] += rows[row]["errors_below"] + rows[row]["is_error"]
     return rows
 
 
@@ -96,8 +99,16 @@ def span_rows_html(rows: Sequence[Mapping[str, Any]], selected: str | None,
         classes = "span-row"
         if r["span_id"] == selected:
             classes += " selected"
+        mark = ""
         if r["is_error"]:
             classes += " is-error"
+            mark = ('<span class="error-mark" role="img" aria-label="failed" '
+                    'title="This span failed">!</span>')
+        elif r["errors_below"]:
+            classes += " has-error-below"
+            failed = r["errors_below"]
+            mark = (f'<span class="error-dot" role="img" aria-label="{failed} failed inside" '
+                    f'title="{failed} span{"" if failed == 1 else "s"} inside failed"></span>')
         parent = f' data-parent="{escape(r["parent_id"])}"' if r["parent_id"] else ""
         if r["num_children"]:
             toggle = (f'<button type="button" class="fold" aria-expanded="true" aria-label='
@@ -115,7 +126,7 @@ def span_rows_html(rows: Sequence[Mapping[str, Any]], selected: str | None,
             f'<span class="span-name" style="padding-left: {r["depth"] * 14}px">{toggle}'
             f'<a href="?span={span_id}#span-panel" data-select-span="{span_id}" '
             f'title="{name} ({kind})"><span class="type-badge type-{escape(kind.lower())}">'
-            f'{label}</span> {name}</a>{count}</span>'
+            f'{label}</span> {name}</a>{mark}{count}</span>'
             f'<span class="span-dur num">{duration}</span>'
             f'<span class="span-bar" aria-hidden="true"><span style="left: {r["left"]}%; '
             f'width: {r["width"]}%"></span></span></li>')
@@ -137,13 +148,19 @@ def span_detail(span: Span, trace_start_ns: int | None = None) -> dict[str, Any]
         "stacktrace": str(e.attributes.get("exception.stacktrace") or ""),
     } for e in span.events if e.name == _EXCEPTION_EVENT]
     duration_ns = span.duration_ns
+    status_message = span.status.description or ""
+    # The status of a span that raised is usually its exception's "Type: message", already
+    # shown with the exception: say it once.
+    said = [f"{e['type']}: {e['message']}" for e in exceptions] + [
+        e["message"] for e in exceptions]
     return {
         "span_id": span.span_id,
         "parent_id": span.parent_id,
         "name": span.name,
         "span_type": span.span_type,
         "status": span.status.status_code.value,
-        "status_message": span.status.description or "",
+        "status_message": status_message,
+        "status_message_shown": status_message if status_message not in said else "",
         "start_time_ms": span.start_time_ns / 1e6,
         "start_offset_ms": (None if trace_start_ns is None
                             else (span.start_time_ns - trace_start_ns) / 1e6),

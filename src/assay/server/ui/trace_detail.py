@@ -110,6 +110,8 @@ def _render(request: Request, store: StoreDep, trace_id: str, span_id: str | Non
         "trace": _trace_dict(trace),
         "spans": tree,
         "num_spans": len(tree),
+        # The failed spans, in tree order: counted in the header, the first one a click away.
+        "error_span_ids": [r["span_id"] for r in tree if r["is_error"]],
         "trace_start_ns": start,
         "selected_span": span_detail(selected, start) if selected else None,
         "assessments": assessment_groups(trace.info.assessments, span_names),
