@@ -70,6 +70,10 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
         description="Assay's tracking server: traces, assessments, sessions and feedback "
                     "analytics over JSON. Errors are `{error_code, message}`.",
         lifespan=lifespan,
+        # /docs is Assay's own page (assay.server.ui.api_docs): FastAPI's viewers load their
+        # scripts from a CDN, which an offline or locked-down server cannot reach.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings

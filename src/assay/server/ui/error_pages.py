@@ -18,7 +18,7 @@ __all__ = ["error_page", "html_error", "wants_html"]
 
 #: Paths that are never pages, whatever the client accepts.
 _API_PREFIXES = ("/api/", "/v1/", "/static/")
-_API_PATHS = ("/health", "/version", "/openapi.json", "/docs", "/redoc")
+_API_PATHS = ("/health", "/version", "/openapi.json")
 
 _TITLES = {
     400: "That request is not valid",
