@@ -10,9 +10,10 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Assay needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
+	@echo "Setting up $(VENV): Assay and what it needs (a minute or two, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[all,dev]'
+	$(PY) -m pip install --progress-bar off -e '.[all,dev]'
 	touch $(STAMP)
 
 test: install

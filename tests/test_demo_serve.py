@@ -68,7 +68,7 @@ def test_demo_serves_the_ui_and_prints_its_url(tmp_path: Path) -> None:
     assert f"{base}/experiments/{eid}/dashboard" in out
 
 
-def test_demo_says_when_the_port_is_taken(tmp_path: Path) -> None:
+def test_demo_says_when_the_port_is_taken_before_recording(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -76,8 +76,52 @@ def test_demo_says_when_the_port_is_taken(tmp_path: Path) -> None:
         process = _demo(tmp_path, "--port", str(port))
         out, err = process.communicate(timeout=120)
     assert process.returncode == 2
-    assert "Recorded" in out  # the data is there; only serving failed
+    assert "Recorded" not in out  # said at once, not after a recording
     assert f"port {port}" in err and "--no-serve" in err
+
+
+def test_demo_again_keeps_what_is_there_unless_reset(tmp_path: Path) -> None:
+    def run(*args: str) -> str:
+        process = _demo(tmp_path, "--no-serve", *args)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        return out
+
+    def trace_ids() -> list[str]:
+        import assay
+        client = assay.AssayClient(f"sqlite:///{tmp_path}/demo.db")
+        return sorted(t.info.trace_id for t in client.search_traces(
+            experiment_names=["assay-demo/rag-chatbot"], max_results=1000))
+
+    assert "Recorded" in run()
+    first = trace_ids()
+    again = run()
+    assert "Recorded" not in again and "already in" in again and "--reset" in again
+    assert trace_ids() == first  # the same traces: old links still work
+    assert "Recorded" in run("--reset")
+    assert trace_ids() != first
+
+
+def test_a_port_left_in_time_wait_is_free_for_the_demo(tmp_path: Path) -> None:
+    from assay.cli import _port_is_free
+
+    # A server that closed its side first leaves the port in TIME_WAIT, as a stopped demo
+    # does; the server binds with SO_REUSEADDR, and so must the check.
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its end goes to TIME_WAIT
+        client.close()
+    time.sleep(0.1)
+    assert _port_is_free(port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert not _port_is_free(taken.getsockname()[1])
 
 
 def test_demo_cannot_serve_an_in_memory_database(tmp_path: Path) -> None:

@@ -24,6 +24,20 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"assay: error: --conversations must be 1 or more, got {args.conversations}",
               file=sys.stderr)
         return 2
+    # Say so now if the port is taken, rather than after recording.
+    if not args.no_serve and not _port_is_free(args.port):
+        print(f"assay: error: port {args.port} on 127.0.0.1 is in use; pick another with "
+              "--port, or pass --no-serve", file=sys.stderr)
+        return 2
+    existing = assay.get_experiment_by_name(args.experiment)
+    if existing is not None and not args.reset and assay.AssayClient().search_traces(
+            [existing.experiment_id], max_results=1):
+        # Run again, the demo keeps what is there: its links, and what was added in the UI.
+        print(f"The demo experiment {args.experiment!r} is already in {uri}: showing it as it "
+              "is (--reset records it again).")
+        if args.no_serve:
+            return 0
+        return _serve_demo(uri, args.port, existing.experiment_id)
     print(f"Recording the demo experiment {args.experiment!r} into {uri} through the example "
           "chat app ...")
     try:
@@ -58,10 +72,22 @@ def _demo(args: argparse.Namespace) -> int:
     return _serve_demo(uri, args.port, summary.experiment_id)
 
 
-def _serve_demo(uri: str, port: int, experiment_id: str) -> int:
-    """Serve the demo's store on 127.0.0.1 and say which page to open, until Ctrl-C."""
+def _port_is_free(port: int) -> bool:
+    """Whether the server could listen on ``port`` at 127.0.0.1: asked as the server binds,
+    with SO_REUSEADDR, so that a port whose last connections are closing counts as free."""
     import socket
 
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _serve_demo(uri: str, port: int, experiment_id: str) -> int:
+    """Serve the demo's store on 127.0.0.1 and say which page to open, until Ctrl-C."""
     from assay.store.uri import mask_uri
 
     if ":memory:" in uri:
@@ -75,14 +101,6 @@ def _serve_demo(uri: str, port: int, experiment_id: str) -> int:
         print(f"assay: error: the demo is recorded, but showing it needs the server extra "
               f"({exc.name} is missing): pip install 'assay[server]'", file=sys.stderr)
         return 2
-    # Say so now if the port is taken, rather than after the server has set itself up.
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            print(f"assay: error: port {port} on 127.0.0.1 is in use; pick another with "
-                  "--port, or pass --no-serve", file=sys.stderr)
-            return 2
     settings = ServerSettings(host="127.0.0.1", port=port, backend_store_uri=uri).check()
     base = f"http://127.0.0.1:{port}"
     print()
@@ -149,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="record a realistic demo experiment (a RAG chatbot) and serve the web UI",
         description="Record a realistic demo experiment (a RAG chatbot with users, sessions "
                     "and feedback) into the tracking store, then start the server on it and "
-                    "print the page to open. --no-serve only records.")
+                    "print the page to open. --no-serve only records. Run again, it shows "
+                    "what is there (--reset records it anew).")
     demo.add_argument("--tracking-uri", default=None,
                       help="where to record (default: ASSAY_TRACKING_URI or sqlite:///assay.db)")
     demo.add_argument("--experiment", default="assay-demo/rag-chatbot",
@@ -161,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: %(default)s)")
     demo.add_argument("--no-serve", action="store_true",
                       help="record the demo and exit, without starting the server")
+    demo.add_argument("--reset", action="store_true",
+                      help="record the demo experiment again although it is there (its "
+                           "traces, and what was added to them, are replaced)")
     demo.set_defaults(func=_demo)
 
     server = sub.add_parser(
