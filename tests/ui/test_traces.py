@@ -239,3 +239,23 @@ def test_empty_experiment_says_how_to_send_traces(ui_server: Served) -> None:
     html = ui_server.http.get(f"/experiments/{eid}").text
     assert "No traces in this experiment yet" in html
     assert 'assay.set_experiment("fresh")' in html
+
+
+def test_a_misspelled_assessment_name_is_pointed_out(ui_server: Served) -> None:
+    bot = seed_chatbot(ui_server.store)
+    eid = bot.experiment_id
+    body = _json(ui_server, eid, "?filter=feedback.user_feedbak%20%3D%20'false'")
+    assert body["traces"] == []
+    [warning] = body["warnings"]
+    assert warning["message"] == ("No feedback in this experiment is named 'user_feedbak', so "
+                                  "this clause matches no trace.")
+    assert warning["suggestion"] == "user_feedback"
+    fixed = _json(ui_server, eid, warning["url"].removeprefix(f"/experiments/{eid}"))
+    assert fixed["view"]["filter"] == "feedback.user_feedback = 'false'"
+    assert fixed["warnings"] == [] and _ids(fixed) == [bot.trace_ids[1]]
+    html = ui_server.http.get(f"/experiments/{eid}?filter=feedback.user_feedbak%20%3D%20'false'")
+    assert 'class="notice notice-warn"' in html.text and "Did you mean <a href=" in html.text
+    # Nothing near: the names it has are listed; a known name warns of nothing.
+    [far] = _json(ui_server, eid, "?filter=expectation.zzz%20IS%20NULL")["warnings"]
+    assert far["suggestion"] is None
+    assert _json(ui_server, eid, "?filter=feedback.user_feedback%20IS%20NULL")["warnings"] == []

@@ -8,9 +8,10 @@ cannot take is shown under the filter box, pointing at the offending text.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +22,8 @@ from fastapi.responses import Response
 from assay.entities import Assessment, Experiment, Trace
 from assay.entities.overview import AssessmentName
 from assay.errors import InvalidParameterError
-from assay.search import FilterError, parse_filter
+from assay.search import AssessmentField, Expr, FilterError, iter_comparisons, parse_filter
+from assay.search.unparse import quote_name
 from assay.server.deps import StoreDep
 from assay.server.ui.templating import page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
@@ -44,6 +46,8 @@ __all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
 router = APIRouter()
 
 _PREVIEW_CHARS = 300
+#: The most assessment names of an experiment the page reads (columns, suggestions).
+MAX_ASSESSMENT_NAMES = 100
 #: Score chips shown in a row before "+N".
 SHOWN_SCORES = 4
 
@@ -53,7 +57,8 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
     """The traces of an experiment, a page at a time, filtered, sorted, with a column per
     assessment name."""
     experiment = store.get_experiment(experiment_id)
-    names = store.list_assessment_names(experiment.experiment_id)
+    names = store.list_assessment_names(experiment.experiment_id,
+                                        max_results=MAX_ASSESSMENT_NAMES)
     view = parse_view(experiment.experiment_id, request.query_params,
                       request.query_params.getlist("col"))
     columns = {c.key: c for c in (*BASE_COLUMNS, *assessment_columns(names))}
@@ -67,11 +72,14 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         range_clause = time_range.filter_clause()
     except InvalidParameterError as exc:
         errors.append(exc.message)
+    warnings: list[dict[str, Any]] = []
     if view.filter:
         try:
-            parse_filter(view.filter)
+            parsed = parse_filter(view.filter)
         except FilterError as exc:
             filter_error = _filter_error(view.filter, exc, offset=0)
+        else:
+            warnings = _unknown_names(parsed, names, view)
     feedback_names = [n.name for n in names if n.kind == "feedback"]
     quick = view.quick_filter(feedback_names, range_clause)
     filter_string = _combine(view.filter, quick)
@@ -106,6 +114,7 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "filter_string": filter_string,
         "filter_error": filter_error,
         "errors": errors,
+        "warnings": warnings,
         "columns": [_column_dict(c, view, visible) for c in columns.values()],
         "traces": _order_scores([_with_filter_links(trace_row(t, columns), bases)
                                  for t in traces]),
@@ -263,6 +272,35 @@ def _view_dict(view: TraceView) -> dict[str, Any]:
         "trace_sorted": ("desc" if view.descending else "asc") if view.sort == "trace"
         else None,
     }
+
+
+def _unknown_names(expr: Expr | None, names: Sequence[AssessmentName],
+                   view: TraceView) -> list[dict[str, Any]]:
+    """A warning for each assessment name in the filter that the experiment has never had
+    (a typo matches nothing, silently), with the nearest name that it has, and the view with
+    it in place of the typo."""
+    if len(names) >= MAX_ASSESSMENT_NAMES:
+        return []  # the list may be cut: a name missing from it may still exist
+    known = {(n.kind, n.name) for n in names}
+    warnings: list[dict[str, Any]] = []
+    for clause in iter_comparisons(expr):
+        field = clause.field
+        if not isinstance(field, AssessmentField) or (field.kind, field.name) in known:
+            continue
+        candidates = [n.name for n in names if n.kind == field.kind]
+        nearest = difflib.get_close_matches(field.name, candidates, n=1, cutoff=0.6)
+        warning: dict[str, Any] = {
+            "message": f"No {field.kind} in this experiment is named {field.name!r}, so this "
+                       "clause matches no trace.",
+            "suggestion": nearest[0] if nearest else None, "url": None,
+            "names": candidates[:12]}
+        written = clause.text or ""
+        typed = f"{field.kind}.{field.name}"
+        if nearest and typed in written and view.filter.count(written) == 1:
+            fixed = written.replace(typed, f"{field.kind}.{quote_name(nearest[0])}", 1)
+            warning["url"] = view.url(filter=view.filter.replace(written, fixed))
+        warnings.append(warning)
+    return warnings
 
 
 def _combine(user_filter: str, quick: str | None) -> str | None:
