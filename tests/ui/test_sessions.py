@@ -29,6 +29,7 @@ def test_sessions_list(ui_server: Served) -> None:
     assert (s1["num_turns_with_feedback"], s1["positive"], s1["negative"]) == (2, 1, 1)
     assert s1["first_question"] == "Question 1?"
     assert s1["first_ms"] == BASE_TIME_MS and s1["last_ms"] == BASE_TIME_MS + 120_000 + 1500
+    assert s1["length_ms"] == 120_000 + 1500
     assert [(c["name"], c["value"]) for c in s1["feedback"]] == [("conversation_rating", 4)]
     assert body["next_page_token"] is None
 
@@ -37,6 +38,7 @@ def test_sessions_list(ui_server: Served) -> None:
     assert f'href="/experiments/{eid}/sessions/team%2Fa%20b%3Fc"' in html
     assert "Question 1?" in html and "1 negative" in html and "1 failed" in html
     assert "conversation_rating" in html
+    assert '>2 min 02 s</td>' in html  # how long the conversation went on
 
 
 def test_session_page_shows_the_conversation_turn_by_turn(ui_server: Served) -> None:

@@ -181,6 +181,29 @@ def test_a_failure_deep_in_an_ok_trace_stands_out(ui_server: Served) -> None:
     assert page.count("refused<") == 1  # as text; the Error chip's tooltip holds it too
 
 
+def test_the_head_and_the_cards_say_each_thing_once(ui_server: Served) -> None:
+    from assay.entities import Expectation
+
+    trace_id = new_trace_id()
+    start = BASE_TIME_MS * 1_000_000
+    root = make_span(trace_id, name="answer", start_time_ns=start,
+                     end_time_ns=start + 1_600_000)  # 1.6 ms; the trace keeps whole ms
+    ui_server.store.log_traces([make_trace(trace_id=trace_id, spans=[root],
+                                           execution_duration=1)])
+    answer = "Assay keeps every trace in a SQLite file, or in PostgreSQL for teams."
+    ui_server.store.log_assessment(Expectation(name="expected_response", value=answer,
+                                               trace_id=trace_id))
+    ui_server.store.log_assessment(Expectation(name="facts", value=["a", "b"],
+                                               trace_id=trace_id))
+    body = _json(ui_server, f"/traces/{trace_id}.json")
+    assert body["trace"]["duration_ms"] == 1.6 == body["spans"][0]["duration_ms"]
+    html = ui_server.http.get(f"/traces/{trace_id}").text
+    assert html.count(f">{answer}<") == 1  # in its card's text, not in its head too
+    assert '<pre class="json a-full">' in html  # the list as JSON under its head...
+    assert '<code class="val-json"' not in html  # ...and not in the head too
+    assert '<dd class="num">2 ms</dd>' in html
+
+
 def test_override_history_is_grouped_under_the_current_value(ui_server: Served) -> None:
     bot = seed_chatbot(ui_server.store)
     trace_id = bot.trace_ids[0]

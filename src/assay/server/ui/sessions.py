@@ -138,6 +138,7 @@ def _session_row(experiment_id: str, session: Session) -> dict[str, Any]:
         "num_turns": len(traces),
         "first_ms": first.request_time if first else None,
         "last_ms": _end_ms(traces[-1]) if traces else None,
+        "length_ms": (_end_ms(traces[-1]) - first.request_time) if first else None,
         "first_question": _clip(_question(first.request_preview if first else None),
                                 _FIRST_QUESTION_CHARS),
         "num_errors": sum(1 for t in traces if str(t.info.state) == "ERROR"),

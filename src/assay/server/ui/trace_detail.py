@@ -105,9 +105,16 @@ def _render(request: Request, store: StoreDep, trace_id: str, span_id: str | Non
     if span_id is None and tree:
         span_id = tree[0]["span_id"]
     selected = store.get_span(trace_id, span_id) if span_id else None
+    header = _trace_dict(trace)
+    roots = [r for r in tree if r["depth"] == 0]
+    if len(roots) == 1 and roots[0]["duration_ms"] is not None \
+            and int(roots[0]["duration_ms"]) == header["duration_ms"]:
+        # The trace stores whole milliseconds; its root span has the same time, exactly:
+        # show that, so the head and the root's row never say 1 ms and 2 ms.
+        header["duration_ms"] = roots[0]["duration_ms"]
     context: dict[str, Any] = {
         "experiment": experiment_summary(experiment),
-        "trace": _trace_dict(trace),
+        "trace": header,
         "spans": tree,
         "num_spans": len(tree),
         # The failed spans, in tree order: counted in the header, the first one a click away.
