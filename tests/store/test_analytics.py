@@ -198,10 +198,25 @@ def test_value_kinds_histograms_and_categories(store: SqlStore) -> None:
     assert stars.value_type == "numeric" and stars.numeric is not None
     assert [(b.low, b.count) for b in stars.numeric.histogram] == [
         (1.0, 1), (2.0, 0), (3.0, 2), (4.0, 0), (5.0, 1)]
+    # Few distinct fractional values: a bin per value, no empty bins between them.
     score = summary["score"]
     assert score.numeric is not None
-    assert [b.count for b in score.numeric.histogram] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 1]
-    assert score.numeric.histogram[-1].high == pytest.approx(1.0)
+    assert [(b.low, b.high, b.count) for b in score.numeric.histogram] == [
+        (0.0, 0.0, 1), (0.5, 0.5, 1), (1.0, 1.0, 1)]
+
+
+def test_many_distinct_fractions_get_equal_bins_over_their_range(store: SqlStore) -> None:
+    traces = [make_trace() for _ in range(20)]
+    store.log_traces(traces)
+    for i, trace in enumerate(traces):  # 20 distinct values from 0.0 to 0.95
+        store.log_assessment(Feedback("score", i / 20, trace_id=trace.info.trace_id))
+    by_day = store.get_feedback_summary(["0"], time_bucket="day")
+    histogram = by_day.overall.assessments["score"].numeric.histogram  # type: ignore[union-attr]
+    assert [b.count for b in histogram] == [2] * 10
+    assert histogram[0].low == 0.0 and histogram[-1].high == pytest.approx(0.95)
+    # The groups' bins are the overall ones, so that they add up.
+    [day] = by_day.groups
+    assert [b.count for b in day.assessments["score"].numeric.histogram] == [2] * 10  # type: ignore[union-attr]
 
 
 def test_wilson_interval() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ def test_dashboard_figures(ui_server: Served) -> None:
     assert body["rate_name"] == "thumbs"
     [stars] = body["ratings"]
     assert (stars["name"], stars["count"], stars["mean"]) == ("stars", 4, pytest.approx(3.0))
+    assert stars["scale"] == 5
     assert [(b["label"], b["count"]) for b in stars["histogram"]] == [
         ("1", 1), ("2", 1), ("3", 0), ("4", 1), ("5", 1)]
     [issue] = body["categories"]
@@ -208,6 +210,33 @@ def test_unknown_experiment_is_a_404_page(ui_server: Served) -> None:
     data = ui_server.http.get("/experiments/424242/dashboard.json")
     assert data.status_code == 404
     assert data.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_ratings_are_drawn_each_on_its_own_scale(ui_server: Served) -> None:
+    from assay.entities import Feedback
+
+    eid, ids = seed_dashboard(ui_server)
+    for trace_id, score in zip(ids, (0.2, 0.9), strict=False):
+        ui_server.store.log_assessment(Feedback(name="judge_score", value=score,
+                                                trace_id=trace_id))
+    html = ui_server.http.get(f"/experiments/{eid}/dashboard").text
+    # A 0-1 score and a 1-5 rating each fill their own bar: 0.55 of 1 is as long as 2.75
+    # of 5, and each note says the scale.
+    widths = {name: float(width) for name, width in re.findall(
+        r"<title>(judge_score|stars): [^<]*</title>.*?<rect [^>]*?/><rect x=\"[0-9.]+\" "
+        r"y=\"[0-9.]+\" width=\"([0-9.]+)\"", html, flags=re.S)}
+    assert widths["judge_score"] / widths["stars"] == pytest.approx((0.55 / 1) / (3.0 / 5),
+                                                                    rel=0.02)
+    assert "of 1 · n = 2" in html and "of 5 · n = 4" in html
+
+
+@pytest.mark.parametrize("low, high, scale", [(0.0, 1.0, 1), (0.2, 0.8, 1), (1, 5, 5),
+                                              (1, 4, 5), (0, 7, 10), (3, 80, 100),
+                                              (1, 250, 250), (-1, 1, 1)])
+def test_rating_scale(low: float, high: float, scale: float) -> None:
+    from assay.server.ui.dashboard import rating_scale
+
+    assert rating_scale(low, high) == scale
 
 
 def test_wilson_interval_known_values() -> None:

@@ -144,6 +144,9 @@ class Bar:
     note: str = ""
     href: str | None = None
     tone: Tone = "accent"
+    #: This bar's full scale when bars of one chart measure on different scales (a 0-1
+    #: score beside a 1-5 rating); None: the chart's.
+    scale: float | None = None
 
 
 def format_value(value: float | None, unit: Unit) -> str:
@@ -317,8 +320,8 @@ def bar_list(bars: Sequence[Bar], *, title: str, unit: Unit, max_value: float | 
             (max(b.value or 0.0, b.high or 0.0) for b in bars), default=0.0)
     scale = max_value or 1.0
 
-    def x_of(value: float) -> float:
-        return frame.left + frame.plot_width * min(max(value / scale, 0.0), 1.0)
+    def x_of(value: float, of: float | None = None) -> float:
+        return frame.left + frame.plot_width * min(max(value / (of or scale), 0.0), 1.0)
 
     parts: list[str] = []
     if unit == "percent":
@@ -346,10 +349,10 @@ def bar_list(bars: Sequence[Bar], *, title: str, unit: Unit, max_value: float | 
                      f'height="{row - 8}" fill="{_GRID}" fill-opacity="0.45"/>')
         if bar.value is not None:
             parts.append(f'<rect x="{frame.left}" y="{y + 4}" '
-                         f'width="{x_of(bar.value) - frame.left:.1f}" height="{row - 8}" '
-                         f'fill="{color}" fill-opacity="0.85"/>')
+                         f'width="{x_of(bar.value, bar.scale) - frame.left:.1f}" '
+                         f'height="{row - 8}" fill="{color}" fill-opacity="0.85"/>')
         if bar.low is not None and bar.high is not None:
-            xl, xh, ym = x_of(bar.low), x_of(bar.high), y + row / 2
+            xl, xh, ym = x_of(bar.low, bar.scale), x_of(bar.high, bar.scale), y + row / 2
             parts.append(f'<path class="chart-whisker" d="M{xl:.1f},{ym:.1f} H{xh:.1f} '
                          f'M{xl:.1f},{ym - 5:.1f} V{ym + 5:.1f} M{xh:.1f},{ym - 5:.1f} '
                          f'V{ym + 5:.1f}" stroke="{_TEXT}" stroke-width="1.3" fill="none"/>')

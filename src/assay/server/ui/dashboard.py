@@ -39,7 +39,7 @@ from assay.search.unparse import quote_name, quote_string
 from assay.server.deps import StoreDep
 from assay.server.ui import charts
 from assay.server.ui.chips import feedback_chips, mean_value
-from assay.server.ui.templating import is_json_request, page, page_route
+from assay.server.ui.templating import format_number, is_json_request, page, page_route
 from assay.server.ui.time_range import (
     BUCKET_MS,
     PRESETS,
@@ -279,7 +279,19 @@ def _rating(summary: AssessmentSummary) -> dict[str, Any]:
         label = f"{b.low:g}" if whole or b.high == b.low else f"{b.low:.2g}"
         bins.append({"label": label, "low": b.low, "high": b.high, "count": b.count})
     return {"name": summary.name, "count": n.count, "mean": n.mean, "min": n.min,
-            "max": n.max, "histogram": bins}
+            "max": n.max, "scale": rating_scale(n.min, n.max), "histogram": bins}
+
+
+#: The tops of the scales people rate on; a rating is drawn against the first that holds it.
+_SCALES = (1.0, 5.0, 10.0, 100.0)
+
+
+def rating_scale(low: float, high: float) -> float:
+    """The top of the scale a rating is on: 1 for scores from 0 to 1, 5 for stars, 10,
+    100; else its largest value."""
+    if low < 0:
+        return max(abs(low), high) or 1.0
+    return next((top for top in _SCALES if high <= top), high)
 
 
 def _categories(summary: AssessmentSummary) -> dict[str, Any]:
@@ -501,10 +513,13 @@ def draw_charts(context: Mapping[str, Any]) -> dict[str, Any]:
             title="Positive rate per feedback", unit="percent", key="booleans")
     ratings = context["ratings"]
     if ratings:
+        # Each bar on its own scale (a 0-1 score beside a 1-5 rating), said in its note.
         drawn["rating_means"] = charts.bar_list(
-            [charts.Bar(r["name"], r["mean"], note=f"n = {r['count']:,}") for r in ratings],
-            title="Average per rating", unit="number",
-            max_value=max(r["max"] for r in ratings) or None, key="rating-means")
+            [charts.Bar(r["name"], r["mean"], scale=r["scale"],
+                        note=f"of {format_number(r['scale'])} · n = {r['count']:,}")
+             for r in ratings],
+            title="Average per rating, each on its own scale", unit="number",
+            key="rating-means")
         drawn["ratings"] = {
             r["name"]: charts.rating_distribution(
                 [(b["label"], b["count"]) for b in r["histogram"]],

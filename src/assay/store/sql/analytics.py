@@ -15,8 +15,10 @@ traces:
    more than once): per group and name the counts, true/false, numbers (count, sum, min,
    max) and the counts of each integer value; per group the traces with feedback; the 50
    most frequent strings per group and name.
-3. Only when needed: the histogram of fractional numbers, once the bins are known; the
-   overall most frequent strings, when a group had more than it kept.
+3. Only when needed: for fractional numbers, how many distinct ones each name has, then
+   their counts by value (at most ``MAX_VALUE_BINS`` values: 0.2, 0.4, ... 1.0) or their
+   histogram in equal bins over their range; the overall most frequent strings, when a
+   group had more than it kept.
 
 Python then merges a few rows per group and name (never a row per trace) into a
 :class:`~assay.entities.analytics.FeedbackSummary` (``analytics_results.py``).
@@ -28,7 +30,7 @@ modulo), which both databases do the same way: no dialect difference is involved
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast, get_args
 
@@ -38,7 +40,13 @@ from sqlalchemy.engine import Connection
 from assay.entities.analytics import FeedbackSummary, TimeBucket
 from assay.errors import InvalidParameterError
 from assay.search import FilterError, MetadataField, TagField, TraceField, parse_order_by
-from assay.store.sql.analytics_results import MAX_CATEGORIES, Bins, Groups, bins_for
+from assay.store.sql.analytics_results import (
+    MAX_CATEGORIES,
+    MAX_VALUE_BINS,
+    Bins,
+    Groups,
+    bins_for,
+)
 from assay.store.sql.dialect import Dialect, floor_to_int, tune_for_analytics
 from assay.store.sql.filters import has_session_assessments, trace_filter
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
@@ -305,10 +313,28 @@ class _Queries:
         fractional = {name: bins for name, bins in groups.bins.items()
                       if total.names[name].fractional}
         if fractional:
+            # Few distinct values (0.2, 0.4, ... 1.0): a bin per value, not equal bins with
+            # empty ones between the values.
             again = self.pairs()
-            query = self.histogram(again, [again.c[d.name] for d in self.dims()], fractional)
-            for *dims, name, index, count in run_query(conn, query):
-                groups.get(tuple(dims)).name(name).add_bin(index, int(count), fractional[name])
+            few = [name for name, distinct in run_query(conn, self.distinct_numbers(
+                again, fractional)) if int(distinct) <= MAX_VALUE_BINS]
+            if few:
+                again = self.pairs()
+                rows = run_query(conn, self.numbers_by_value(
+                    again, [again.c[d.name] for d in self.dims()], few))
+                for name in few:
+                    groups.bins[name] = fractional[name] = Bins.per_value(
+                        [float(r[-2]) for r in rows if r[-3] == name])
+                for *dims, name, value, count in rows:
+                    bins = fractional[name]
+                    groups.get(tuple(dims)).name(name).add_bin(bins.index(float(value)),
+                                                               int(count), bins)
+            equal = {name: bins for name, bins in fractional.items() if name not in few}
+            if equal:
+                again = self.pairs()
+                query = self.histogram(again, [again.c[d.name] for d in self.dims()], equal)
+                for *dims, name, index, count in run_query(conn, query):
+                    groups.get(tuple(dims)).name(name).add_bin(index, int(count), equal[name])
 
     def pairs_query(self, p: sa.CTE,
                     pdims: Sequence[sa.ColumnElement[Any]]) -> sa.CompoundSelect[Any]:
@@ -345,6 +371,19 @@ class _Queries:
         b = ranked.c.b if any(d.name == "b" for d in pdims) else None
         return (sa.select(*_row(part, g, b, ranked.c.name, ranked.c.value, [ranked.c.n]))
                 .where(ranked.c.rank <= MAX_CATEGORIES))
+
+    def distinct_numbers(self, p: sa.CTE, names: Collection[str]) -> sa.Select[Any]:
+        """How many distinct numbers each of ``names`` has, over every group."""
+        return (sa.select(p.c.name, sa.func.count(sa.distinct(p.c.numeric_value)))
+                .where(_is_number(p), p.c.name.in_(sorted(names))).group_by(p.c.name))
+
+    def numbers_by_value(self, p: sa.CTE, pdims: Sequence[sa.ColumnElement[Any]],
+                         names: Collection[str]) -> sa.Select[Any]:
+        """How often each number of ``names`` was given, per group (names with few
+        distinct numbers only: see ``MAX_VALUE_BINS``)."""
+        return (sa.select(*pdims, p.c.name, p.c.numeric_value, sa.func.count())
+                .where(_is_number(p), p.c.name.in_(sorted(names)))
+                .group_by(*pdims, p.c.name, p.c.numeric_value))
 
     def histogram(self, p: sa.CTE, pdims: Sequence[sa.ColumnElement[Any]],
                   bins: dict[str, Bins]) -> sa.Select[Any]:

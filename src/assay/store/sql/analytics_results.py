@@ -8,6 +8,7 @@ never over traces.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from assay.entities.analytics import (
     NumericStats,
 )
 
-__all__ = ["MAX_CATEGORIES", "Bins", "Groups", "NameStats", "bins_for"]
+__all__ = ["MAX_CATEGORIES", "MAX_VALUE_BINS", "Bins", "Groups", "NameStats", "bins_for"]
 
 GroupKey = tuple[Any, ...]
 
@@ -30,20 +31,38 @@ MAX_CATEGORIES = 50
 #: Integer-valued feedback spanning at most this many integers gets a bin per integer.
 MAX_INTEGER_BINS = 20
 EQUAL_BINS = 10
+#: Fractional feedback with at most this many distinct values (0.2, 0.4, ... 1.0) gets a bin
+#: per value: equal bins over its range would leave empty bins between the values.
+MAX_VALUE_BINS = 12
 
 
 @dataclass(frozen=True)
 class Bins:
-    """Histogram bins: ``count`` bins of ``width`` from ``low`` (width 0: one bin)."""
+    """Histogram bins: ``count`` bins of ``width`` from ``low`` (width 0: one bin), or, with
+    ``values``, one bin per value."""
 
     low: float
     width: float
     count: int
+    values: tuple[float, ...] = ()
+
+    @classmethod
+    def per_value(cls, values: Sequence[float]) -> Bins:
+        ordered = tuple(sorted(set(values)))
+        return cls(ordered[0], 0.0, len(ordered), ordered)
 
     def index(self, value: float) -> int:
+        if self.values:
+            return min(bisect.bisect_left(self.values, value), self.count - 1)
         if self.width == 0:
             return 0
         return min(max(int((value - self.low) // self.width), 0), self.count - 1)
+
+    def edges(self, index: int) -> tuple[float, float]:
+        """Where bin ``index`` starts and ends (a value's bin: the value, twice)."""
+        if self.values:
+            return self.values[index], self.values[index]
+        return self.low + index * self.width, self.low + (index + 1) * self.width
 
 
 @dataclass
@@ -106,8 +125,7 @@ class NameStats:
                 for value, count in self.integers.items():
                     counts[bins.index(value)] += count
             histogram = () if bins is None or counts is None else tuple(
-                HistogramBin(bins.low + i * bins.width, bins.low + (i + 1) * bins.width, n)
-                for i, n in enumerate(counts))
+                HistogramBin(*bins.edges(i), n) for i, n in enumerate(counts))
             numeric = NumericStats(self.numbers, self.total / self.numbers, float(self.low),
                                    float(self.high), histogram)
         ordered = dict(sorted(categories.items(),
