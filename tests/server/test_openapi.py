@@ -56,7 +56,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         assert {"400", "404"} <= set(responses), (path, method)
 
 
-def _client(tmp_path: Path) -> Iterator[httpx.Client]:
+def _client(tmp_path: Path) -> Iterator[TestClient]:
     store = SqlStore(f"sqlite:///{tmp_path / 'openapi.db'}")
     app = create_app(ServerSettings(port=0, backend_store_uri=store.uri), store)
     with TestClient(app) as http:
@@ -65,7 +65,7 @@ def _client(tmp_path: Path) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def http(tmp_path: Path) -> Iterator[httpx.Client]:
+def http(tmp_path: Path) -> Iterator[TestClient]:
     """A client of the app over a fresh SQLite file (in-process)."""
     yield from _client(tmp_path)
 
@@ -89,7 +89,8 @@ def test_request_constraints_are_in_the_document() -> None:
 
     def field(model: str, name: str) -> dict[str, Any]:
         found: dict[str, Any] = schemas[model]["properties"][name]
-        return found.get("anyOf", [found])[0]
+        first: dict[str, Any] = found.get("anyOf", [found])[0]
+        return first
 
     assert field("CreateExperimentRequest", "name")["minLength"] == 1
     assert field("CreateFeedbackRequest", "name")["minLength"] == 1
