@@ -98,27 +98,27 @@ def test_request_constraints_are_in_the_document() -> None:
     assert field("FeedbackSummaryRequest", "names")["items"]["minLength"] == 1
     assert field("CreateUserRequest", "username")["pattern"].startswith("^[A-Za-z0-9]")
     for model in ("SearchTracesRequest", "SearchSessionsRequest"):
-        assert field(model, "page_token")["minLength"] == 1
+        assert schemas[model]["properties"]["page_token"]["minLength"] == 1
         assert field(model, "run_id")["minLength"] == 1
     [page_token] = [p for p in openapi_document()["paths"]["/api/v1/experiments"]["get"]
                     ["parameters"] if p["name"] == "page_token"]
-    assert page_token["schema"]["anyOf"][0]["minLength"] == 1
+    assert page_token["schema"]["minLength"] == 1
     assert {"oneOf", "anyOf"} & set(schemas["DeleteTracesRequest"])
     assert "anyOf" in schemas["UpdateUserRequest"]
 
 
 def test_what_the_document_refuses_is_refused_naming_the_field(http: httpx.Client) -> None:
     for path, body, named in [
-        ("/api/v1/experiments", {"name": ""}, "'name'"),
-        ("/api/v1/traces/search", {"experiment_ids": ["0"], "page_token": ""}, "'page_token'"),
-        ("/api/v1/sessions/search", {"experiment_ids": ["0"], "model_id": ""}, "'model_id'"),
+        ("/api/v1/experiments", {"name": ""}, "name"),
+        ("/api/v1/traces/search", {"experiment_ids": ["0"], "page_token": ""}, "page_token"),
+        ("/api/v1/sessions/search", {"experiment_ids": ["0"], "model_id": ""}, "model_id"),
     ]:
         response = http.post(path, json=body)
         assert response.status_code == 400, (path, response.text)
         assert named in response.json()["message"], (path, response.text)
     response = http.get("/api/v1/experiments", params={"page_token": ""})
     assert response.status_code == 400
-    assert "'page_token'" in response.json()["message"]
+    assert "page_token" in response.json()["message"]
 
 
 def test_an_integer_written_with_a_zero_fraction_is_that_integer(http: httpx.Client) -> None:

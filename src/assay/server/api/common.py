@@ -63,6 +63,8 @@ def trace_json(trace: Trace) -> dict[str, Any]:
 
 
 MAX_RESULTS_FIELD = Field(default=100, ge=1, le=1000, description="The page size (1 to 1000)")
+# Documented, not checked here: the store refuses any token it did not issue, "" among them,
+# saying so in the words a local store uses.
 PAGE_TOKEN_FIELD = Field(
-    default=None, min_length=1,
+    default=None, json_schema_extra={"minLength": 1},
     description="The `next_page_token` of the previous page of the same search")

@@ -71,7 +71,7 @@ def create_experiment(body: CreateExperimentRequest,
 def search_experiments(
     store: StoreDep,
     max_results: Annotated[int, Query(ge=1, le=1000, description="The page size")] = 1000,
-    page_token: Annotated[str | None, Query(min_length=1,
+    page_token: Annotated[str | None, Query(json_schema_extra={"minLength": 1},
                                             description="The previous page's cursor")] = None,
 ) -> SearchExperimentsResponse:
     """List experiments, newest first, a page at a time."""
