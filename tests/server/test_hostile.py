@@ -103,6 +103,7 @@ class Harness:
     server: ServerProcess | None = None
     http: httpx.Client | None = None
     _case_worst_health: float = 0.0
+    _health_since: float | None = None  # when the /health request in flight was sent
     _case_peak_kb: int = 0
     _killed: str = ""
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -115,6 +116,7 @@ class Harness:
                                     str(MAX_REQUEST_MB))
         url = self.server.wait_ready(60)
         self.http = httpx.Client(base_url=url, timeout=ANSWER_SECONDS)
+        self._case_peak_kb = 0  # the last process's peak is not this one's
         self._stop.clear()
         self._threads = [threading.Thread(target=self._poll, name="health-poller", daemon=True),
                          threading.Thread(target=self._guard, name="memory-guard", daemon=True)]
@@ -160,10 +162,11 @@ class Harness:
         # /health every 0.1 s while the server runs.
         with httpx.Client(base_url=self.url, timeout=30) as health:
             while not self._stop.is_set():
-                started = time.monotonic()
+                started = self._health_since = time.monotonic()
                 # No answer at all counts too, for as long as it waited.
                 with contextlib.suppress(httpx.HTTPError):
                     health.get("/health")
+                self._health_since = None
                 # Until it answered, or until the server was killed under it.
                 elapsed = time.monotonic() - started
                 self._case_worst_health = max(self._case_worst_health, elapsed)
@@ -176,7 +179,7 @@ class Harness:
     def begin(self) -> None:
         self.problems = []
         self._case_worst_health = 0.0
-        self._case_peak_kb = _kb_field(self.pid, "VmHWM")
+        self._case_peak_kb = 0  # end() reads the process's peak (VmHWM) itself
         self._killed = ""
 
     def end(self) -> list[str]:
@@ -185,6 +188,10 @@ class Harness:
         alive = self.server is not None and self.server.process.poll() is None
         self._case_peak_kb = max(self._case_peak_kb, _kb_field(self.pid, "VmHWM"))
         healthy = alive and self._health_now()
+        waiting = self._health_since
+        if waiting is not None:  # the poller's /health has had no answer for this long
+            self._case_worst_health = max(self._case_worst_health,
+                                          time.monotonic() - waiting)
         problems = list(self.problems)
         if self._killed:
             problems.append(self._killed)
@@ -601,9 +608,21 @@ def harness(request: pytest.FixtureRequest,
             yield h
         finally:
             h.stop()
-            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(h.totals.line(request.param))
+            _print_summary(request.config, h.totals.line(request.param))
+
+
+def _print_summary(config: pytest.Config, line: str) -> None:
+    # On the terminal even while output is captured: the figures are what the run is for.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(line)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
