@@ -1,46 +1,60 @@
-"""Property-based requests from the committed OpenAPI document (schemathesis) against the app
-on SQLite: no input the document allows, or nearly allows, gets a 5xx, and every answer has a
-status and a body the document describes.
+"""Property-based requests from the committed OpenAPI document (schemathesis) against the app:
+no input the document allows, or nearly allows, gets a 5xx, and every answer has a status,
+headers and a body the document describes.
 
-Bounded and derandomized, so CI runs the same cases every time in well under a minute; run
-with ``ASSAY_SCHEMATHESIS_EXAMPLES=500`` to look harder.
+Four runs of the same cases:
+
+* on SQLite without auth (and there, also every method a path does not have: 405 with the
+  full ``Allow`` list);
+* on SQLite with ``--auth``, an admin's API key sent as bearer on every request;
+* on SQLite with ``--auth`` and a viewer's key: every write is a documented 403;
+* on PostgreSQL without auth.
+
+Bounded and derandomized, so CI runs the same cases every time in about a minute; run with
+``ASSAY_SCHEMATHESIS_EXAMPLES=500`` to look harder.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from assay.entities.user import Role
 from assay.server import ServerSettings, create_app
 from assay.server.openapi import COMMITTED_PATH
 from assay.store.sql import SqlStore
+from conftest import PostgresServer, _postgres_schema_uri
 
 EXAMPLES = int(os.environ.get("ASSAY_SCHEMATHESIS_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
+# A method the path does not have must be a 405 listing every method it has.
+METHOD_CHECKS = [*CHECKS, unsupported_method, allow_header_conformance]
 
 
 class AppOfTheTest:
-    """An ASGI app that hands each request to the app of the running test (made by the
-    ``app`` fixture), so that the schema can be loaded once, at import."""
+    """An ASGI app that hands each request to the app of the running test (made by a
+    fixture below), so that the schema can be loaded once, at import."""
 
     def __init__(self) -> None:
         self.app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None, "the app fixture did not run"
+        assert self.app is not None, "no app fixture ran"
         await self.app(scope, receive, send)
 
 
@@ -55,19 +69,121 @@ schema = schemathesis.openapi.from_path(COMMITTED_PATH, config=SchemathesisConfi
 schema.app = APP
 
 
-@pytest.fixture(autouse=True)
-def app(tmp_path: Path) -> Iterator[None]:
-    """The app over a fresh SQLite file, for each operation's run."""
-    store = SqlStore(f"sqlite:///{tmp_path / 'schemathesis.db'}")
+def _serve(store: SqlStore, auth: bool = False) -> None:
     # Schemathesis addresses its requests to "testserver", which a server without auth
     # answers only when told to (see assay.server.hosts).
-    APP.app = create_app(ServerSettings(port=0, backend_store_uri=store.uri,
+    APP.app = create_app(ServerSettings(port=0, backend_store_uri=store.uri, auth=auth,
                                         allowed_hosts=("testserver",)), store)
-    yield
-    APP.app = None
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
+    """One SQLite store for the run without auth (a store per operation would cost more than
+    the cases; what one operation leaves, the next may use)."""
+    store = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'schemathesis.db'}")
+    yield store
     store.close()
 
 
+@pytest.fixture
+def sqlite_app(sqlite_store: SqlStore) -> Iterator[None]:
+    _serve(sqlite_store)
+    yield
+    APP.app = None
+
+
+@pytest.fixture(scope="module")
+def auth_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
+    """One SQLite store for the runs with auth, with their users (made once: a store per
+    operation would cost more than the cases)."""
+    store = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('auth') / 'schemathesis.db'}")
+    yield store
+    store.close()
+
+
+def _key_of(store: SqlStore, username: str, role: Role) -> str:
+    store.create_user(username, role)
+    _, token = store.create_api_key(username, "schemathesis")
+    return token
+
+
+@pytest.fixture(scope="module")
+def admin_key(auth_store: SqlStore) -> str:
+    return _key_of(auth_store, "schemathesis-admin", Role.ADMIN)
+
+
+@pytest.fixture(scope="module")
+def viewer_key(auth_store: SqlStore) -> str:
+    return _key_of(auth_store, "schemathesis-viewer", Role.VIEWER)
+
+
+@pytest.fixture
+def auth_app(auth_store: SqlStore) -> Iterator[None]:
+    """The app with auth on over the auth store."""
+    _serve(auth_store, auth=True)
+    yield
+    APP.app = None
+
+
+@pytest.fixture(scope="module")
+def postgres_store(postgres_server: PostgresServer) -> Iterator[SqlStore]:
+    """One PostgreSQL schema for the whole PostgreSQL run (migrating a schema per operation
+    would cost more than the cases)."""
+    for uri in _postgres_schema_uri(postgres_server):
+        store = SqlStore(uri)
+        yield store
+        store.close()
+
+
+@pytest.fixture
+def postgres_app(postgres_store: SqlStore) -> Iterator[None]:
+    _serve(postgres_store)
+    yield
+    APP.app = None
+
+
+# The fixtures hold the app for a whole operation's cases, on purpose.
+one_app_per_operation = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 @schema.parametrize()
-def test_no_server_errors_and_answers_as_documented(case: schemathesis.Case) -> None:
+@one_app_per_operation
+def test_sqlite_answers_as_documented(case: schemathesis.Case, sqlite_app: None) -> None:
+    case.call_and_validate(checks=METHOD_CHECKS)
+
+
+@schema.parametrize()
+@one_app_per_operation
+def test_sqlite_with_an_admin_key_answers_as_documented(case: schemathesis.Case,
+                                                        auth_app: None, admin_key: str) -> None:
+    case.call_and_validate(headers=_bearer(admin_key), checks=CHECKS)
+
+
+@schema.parametrize()
+@one_app_per_operation
+def test_sqlite_with_a_viewer_key_answers_as_documented(case: schemathesis.Case,
+                                                        auth_app: None, viewer_key: str) -> None:
+    response = case.call_and_validate(headers=_bearer(viewer_key), checks=CHECKS)
+    if case.method.upper() != "GET" and response.status_code < 400 \
+            and case.operation.path not in _VIEWER_MAY_POST:
+        pytest.fail(f"a viewer changed something: {case.method} {case.formatted_path} answered "
+                    f"{response.status_code}")
+
+
+# The POSTs a viewer may make: reads that take their query as a body, and the browser
+# feedback endpoint (which checks its own token, not the caller).
+_VIEWER_MAY_POST = frozenset({
+    "/api/v1/traces/search", "/api/v1/sessions/search", "/api/v1/analytics/feedback-summary",
+    "/api/v1/feedback",
+})
+
+
+@pytest.mark.postgres
+@schema.parametrize()
+@one_app_per_operation
+def test_postgresql_answers_as_documented(case: schemathesis.Case, postgres_app: None) -> None:
     case.call_and_validate(checks=CHECKS)

@@ -9,7 +9,7 @@ InvalidParameterError (FilterError too)        400     INVALID_PARAMETER_VALUE
 request validation (bad JSON, types, fields)   400     INVALID_PARAMETER_VALUE
 NotFoundError                                  404     RESOURCE_DOES_NOT_EXIST
 no such route                                  404     ENDPOINT_NOT_FOUND
-wrong method                                   405     METHOD_NOT_ALLOWED
+wrong method (``Allow`` lists every method)    405     METHOD_NOT_ALLOWED
 AlreadyExistsError                             409     RESOURCE_ALREADY_EXISTS
 AuthenticationError                            401     UNAUTHENTICATED
 PermissionDeniedError                          403     PERMISSION_DENIED
@@ -27,7 +27,7 @@ with a generic message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -85,12 +85,26 @@ class ErrorResponse(BaseModel):
 #: The error responses every route can give, for the OpenAPI document.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid input; the message names the field"},
+    401: {"model": ErrorResponse,
+          "description": "With --auth: no credentials, or not valid ones (an API key that is "
+                         "unknown, revoked or expired)"},
+    403: {"model": ErrorResponse,
+          "description": "With --auth: the caller's role may not do this; with or without "
+                         "it: a form or cross-site request without a valid CSRF token"},
     404: {"model": ErrorResponse, "description": "No such resource; the message names the id"},
     413: {"model": ErrorResponse,
           "description": "The body is over max_request_bytes (as sent or decompressed), or "
                          "the request over another limit; the message names it"},
+    415: {"model": ErrorResponse,
+          "description": "A Content-Encoding other than gzip, deflate or identity"},
     503: {"model": ErrorResponse, "description": "The database cannot be reached"},
 }
+
+#: The answer of a route that may also find its input conflicting with what is stored.
+CONFLICT_RESPONSE: dict[str, Any] = {
+    "model": ErrorResponse,
+    "description": "Conflicts with what is stored (a name that is taken, an idempotency key "
+                   "used for another trace); the message says what"}
 
 
 def status_of(exc: AssayError) -> int:
@@ -182,7 +196,42 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(exc.status_code, code, message)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request)
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods of the resource at the request's path, as the OpenAPI document has them.
+
+    Routing answers 405 from the first route whose path matched, so its ``Allow`` would list
+    that route's methods only, while a path such as ``/api/v1/users`` has one route per
+    method. Where paths of several shapes match (``/api/v1/traces/search`` is also
+    ``/api/v1/traces/{trace_id}``), the one with the fewest parameters is the resource.
+    """
+    path = request.scope["path"]
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    by_shape: dict[int, set[str]] = {}
+    for route in _routes(request.app.router.routes):
+        path_regex = getattr(route, "path_regex", None)
+        route_methods = getattr(route, "methods", None)
+        if path_regex is not None and route_methods and path_regex.match(path):
+            parameters = str(getattr(route, "path", "")).count("{")
+            by_shape.setdefault(parameters, set()).update(route_methods)
+    return ", ".join(sorted(by_shape[min(by_shape)])) if by_shape else ""
+
+
+def _routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, with those of included routers (which FastAPI may keep nested, each
+    with its full path)."""
+    for route in routes:
+        nested = getattr(route, "effective_route_contexts", None)
+        if callable(nested):
+            yield from nested()
+        else:
+            yield route
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from assay.server.api.common import RequestModel
+from assay.server.api.common import NonEmptyStr, RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 
@@ -17,14 +17,15 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], responses=ERROR_RESP
 
 
 class FeedbackSummaryRequest(RequestModel):
-    experiment_ids: list[str] = Field(min_length=1, description="The experiments")
+    experiment_ids: list[NonEmptyStr] = Field(min_length=1, description="The experiments")
     filter_string: str | None = Field(default=None,
                                       description="Which traces, as in traces/search")
-    names: list[str] | None = Field(default=None,
+    names: list[NonEmptyStr] | None = Field(default=None,
                                     description="The feedback names to summarise (all)")
     group_by: str | None = Field(
-        default=None, description="'user', 'session', 'tags.<key>', 'metadata.<key>' or a "
-                                  "trace attribute such as 'name'")
+        default=None, min_length=1,
+        description="'user', 'session', 'tags.<key>', 'metadata.<key>' or a trace attribute "
+                    "such as 'name'")
     time_bucket: Literal["hour", "day", "week"] | None = Field(
         default=None, description="Buckets in UTC; weeks start on Monday")
 

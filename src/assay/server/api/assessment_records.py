@@ -31,8 +31,26 @@ _FORM = ("MLflow's assessment JSON: assessment_name, source {source_type, source
          "overrides, valid, run_id, idempotency_key")
 
 
+# What the document says of the form (the entity checks the rest, naming the field).
+_FORM_SCHEMA: dict[str, Any] = {
+    "required": ["assessment_name"],
+    "properties": {
+        "assessment_name": {"type": "string", "minLength": 1, "maxLength": 250,
+                            "pattern": r"\S"},
+        "source": {"type": "object", "required": ["source_type"], "properties": {
+            "source_type": {"enum": ["HUMAN", "LLM_JUDGE", "CODE"]},
+            "source_id": {"type": "string", "minLength": 1, "maxLength": 250}}},
+        "feedback": {"type": "object"},
+        "expectation": {"type": "object", "required": ["value"],
+                        "properties": {"value": {"not": {"type": "null"}}}},
+        "span_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+    },
+    "oneOf": [{"required": ["feedback"]}, {"required": ["expectation"]}],
+}
+
+
 class AssessmentRecord(RequestModel):
-    assessment: dict[str, Any] = Field(description=_FORM)
+    assessment: dict[str, Any] = Field(description=_FORM, json_schema_extra=_FORM_SCHEMA)
 
 
 class AssessmentRecordResponse(BaseModel):

@@ -11,7 +11,7 @@ from assay.entities import Assessment, AssessmentError, AssessmentSource, Expect
 from assay.server.api.common import EmptyResponse, RequestModel
 from assay.server.assessment_rules import change_assessment, override_feedback
 from assay.server.deps import SettingsDep, StoreDep
-from assay.server.errors import ERROR_RESPONSES
+from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.feedback_rules import log_or_keep
 from assay.server.limits import check_value_size
 
@@ -21,10 +21,15 @@ router = APIRouter(prefix="/traces/{trace_id}", tags=["assessments"],
                    responses=ERROR_RESPONSES)
 
 _METADATA = "String keys; values are stored as strings (numbers and booleans are converted)"
+_SPAN_ID = r"^[0-9a-f]{16}$"
+# A name: 1 to 250 characters, not all of them whitespace.
+_NAME_PATTERN = r"\S"
 
 
 class SourceModel(RequestModel):
-    source_type: str = Field(description="HUMAN, LLM_JUDGE or CODE (any case)")
+    source_type: str = Field(
+        description="HUMAN, LLM_JUDGE or CODE (any case)",
+        json_schema_extra={"enum": ["HUMAN", "LLM_JUDGE", "CODE", "human", "llm_judge", "code"]})
     source_id: str | None = Field(default="default",
                                   description="Who: a user id, a judge's model, a scorer")
 
@@ -33,7 +38,7 @@ class SourceModel(RequestModel):
 
 
 class ErrorModel(RequestModel):
-    error_code: str = Field(description="e.g. the exception's class name")
+    error_code: str = Field(min_length=1, description="e.g. the exception's class name")
     error_message: str | None = Field(default=None, description="What went wrong")
     stack_trace: str | None = Field(default=None, description="Kept up to 10,000 characters")
 
@@ -42,32 +47,39 @@ class ErrorModel(RequestModel):
 
 
 class CreateFeedbackRequest(RequestModel):
-    name: str = Field(default="feedback", description="What is judged, e.g. 'user_feedback'")
+    name: str = Field(default="feedback", min_length=1, max_length=250,
+                      pattern=_NAME_PATTERN,
+                      description="What is judged, e.g. 'user_feedback'")
     value: JsonValue = Field(default=None, description="bool, number, string, list or object")
     source: SourceModel | None = Field(default=None, description="Default CODE 'default'")
     error: ErrorModel | None = Field(default=None, description="Why there is no value")
     rationale: str | None = Field(default=None, description="Why (10,000 characters at most)")
     metadata: dict[str, str | int | float | bool] | None = Field(default=None,
                                                                  description=_METADATA)
-    span_id: str | None = Field(default=None, description="The span (16 hex digits) it is "
-                                                          "about, if not the whole trace")
+    span_id: str | None = Field(default=None, pattern=_SPAN_ID,
+                                description="The span (16 hex digits) it is about, if not "
+                                            "the whole trace")
     idempotency_key: str | None = Field(
         default=None, description="A retry with the same key stores nothing more and returns "
                                   "the first assessment")
 
 
 class CreateExpectationRequest(RequestModel):
-    name: str = Field(description="What is expected, e.g. 'expected_response'")
-    value: JsonValue = Field(description="Any JSON value except null")
+    name: str = Field(min_length=1, max_length=250, pattern=_NAME_PATTERN,
+                      description="What is expected, e.g. 'expected_response'")
+    value: JsonValue = Field(description="Any JSON value except null",
+                             json_schema_extra={"not": {"type": "null"}})
     source: SourceModel | None = Field(default=None, description="Default HUMAN 'default'")
     metadata: dict[str, str | int | float | bool] | None = Field(default=None,
                                                                  description=_METADATA)
-    span_id: str | None = Field(default=None, description="The span it is about")
+    span_id: str | None = Field(default=None, pattern=_SPAN_ID,
+                                description="The span it is about")
     idempotency_key: str | None = Field(default=None, description="As for feedback")
 
 
 class UpdateAssessmentRequest(RequestModel):
-    name: str | None = Field(default=None, description="A new name")
+    name: str | None = Field(default=None, min_length=1, max_length=250,
+                             pattern=_NAME_PATTERN, description="A new name")
     value: JsonValue = Field(default=None, description="A new value (clears an error)")
     rationale: str | None = Field(default=None, description="A new rationale")
     metadata: dict[str, str | int | float | bool] | None = Field(
@@ -100,7 +112,8 @@ def _response(assessment: Assessment) -> AssessmentResponse:
 
 _PENDING_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": AssessmentResponse,
-          "description": "Kept: the trace has not arrived yet (`pending: true`)"}}
+          "description": "Kept: the trace has not arrived yet (`pending: true`)"},
+    409: CONFLICT_RESPONSE}
 
 
 def _logged_or_kept(assessment: Assessment, store: StoreDep, settings: SettingsDep,

@@ -41,7 +41,8 @@ def _model(experiment: Experiment) -> ExperimentModel:
 
 
 class CreateExperimentRequest(RequestModel):
-    name: str = Field(description="A unique name, e.g. '/Shared/my-app'")
+    name: str = Field(min_length=1, pattern=r"\S",
+                      description="A unique name, e.g. '/Shared/my-app'")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags of the experiment")
 
 
@@ -70,7 +71,8 @@ def create_experiment(body: CreateExperimentRequest,
 def search_experiments(
     store: StoreDep,
     max_results: Annotated[int, Query(ge=1, le=1000, description="The page size")] = 1000,
-    page_token: Annotated[str | None, Query(description="The previous page's cursor")] = None,
+    page_token: Annotated[str | None, Query(json_schema_extra={"minLength": 1},
+                                            description="The previous page's cursor")] = None,
 ) -> SearchExperimentsResponse:
     """List experiments, newest first, a page at a time."""
     page = store.search_experiments(max_results, page_token)

@@ -7,10 +7,14 @@ The server signs it with its own key, kept in the database; the trace need not b
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from assay.feedback_tokens import MAX_EXPIRES_IN_SECONDS, unverified_claims
+from assay.entities._checks import MAX_ID_CHARS
+from assay.entities.assessment import MAX_NAME_CHARS
+from assay.feedback_tokens import MAX_EXPIRES_IN_SECONDS, MAX_NAMES, unverified_claims
 from assay.server.api.common import RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
@@ -20,17 +24,23 @@ __all__ = ["router"]
 router = APIRouter(prefix="/traces/{trace_id}", tags=["feedback"], responses=ERROR_RESPONSES)
 
 
+# A feedback name: 1 to 250 characters, not all of them whitespace.
+FeedbackName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"\S")]
+
+
 class CreateFeedbackTokenRequest(RequestModel):
-    names: list[str] | None = Field(
-        default=None, description="The feedback names the token allows (a non-empty list); "
-                                  "null allows any name")
+    names: list[FeedbackName] | None = Field(
+        default=None, min_length=1, max_length=MAX_NAMES,
+        description="The feedback names the token allows (a non-empty list); null allows any "
+                    "name")
     end_user_id: str | None = Field(
-        default=None, description="The end user, as the app knows them; their second vote on "
-                                  "a name replaces the first. Null: the token stands for one "
-                                  "anonymous user")
+        default=None, min_length=1, max_length=MAX_ID_CHARS,
+        description="The end user, as the app knows them; their second vote on a name "
+                    "replaces the first. Null: the token stands for one anonymous user")
     expires_in: float = Field(
-        default=3600, description=f"Seconds until the token expires (more than 0, at most "
-                                  f"{MAX_EXPIRES_IN_SECONDS:,}: 30 days)")
+        default=3600, gt=0, le=MAX_EXPIRES_IN_SECONDS,
+        description=f"Seconds until the token expires (more than 0, at most "
+                    f"{MAX_EXPIRES_IN_SECONDS:,}: 30 days)")
 
 
 class FeedbackTokenResponse(BaseModel):

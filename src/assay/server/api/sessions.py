@@ -12,6 +12,8 @@ from assay.server.api.common import (
     MAX_RESULTS_FIELD,
     PAGE_TOKEN_FIELD,
     TRACE_DESCRIPTION,
+    JsonInt,
+    NonEmptyStr,
     RequestModel,
     trace_json,
 )
@@ -24,12 +26,14 @@ router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPON
 
 
 class SearchSessionsRequest(RequestModel):
-    experiment_ids: list[str] = Field(min_length=1, description="The experiments to search")
-    max_results: int = MAX_RESULTS_FIELD
+    experiment_ids: list[NonEmptyStr] = Field(min_length=1,
+                                              description="The experiments to search")
+    max_results: JsonInt = MAX_RESULTS_FIELD
     page_token: str | None = PAGE_TOKEN_FIELD
     include_spans: bool = Field(default=True, description="False returns the headers only")
-    run_id: str | None = Field(default=None, description="Sessions with a trace of this run")
-    model_id: str | None = Field(default=None,
+    run_id: str | None = Field(default=None, min_length=1,
+                               description="Sessions with a trace of this run")
+    model_id: str | None = Field(default=None, min_length=1,
                                  description="Sessions with a trace of this model")
 
 

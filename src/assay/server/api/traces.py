@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from assay.server.api.common import (
+    BIGINT_MAX,
+    BIGINT_MIN,
     MAX_RESULTS_FIELD,
     PAGE_TOKEN_FIELD,
     TRACE_DESCRIPTION,
+    WHOLE_NUMBER,
     EmptyResponse,
+    JsonInt,
+    NonEmptyStr,
     RequestModel,
     trace_json,
 )
@@ -24,17 +29,19 @@ router = APIRouter(prefix="/traces", tags=["traces"], responses=ERROR_RESPONSES)
 
 
 class SearchTracesRequest(RequestModel):
-    experiment_ids: list[str] = Field(min_length=1, description="The experiments to search")
+    experiment_ids: list[NonEmptyStr] = Field(min_length=1,
+                                              description="The experiments to search")
     filter_string: str | None = Field(
         default=None, description="MLflow's filter language plus OR, parentheses and NOT, "
                                   "e.g. \"feedback.user_feedback = 'false'\"")
     order_by: list[str] | None = Field(
         default=None, description="e.g. ['execution_time_ms DESC']; default newest first")
-    max_results: int = MAX_RESULTS_FIELD
+    max_results: JsonInt = MAX_RESULTS_FIELD
     page_token: str | None = PAGE_TOKEN_FIELD
     include_spans: bool = Field(default=True, description="False returns the headers only")
-    run_id: str | None = Field(default=None, description="Only traces of this run")
-    model_id: str | None = Field(default=None, description="Only traces of this model")
+    run_id: str | None = Field(default=None, min_length=1, description="Only traces of this run")
+    model_id: str | None = Field(default=None, min_length=1,
+                                 description="Only traces of this model")
 
 
 class SearchTracesResponse(BaseModel):
@@ -47,13 +54,27 @@ class TraceResponse(BaseModel):
 
 
 class DeleteTracesRequest(RequestModel):
-    experiment_id: str = Field(description="The experiment the traces are in")
-    max_timestamp_millis: int | None = Field(
+    # Which traces: by age or by id, never both (the store says so too, naming them).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["max_timestamp_millis"],
+         "properties": {"max_timestamp_millis": {"type": "integer"},
+                        "trace_ids": {"type": "null"}}},
+        {"required": ["trace_ids"],
+         "properties": {"trace_ids": {"type": "array", "minItems": 1},
+                        "max_timestamp_millis": {"type": "null"},
+                        "max_traces": {"type": "null"}}},
+    ]})
+
+    experiment_id: str = Field(min_length=1, description="The experiment the traces are in")
+    max_timestamp_millis: Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX),
+                                    WHOLE_NUMBER] | None = Field(
         default=None, description="Delete the traces that started at or before this time "
                                   "(milliseconds since the epoch); not with trace_ids")
-    max_traces: int | None = Field(
-        default=None, description="With max_timestamp_millis: at most this many, oldest first")
-    trace_ids: list[str] | None = Field(default=None, description="Delete these traces")
+    max_traces: Annotated[int, Field(ge=1, le=BIGINT_MAX), WHOLE_NUMBER] | None = Field(
+        default=None,
+        description="With max_timestamp_millis: at most this many, oldest first")
+    trace_ids: list[str] | None = Field(default=None, min_length=1,
+                                        description="Delete these traces")
 
 
 class DeleteTracesResponse(BaseModel):

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from assay.entities.user import ApiKey, User
 from assay.errors import InvalidParameterError
@@ -30,6 +30,7 @@ router = APIRouter(tags=["users"], responses={**ERROR_RESPONSES, **_AUTH_RESPONS
 
 RoleName = Literal["admin", "member", "reviewer", "viewer"]
 _MAX_DAYS = 36_500
+_MIN_DAYS = 1 / 86_400
 UsernamePath = Annotated[str, Path(description="The user's name", max_length=128)]
 
 
@@ -78,14 +79,23 @@ class UsersResponse(BaseModel):
 
 
 class CreateUserRequest(RequestModel):
-    username: str = Field(description="1 to 128 letters, digits and . _ @ + -")
+    username: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$",
+                          description="1 to 128 letters, digits and . _ @ + -, starting with "
+                                      "a letter or digit")
     role: RoleName = Field(default="member", description="admin, member, reviewer or viewer")
     password: str | None = Field(
-        default=None, description="For signing in to the web pages (at least 8 characters); "
-                                  "without one the user only uses API keys")
+        default=None, min_length=8, max_length=1024, pattern=r"\S",
+        description="For signing in to the web pages (at least 8 characters); without one "
+                    "the user only uses API keys")
 
 
 class UpdateUserRequest(RequestModel):
+    # At least one change (400 "Nothing to change" otherwise).
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["role"], "properties": {"role": {"type": "string"}}},
+        {"required": ["disabled"], "properties": {"disabled": {"type": "boolean"}}},
+    ]})
+
     role: RoleName | None = Field(default=None, description="A new role")
     disabled: bool | None = Field(
         default=None, description="true disables the user (signed out, keys refused); false "
@@ -96,8 +106,9 @@ class CreateApiKeyRequest(RequestModel):
     name: str = Field(description="What the key is for, e.g. 'production app'",
                       min_length=1, max_length=250)
     expires_in_days: float | None = Field(
-        default=None, gt=0, le=_MAX_DAYS, description="Days until the key stops working; "
-                                                        "null for never")
+        default=None, ge=_MIN_DAYS, le=_MAX_DAYS,
+        description="Days until the key stops working (at least a second's worth); null for "
+                    "never")
 
 
 class CreateApiKeyResponse(BaseModel):
