@@ -2,6 +2,14 @@
 
 Each raises an :class:`~assay.errors.InvalidParameterError` (a ``ValueError``) whose
 message names the field.
+
+NUL characters: PostgreSQL cannot store a NUL (U+0000) in a text column, where SQLite can.
+So that both databases behave alike, what people type to name or find something (ids,
+names, keys, page tokens) is refused when it holds one (:func:`check_key`, :func:`check_text`),
+and free text an application recorded (span names, status messages, previews, tag and
+metadata values) has each NUL replaced by U+FFFD (:func:`replace_nul`), so a trace is never
+lost for it. JSON stored as text (attributes, events, values) writes a NUL as the escape
+``\\u0000`` and keeps it.
 """
 
 from __future__ import annotations
@@ -16,10 +24,12 @@ __all__ = [
     "MAX_ID_CHARS",
     "MAX_METADATA_KEY_CHARS",
     "MAX_VALUE_DEPTH",
+    "check_key",
     "check_metadata",
     "check_ms",
     "check_text",
     "check_value",
+    "replace_nul",
 ]
 
 #: Longest source id, error code and idempotency key.
@@ -43,6 +53,20 @@ def check_text(field: str, value: object, max_chars: int | None = None,
             f"Invalid {field}: it is {len(value):,} characters long; the limit is "
             f"{max_chars:,}")
     _check_storable(field, value)
+
+
+def check_key(field: str, value: object) -> None:
+    """A str given to find or name something (an id, a name, a key), possibly empty, that a
+    database can store: InvalidParameterError naming ``field`` for one holding a NUL (or a
+    lone surrogate). Not a str: left to the caller's own checks."""
+    if isinstance(value, str) and ("\x00" in value or not value.isascii()):
+        _check_storable(field, value)
+
+
+def replace_nul(value: str) -> str:
+    """``value`` with each NUL character replaced by U+FFFD, for free text that is kept
+    rather than refused (see the module doc)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _check_storable(field: str, value: str) -> None:
