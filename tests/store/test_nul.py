@@ -2,7 +2,7 @@
 names and keys holding one are refused with an InvalidParameterError naming the field, free
 text has each NUL replaced by U+FFFD, and JSON keeps it as an escape. PostgreSQL cannot store
 a NUL in text where SQLite can; before, the one failed with a database error and the other
-stored it."""
+stored it. Users and keys, which only SQL stores hold, on the two databases."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from assay.entities import SpanEvent, SpanStatus, SpanStatusCode
 from assay.errors import InvalidParameterError
 from assay.store.base import Store
+from assay.store.sql import SqlStore
 from assay.store.sql.schema import experiments, traces
 from conftest import Backend
 from factories import make_span, make_trace, new_trace_id
@@ -127,3 +128,22 @@ def test_free_text_keeps_its_nul_as_a_replacement_character(store: Store) -> Non
     # Experiment tag values are JSON: kept exactly.
     experiment_id = store.create_experiment("nul-tags", {"k": "v\x00"})
     assert store.get_experiment(experiment_id).tags == {"k": "v\x00"}
+
+
+def test_feedback_summary_names_with_a_nul_are_refused(store: Store) -> None:
+    with pytest.raises(InvalidParameterError, match=r"names\[\]"):
+        store.get_feedback_summary(["0"], names=[NUL])
+
+
+def test_users_and_keys_with_a_nul(sql_store: SqlStore) -> None:
+    sql_store.create_user("bob", "viewer", password="a long password")
+    # Nobody can be called that: not found, as at a login form.
+    assert sql_store.find_user_by_name(NUL) is None
+    assert sql_store.authenticate_password("bob\x00", "a long password") is None
+    with pytest.raises(InvalidParameterError, match="key name"):
+        sql_store.create_api_key("bob", NUL)
+    for call in (lambda: sql_store.set_user_role(NUL, "admin"),
+                 lambda: sql_store.create_api_key(NUL, "k"),
+                 lambda: sql_store.list_api_keys(NUL)):
+        with pytest.raises(InvalidParameterError, match="username"):
+            call()
