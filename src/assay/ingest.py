@@ -55,7 +55,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +71,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as OtlpStatus
 
 from assay import _json
 from assay.entities._checks import MAX_METADATA_KEY_CHARS as MAX_TAG_KEY_CHARS
-from assay.entities._checks import check_key
+from assay.entities._checks import check_key, fits_int64, may_hold_wide_int
 from assay.entities.span import (
     INPUTS_KEY,
     OUTPUTS_KEY,
@@ -174,9 +173,6 @@ _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
 # Times are nanoseconds since the epoch stored in BIGINT columns: below 2**63.
 _TIME_LIMIT = 2**63
-_INT64_MIN = -(2**63)
-# A JSON number of 19 digits or more may not fit 64 bits: only text holding one is walked.
-_LONG_NUMBER = re.compile(r"\d{19}")
 # How many rejected spans a partial-success answer names (it counts them all).
 MAX_NAMED_REJECTIONS = 10
 _STATUSES = {code: SpanStatus(code) for code in SpanStatusCode}
@@ -472,7 +468,7 @@ def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
         outputs_json=outputs_json,
         attributes=attributes,
         events=tuple(SpanEvent(e.name, e.time_unix_nano,
-                               _event_attributes(e.attributes, json_attributes))
+                               _event_attributes(span, e, json_attributes))
                      for e in span.events) if span.events else (),
     )
 
@@ -492,7 +488,7 @@ def _span_attributes(span: OtlpSpan, json_attributes: bool) -> dict[str, Any]:
             text = value.string_value
             if (json_attributes or key.startswith("mlflow.")) and key not in _TEXT_KEYS:
                 decoded[key] = _loads(text)
-                if _LONG_NUMBER.search(text) and not _fits_int64(decoded[key]):
+                if may_hold_wide_int(text) and not fits_int64(decoded[key]):
                     raise SpanError(span, f"invalid attribute {key[:100]!r}: its JSON holds an "
                                           "integer outside 64 bits")
             else:
@@ -504,24 +500,18 @@ def _span_attributes(span: OtlpSpan, json_attributes: bool) -> dict[str, Any]:
     return decoded
 
 
-def _fits_int64(value: Any, depth: int = 0) -> bool:
-    """Whether every int in a decoded JSON value is within 64 bits (an int64 or a uint64
-    below 2**63, what every reader of the value can hold)."""
-    if type(value) is int:
-        return _INT64_MIN <= value < _TIME_LIMIT
-    if depth > 100:
-        return True  # deeper than any reader walks; the store keeps it as text
-    if isinstance(value, list):
-        return all(_fits_int64(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return all(_fits_int64(item, depth + 1) for item in value.values())
-    return True
-
-
-def _event_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> dict[str, Any]:
-    decoded = decode_attributes(attributes)
-    if json_attributes:
-        return {k: _loads(v) if isinstance(v, str) else v for k, v in decoded.items()}
+def _event_attributes(span: OtlpSpan, event: OtlpSpan.Event,
+                      json_attributes: bool) -> dict[str, Any]:
+    decoded = decode_attributes(event.attributes)
+    if not json_attributes:
+        return decoded
+    for key, value in decoded.items():
+        if isinstance(value, str):
+            decoded[key] = _loads(value)
+            if may_hold_wide_int(value) and not fits_int64(decoded[key]):
+                raise SpanError(span, f"invalid attribute {key[:100]!r} of event "
+                                      f"{event.name[:100]!r}: its JSON holds an integer "
+                                      "outside 64 bits")
     return decoded
 
 

@@ -22,10 +22,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from assay.entities import Trace
+from assay.entities import SpanEvent, Trace
 from assay.errors import NotFoundError
 from assay.store.rest.otlp import encode_traces
-from factories import make_trace
+from factories import make_span, make_trace, new_trace_id
 from server.live import Served
 from server.otlp_requests import PROTOBUF, OtlpBatch, make_batch
 
@@ -226,6 +226,21 @@ def test_nul_in_a_tag_key_or_service_name_rejects_the_spans(served: Served) -> N
     assert "experiment name" in response.json()["message"]
     assert "NUL" in response.json()["message"]
     assert stored_ids(served, batch.trace_ids) == set()
+
+
+def test_json_encoded_event_attributes_are_checked_too(served: Served) -> None:
+    # What Assay's SDK sends: every attribute is JSON text, events' too.
+    trace_id = new_trace_id()
+    wide = make_trace(trace_id=trace_id, spans=[
+        make_span(trace_id, events=[SpanEvent("e", 1, {"n": 2**64})])])
+    good = make_trace()
+    body = gzip.compress(encode_traces([good, wide]))
+    response = served.http.post("/v1/traces", content=body,
+                                headers=PROTOBUF | {"Content-Encoding": "gzip"})
+    rejected, message = partial_success(response)
+    assert rejected == 1 and "'n' of event 'e'" in message and trace_id in message, message
+    assert set(served.store.find_traces([trace_id, good.info.trace_id])) == {
+        good.info.trace_id}
 
 
 def test_what_only_the_store_refuses_rejects_that_trace_alone(served: Served) -> None:

@@ -1,8 +1,8 @@
 """Numbers and ids a trace cannot hold, through the SDK's store on SQLite, PostgreSQL and an
 Assay server: times of 2**63 ns and more or below zero, an end before its start, negative
-durations, all-zero ids. Each is an InvalidParameterError (a ValueError) naming the field,
-never a database error (SQLite once raised OverflowError from the driver), and nothing of the
-batch is written to a SQL store."""
+durations, all-zero ids, attribute integers outside 64 bits. Each is an
+InvalidParameterError (a ValueError) naming the field, never a database error (SQLite once
+raised OverflowError from the driver), and nothing of the batch is written to a SQL store."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ BAD_TRACES: list[tuple[str, Callable[[], Trace], str]] = [
      "before start_time"),
     ("event at 2**63", lambda: _with_span(events=[SpanEvent("late", TOO_LATE)]), "event"),
     ("zero span id", lambda: _with_span(span_id="0" * 16), "span_id"),
+    ("attribute of 2**64", lambda: _with_span(attributes={"big": [1, 2**64]}),
+     "outside 64 bits"),
+    ("event attribute below -2**63",
+     lambda: _with_span(events=[SpanEvent("e", 1, {"n": {"m": -2**63 - 1}})]),
+     "outside 64 bits"),
     ("zero trace id", lambda: make_trace(trace_id="tr-" + "0" * 32), "trace_id"),
     ("negative request_time", lambda: _with_info(request_time=-1), "request_time"),
     ("request_time of 2**63", lambda: _with_info(request_time=TOO_LATE), "request_time"),
