@@ -1,9 +1,11 @@
 """OTLP ingestion: an OpenTelemetry ExportTraceServiceRequest as Assay Trace entities.
 
 Pure functions (no HTTP, no SQL): the server's ``POST /v1/traces`` decodes the body with
-:func:`parse_request`, groups the spans by resource with :func:`spans_by_resource` and by
-trace with :func:`group_by_trace` and, after merging each trace's already stored spans, builds
-the Trace to log with :func:`assemble_trace`.
+:func:`parse_request`, reads and checks the spans, grouped by resource, with
+:func:`read_spans` (which sets aside the ones that cannot be stored) and by trace with
+:func:`group_by_trace` and, after merging each trace's already stored spans, builds the Trace
+to log with :func:`assemble_trace`; a request with rejected spans is answered with
+:func:`partial_success_response`.
 
 Span attributes are translated at storage time, first match wins:
 
