@@ -1,9 +1,11 @@
 """OTLP ingestion: an OpenTelemetry ExportTraceServiceRequest as Assay Trace entities.
 
 Pure functions (no HTTP, no SQL): the server's ``POST /v1/traces`` decodes the body with
-:func:`parse_request`, groups the spans by resource with :func:`spans_by_resource` and by
-trace with :func:`group_by_trace` and, after merging each trace's already stored spans, builds
-the Trace to log with :func:`assemble_trace`.
+:func:`parse_request`, reads and checks the spans, grouped by resource, with
+:func:`read_spans` (which sets aside the ones that cannot be stored) and by trace with
+:func:`group_by_trace` and, after merging each trace's already stored spans, builds the Trace
+to log with :func:`assemble_trace`; a request with rejected spans is answered with
+:func:`partial_success_response`.
 
 Span attributes are translated at storage time, first match wins:
 
@@ -35,6 +37,14 @@ Assay's own SDK sends whole traces (:mod:`assay.store.rest.otlp`): its resources
 each root span carries the trace's header as ``assay.trace.info``, which is then stored as
 sent (metadata, tags, previews, client request id, assessments logged while it ran).
 
+Every span is checked as it is read (:func:`read_spans`): ids of the right length and not all
+zero, start and end times in nanoseconds below ``2**63`` (what the database's BIGINT holds)
+and the end not before the start (an end of 0 means the span has not ended), event times
+below ``2**63``, and integers in JSON-encoded attributes within 64 bits. A span that
+fails is *rejected*, with a reason naming its trace id, span id and field, and the other spans
+are kept; the server answers those with OTLP's partial success. NaN and infinite doubles,
+which OTLP allows and JSON cannot hold, are kept as the strings ``nan``, ``inf`` and ``-inf``.
+
 A trace whose root span (a span with no parent) is among its spans gets its header from the
 root: request time (root start), duration, state (the root's status), previews, the name tag,
 token usage summed over the spans, session and user. A trace without its root is *partial*:
@@ -62,6 +72,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as OtlpStatus
 
 from assay import _json
+from assay.entities._checks import MAX_METADATA_KEY_CHARS as MAX_TAG_KEY_CHARS
+from assay.entities._checks import check_key, fits_int64, may_hold_wide_int
 from assay.entities.span import (
     INPUTS_KEY,
     OUTPUTS_KEY,
@@ -86,9 +98,13 @@ from assay.tracing.assembly import TOKEN_USAGE_KEY, preview, sum_token_usage
 __all__ = [
     "JSON",
     "PROTOBUF",
+    "ReceivedSpans",
+    "RejectedSpan",
     "ResourceSpans",
+    "SpanError",
     "assemble_trace",
     "decode_any_value",
+    "describe_rejections",
     "empty_response",
     "experiment_of",
     "group_by_trace",
@@ -96,6 +112,8 @@ __all__ = [
     "media_type",
     "merge_spans",
     "parse_request",
+    "partial_success_response",
+    "read_spans",
     "service_name",
     "span_from_otlp",
     "spans_by_resource",
@@ -155,6 +173,10 @@ _OUTPUT_KEY_SET = frozenset(_OUTPUT_KEYS)
 _SESSION_OR_USER_KEYS = frozenset((*_SESSION_KEYS, *_USER_KEYS))
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
+# Times are nanoseconds since the epoch stored in BIGINT columns: below 2**63.
+_TIME_LIMIT = 2**63
+# How many rejected spans a partial-success answer names (it counts them all).
+MAX_NAMED_REJECTIONS = 10
 _STATUSES = {code: SpanStatus(code) for code in SpanStatusCode}
 
 
@@ -198,6 +220,28 @@ def empty_response(content_type: str) -> bytes:
         return b"{}"
     data: bytes = ExportTraceServiceResponse().SerializeToString()
     return data
+
+
+def partial_success_response(content_type: str, rejected: Sequence[RejectedSpan]) -> bytes:
+    """An ExportTraceServiceResponse whose ``partial_success`` counts the rejected spans and
+    names the first :data:`MAX_NAMED_REJECTIONS` of them, in the request's format."""
+    response = ExportTraceServiceResponse()
+    response.partial_success.rejected_spans = len(rejected)
+    response.partial_success.error_message = describe_rejections(rejected)
+    if media_type(content_type) == JSON:
+        return json_format.MessageToJson(response, indent=None).encode()
+    data: bytes = response.SerializeToString()
+    return data
+
+
+def describe_rejections(rejected: Sequence[RejectedSpan]) -> str:
+    """``"2 spans rejected: span … of trace …: why; span …"``, naming at most
+    :data:`MAX_NAMED_REJECTIONS` of them."""
+    named = "; ".join(r.describe() for r in rejected[:MAX_NAMED_REJECTIONS])
+    more = len(rejected) - MAX_NAMED_REJECTIONS
+    plural = "span" if len(rejected) == 1 else "spans"
+    return (f"{len(rejected)} {plural} rejected: {named}"
+            + (f"; and {more} more" if more > 0 else ""))
 
 
 def media_type(content_type: str) -> str:
@@ -282,18 +326,73 @@ class ResourceSpans:
     spans: list[Span]
 
 
-def spans_by_resource(request: ExportTraceServiceRequest) -> list[ResourceSpans]:
-    """Every span of the request, translated, grouped by the resource that sent it."""
+@dataclass(frozen=True)
+class RejectedSpan:
+    """A span the server did not store, and why (the reason names the field)."""
+
+    trace_id: str
+    span_id: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"span {self.span_id} of trace {self.trace_id}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ReceivedSpans:
+    """The spans of a request: the good ones by resource, and the rejected ones."""
+
+    groups: list[ResourceSpans]
+    rejected: list[RejectedSpan]
+
+
+class SpanError(InvalidParameterError):
+    """A span of an OTLP request that cannot be stored; the message names its trace id, span
+    id and the field."""
+
+    def __init__(self, span: OtlpSpan, reason: str) -> None:
+        self.rejection = RejectedSpan(_hex_id("tr-", span.trace_id), _hex_id("", span.span_id),
+                                      reason)
+        super().__init__(f"Invalid {self.rejection.describe()}")
+
+
+def _hex_id(prefix: str, raw: bytes) -> str:
+    return prefix + raw[:32].hex() if raw else "(none)"
+
+
+def read_spans(request: ExportTraceServiceRequest,
+               check_span: Callable[[OtlpSpan], None] | None = None) -> ReceivedSpans:
+    """Every span of the request, translated and grouped by the resource that sent it; the
+    spans that cannot be stored (see the module doc, and ``check_span``, which raises
+    InvalidParameterError for a span the caller refuses) are set aside as rejected."""
     groups: list[ResourceSpans] = []
+    rejected: list[RejectedSpan] = []
     for resource_spans in request.resource_spans:
         resource = decode_attributes(resource_spans.resource.attributes)
         json_attributes = resource.get(ATTRIBUTE_ENCODING_KEY) == JSON_ENCODING
-        spans = [span_from_otlp(span, json_attributes=json_attributes)
-                 for scope_spans in resource_spans.scope_spans
-                 for span in scope_spans.spans]
+        spans = []
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                try:
+                    if check_span is not None:
+                        check_span(span)
+                    spans.append(span_from_otlp(span, json_attributes=json_attributes))
+                except SpanError as exc:
+                    rejected.append(exc.rejection)
+                except InvalidParameterError as exc:
+                    rejected.append(SpanError(span, exc.message).rejection)
         if spans:
             groups.append(ResourceSpans(resource, spans))
-    return groups
+    return ReceivedSpans(groups, rejected)
+
+
+def spans_by_resource(request: ExportTraceServiceRequest) -> list[ResourceSpans]:
+    """Every span of the request, translated, grouped by the resource that sent it;
+    InvalidParameterError naming the first span that cannot be stored."""
+    received = read_spans(request)
+    if received.rejected:
+        raise InvalidParameterError(f"Invalid {received.rejected[0].describe()}")
+    return received.groups
 
 
 def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
@@ -301,22 +400,38 @@ def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
 
     ``json_attributes``: every string attribute value is the JSON text of the value (what
     Assay's SDK sends), rather than only MLflow's ``mlflow.*`` ones.
+
+    SpanError (an InvalidParameterError) naming the trace id, span id and field for a span
+    that cannot be stored (see the module doc).
     """
     trace_id = span.trace_id
     span_id = span.span_id
     parent = span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
-        raise InvalidParameterError(
-            f"Invalid trace_id {trace_id.hex()!r} of span {span.name!r}: expected 16 "
-            "bytes, not all zero")
+        raise SpanError(span, f"invalid trace_id {trace_id[:32].hex()!r}: expected 16 bytes, "
+                              "not all zero")
     if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
-        raise InvalidParameterError(
-            f"Invalid span_id {span_id.hex()!r} of span {span.name!r}: expected 8 "
-            "bytes, not all zero")
+        raise SpanError(span, f"invalid span_id {span_id[:32].hex()!r}: expected 8 bytes, "
+                              "not all zero")
     if parent and len(parent) != 8:
-        raise InvalidParameterError(
-            f"Invalid parent_span_id {parent.hex()!r} of span {span.name!r}: expected 8 bytes")
-    attributes = _span_attributes(span.attributes, json_attributes)
+        raise SpanError(span, f"invalid parent_span_id {parent[:32].hex()!r}: expected 8 "
+                              "bytes")
+    start = span.start_time_unix_nano
+    end = span.end_time_unix_nano
+    if start >= _TIME_LIMIT:
+        raise SpanError(span, f"invalid start_time_unix_nano {start}: expected nanoseconds "
+                              "since the epoch, below 2**63")
+    if end and not start <= end < _TIME_LIMIT:
+        raise SpanError(span, f"invalid end_time_unix_nano {end}: "
+                        + ("it is before start_time_unix_nano " + str(start) if end < start
+                           else "expected nanoseconds since the epoch, below 2**63")
+                        + " (0 for a span that has not ended)")
+    for event in span.events:
+        if event.time_unix_nano >= _TIME_LIMIT:
+            raise SpanError(span, f"invalid time_unix_nano {event.time_unix_nano} of event "
+                                  f"{event.name[:100]!r}: expected nanoseconds since the "
+                                  "epoch, below 2**63")
+    attributes = _span_attributes(span, json_attributes)
     span_type = _span_type(attributes)
     if json_attributes:  # Assay's SDK: inputs and outputs are the recorded text, as is
         inputs_json = _text_or_none(attributes.pop(INPUTS_KEY, None))
@@ -346,8 +461,8 @@ def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
         span_id=span_id.hex(),
         parent_id=parent.hex() if parent and parent != _ZERO_SPAN_ID else None,
         name=span.name,
-        start_time_ns=span.start_time_unix_nano,
-        end_time_ns=span.end_time_unix_nano or None,
+        start_time_ns=start,
+        end_time_ns=end or None,
         span_type=span_type,
         # Statuses are immutable: the common ones are shared rather than made per span.
         status=_STATUSES[code] if not message else SpanStatus(code, message),
@@ -355,17 +470,19 @@ def span_from_otlp(span: OtlpSpan, *, json_attributes: bool = False) -> Span:
         outputs_json=outputs_json,
         attributes=attributes,
         events=tuple(SpanEvent(e.name, e.time_unix_nano,
-                               _event_attributes(e.attributes, json_attributes))
+                               _event_attributes(span, e, json_attributes))
                      for e in span.events) if span.events else (),
     )
 
 
-def _span_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> dict[str, Any]:
+def _span_attributes(span: OtlpSpan, json_attributes: bool) -> dict[str, Any]:
     """A span's attributes as a dict, JSON text decoded where the sender wrote JSON: every
     string value with ``json_attributes``, else the ``mlflow.*`` ones (MLflow's exporter
-    writes those as JSON). Inputs, outputs and the trace header stay text."""
+    writes those as JSON). Inputs, outputs and the trace header stay text.
+
+    SpanError for JSON holding an integer outside 64 bits."""
     decoded: dict[str, Any] = {}
-    for kv in attributes:
+    for kv in span.attributes:
         key = kv.key
         value = kv.value
         kind = value.WhichOneof("value")
@@ -373,6 +490,9 @@ def _span_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> d
             text = value.string_value
             if (json_attributes or key.startswith("mlflow.")) and key not in _TEXT_KEYS:
                 decoded[key] = _loads(text)
+                if may_hold_wide_int(text) and not fits_int64(decoded[key]):
+                    raise SpanError(span, f"invalid attribute {key[:100]!r}: its JSON holds an "
+                                          "integer outside 64 bits")
             else:
                 decoded[key] = text
         elif kind == "int_value":
@@ -382,10 +502,18 @@ def _span_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> d
     return decoded
 
 
-def _event_attributes(attributes: Iterable[KeyValue], json_attributes: bool) -> dict[str, Any]:
-    decoded = decode_attributes(attributes)
-    if json_attributes:
-        return {k: _loads(v) if isinstance(v, str) else v for k, v in decoded.items()}
+def _event_attributes(span: OtlpSpan, event: OtlpSpan.Event,
+                      json_attributes: bool) -> dict[str, Any]:
+    decoded = decode_attributes(event.attributes)
+    if not json_attributes:
+        return decoded
+    for key, value in decoded.items():
+        if isinstance(value, str):
+            decoded[key] = _loads(value)
+            if may_hold_wide_int(value) and not fits_int64(decoded[key]):
+                raise SpanError(span, f"invalid attribute {key[:100]!r} of event "
+                                      f"{event.name[:100]!r}: its JSON holds an integer "
+                                      "outside 64 bits")
     return decoded
 
 
@@ -536,8 +664,14 @@ def assemble_trace(trace_id: str, experiment_id: str, spans: Sequence[Span]) -> 
     tags = {metadata_keys.TRACE_NAME: root.name}
     for key, value in root.attributes.items():
         if key.startswith(TRACE_TAG_PREFIX) and len(key) > len(TRACE_TAG_PREFIX):
-            tags[key.removeprefix(TRACE_TAG_PREFIX)] = (
-                value if isinstance(value, str) else _json.dumps(value))
+            tag = key.removeprefix(TRACE_TAG_PREFIX)
+            if len(tag) > MAX_TAG_KEY_CHARS:
+                raise InvalidParameterError(
+                    f"Invalid attribute {key[:100]!r} of the root span of trace {trace_id}: "
+                    f"a tag key is at most {MAX_TAG_KEY_CHARS} characters long")
+            check_key(f"tag key {tag[:100]!r} (attribute {TRACE_TAG_PREFIX}…) of the root "
+                      f"span of trace {trace_id}", tag)
+            tags[tag] = value if isinstance(value, str) else _json.dumps(value)
     end_ns = root.end_time_ns
     state = (TraceState.ERROR if root.status.status_code is SpanStatusCode.ERROR
              else TraceState.OK if end_ns is not None else TraceState.IN_PROGRESS)

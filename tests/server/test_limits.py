@@ -1,6 +1,7 @@
 """The server's limits, over HTTP: body size (Content-Length, chunked, decompressed), gzip and
 deflate on every route, spans per OTLP request, attribute and assessment value sizes, and
-the settings and flags that set them. A refused request writes nothing."""
+the settings and flags that set them. A refused request writes nothing; a span with an
+attribute over the limit is rejected alone (OTLP's partial success)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from assay.cli import build_parser
-from assay.errors import InvalidParameterError
+from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
 from server.live import LiveServer, Served
@@ -191,17 +193,34 @@ def test_spans_per_request(limited: Served) -> None:
     assert num_traces(limited) == 25
 
 
-def test_attribute_over_the_limit_is_400_naming_it(limited: Served) -> None:
+def rejection(response: httpx.Response, rejected: int, *words: str) -> str:
+    """The partial success of a 200 answer to an OTLP request: ``rejected`` spans, and a
+    message with each of ``words``."""
+    assert response.status_code == 200, response.text
+    answer = ExportTraceServiceResponse()
+    answer.ParseFromString(response.content)
+    assert answer.partial_success.rejected_spans == rejected, answer
+    message: str = answer.partial_success.error_message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_attribute_over_the_limit_rejects_its_span_naming_it(limited: Served) -> None:
     big = json.dumps("y" * (5 * KIB))
     batch = make_batch(2)
     root = batch.request.resource_spans[0].scope_spans[0].spans[3]  # the second trace's root
     root.attributes[0].value.string_value = big
     response = limited.http.post("/v1/traces", content=batch.body(), headers=PROTOBUF)
-    message = assert_error(response, 400, "INVALID_PARAMETER_VALUE", "'mlflow.spanInputs'",
-                           "span 'root'", batch.trace_ids[1][3:], "max_attribute_bytes",
-                           "4,096 bytes")
+    message = rejection(response, 1, "'mlflow.spanInputs'", "span 'root'",
+                        batch.trace_ids[1][3:], root.span_id.hex(), "max_attribute_bytes",
+                        "4,096 bytes")
     assert f"{len(big) + 3:,} bytes" in message  # the value's encoding
-    assert num_traces(limited) == 0  # the other trace of the request is not written either
+    # The other spans are stored: the first trace whole, the second without its root.
+    first = limited.store.get_trace(batch.trace_ids[0])
+    assert len(first.data.spans) == 3
+    second = limited.store.get_trace(batch.trace_ids[1]).data.spans
+    assert [s.name for s in second] == ["step-1", "step-2"]
     # An event's attribute is measured too.
     batch = make_batch(1)
     event = batch.request.resource_spans[0].scope_spans[0].spans[1].events.add()
@@ -210,13 +229,20 @@ def test_attribute_over_the_limit_is_400_naming_it(limited: Served) -> None:
     attribute.key = "documents"
     attribute.value.string_value = big
     response = limited.http.post("/v1/traces", content=batch.body(), headers=PROTOBUF)
-    assert_error(response, 400, "INVALID_PARAMETER_VALUE", "'documents'", "event 'retrieved'",
-                 "max_attribute_bytes")
+    rejection(response, 1, "'documents'", "event 'retrieved'", "max_attribute_bytes")
+    # A request with no span to store is a 400 naming it, and writes nothing.
+    batch = make_batch(1, spans_per_trace=1, root_inputs=big)
+    response = limited.http.post("/v1/traces", content=batch.body(), headers=PROTOBUF)
+    assert_error(response, 400, "INVALID_PARAMETER_VALUE", "'mlflow.spanInputs'",
+                 batch.trace_ids[0], "max_attribute_bytes")
+    with pytest.raises(NotFoundError):
+        limited.store.get_trace(batch.trace_ids[0])
     # Right under the limit is fine.
     batch = make_batch(1, root_inputs=json.dumps("z" * (4 * KIB - 10)))
     response = limited.http.post("/v1/traces", content=batch.body(), headers=PROTOBUF)
     assert response.status_code == 200, response.text
-    assert num_traces(limited) == 1
+    assert response.content == b""  # an empty ExportTraceServiceResponse
+    assert len(limited.store.get_trace(batch.trace_ids[0]).data.spans) == 3
 
 
 def test_assessment_values_over_the_limit_are_400(limited: Served) -> None:

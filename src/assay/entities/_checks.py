@@ -2,11 +2,20 @@
 
 Each raises an :class:`~assay.errors.InvalidParameterError` (a ``ValueError``) whose
 message names the field.
+
+NUL characters: PostgreSQL cannot store a NUL (U+0000) in a text column, where SQLite can.
+So that both databases behave alike, what people type to name or find something (ids,
+names, keys, page tokens) is refused when it holds one (:func:`check_key`, :func:`check_text`),
+and free text an application recorded (span names, status messages, previews, tag and
+metadata values) has each NUL replaced by U+FFFD (:func:`replace_nul`), so a trace is never
+lost for it. JSON stored as text (attributes, events, values) writes a NUL as the escape
+``\\u0000`` and keeps it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,10 +25,14 @@ __all__ = [
     "MAX_ID_CHARS",
     "MAX_METADATA_KEY_CHARS",
     "MAX_VALUE_DEPTH",
+    "check_key",
     "check_metadata",
     "check_ms",
     "check_text",
     "check_value",
+    "fits_int64",
+    "may_hold_wide_int",
+    "replace_nul",
 ]
 
 #: Longest source id, error code and idempotency key.
@@ -28,6 +41,10 @@ MAX_ID_CHARS = 250
 MAX_METADATA_KEY_CHARS = 250
 #: Deepest nesting of lists and dicts in a value.
 MAX_VALUE_DEPTH = 64
+
+_INT64_LIMIT = 2**63
+# 2**63 has 19 digits: a shorter run of digits is always a 64-bit integer.
+_LONG_DIGITS = re.compile(r"\d{19}")
 
 
 def check_text(field: str, value: object, max_chars: int | None = None,
@@ -43,6 +60,41 @@ def check_text(field: str, value: object, max_chars: int | None = None,
             f"Invalid {field}: it is {len(value):,} characters long; the limit is "
             f"{max_chars:,}")
     _check_storable(field, value)
+
+
+def check_key(field: str, value: object) -> None:
+    """A str given to find or name something (an id, a name, a key), possibly empty, that a
+    database can store: InvalidParameterError naming ``field`` for one holding a NUL (or a
+    lone surrogate). Not a str: left to the caller's own checks."""
+    if isinstance(value, str) and ("\x00" in value or not value.isascii()):
+        _check_storable(field, value)
+
+
+def may_hold_wide_int(json_text: str) -> bool:
+    """Whether JSON text may hold an integer outside 64 bits (it has a run of 19 digits or
+    more): a cheap test before :func:`fits_int64` walks the decoded value."""
+    return _LONG_DIGITS.search(json_text) is not None
+
+
+def fits_int64(value: object, depth: int = 0) -> bool:
+    """Whether every int in a JSON value (lists and dicts walked) is within 64 bits:
+    ``-2**63 <= n < 2**63``, what every reader of the value (a BIGINT, a filter, a client in
+    another language) can hold."""
+    if type(value) is int:
+        return -_INT64_LIMIT <= value < _INT64_LIMIT
+    if depth > MAX_VALUE_DEPTH * 2:
+        return True  # deeper than anything walks it
+    if isinstance(value, list):
+        return all(fits_int64(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(fits_int64(item, depth + 1) for item in value.values())
+    return True
+
+
+def replace_nul(value: str) -> str:
+    """``value`` with each NUL character replaced by U+FFFD, for free text that is kept
+    rather than refused (see the module doc)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _check_storable(field: str, value: str) -> None:

@@ -9,9 +9,11 @@ setting                     default       status  checked
                                                   bytes as they arrive (chunked bodies), then
                                                   the bytes they decompress to
 ``max_spans_per_request``   10,000        413     by :func:`check_otlp_request`
-``max_attribute_bytes``     16 MiB        400     by :func:`check_otlp_request` (span and event
-                                                  attributes, inputs and outputs among them)
-                                                  and :func:`check_value_size` (an assessment's
+``max_attribute_bytes``     16 MiB        400     by :func:`check_span_attribute_sizes` (span
+                                                  and event attributes, inputs and outputs
+                                                  among them: the span is rejected, see
+                                                  :mod:`assay.server.api.otlp`) and
+                                                  :func:`check_value_size` (an assessment's
                                                   value)
 ==========================  ============  ======  ==============================================
 
@@ -19,6 +21,10 @@ The middleware also decodes ``Content-Encoding: gzip`` and ``deflate`` (what OTL
 send) for every route, a chunk at a time with the decompressed size capped, so a small body
 that inflates to gigabytes (a "gzip bomb") is refused once it passes the limit, never held in
 memory. Any other encoding is 415. Routes see the decoded body and no Content-Encoding.
+
+And it refuses, with a 400 naming the path segment or the query parameter, a URL that holds
+a NUL character (``%00``): no id, name or key can hold one (PostgreSQL cannot store it, see
+:mod:`assay.entities._checks`), so no route has a use for it.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import json
 import zlib
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay.errors import (
@@ -43,8 +51,10 @@ from assay.server.errors import error_response, status_of
 __all__ = [
     "RequestLimitsMiddleware",
     "check_otlp_request",
+    "check_span_attribute_sizes",
     "check_value_size",
     "describe_bytes",
+    "nul_in_url",
 ]
 
 # The zlib window of each Content-Encoding the server decodes ("deflate" is tried as zlib
@@ -88,6 +98,10 @@ class RequestLimitsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        refusal = nul_in_url(scope)
+        if refusal is not None:
+            await _answer(refusal, scope, receive, send)
             return
         encoding = b""
         length: int | None = None
@@ -133,6 +147,23 @@ class RequestLimitsMiddleware:
             if exc is not body.refusal or started:
                 raise
             await _answer(exc, scope, receive, send)
+
+
+def nul_in_url(scope: Scope) -> InvalidParameterError | None:
+    """The error for a request whose path or query string holds a NUL character (naming
+    the path segment or the query parameter), or None."""
+    path: str = scope.get("path", "")
+    if "\x00" in path:
+        segment = next(part for part in path.split("/") if "\x00" in part)
+        return InvalidParameterError(
+            f"Invalid URL path segment {segment[:100]!r}: it contains a NUL character")
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return InvalidParameterError(
+                    f"Invalid query parameter {name[:100]!r}: it contains a NUL character")
+    return None
 
 
 async def _answer(exc: AssayError, scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,18 +249,15 @@ class _Body:
 # -- what a request holds ------------------------------------------------------------------
 
 def check_otlp_request(request: ExportTraceServiceRequest, max_spans: int,
-                       max_attribute_bytes: int, *, encoded_size: int | None = None) -> None:
-    """RequestTooLargeError for more than ``max_spans`` spans; InvalidParameterError naming
-    the span and the attribute for an attribute (of a span or of one of its events) bigger
-    than ``max_attribute_bytes`` as sent (its protobuf encoding).
+                       max_attribute_bytes: int | None = None, *,
+                       encoded_size: int | None = None) -> None:
+    """RequestTooLargeError for more than ``max_spans`` spans; with ``max_attribute_bytes``,
+    InvalidParameterError naming the span and the attribute for the first attribute (of a
+    span or of one of its events) bigger than that as sent (its protobuf encoding).
 
     ``encoded_size``: the size of the protobuf body the request was parsed from, if it was.
-
-    Cheap on the common path: a span whose whole encoding is within the limit cannot hold a
-    bigger attribute, so only bigger spans have their attributes measured one by one; and
-    a request whose whole body is within the limit cannot either, so then no span is
-    measured at all. (An attribute's value holds no field whose encoding can grow when
-    parsed and encoded again: its size is at most that of its bytes in the body.)
+    The server's route checks each span's attributes with :func:`check_span_attribute_sizes`
+    instead, so that one oversized span is rejected alone.
     """
     count = sum(len(scope_spans.spans) for resource_spans in request.resource_spans
                 for scope_spans in resource_spans.scope_spans)
@@ -237,18 +265,31 @@ def check_otlp_request(request: ExportTraceServiceRequest, max_spans: int,
         raise RequestTooLargeError(
             f"OTLP request too large: {count:,} spans, more than max_spans_per_request = "
             f"{max_spans:,} (the server's --max-spans-per-request); send smaller batches")
+    if max_attribute_bytes is None:
+        return
     if encoded_size is not None and encoded_size <= max_attribute_bytes:
         return
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                if span.ByteSize() <= max_attribute_bytes:
-                    continue
-                where = f"span {span.name!r} (trace_id {span.trace_id.hex()})"
-                _check_attributes(span.attributes, where, max_attribute_bytes)
-                for event in span.events:
-                    _check_attributes(event.attributes, f"event {event.name!r} of {where}",
-                                      max_attribute_bytes)
+                check_span_attribute_sizes(span, max_attribute_bytes)
+
+
+def check_span_attribute_sizes(span: OtlpSpan, limit: int) -> None:
+    """InvalidParameterError naming the attribute (and the event) for an attribute of the
+    span or of one of its events bigger than ``limit`` bytes as sent (its protobuf encoding).
+
+    Cheap on the common path: a span whose whole encoding is within the limit cannot hold a
+    bigger attribute, so only bigger spans have their attributes measured one by one. (An
+    attribute's value holds no field whose encoding can grow when parsed and encoded again:
+    its size is at most that of its bytes in the body.)
+    """
+    if span.ByteSize() <= limit:
+        return
+    where = f"span {span.name[:100]!r} (trace_id {span.trace_id[:32].hex()})"
+    _check_attributes(span.attributes, where, limit)
+    for event in span.events:
+        _check_attributes(event.attributes, f"event {event.name[:100]!r} of {where}", limit)
 
 
 def _check_attributes(attributes: Iterable[KeyValue], where: str, limit: int) -> None:
@@ -256,8 +297,8 @@ def _check_attributes(attributes: Iterable[KeyValue], where: str, limit: int) ->
         size = attribute.value.ByteSize()
         if size > limit:
             raise InvalidParameterError(
-                f"Invalid attribute {attribute.key!r} of {where}: {size:,} bytes, more than "
-                f"max_attribute_bytes = {describe_bytes(limit)} (the server's "
+                f"Invalid attribute {attribute.key[:100]!r} of {where}: {size:,} bytes, more "
+                f"than max_attribute_bytes = {describe_bytes(limit)} (the server's "
                 "--max-attribute-mb)")
 
 

@@ -4,7 +4,10 @@ With ``set_tracking_uri("http://host:port")`` every SDK operation goes through t
 traces as batched, gzip-compressed OTLP (``POST /v1/traces``, see :mod:`.otlp`), everything
 else through ``/api/v1``. It behaves as the SQL store does — same results, same errors (the
 server sends them back as ``{error_code, message}`` and :mod:`._http` raises the matching
-exception) — so the SDK above it cannot tell the difference.
+exception) — so the SDK above it cannot tell the difference. One exception: a batch of
+traces with a span the server cannot store is not refused whole; the server stores the other
+traces (OTLP's partial success) and ``log_traces`` raises InvalidParameterError naming the
+rejected spans.
 
 ``ASSAY_API_KEY`` is sent as a bearer token when the server runs with ``--auth``.
 """
@@ -17,7 +20,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
 from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
+from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
@@ -83,6 +89,7 @@ class RestStore(Store):
         return str(body["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Experiment:
+        check_key("experiment_id", experiment_id)
         if parse_experiment_id(experiment_id) is None:  # not an id the server could have
             raise NotFoundError(f"Experiment with ID {experiment_id!r} not found")
         body = self._http.call("GET", f"/api/v1/experiments/{_segment(experiment_id)}")
@@ -138,9 +145,17 @@ class RestStore(Store):
             raise InvalidParameterError(f"Cannot store the traces: {exc}") from None
         body = gzip.compress(encoded, compresslevel=1)
         # Spans are upserted, so sending a batch again after a lost answer is harmless.
-        self._http.call("POST", "/v1/traces", content=body, idempotent=True,
-                        headers={"Content-Type": "application/x-protobuf",
-                                 "Content-Encoding": "gzip"})
+        answer = self._http.call("POST", "/v1/traces", content=body, idempotent=True,
+                                 headers={"Content-Type": "application/x-protobuf",
+                                          "Content-Encoding": "gzip"})
+        if answer:
+            # The server stored the traces it could and rejected some spans (OTLP's partial
+            # success): say which, as a local store would refuse them.
+            response = ExportTraceServiceResponse()
+            response.ParseFromString(answer)
+            if response.partial_success.rejected_spans:
+                raise InvalidParameterError(
+                    f"Cannot store the traces: {response.partial_success.error_message}")
 
     def get_trace(self, trace_id: str, include_spans: bool = True) -> Trace:
         body = self._http.call("GET", f"/api/v1/traces/{_segment(trace_id)}",

@@ -37,6 +37,7 @@ from typing import Any, cast, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary, TimeBucket
 from assay.errors import InvalidParameterError
 from assay.search import FilterError, MetadataField, TagField, TraceField, parse_order_by
@@ -121,6 +122,8 @@ def check_feedback_names(names: Sequence[str] | None) -> list[str] | None:
         raise InvalidParameterError(
             f"Invalid names {names!r}: expected a list of feedback names, e.g. "
             "['user_feedback']")
+    for name in names:
+        check_key("names[]", name)
     return sorted(set(names))
 
 

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from assay.entities import Trace, TraceData, TraceInfo
+from assay.entities._checks import check_key
 from assay.entities.assessment import (
     Assessment,
     AssessmentError,
@@ -203,6 +204,7 @@ def find_session_trace_id(conn: Connection, session_id: str) -> str | None:
     if not isinstance(session_id, str) or not session_id:
         raise InvalidParameterError(
             f"Invalid session_id {session_id!r}: expected a non-empty string")
+    check_key("session_id", session_id)
     row = conn.execute(
         sa.select(traces.c.trace_id)
         .where(traces.c.session_id == session_id[:MAX_KEY_CHARS])

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from assay import _json
 from assay.entities import Experiment
+from assay.entities._checks import check_key
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.store.sql.page_tokens import (
@@ -71,6 +72,7 @@ def create_experiment(conn: Connection, name: str,
 
 def get_experiment(conn: Connection, experiment_id: str) -> Experiment:
     """The experiment with this id; NotFoundError (naming the id) otherwise."""
+    check_key("experiment_id", experiment_id)
     key = parse_experiment_id(experiment_id)
     row = None
     if key is not None:
@@ -86,6 +88,7 @@ def find_experiment_by_name(conn: Connection, name: str) -> Experiment | None:
     if not isinstance(name, str):
         raise InvalidParameterError(
             f"Invalid experiment name {name!r}: expected a string, got {type(name).__name__}")
+    check_key("experiment name", name)
     row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
     return None if row is None else _to_experiment(row._mapping)
 
@@ -149,6 +152,7 @@ def check_experiment_name(name: object) -> None:
         raise InvalidParameterError(
             f"Invalid experiment name {name[:50] + '…'!r}: it is {len(name)} characters "
             f"long; the limit is {MAX_NAME_CHARS}")
+    check_key("experiment name", name)
 
 
 def check_experiment_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -163,6 +167,8 @@ def check_experiment_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
             raise InvalidParameterError(
                 f"Invalid experiment tag {key!r}: keys and values must be strings, got "
                 f"{type(key).__name__} and {type(value).__name__}")
+        check_key(f"experiment tag key {key[:50]!r}", key)
+    # Values are kept whole: the tags are stored as JSON, where a NUL is an escape.
     return dict(tags)
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assay.entities import Session
+from assay.entities._checks import check_key
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError
 from assay.paging import PagedList
@@ -42,6 +43,8 @@ def list_sessions(conn: Connection, dialect: Dialect, experiment_ids: Sequence[s
         raise InvalidParameterError(
             f"Invalid experiment_ids {experiment_ids!r}: expected a non-empty list of ids")
     check_max_results(max_results)
+    check_key("run_id", run_id)
+    check_key("model_id", model_id)
     keys = sorted({key for key in map(parse_experiment_id, experiment_ids) if key is not None})
     if not keys:
         return PagedList([], None)

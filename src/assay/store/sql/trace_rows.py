@@ -2,6 +2,10 @@
 
 This is the CPU side of the export hot path, so rows are plain tuples (in the column order
 given next to each builder) and each batch is checked and converted in one pass.
+
+Ids and keys (trace id, client request id, tag and metadata keys) holding a NUL character are
+refused; free text (previews, tag and metadata values) has each NUL replaced by U+FFFD (see
+:mod:`assay.entities._checks`). Times and durations are ints with ``0 <= t < 2**63``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from typing import Any
 
 from assay import _json
 from assay.entities import Trace, TraceInfo, TraceState
+from assay.entities._checks import check_key, replace_nul
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
+from assay.ids import ZERO_TRACE_ID
 from assay.store.sql.experiments import parse_experiment_id
 from assay.store.sql.schema import MAX_KEY_CHARS
 from assay.store.sql.spans import span_row
@@ -86,11 +92,12 @@ def trace_rows(batch: Sequence[Trace]) -> TraceRows:
             check_tag_key(key, trace_id)
             if not isinstance(value, str):
                 raise _not_a_string("tag", key, value, trace_id)
-            rows.tags[trace_id, key] = (trace_id, key, truncate_tag_value(value))
+            rows.tags[trace_id, key] = (trace_id, key, replace_nul(truncate_tag_value(value)))
         for key, value in info.trace_metadata.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise _not_a_string("metadata", key, value, trace_id)
-            rows.metadata[trace_id, key] = (trace_id, key, value)
+            check_key(f"metadata key {key[:50]!r} of trace {trace_id!r}", key)
+            rows.metadata[trace_id, key] = (trace_id, key, replace_nul(value))
         for span in trace.data.spans:
             rows.spans[trace_id, span.span_id] = span_row(trace_id, span)
     return rows
@@ -107,21 +114,22 @@ def is_partial(trace: Trace) -> bool:
 
 def _trace_row(info: TraceInfo, trace_id: str, experiment_key: int) -> tuple[Any, ...]:
     """A ``traces`` row: the values of :data:`TRACE_ROW_COLUMNS`."""
-    if not is_bigint(info.request_time):
+    if not _is_count(info.request_time):
         raise InvalidParameterError(
             f"Invalid request_time {info.request_time!r} of trace {trace_id!r}: expected "
-            "milliseconds since the epoch as an int")
+            "milliseconds since the epoch as an int, at least 0 and below 2**63")
     duration = info.execution_duration
-    if duration is not None and not is_bigint(duration):
+    if duration is not None and not _is_count(duration):
         raise InvalidParameterError(
             f"Invalid execution_duration {duration!r} of trace {trace_id!r}: expected "
-            "milliseconds as an int, or None")
+            "milliseconds as an int, at least 0 and below 2**63, or None")
     client_request_id = info.client_request_id
     if client_request_id is not None and (not isinstance(client_request_id, str)
                                           or len(client_request_id) > MAX_KEY_CHARS):
         raise InvalidParameterError(
             f"Invalid client_request_id of trace {trace_id!r}: expected a string of at most "
             f"{MAX_KEY_CHARS} characters")
+    check_key(f"client_request_id of trace {trace_id!r}", client_request_id)
     metadata = info.trace_metadata
     name = info.tags.get(metadata_keys.TRACE_NAME)
     return (
@@ -131,23 +139,35 @@ def _trace_row(info: TraceInfo, trace_id: str, experiment_key: int) -> tuple[Any
         duration,
         _state(info.state, trace_id),
         # The name column mirrors the tag, so it is cut the way the tag's value is.
-        truncate_tag_value(name) if isinstance(name, str) else None,
+        replace_nul(truncate_tag_value(name)) if isinstance(name, str) else None,
         client_request_id,
         _projection(metadata.get(metadata_keys.SESSION)),
         _projection(metadata.get(metadata_keys.USER)),
-        info.request_preview,
-        info.response_preview,
+        _preview(info.request_preview, "request_preview", trace_id),
+        _preview(info.response_preview, "response_preview", trace_id),
         *_token_usage(metadata.get(metadata_keys.TOKEN_USAGE)),
         _projection(metadata.get(metadata_keys.SOURCE_RUN)),
     )
 
 
 def _check_trace_id(trace_id: object) -> str:
-    if not isinstance(trace_id, str) or not 0 < len(trace_id) <= _MAX_TRACE_ID_CHARS:
+    if (not isinstance(trace_id, str) or not 0 < len(trace_id) <= _MAX_TRACE_ID_CHARS
+            or trace_id == ZERO_TRACE_ID):
         raise InvalidParameterError(
             f"Invalid trace_id {trace_id!r}: expected a string of 1 to {_MAX_TRACE_ID_CHARS} "
-            "characters such as 'tr-' followed by 32 hex digits")
+            "characters such as 'tr-' followed by 32 hex digits, not all zero")
+    check_key("trace_id", trace_id)
     return trace_id
+
+
+def _preview(value: object, field: str, trace_id: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameterError(
+            f"Invalid {field} of trace {trace_id!r}: expected a str or None, got "
+            f"{type(value).__name__}")
+    return replace_nul(value)
 
 
 def _experiment_key(experiment_id: str, trace_id: str) -> int:
@@ -173,7 +193,7 @@ def _state(state: TraceState | str, trace_id: str) -> str:
 def _projection(value: object) -> str | None:
     # The indexed columns keep at most MAX_KEY_CHARS characters (MLflow's limit for a metadata
     # value), so that a PostgreSQL B-tree entry always fits; trace_metadata keeps it whole.
-    return value[:MAX_KEY_CHARS] if isinstance(value, str) else None
+    return replace_nul(value[:MAX_KEY_CHARS]) if isinstance(value, str) else None
 
 
 def _token_usage(raw: str | None) -> tuple[int | None, int | None, int | None]:
@@ -187,7 +207,7 @@ def _token_usage(raw: str | None) -> tuple[int | None, int | None, int | None]:
     if not isinstance(usage, dict):
         return _NO_TOKENS
     counts = [usage.get(key) for key in _TOKEN_KEYS]
-    input_tokens, output_tokens, total_tokens = (c if is_bigint(c) else None for c in counts)
+    input_tokens, output_tokens, total_tokens = (c if _is_count(c) else None for c in counts)
     return input_tokens, output_tokens, total_tokens
 
 
@@ -195,6 +215,11 @@ def is_bigint(value: object) -> bool:
     """Whether ``value`` is an int that fits a BIGINT column (and not a bool)."""
     return (isinstance(value, int) and not isinstance(value, bool)
             and -_BIGINT_LIMIT <= value < _BIGINT_LIMIT)
+
+
+def _is_count(value: object) -> bool:
+    """Whether ``value`` is an int with ``0 <= value < 2**63`` (and not a bool)."""
+    return type(value) is int and 0 <= value < _BIGINT_LIMIT
 
 
 def _not_a_string(what: str, key: object, value: object, trace_id: str) -> InvalidParameterError:

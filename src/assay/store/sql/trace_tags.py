@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from assay.entities._checks import check_key, replace_nul
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.store.sql.dialect import Dialect, in_chunks, upsert
@@ -42,6 +43,7 @@ def check_tag_key(key: object, trace_id: str) -> str:
         raise InvalidParameterError(
             f"Invalid tag key {key[:50] + '...'!r} on trace {trace_id!r}: it is {len(key)} "
             f"characters long; the limit is {MAX_KEY_CHARS}")
+    check_key(f"tag key {key[:50]!r} on trace {trace_id!r}", key)
     return key
 
 
@@ -81,7 +83,7 @@ def set_trace_tag(conn: Connection, dialect: Dialect, trace_id: str, key: str,
         raise InvalidParameterError(
             f"Invalid value for tag {key!r} on trace {trace_id!r}: expected a string, got "
             f"{type(value).__name__}")
-    value = truncate_tag_value(value)
+    value = replace_nul(truncate_tag_value(value))
     _check_trace_exists(conn, trace_id)
     conn.execute(upsert(dialect, trace_tags, ("trace_id", "key"), ("value",)),
                  {"trace_id": trace_id, "key": key, "value": value})
@@ -105,6 +107,7 @@ def _check_trace_exists(conn: Connection, trace_id: str) -> None:
     if not isinstance(trace_id, str):
         raise InvalidParameterError(
             f"Invalid trace_id {trace_id!r}: expected a string, got {type(trace_id).__name__}")
+    check_key("trace_id", trace_id)
     found = conn.execute(
         sa.select(traces.c.id).where(traces.c.trace_id == trace_id)).first()
     if found is None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from assay.entities import Trace, TraceData, TraceInfo, TraceState
+from assay.entities._checks import check_key
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.store.sql.dialect import Dialect, in_chunks, upsert_many
 from assay.store.sql.experiments import missing_experiment_ids, parse_experiment_id
@@ -102,6 +103,8 @@ def delete_traces(conn: Connection, dialect: Dialect, experiment_id: str,
     not both; ``max_traces`` (only with the timestamp) keeps to the oldest N of those.
     """
     check_delete_arguments(max_timestamp_millis, max_traces, trace_ids)
+    for trace_id in trace_ids or ():
+        check_key("trace_ids[]", trace_id)
     key = parse_experiment_id(experiment_id)
     if key is None:
         return 0
@@ -152,6 +155,7 @@ def get_trace_info(conn: Connection, dialect: Dialect, trace_id: str) -> TraceIn
     if not isinstance(trace_id, str):
         raise InvalidParameterError(
             f"Invalid trace_id {trace_id!r}: expected a string, got {type(trace_id).__name__}")
+    check_key("trace_id", trace_id)
     row = conn.execute(sa.select(*_TRACE_COLUMNS).where(traces.c.trace_id == trace_id)).first()
     if row is None:
         raise trace_not_found(trace_id)
@@ -169,6 +173,8 @@ def get_trace(conn: Connection, dialect: Dialect, trace_id: str,
 def load_traces(conn: Connection, dialect: Dialect, trace_ids: Sequence[str],
                 include_spans: bool) -> dict[str, Trace]:
     """The stored traces with these ids, by id (ids that name no trace are left out)."""
+    for trace_id in trace_ids:
+        check_key("trace_ids[]", trace_id)
     rows = []
     for chunk in in_chunks(list(trace_ids), dialect):
         rows += [row._mapping for row in conn.execute(

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from assay.entities._checks import check_key
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.store.sql import credentials
@@ -129,8 +130,8 @@ def get_user(conn: Connection, username: str) -> User:
 
 def find_user_by_name(conn: Connection, username: str) -> User | None:
     """The user with exactly this name, or None."""
-    if not isinstance(username, str):
-        return None
+    if not isinstance(username, str) or "\x00" in username:
+        return None  # no user has such a name (and PostgreSQL cannot compare a NUL)
     row = conn.execute(sa.select(users).where(users.c.username == username)).first()
     return None if row is None else _to_user(row._mapping)
 
@@ -164,8 +165,8 @@ def set_password_hash(conn: Connection, username: str, password_hash: str | None
 
 def find_password_hash(conn: Connection, username: str) -> tuple[User, str | None] | None:
     """The user and their stored password hash, or None if there is no such user."""
-    if not isinstance(username, str):
-        return None
+    if not isinstance(username, str) or "\x00" in username:
+        return None  # no user has such a name (and PostgreSQL cannot compare a NUL)
     row = conn.execute(sa.select(users).where(users.c.username == username)).first()
     if row is None:
         return None
@@ -173,12 +174,14 @@ def find_password_hash(conn: Connection, username: str) -> tuple[User, str | Non
 
 
 def _update_user(conn: Connection, username: str, **values: Any) -> None:
+    check_key("username", username)
     result = conn.execute(users.update().where(users.c.username == username).values(**values))
     if result.rowcount == 0:
         raise NotFoundError(f"User {username!r} not found")
 
 
 def _user_id(conn: Connection, username: str) -> int:
+    check_key("username", username)
     user_id = conn.execute(
         sa.select(users.c.id).where(users.c.username == username)).scalar_one_or_none()
     if user_id is None:
@@ -207,6 +210,7 @@ def create_api_key(conn: Connection, username: str, name: str,
         raise InvalidParameterError(
             f"Invalid key name: it is {len(name)} characters long; the limit is "
             f"{MAX_KEY_NAME_CHARS}")
+    check_key("key name", name)
     expires_ms: int | None = None
     if expires_in is not None:
         if not isinstance(expires_in, timedelta) or expires_in <= timedelta(0):
