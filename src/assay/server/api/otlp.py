@@ -21,6 +21,7 @@ from assay.errors import AlreadyExistsError
 from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
 from assay.server.limits import check_otlp_request
+from assay.server.permissions import Action, needs
 from assay.server.settings import ServerSettings
 from assay.store.base import Store
 
@@ -42,7 +43,7 @@ _OTLP_BODY = {
 @router.post(
     "/v1/traces",
     response_class=Response,
-    openapi_extra={"requestBody": _OTLP_BODY},
+    openapi_extra={"requestBody": _OTLP_BODY, **needs(Action.WRITE)},
     responses={200: {"description": "An empty ExportTraceServiceResponse, in the request's "
                                     "format",
                      "content": {ingest.PROTOBUF: {"schema": {"type": "string",

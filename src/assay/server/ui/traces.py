@@ -22,6 +22,7 @@ from assay.entities.overview import AssessmentName
 from assay.errors import InvalidParameterError
 from assay.search import FilterError, parse_filter
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action
 from assay.server.ui.templating import page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
 from assay.server.ui.trace_view import (
@@ -44,7 +45,7 @@ _PREVIEW_CHARS = 300
 _SHOWN_TAGS = 3
 
 
-@page_route(router, "/experiments/{experiment_id}")
+@page_route(router, "/experiments/{experiment_id}", action=Action.READ)
 def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Response:
     """The traces of an experiment, a page at a time, filtered, sorted, with a column per
     assessment name."""

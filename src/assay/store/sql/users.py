@@ -26,6 +26,7 @@ __all__ = [
     "MAX_KEY_NAME_CHARS",
     "MAX_PASSWORD_CHARS",
     "MIN_PASSWORD_CHARS",
+    "RESERVED_USERNAMES",
     "check_password",
     "check_username",
     "create_api_key",
@@ -59,6 +60,10 @@ LAST_USED_RESOLUTION_MS = 60_000
 # Usernames appear in URLs (/api/v1/users/{username}/keys) and listings: no spaces, slashes
 # or control characters. An email address is a valid username.
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+#: Names no new user may take (in any letter case): the fixed words of the server's paths
+#: under ``/api/v1/users/``, where a username also goes (``GET /api/v1/users/me`` is the
+#: caller, not a user named "me").
+RESERVED_USERNAMES = frozenset({"me"})
 
 
 def parse_role(role: Role | str) -> Role:
@@ -71,7 +76,9 @@ def parse_role(role: Role | str) -> Role:
 
 
 def check_username(username: object) -> str:
-    """The username if it is a valid one; InvalidParameterError saying why not otherwise."""
+    """The username if a new user may take it; InvalidParameterError saying why not
+    otherwise (not a string, a character outside the allowed ones, or one of
+    :data:`RESERVED_USERNAMES`)."""
     if not isinstance(username, str):
         raise InvalidParameterError(
             f"Invalid username {username!r}: expected a string, got {type(username).__name__}")
@@ -79,6 +86,10 @@ def check_username(username: object) -> str:
         raise InvalidParameterError(
             f"Invalid username {username[:140]!r}: use 1 to 128 letters, digits and . _ @ + - "
             "(starting with a letter or digit)")
+    if username.lower() in RESERVED_USERNAMES:
+        raise InvalidParameterError(
+            f"Invalid username {username!r}: it is reserved for the server's own path "
+            f"/api/v1/users/{username.lower()}")
     return username
 
 
