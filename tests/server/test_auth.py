@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -472,3 +473,33 @@ def test_key_cache_expires_and_clears() -> None:
     cache.clear()
     assert cache.get("assay_k_9") is None
 
+
+def test_key_cache_never_outlives_the_key() -> None:
+    now, wall = [0.0], [1_000.0]
+    cache = ApiKeyCache(ttl_seconds=5, clock=lambda: now[0], wall_clock=lambda: wall[0])
+    user = User("u", Role.MEMBER, 0)
+    cache.put("assay_k_soon", user, expires_time_ms=1_000_800)  # expires in 0.8 s
+    cache.put("assay_k_later", user, expires_time_ms=2_000_000)
+    cache.put("assay_k_gone", user, expires_time_ms=999_000)  # expired already
+    assert cache.get("assay_k_soon") == user and cache.get("assay_k_gone") is None
+    now[0], wall[0] = 0.8, 1_000.8
+    assert cache.get("assay_k_soon") is None
+    assert cache.get("assay_k_later") == user  # the cache's own 5 s still hold
+    now[0], wall[0] = 5.0, 1_005.0
+    assert cache.get("assay_k_later") is None
+
+
+def test_a_key_is_refused_as_soon_as_it_expires(auth_server: AuthServer) -> None:
+    # The server has just verified (and remembered) the key; it must not trust it a moment
+    # past its expiry, though its cache would keep it for KEY_CACHE_SECONDS.
+    _, token = auth_server.store.create_api_key("member", "brief",
+                                                expires_in=timedelta(seconds=1))
+    [key] = [k for k in auth_server.store.list_api_keys("member") if k.name == "brief"]
+    assert key.expires_time_ms is not None
+    with auth_server.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        assert http.get("/api/v1/experiments").status_code == 200
+        while time.time() * 1000 < key.expires_time_ms + 20:
+            time.sleep(0.05)
+        refused = http.get("/api/v1/experiments")
+        assert refused.status_code == 401, refused.text
+        assert "expired" in refused.json()["message"]

@@ -34,10 +34,11 @@ browser says it comes from another site (``Sec-Fetch-Site: cross-site``); otherw
 
 Fast on the hot path (ingest with a key): the route's action is remembered per method and
 path, the headers are scanned once, and a key verified in the last :data:`KEY_CACHE_SECONDS`
-costs a SHA-256 and a dict lookup, no database round trip. Revoking a key, disabling a user
-or changing a role through this server's API takes effect at once; through another process
-(the CLI, another worker), within :data:`KEY_CACHE_SECONDS`. Session cookies are checked
-against the database on every request, so signing out is immediate everywhere.
+costs a SHA-256 and a dict lookup, no database round trip, and is never trusted past its own
+expiry. Revoking a key, disabling a user or changing a role through this server's API takes
+effect at once; through another process (the CLI, another worker), within
+:data:`KEY_CACHE_SECONDS`. Session cookies are checked against the database on every request,
+so signing out is immediate everywhere.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class AccountStore(Protocol):
 
     def revoke_api_key(self, key_id: str) -> None: ...
 
-    def authenticate_api_key(self, token: str) -> User | None: ...
+    def verify_api_key(self, token: str) -> tuple[User, int | None] | None: ...
 
     def create_login_session(self, username: str) -> str: ...
 
@@ -157,14 +158,23 @@ class AccountStore(Protocol):
 
 class ApiKeyCache:
     """API keys verified in the last ``ttl_seconds``, by the SHA-256 of the key (never the
-    key itself), with the user each one authenticates. Bounded: when full, the oldest
-    entries go first."""
+    key itself), with the user each one authenticates. An entry never outlives the key's
+    own expiry. Bounded: when full, the oldest entries go first.
+
+    Args:
+        ttl_seconds: how long a verified key is trusted.
+        max_entries: how many keys are remembered at most.
+        clock: monotonic seconds, for the ``ttl_seconds``.
+        wall_clock: seconds since the epoch, to compare with a key's expiry.
+    """
 
     def __init__(self, ttl_seconds: float = KEY_CACHE_SECONDS, max_entries: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._clock = clock
+        self._wall_clock = wall_clock
         self._entries: dict[str, tuple[float, User]] = {}
 
     @staticmethod
@@ -178,12 +188,20 @@ class ApiKeyCache:
             return None
         return entry[1]
 
-    def put(self, token: str, user: User) -> None:
+    def put(self, token: str, user: User, expires_time_ms: int | None = None) -> None:
+        """Remember a key just verified, with its user, for ``ttl_seconds`` or until the key
+        expires (``expires_time_ms``, ms since the epoch; None for never), whichever is
+        first."""
+        ttl = self._ttl
+        if expires_time_ms is not None:
+            ttl = min(ttl, expires_time_ms / 1000 - self._wall_clock())
+            if ttl <= 0:
+                return
         entries = self._entries
         if len(entries) >= self._max:
             for stale in list(entries)[: max(1, self._max // 10)]:
                 entries.pop(stale, None)
-        entries[self._key(token)] = (self._clock() + self._ttl, user)
+        entries[self._key(token)] = (self._clock() + ttl, user)
 
     def clear(self) -> None:
         """Forget every key (after a key is revoked or a user changed)."""
@@ -494,9 +512,10 @@ class AuthMiddleware:
             return None
         user = self.key_cache.get(token)
         if user is None:
-            user = await run_in_threadpool(self.store.authenticate_api_key, token)
-            if user is not None:
-                self.key_cache.put(token, user)
+            found = await run_in_threadpool(self.store.verify_api_key, token)
+            if found is not None:
+                user, expires_time_ms = found
+                self.key_cache.put(token, user, expires_time_ms)
         return user
 
     async def _csrf_signer(self) -> CsrfSigner:

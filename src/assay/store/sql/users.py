@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -27,6 +27,7 @@ __all__ = [
     "MAX_PASSWORD_CHARS",
     "MIN_PASSWORD_CHARS",
     "RESERVED_USERNAMES",
+    "FoundApiKey",
     "check_password",
     "check_username",
     "create_api_key",
@@ -253,10 +254,20 @@ def revoke_api_key(conn: Connection, key_id: str) -> None:
         raise NotFoundError(f"API key {key_id!r} not found")
 
 
-def find_api_key_user(conn: Connection, token: str,
-                      now_ms: int) -> tuple[User, str, int | None] | None:
-    """The user a key authenticates, with the key's id and when it was last used; None for
-    a malformed, unknown, revoked or expired key, or a disabled user."""
+class FoundApiKey(NamedTuple):
+    """A key that authenticates its user (:func:`find_api_key_user`)."""
+
+    user: User
+    key_id: str
+    #: When it last authenticated a request (ms since the epoch), None if never.
+    last_used_time_ms: int | None
+    #: When it stops working (ms since the epoch), None for never.
+    expires_time_ms: int | None
+
+
+def find_api_key_user(conn: Connection, token: str, now_ms: int) -> FoundApiKey | None:
+    """The user a key authenticates, with the key's id, when it was last used and when it
+    expires; None for a malformed, unknown, revoked or expired key, or a disabled user."""
     parsed = credentials.parse_api_key(token) if isinstance(token, str) else None
     if parsed is None:
         return None
@@ -275,7 +286,8 @@ def find_api_key_user(conn: Connection, token: str,
         return None
     if key["expires_time_ms"] is not None and now_ms >= key["expires_time_ms"]:
         return None
-    return _to_user(key), key_id, key["last_used_time_ms"]
+    return FoundApiKey(_to_user(key), key_id, key["last_used_time_ms"],
+                       key["expires_time_ms"])
 
 
 def touch_api_key(conn: Connection, key_id: str, now_ms: int) -> None:
