@@ -32,6 +32,10 @@ browser says it comes from another site (``Sec-Fetch-Site: cross-site``); otherw
 403 ``CSRF_FAILED``. JSON and OTLP calls with a key, or without auth, need no token. Pages get
 ``request.state.csrf_token`` and the token's cookie.
 
+When the store does not answer (a key, a sign-in or the CSRF signing key cannot be looked
+up), the answer is 503 ``TEMPORARILY_UNAVAILABLE``: JSON for the APIs, the error page for a
+browser.
+
 Fast on the hot path (ingest with a key): the route's action is remembered per method and
 path, the headers are scanned once, and a key verified in the last :data:`KEY_CACHE_SECONDS`
 costs a SHA-256 and a dict lookup, no database round trip, and is never trusted past its own
@@ -68,6 +72,7 @@ from assay.errors import (
     InvalidParameterError,
     PermissionDeniedError,
     RequestTooLargeError,
+    StoreUnavailableError,
 )
 from assay.server.csrf import (
     CSRF_COOKIE,
@@ -109,6 +114,11 @@ CHECKED_ACTION = "assay_action"
 _UNCHECKED = object()
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a client is told while the store does not answer (never the store's own words, which
+# may name the database).
+_STORE_DOWN = ("The database does not answer, so the caller cannot be checked; try again "
+               "shortly")
+
 ErrorPage = Callable[[Request, Response], Response]
 
 
@@ -399,7 +409,14 @@ class AuthMiddleware:
         if action is Action.PUBLIC:
             await self.app(scope, receive, send)
             return
-        admitted = await self._admit(scope, receive, action)
+        try:
+            admitted = await self._admit(scope, receive, action)
+        except AssayError as exc:
+            # Only the store's lookups raise here: whatever it says (unreachable, closed),
+            # it did not answer, and the caller cannot be checked.
+            _log.warning("%s %s: the store did not answer (%s)", scope["method"],
+                         scope["path"], type(exc).__name__)
+            admitted = self._refusal(scope, receive, StoreUnavailableError(_STORE_DOWN))
         if admitted is None:
             return
         if isinstance(admitted, Response):
@@ -420,7 +437,8 @@ class AuthMiddleware:
 
     async def _admit(self, scope: Scope, receive: Receive,
                      action: Action | None) -> _Admitted | Response | None:
-        """Whether the request may go on (see :data:`_Admitted`)."""
+        """Whether the request may go on (see :data:`_Admitted`); raises what the store
+        raises."""
         path: str = scope["path"]
         method: str = scope["method"]
         if action is None:
