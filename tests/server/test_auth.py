@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -16,54 +16,19 @@ from assay.entities.user import Role, User
 from assay.server.auth import ApiKeyCache, LoginThrottle
 from assay.server.csrf import CsrfSigner, form_field
 from assay.server.login import safe_next
-from assay.server.permissions import (
-    Action,
-    can_assess_trace,
-    can_read_trace,
-    is_allowed,
-    required_action,
-)
-from assay.server.settings import ServerSettings
+from assay.server.permissions import Action, can_assess_trace, can_read_trace, is_allowed
 from assay.store.sql import SqlStore
 from assay.store.sql.engine import create_engine
 from assay.store.sql.schema import api_keys, login_sessions
 from factories import make_trace
+from server.auth_servers import PASSWORD, AuthServer, serve_with_auth
 from server.live import LiveServer
-
-PASSWORD = "correct horse battery staple"
-
-
-@dataclass(frozen=True)
-class AuthServer:
-    """A server with auth on, one user per role (each with an API key), and the store."""
-
-    store: SqlStore
-    url: str
-    keys: dict[str, str]
-
-    def client(self, role: str | None = None,
-               headers: dict[str, str] | None = None) -> httpx.Client:
-        """A client of the server; with ``role``, one sending that user's key."""
-        headers = dict(headers or {})
-        if role is not None:
-            headers["Authorization"] = f"Bearer {self.keys[role]}"
-        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
 
 
 @pytest.fixture
 def auth_server(sql_store: SqlStore) -> Iterator[AuthServer]:
-    keys = {}
-    for role in Role:
-        sql_store.create_user(role.value, role, password=PASSWORD if role is Role.MEMBER
-                              else None)
-        keys[role.value] = sql_store.create_api_key(role.value, "tests").token
-    live = LiveServer(sql_store, ServerSettings(port=0, backend_store_uri=sql_store.uri,
-                                                auth=True))
-    live.start()
-    try:
-        yield AuthServer(sql_store, live.url, keys)
-    finally:
-        live.stop()
+    with serve_with_auth(sql_store) as server:
+        yield server
 
 
 @pytest.fixture
@@ -301,23 +266,14 @@ def test_permission_table() -> None:
     def user(role: Role, disabled: bool = False) -> User:
         return User(role.value, role, 0, disabled)
 
-    assert required_action("GET", "/api/v1/experiments") is Action.READ
-    assert required_action("POST", "/api/v1/traces/search") is Action.READ
-    assert required_action("POST", "/api/2.0/mlflow/experiments/search") is Action.READ
-    assert required_action("POST", "/api/v1/analytics/feedback-summary") is Action.READ
-    assert required_action("DELETE", "/api/v1/traces/search") is Action.WRITE
-    assert required_action("POST", "/v1/traces") is Action.WRITE
-    assert required_action("PATCH", "/api/v1/traces/tr-1/tags") is Action.WRITE
-    assert required_action("GET", "/api/v1/users") is Action.MANAGE_USERS
-    assert required_action("DELETE", "/api/v1/keys/abc") is Action.MANAGE_USERS
-    assert required_action("GET", "/api/v1/users/me") is Action.IDENTIFY
+    anyone = {Action.PUBLIC, Action.SIGN_IN, Action.IDENTIFY}
     allowed = {role: {action for action in Action if is_allowed(user(role), action)}
                for role in Role}
     assert allowed == {
         Role.ADMIN: set(Action),
-        Role.MEMBER: {Action.IDENTIFY, Action.READ, Action.WRITE},
-        Role.VIEWER: {Action.IDENTIFY, Action.READ},
-        Role.REVIEWER: {Action.IDENTIFY},
+        Role.MEMBER: anyone | {Action.READ, Action.WRITE},
+        Role.VIEWER: anyone | {Action.READ},
+        Role.REVIEWER: anyone,
     }
     assert not is_allowed(user(Role.ADMIN, disabled=True), Action.READ)
     assert not can_read_trace(user(Role.REVIEWER, disabled=True), "tr-1", {"tr-1"})
@@ -516,3 +472,34 @@ def test_key_cache_expires_and_clears() -> None:
     assert cache.get("assay_k_9") == user and cache.get("assay_k_0") is None
     cache.clear()
     assert cache.get("assay_k_9") is None
+
+
+def test_key_cache_never_outlives_the_key() -> None:
+    now, wall = [0.0], [1_000.0]
+    cache = ApiKeyCache(ttl_seconds=5, clock=lambda: now[0], wall_clock=lambda: wall[0])
+    user = User("u", Role.MEMBER, 0)
+    cache.put("assay_k_soon", user, expires_time_ms=1_000_800)  # expires in 0.8 s
+    cache.put("assay_k_later", user, expires_time_ms=2_000_000)
+    cache.put("assay_k_gone", user, expires_time_ms=999_000)  # expired already
+    assert cache.get("assay_k_soon") == user and cache.get("assay_k_gone") is None
+    now[0], wall[0] = 0.8, 1_000.8
+    assert cache.get("assay_k_soon") is None
+    assert cache.get("assay_k_later") == user  # the cache's own 5 s still hold
+    now[0], wall[0] = 5.0, 1_005.0
+    assert cache.get("assay_k_later") is None
+
+
+def test_a_key_is_refused_as_soon_as_it_expires(auth_server: AuthServer) -> None:
+    # The server has just verified (and remembered) the key; it must not trust it a moment
+    # past its expiry, though its cache would keep it for KEY_CACHE_SECONDS.
+    _, token = auth_server.store.create_api_key("member", "brief",
+                                                expires_in=timedelta(seconds=1))
+    [key] = [k for k in auth_server.store.list_api_keys("member") if k.name == "brief"]
+    assert key.expires_time_ms is not None
+    with auth_server.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        assert http.get("/api/v1/experiments").status_code == 200
+        while time.time() * 1000 < key.expires_time_ms + 20:
+            time.sleep(0.05)
+        refused = http.get("/api/v1/experiments")
+        assert refused.status_code == 401, refused.text
+        assert "expired" in refused.json()["message"]

@@ -9,23 +9,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.routing import Mount, Route
 
 from assay.errors import AssayError, StoreUnavailableError
 from assay.server import login
 from assay.server.access_log import AccessLogMiddleware
 from assay.server.api import build_router, otlp
 from assay.server.api.feedback import FEEDBACK_PATH
-from assay.server.auth import install_auth
+from assay.server.auth import install_auth, verify_route_action
 from assay.server.cors import CorsMiddleware
 from assay.server.deps import StoreDep
 from assay.server.errors import ErrorResponse, install_error_handlers
 from assay.server.hosts import HostCheckMiddleware, allowed_host_names
 from assay.server.limits import RequestLimitsMiddleware
 from assay.server.pending_sweep import pending_sweeps
+from assay.server.permissions import Action, declare, needs
 from assay.server.rate_limit import TokenBucketLimiter
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
@@ -74,7 +76,13 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
         # scripts from a CDN, which an offline or locked-down server cannot reach.
         docs_url=None,
         redoc_url=None,
+        # The route that answers must be the one the auth middleware checked.
+        dependencies=[Depends(verify_route_action)],
     )
+    # FastAPI's own route, the only one so far: the OpenAPI document (/openapi.json).
+    for route in app.routes:
+        if isinstance(route, Route):
+            declare(route, Action.READ)
     app.state.store = store
     app.state.settings = settings
     app.state.counters = counters
@@ -100,11 +108,13 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
     # shadow /api, /v1, /health or /version.
     app.include_router(build_ui_router())
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.router.routes.append(declare(
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"), Action.PUBLIC))
 
     @app.get("/health", response_model=HealthResponse, tags=["server"],
              responses={503: {"model": ErrorResponse,
-                              "description": "The store does not answer"}})
+                              "description": "The store does not answer"}},
+             openapi_extra=needs(Action.PUBLIC))
     def health(store: StoreDep) -> HealthResponse:
         """200 when the store answers a trivial read, 503 otherwise."""
         try:
@@ -116,7 +126,8 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
         return HealthResponse(status="ok")
 
     @app.get("/version", response_class=PlainTextResponse, tags=["server"],
-             responses={200: {"content": {"text/plain": {"example": __version__}}}})
+             responses={200: {"content": {"text/plain": {"example": __version__}}}},
+             openapi_extra=needs(Action.PUBLIC))
     def version() -> str:
         """Assay's version as plain text (as MLflow's server answers)."""
         return __version__

@@ -1,5 +1,12 @@
 """Who is calling, whether they may, and CSRF: one pure-ASGI middleware in front of every route.
 
+What a request needs is what the route that will answer it declares
+(:mod:`assay.server.permissions`): the middleware finds that route the way the router does
+(the first route that takes the method and path, else one that takes the path, which answers
+405) and reads its action; a route that declares none is refused (403). Nothing is inferred
+from the path. The route that answers then checks, in :func:`verify_route_action` (a
+dependency of every API route), that its own action is the one checked.
+
 With ``--auth`` (``ServerSettings.auth``), the caller is found from
 
 * ``Authorization: Bearer <API key>``: what the SDK sends (``ASSAY_API_KEY``), and what the
@@ -9,42 +16,53 @@ With ``--auth`` (``ServerSettings.auth``), the caller is found from
 and set as ``request.state.user`` (a :class:`~assay.entities.user.User`, None when auth is
 off). A request without credentials gets 401 ``UNAUTHENTICATED`` (with ``WWW-Authenticate:
 Bearer``) from the APIs, or a redirect to ``/login?next=…`` for a page; a key that is unknown,
-revoked or expired is 401 too. A role that may not do what the request does
-(:mod:`assay.server.permissions`) gets 403 ``PERMISSION_DENIED``. ``/health``, ``/version``,
-``/static/…``, ``/login``, ``/logout`` and the browser feedback endpoint (``POST``/``OPTIONS
-/api/v1/feedback``, which checks its own signed token) need no credentials.
+revoked or expired is 401 too. A role that may not do what the route does gets 403
+``PERMISSION_DENIED``. *Public* routes (``/health``, ``/version``, ``/static/…``, the browser
+feedback endpoint ``POST /api/v1/feedback``, which checks its own signed token) need no
+credentials and look at none; *sign-in* routes (``/login``, ``/logout``) need none either.
+A request that no route takes with its method is answered 405 by the router without
+credentials; one that no route takes at all needs a signed-in caller to learn it is 404.
 
 CSRF protection is on with or without auth, because any page on another site can post a form
-to 127.0.0.1. An unsafe request (``POST``, ``PUT``, ``PATCH``, ``DELETE``) must carry a valid
-token (:mod:`assay.server.csrf`) in ``X-CSRF-Token`` or a ``csrf_token`` form field when it
-has a form's Content-Type (urlencoded, multipart, text/plain), when it is authenticated by
-the session cookie rather than a key, or when the browser says it comes from another site
-(``Sec-Fetch-Site: cross-site``); otherwise it gets 403 ``CSRF_FAILED``. JSON and OTLP calls
-with a key, or without auth, need no token. Pages get ``request.state.csrf_token`` and the
-token's cookie.
+to 127.0.0.1. An unsafe request (``POST``, ``PUT``, ``PATCH``, ``DELETE``) to a route that is
+not public must carry a valid token (:mod:`assay.server.csrf`) in ``X-CSRF-Token`` or a
+``csrf_token`` form field when it has a form's Content-Type (urlencoded, multipart,
+text/plain), when it is authenticated by the session cookie rather than a key, or when the
+browser says it comes from another site (``Sec-Fetch-Site: cross-site``); otherwise it gets
+403 ``CSRF_FAILED``. JSON and OTLP calls with a key, or without auth, need no token. Pages get
+``request.state.csrf_token`` and the token's cookie.
 
-Fast on the hot path (ingest with a key): the headers are scanned once, and a key verified in
-the last :data:`KEY_CACHE_SECONDS` costs a SHA-256 and a dict lookup, no database round trip.
-Revoking a key, disabling a user or changing a role through this server's API takes effect at
-once; through another process (the CLI, another worker), within :data:`KEY_CACHE_SECONDS`.
-Session cookies are checked against the database on every request, so signing out is
-immediate everywhere.
+When the store does not answer (a key, a sign-in or the CSRF signing key cannot be looked
+up), the answer is 503 ``TEMPORARILY_UNAVAILABLE``: JSON for the APIs, the error page for a
+browser.
+
+Fast on the hot path (ingest with a key): the route's action is remembered per method and
+path, the headers are scanned once, and a key verified in the last :data:`KEY_CACHE_SECONDS`
+costs a SHA-256 and a dict lookup, no database round trip, and is never trusted past its own
+expiry. Revoking a key, disabling a user or changing a role through this server's API takes
+effect at once; through another process (the CLI, another worker), within
+:data:`KEY_CACHE_SECONDS`. Session cookies are checked against the database on every request,
+so signing out is immediate everywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, cast, runtime_checkable
 from urllib.parse import quote
 
+import fastapi.routing
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request, cookie_parser
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay.entities.user import ApiKey, NewApiKey, Role, User
@@ -54,6 +72,7 @@ from assay.errors import (
     InvalidParameterError,
     PermissionDeniedError,
     RequestTooLargeError,
+    StoreUnavailableError,
 )
 from assay.server.csrf import (
     CSRF_COOKIE,
@@ -64,10 +83,11 @@ from assay.server.csrf import (
     is_form_content_type,
 )
 from assay.server.errors import error_response, status_of
-from assay.server.permissions import Action, is_allowed, is_api_path, required_action
+from assay.server.permissions import Action, declared_action, is_allowed, is_api_path
 from assay.server.settings import ServerSettings
 
 __all__ = [
+    "CHECKED_ACTION",
     "KEY_CACHE_SECONDS",
     "SESSION_COOKIE",
     "AccountStore",
@@ -75,8 +95,13 @@ __all__ = [
     "AuthMiddleware",
     "CsrfError",
     "LoginThrottle",
+    "RouteActions",
+    "flat_routes",
     "install_auth",
+    "verify_route_action",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The cookie of a sign-in to the web pages.
 SESSION_COOKIE = "assay_session"
@@ -84,15 +109,15 @@ SESSION_COOKIE = "assay_session"
 KEY_CACHE_SECONDS = 5.0
 #: The "csrf" purpose of the signing key.
 CSRF_KEY_PURPOSE = "csrf"
+#: Where the middleware notes, in the request's state, the action it checked.
+CHECKED_ACTION = "assay_action"
+_UNCHECKED = object()
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Paths anyone may call, credentials or not.
-_PUBLIC_PATHS = frozenset({"/health", "/version", "/login", "/logout"})
-_PUBLIC_PREFIXES = ("/static/",)
-# The browser feedback endpoint: called from the pages of the app being traced, on another
-# origin, authenticated by the signed token in its body; neither a key nor CSRF applies.
-_FEEDBACK_PATH = "/api/v1/feedback"
-_FEEDBACK_METHODS = frozenset({"POST", "OPTIONS"})
+# What a client is told while the store does not answer (never the store's own words, which
+# may name the database).
+_STORE_DOWN = ("The database does not answer, so the caller cannot be checked; try again "
+               "shortly")
 
 ErrorPage = Callable[[Request, Response], Response]
 
@@ -130,7 +155,7 @@ class AccountStore(Protocol):
 
     def revoke_api_key(self, key_id: str) -> None: ...
 
-    def authenticate_api_key(self, token: str) -> User | None: ...
+    def verify_api_key(self, token: str) -> tuple[User, int | None] | None: ...
 
     def create_login_session(self, username: str) -> str: ...
 
@@ -143,14 +168,23 @@ class AccountStore(Protocol):
 
 class ApiKeyCache:
     """API keys verified in the last ``ttl_seconds``, by the SHA-256 of the key (never the
-    key itself), with the user each one authenticates. Bounded: when full, the oldest
-    entries go first."""
+    key itself), with the user each one authenticates. An entry never outlives the key's
+    own expiry. Bounded: when full, the oldest entries go first.
+
+    Args:
+        ttl_seconds: how long a verified key is trusted.
+        max_entries: how many keys are remembered at most.
+        clock: monotonic seconds, for the ``ttl_seconds``.
+        wall_clock: seconds since the epoch, to compare with a key's expiry.
+    """
 
     def __init__(self, ttl_seconds: float = KEY_CACHE_SECONDS, max_entries: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._clock = clock
+        self._wall_clock = wall_clock
         self._entries: dict[str, tuple[float, User]] = {}
 
     @staticmethod
@@ -164,16 +198,112 @@ class ApiKeyCache:
             return None
         return entry[1]
 
-    def put(self, token: str, user: User) -> None:
+    def put(self, token: str, user: User, expires_time_ms: int | None = None) -> None:
+        """Remember a key just verified, with its user, for ``ttl_seconds`` or until the key
+        expires (``expires_time_ms``, ms since the epoch; None for never), whichever is
+        first."""
+        ttl = self._ttl
+        if expires_time_ms is not None:
+            ttl = min(ttl, expires_time_ms / 1000 - self._wall_clock())
+            if ttl <= 0:
+                return
         entries = self._entries
         if len(entries) >= self._max:
             for stale in list(entries)[: max(1, self._max // 10)]:
                 entries.pop(stale, None)
-        entries[self._key(token)] = (self._clock() + self._ttl, user)
+        entries[self._key(token)] = (self._clock() + ttl, user)
 
     def clear(self) -> None:
         """Forget every key (after a key is revoked or a user changed)."""
         self._entries = {}
+
+
+class RouteActions:
+    """The action of the route that will answer a request, found as the router finds that
+    route: the first route that fully matches (path and method) answers; if none does but
+    one takes the path, the router answers 405 and nothing runs (:attr:`Action.PUBLIC`, as
+    far as permissions go); if none takes the path, the router answers 404 or a redirect to
+    the path with(out) its trailing slash, which any signed-in caller may learn
+    (:attr:`Action.IDENTIFY`). A route that declares no action gives None (refused).
+
+    Routes of included routers are matched on their full paths, in order, as the router
+    does; each answers with the action of the route as declared. Remembered per method and
+    path, so that a repeated request (ingest, always the same path) costs a dict lookup;
+    bounded: at ``max_entries`` it starts afresh, and long paths are not remembered.
+
+    Args:
+        router: the app's router; its routes are read at the first lookup.
+        max_entries: how many (method, path) pairs are remembered at most.
+    """
+
+    _MAX_PATH_CHARS = 512
+
+    def __init__(self, router: Router, max_entries: int = 4096) -> None:
+        self._router = router
+        self._max = max_entries
+        self._routes: list[tuple[re.Pattern[str] | None, BaseRoute, Action | None]] | None \
+            = None
+        self._found: dict[tuple[str, str, str], Action | None] = {}
+
+    def find(self, scope: Scope) -> Action | None:
+        """The action the request of ``scope`` needs; None when its route declares none."""
+        key = (scope["method"], scope["path"], scope.get("root_path", ""))
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        action = self._look_up(scope)
+        if len(key[1]) <= self._MAX_PATH_CHARS:
+            if len(self._found) >= self._max:
+                self._found = {}
+            self._found[key] = action
+        return action
+
+    def _look_up(self, scope: Scope) -> Action | None:
+        if self._routes is None:
+            self._routes = [(getattr(matcher, "path_regex", None), matcher,
+                             declared_action(route))
+                            for matcher, route in flat_routes(self._router.routes)]
+        # Under a root path, routes match the path without it; leave that to them.
+        path = None if scope.get("root_path") else scope["path"]
+        partial = False
+        for path_regex, matcher, action in self._routes:
+            # A route whose pattern does not match the path is no match: skip the costlier
+            # call that would say so; the route itself decides every other case.
+            if path is not None and path_regex is not None and path_regex.match(path) is None:
+                continue
+            match, _ = matcher.matches(scope)
+            if match is Match.FULL:
+                return action
+            partial = partial or match is Match.PARTIAL
+        return Action.PUBLIC if partial else Action.IDENTIFY
+
+
+def flat_routes(routes: Sequence[BaseRoute]) -> list[tuple[BaseRoute, BaseRoute]]:
+    """Every route, in the router's order, as (what matches a request on its full path,
+    the route as declared)."""
+    contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    if contexts is None:
+        # A FastAPI that copies included routes into its router: they are flat already,
+        # on their full paths.
+        return [(route, route) for route in routes]
+    # One that keeps included routers whole: a context matches on the route's full path.
+    return [(cast(BaseRoute, context), context.original_route) for context in contexts(routes)]
+
+
+async def verify_route_action(request: Request) -> None:
+    """A dependency of every API route: the route that answers declares the action that
+    :class:`AuthMiddleware` checked before routing (a defence against the two ever finding
+    different routes); PermissionDeniedError otherwise."""
+    checked = request.scope.get("state", {}).get(CHECKED_ACTION, _UNCHECKED)
+    route = request.scope.get("route")
+    if route is None or declared_action(route) is not checked:
+        _log.error("%s %s: answered by a route that declares %s, checked as %s; refused",
+                   request.method, request.url.path,
+                   None if route is None else declared_action(route), checked)
+        raise PermissionDeniedError(
+            f"Permission denied: {request.method} {request.url.path} was not checked for "
+            "the route that answers it")
 
 
 class LoginThrottle:
@@ -217,6 +347,7 @@ class LoginThrottle:
         self._failures.pop((username.lower(), address), None)
 
 
+
 def install_auth(app: FastAPI, settings: ServerSettings, store: object,
                  page: ErrorPage | None = None) -> None:
     """Put :class:`AuthMiddleware` in front of ``app`` (CSRF always; credentials and roles
@@ -231,9 +362,15 @@ def install_auth(app: FastAPI, settings: ServerSettings, store: object,
             f"{type(store).__name__}")
     app.state.api_key_cache = ApiKeyCache()
     app.state.login_throttle = LoginThrottle()
-    app.add_middleware(AuthMiddleware, store=store, auth=settings.auth,
+    app.add_middleware(AuthMiddleware, store=store, auth=settings.auth, router=app.router,
                        key_cache=app.state.api_key_cache,
                        max_form_bytes=settings.max_request_bytes, page=page)
+
+
+# What the middleware decided before the app runs: let it (with the ``receive`` to hand it,
+# and a CSRF cookie to add to its answer, if any), answer instead, or nothing (the client
+# went away).
+_Admitted: TypeAlias = tuple[Receive, bytes | None]
 
 
 class AuthMiddleware:
@@ -243,16 +380,19 @@ class AuthMiddleware:
         app: the app behind.
         store: users, keys, sessions and the CSRF signing key.
         auth: whether requests need credentials.
+        router: the router whose routes answer, and declare what they need.
         key_cache: verified keys; the user routes clear it when they change users or keys.
         max_form_bytes: the largest form body read to find a ``csrf_token`` field.
         page: turns a JSON error into a page for a browser (the web UI's error page).
     """
 
-    def __init__(self, app: ASGIApp, store: AccountStore, auth: bool, key_cache: ApiKeyCache,
-                 max_form_bytes: int, page: ErrorPage | None = None) -> None:
+    def __init__(self, app: ASGIApp, store: AccountStore, auth: bool, router: Router,
+                 key_cache: ApiKeyCache, max_form_bytes: int,
+                 page: ErrorPage | None = None) -> None:
         self.app = app
         self.store = store
         self.auth = auth
+        self.routes = RouteActions(router)
         self.key_cache = key_cache
         self.max_form_bytes = max_form_bytes
         self.page = page
@@ -262,15 +402,50 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        method: str = scope["method"]
         state = scope.setdefault("state", {})
         state["user"] = None
-        if path.startswith(_PUBLIC_PREFIXES) or path in ("/health", "/version") \
-                or (path == _FEEDBACK_PATH and method in _FEEDBACK_METHODS):
+        action = self.routes.find(scope)
+        state[CHECKED_ACTION] = action
+        if action is Action.PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        try:
+            admitted = await self._admit(scope, receive, action)
+        except AssayError as exc:
+            # Only the store's lookups raise here: whatever it says (unreachable, closed),
+            # it did not answer, and the caller cannot be checked.
+            _log.warning("%s %s: the store did not answer (%s)", scope["method"],
+                         scope["path"], type(exc).__name__)
+            admitted = self._refusal(scope, receive, StoreUnavailableError(_STORE_DOWN))
+        if admitted is None:
+            return
+        if isinstance(admitted, Response):
+            await admitted(scope, receive, send)
+            return
+        receive, cookie = admitted
+        if cookie is None:
             await self.app(scope, receive, send)
             return
 
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"set-cookie", cookie)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    async def _admit(self, scope: Scope, receive: Receive,
+                     action: Action | None) -> _Admitted | Response | None:
+        """Whether the request may go on (see :data:`_Admitted`); raises what the store
+        raises."""
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if action is None:
+            # A route that says nothing of what it needs is a defect: refuse, never guess.
+            _log.error("%s %s: its route declares no action; refused", method, path)
+            return self._refusal(scope, receive, PermissionDeniedError(
+                f"Permission denied: the route of {method} {path} declares no permission"))
         authorization = cookie_header = content_type = csrf_header = fetch_site = ""
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -284,7 +459,7 @@ class AuthMiddleware:
             elif name == b"sec-fetch-site":
                 fetch_site = value.decode("latin-1")
         cookies = cookie_parser(cookie_header) if cookie_header else {}
-        public = path in _PUBLIC_PATHS
+        sign_in = action is Action.SIGN_IN
         api = is_api_path(path)
 
         # -- who is calling
@@ -293,24 +468,22 @@ class AuthMiddleware:
         if self.auth:
             if authorization:
                 user = await self._key_user(authorization)
-                if user is None and not public:
-                    await self._unauthenticated(
-                        scope, receive, send, api,
+                if user is None and not sign_in:
+                    return self._unauthenticated(
+                        scope, receive, api,
                         "Invalid API key: it is unknown, revoked or expired, or its user is "
                         "disabled" if authorization[:7].lower() == "bearer "
                         else "Unsupported Authorization header: expected 'Bearer <API key>'")
-                    return
             elif cookies.get(SESSION_COOKIE):
                 user = await run_in_threadpool(self.store.find_login_session,
                                                cookies[SESSION_COOKIE])
                 by_session = user is not None
-            if user is None and not public:
-                await self._unauthenticated(
-                    scope, receive, send, api,
+            if user is None and not sign_in:
+                return self._unauthenticated(
+                    scope, receive, api,
                     "Authentication required: send an API key as 'Authorization: Bearer "
                     "<key>' (assay keys create), or sign in at /login")
-                return
-        state["user"] = user
+        scope["state"]["user"] = user
 
         # -- CSRF
         csrf_cookie = cookies.get(CSRF_COOKIE, "")
@@ -320,47 +493,35 @@ class AuthMiddleware:
             if form or by_session or fetch_site == "cross-site":
                 token = csrf_header
                 if not token and form:
-                    body = await self._read_body(scope, receive, send)
+                    body = await self._read_body(scope, receive)
                     if body is None:
-                        return
+                        return None
+                    if isinstance(body, Response):
+                        return body
                     token = form_field(content_type, body, CSRF_FIELD) or ""
                     receive = _replay(body, receive)
                 if not await self._csrf_ok(token, csrf_cookie, binding):
-                    await self._refuse(scope, receive, send, CsrfError(
+                    return self._refusal(scope, receive, CsrfError(
                         "CSRF check failed: this request must carry the page's CSRF token "
                         f"(the '{CSRF_FIELD}' form field, or the X-CSRF-Token header); reload "
                         "the page and try again"))
-                    return
 
         # -- may they
-        if user is not None and not public:
-            action = required_action(method, path)
-            if not is_allowed(user, action):
-                await self._refuse(scope, receive, send, PermissionDeniedError(
-                    f"Permission denied: user {user.username!r} ({user.role.value}) may not "
-                    f"{_describe(action, user)} ({method} {path})"))
-                return
+        if user is not None and not is_allowed(user, action):
+            return self._refusal(scope, receive, PermissionDeniedError(
+                f"Permission denied: user {user.username!r} ({user.role.value}) may not "
+                f"{_describe(action, user)} ({method} {path})"))
 
         if api:
-            await self.app(scope, receive, send)
-            return
+            return receive, None
         # A page: give it a token, and the token's cookie when the browser lacks it.
         signer = await self._csrf_signer()
         if csrf_cookie and signer.is_valid(csrf_cookie, binding):
-            state["csrf_token"] = csrf_cookie
-            await self.app(scope, receive, send)
-            return
+            scope["state"]["csrf_token"] = csrf_cookie
+            return receive, None
         token = signer.new_token(binding)
-        state["csrf_token"] = token
-        cookie = _csrf_cookie(token, secure=scope.get("scheme") == "https")
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"set-cookie", cookie)]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
+        scope["state"]["csrf_token"] = token
+        return receive, _csrf_cookie(token, secure=scope.get("scheme") == "https")
 
     async def _key_user(self, authorization: str) -> User | None:
         scheme, _, token = authorization.partition(" ")
@@ -369,9 +530,10 @@ class AuthMiddleware:
             return None
         user = self.key_cache.get(token)
         if user is None:
-            user = await run_in_threadpool(self.store.authenticate_api_key, token)
-            if user is not None:
-                self.key_cache.put(token, user)
+            found = await run_in_threadpool(self.store.verify_api_key, token)
+            if found is not None:
+                user, expires_time_ms = found
+                self.key_cache.put(token, user, expires_time_ms)
         return user
 
     async def _csrf_signer(self) -> CsrfSigner:
@@ -387,8 +549,9 @@ class AuthMiddleware:
         signer = await self._csrf_signer()
         return signer.is_valid(token, binding)
 
-    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
-        """The whole body (None if the client went away, or it was too large: answered)."""
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | Response | None:
+        """The whole body; None if the client went away, or the refusal if it is too
+        large."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -398,35 +561,31 @@ class AuthMiddleware:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_form_bytes:
-                await self._refuse(scope, receive, send, RequestTooLargeError(
+                return self._refusal(scope, receive, RequestTooLargeError(
                     f"Request body too large: a form of more than {self.max_form_bytes:,} "
                     "bytes"))
-                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _unauthenticated(self, scope: Scope, receive: Receive, send: Send, api: bool,
-                               message: str) -> None:
+    def _unauthenticated(self, scope: Scope, receive: Receive, api: bool,
+                         message: str) -> Response:
         if not api and scope["method"] in ("GET", "HEAD"):
             target = scope["path"]
             if scope.get("query_string"):
                 target += "?" + scope["query_string"].decode("latin-1")
-            response: Response = RedirectResponse(f"/login?next={quote(target, safe='')}",
-                                                  status_code=303)
-            await response(scope, receive, send)
-            return
-        await self._refuse(scope, receive, send, AuthenticationError(message),
-                           {"WWW-Authenticate": 'Bearer realm="assay"'})
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return self._refusal(scope, receive, AuthenticationError(message),
+                             {"WWW-Authenticate": 'Bearer realm="assay"'})
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: AssayError,
-                      headers: dict[str, str] | None = None) -> None:
+    def _refusal(self, scope: Scope, receive: Receive, exc: AssayError,
+                 headers: dict[str, str] | None = None) -> Response:
         response: Response = error_response(status_of(exc), exc.error_code, exc.message)
         if headers:
             response.headers.update(headers)
         if self.page is not None and not is_api_path(scope["path"]):
             response = self.page(Request(scope, receive), response)
-        await response(scope, receive, send)
+        return response
 
 
 def _describe(action: Action, user: User) -> str:
@@ -434,7 +593,8 @@ def _describe(action: Action, user: User) -> str:
         return "read this; a reviewer sees only the items assigned to them"
     return {Action.IDENTIFY: "use this server", Action.READ: "read this",
             Action.WRITE: "change anything",
-            Action.MANAGE_USERS: "manage users and API keys (admins only)"}[action]
+            Action.MANAGE_USERS: "manage users and API keys (admins only)"}.get(
+                action, "do this")
 
 
 def _csrf_cookie(token: str, secure: bool) -> bytes:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assay.server.auth import SESSION_COOKIE, AccountStore, LoginThrottle
 from assay.server.csrf import form_field
+from assay.server.permissions import Action, needs
 from assay.server.settings import ServerSettings
 from assay.server.ui.templating import environment, request_context
 from assay.store.sql.users import LOGIN_SESSION_LIFETIME
@@ -56,7 +57,7 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, openapi_extra=needs(Action.SIGN_IN))
 def login_page(request: Request,
                next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
     """The sign-in form (or, when already signed in, on to ``next``)."""
@@ -66,7 +67,7 @@ def login_page(request: Request,
     return _render(request, next_path=target)
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, openapi_extra=needs(Action.SIGN_IN))
 async def login(request: Request) -> Response:
     """Check a username and password; on success sign the browser in and redirect."""
     content_type = request.headers.get("content-type", "")
@@ -109,7 +110,7 @@ async def login(request: Request) -> Response:
     return redirect
 
 
-@router.post("/logout")
+@router.post("/logout", openapi_extra=needs(Action.SIGN_IN))
 async def logout(request: Request) -> Response:
     """Sign the browser out (its session is deleted, not just forgotten) and go to the
     sign-in form."""

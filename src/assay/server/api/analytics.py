@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from assay.server.api.common import NonEmptyStr, RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -37,7 +38,8 @@ class FeedbackSummaryResponse(BaseModel):
                     "feedback rate and per-name statistics with 95% Wilson intervals")
 
 
-@router.post("/feedback-summary", response_model=FeedbackSummaryResponse)
+@router.post("/feedback-summary", response_model=FeedbackSummaryResponse,
+             openapi_extra=needs(Action.READ))
 def feedback_summary(body: FeedbackSummaryRequest, store: StoreDep) -> FeedbackSummaryResponse:
     """Feedback over the traces the filter selects, computed in the database."""
     summary = store.get_feedback_summary(body.experiment_ids, body.filter_string, body.names,

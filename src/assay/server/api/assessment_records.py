@@ -20,6 +20,7 @@ from assay.server.api.common import RequestModel
 from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.limits import check_value_size
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -72,7 +73,7 @@ def _entity(trace_id: str, data: dict[str, Any], limit: int) -> Assessment:
     return assessment
 
 
-@router.post("", response_model=AssessmentRecordResponse)
+@router.post("", response_model=AssessmentRecordResponse, openapi_extra=needs(Action.WRITE))
 def log_assessment(trace_id: str, body: AssessmentRecord, store: StoreDep,
                    settings: SettingsDep) -> AssessmentRecordResponse:
     """Log an assessment (feedback or expectation) on the trace; `overrides` supersedes an
@@ -82,7 +83,8 @@ def log_assessment(trace_id: str, body: AssessmentRecord, store: StoreDep,
     return AssessmentRecordResponse(assessment=logged.to_dictionary())
 
 
-@router.put("/{assessment_id}", response_model=AssessmentRecordResponse)
+@router.put("/{assessment_id}", response_model=AssessmentRecordResponse,
+            openapi_extra=needs(Action.WRITE))
 def replace_assessment(trace_id: str, assessment_id: str, body: AssessmentRecord,
                        store: StoreDep, settings: SettingsDep) -> AssessmentRecordResponse:
     """Write an assessment back in place: name, value and rationale as given, metadata

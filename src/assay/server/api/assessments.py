@@ -14,6 +14,7 @@ from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.feedback_rules import log_or_keep
 from assay.server.limits import check_value_size
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -124,7 +125,8 @@ def _logged_or_kept(assessment: Assessment, store: StoreDep, settings: SettingsD
     return AssessmentResponse(assessment=logged.to_dictionary(), pending=pending)
 
 
-@router.post("/feedback", response_model=AssessmentResponse, responses=_PENDING_RESPONSES)
+@router.post("/feedback", response_model=AssessmentResponse, responses=_PENDING_RESPONSES,
+             openapi_extra=needs(Action.WRITE))
 def log_feedback(trace_id: str, body: CreateFeedbackRequest, store: StoreDep,
                  settings: SettingsDep, response: Response) -> AssessmentResponse:
     """Log a feedback on the trace (or one of its spans).
@@ -143,7 +145,7 @@ def log_feedback(trace_id: str, body: CreateFeedbackRequest, store: StoreDep,
 
 
 @router.post("/expectations", response_model=AssessmentResponse,
-             responses=_PENDING_RESPONSES)
+             responses=_PENDING_RESPONSES, openapi_extra=needs(Action.WRITE))
 def log_expectation(trace_id: str, body: CreateExpectationRequest, store: StoreDep,
                     settings: SettingsDep, response: Response) -> AssessmentResponse:
     """Log an expectation (ground truth) on the trace; kept pending (202) as feedback is
@@ -156,13 +158,15 @@ def log_expectation(trace_id: str, body: CreateExpectationRequest, store: StoreD
     return _logged_or_kept(expectation, store, settings, response)
 
 
-@router.get("/assessments/{assessment_id}", response_model=AssessmentResponse)
+@router.get("/assessments/{assessment_id}", response_model=AssessmentResponse,
+            openapi_extra=needs(Action.READ))
 def get_assessment(trace_id: str, assessment_id: str, store: StoreDep) -> AssessmentResponse:
     """The assessment with this id on the trace (or its session); 404 otherwise."""
     return _response(store.get_assessment(trace_id, assessment_id))
 
 
-@router.patch("/assessments/{assessment_id}", response_model=AssessmentResponse)
+@router.patch("/assessments/{assessment_id}", response_model=AssessmentResponse,
+              openapi_extra=needs(Action.WRITE))
 def update_assessment(trace_id: str, assessment_id: str, body: UpdateAssessmentRequest,
                       store: StoreDep, settings: SettingsDep) -> AssessmentResponse:
     """Change an assessment in place; the fields left out keep their values."""
@@ -173,7 +177,8 @@ def update_assessment(trace_id: str, assessment_id: str, body: UpdateAssessmentR
     return _response(change_assessment(store, trace_id, assessment_id, changes))
 
 
-@router.post("/assessments/{assessment_id}/override", response_model=AssessmentResponse)
+@router.post("/assessments/{assessment_id}/override", response_model=AssessmentResponse,
+             openapi_extra=needs(Action.WRITE))
 def override_assessment(trace_id: str, assessment_id: str, body: OverrideFeedbackRequest,
                         store: StoreDep, settings: SettingsDep) -> AssessmentResponse:
     """Supersede a feedback with a corrected one; the old one stays with valid=false."""
@@ -183,7 +188,8 @@ def override_assessment(trace_id: str, assessment_id: str, body: OverrideFeedbac
         body.source.to_entity() if body.source else None, body.metadata))
 
 
-@router.delete("/assessments/{assessment_id}", response_model=EmptyResponse)
+@router.delete("/assessments/{assessment_id}", response_model=EmptyResponse,
+               openapi_extra=needs(Action.WRITE))
 def delete_assessment(trace_id: str, assessment_id: str, store: StoreDep) -> EmptyResponse:
     """Delete an assessment (a missing one is fine; the trace must exist)."""
     store.delete_assessment(trace_id, assessment_id)

@@ -12,6 +12,7 @@ from assay.errors import NotFoundError
 from assay.server.api.common import RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -60,14 +61,15 @@ class SearchExperimentsResponse(BaseModel):
 
 
 @router.post("", response_model=CreateExperimentResponse,
-             responses={409: ERROR_RESPONSES[400] | {"description": "The name is taken"}})
+             responses={409: ERROR_RESPONSES[400] | {"description": "The name is taken"}},
+             openapi_extra=needs(Action.WRITE))
 def create_experiment(body: CreateExperimentRequest,
                       store: StoreDep) -> CreateExperimentResponse:
     """Create an experiment; 409 if the name is taken."""
     return CreateExperimentResponse(experiment_id=store.create_experiment(body.name, body.tags))
 
 
-@router.get("", response_model=SearchExperimentsResponse)
+@router.get("", response_model=SearchExperimentsResponse, openapi_extra=needs(Action.READ))
 def search_experiments(
     store: StoreDep,
     max_results: Annotated[int, Query(ge=1, le=1000, description="The page size")] = 1000,
@@ -80,7 +82,7 @@ def search_experiments(
                                      next_page_token=page.token)
 
 
-@router.get("/get-by-name", response_model=ExperimentResponse)
+@router.get("/get-by-name", response_model=ExperimentResponse, openapi_extra=needs(Action.READ))
 def get_experiment_by_name(
     store: StoreDep,
     experiment_name: Annotated[str, Query(min_length=1, description="The exact name")],
@@ -92,7 +94,7 @@ def get_experiment_by_name(
     return ExperimentResponse(experiment=_model(experiment))
 
 
-@router.get("/{experiment_id}", response_model=ExperimentResponse)
+@router.get("/{experiment_id}", response_model=ExperimentResponse, openapi_extra=needs(Action.READ))
 def get_experiment(experiment_id: str, store: StoreDep) -> ExperimentResponse:
     """The experiment with this id; 404 if there is none."""
     return ExperimentResponse(experiment=_model(store.get_experiment(experiment_id)))

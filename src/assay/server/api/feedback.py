@@ -29,6 +29,7 @@ from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
 from assay.server.feedback_rules import cast_vote
 from assay.server.limits import check_value_size
+from assay.server.permissions import Action, needs
 from assay.server.rate_limit import RateLimitedError, TokenBucketLimiter
 from assay.server.stats import CountersDep, ServerCounters
 from assay.store.base import Store
@@ -91,7 +92,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/feedback", status_code=201, response_model=SubmitFeedbackResponse,
-             responses=_RESPONSES)
+             responses=_RESPONSES, openapi_extra=needs(Action.PUBLIC))
 def submit_feedback(body: SubmitFeedbackRequest, response: Response, store: StoreDep,
                     settings: SettingsDep, counters: CountersDep,
                     limiter: LimiterDep) -> SubmitFeedbackResponse:

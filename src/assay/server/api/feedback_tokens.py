@@ -18,6 +18,7 @@ from assay.feedback_tokens import MAX_EXPIRES_IN_SECONDS, MAX_NAMES, unverified_
 from assay.server.api.common import RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -48,7 +49,8 @@ class FeedbackTokenResponse(BaseModel):
     expires_at_ms: int = Field(description="When it expires, in milliseconds since the epoch")
 
 
-@router.post("/feedback-tokens", response_model=FeedbackTokenResponse)
+@router.post("/feedback-tokens", response_model=FeedbackTokenResponse,
+             openapi_extra=needs(Action.WRITE))
 def create_feedback_token(trace_id: str, body: CreateFeedbackTokenRequest,
                           store: StoreDep) -> FeedbackTokenResponse:
     """Issue a signed, expiring token that lets an end user's browser vote on this trace.

@@ -37,6 +37,7 @@ from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundErro
 from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
 from assay.server.limits import check_otlp_request, check_span_attribute_sizes
+from assay.server.permissions import Action, needs
 from assay.server.settings import ServerSettings
 from assay.store.base import Store
 
@@ -60,7 +61,7 @@ _OTLP_BODY = {
 @router.post(
     "/v1/traces",
     response_class=Response,
-    openapi_extra={"requestBody": _OTLP_BODY},
+    openapi_extra={"requestBody": _OTLP_BODY, **needs(Action.WRITE)},
     responses={200: {"description": "An ExportTraceServiceResponse, in the request's format: "
                                     "empty, or with `partial_success` (how many spans were "
                                     "rejected, and why) when some spans could not be stored",

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.permissions import Action, needs
 from assay.server.stats import CountersDep
 
 __all__ = ["router"]
@@ -30,7 +31,7 @@ class ServerStatsResponse(BaseModel):
         description="Votes refused because their token's rate limit was used up")
 
 
-@router.get("/stats", response_model=ServerStatsResponse)
+@router.get("/stats", response_model=ServerStatsResponse, openapi_extra=needs(Action.READ))
 def server_stats(store: StoreDep, counters: CountersDep) -> ServerStatsResponse:
     """Counters of this server process, and how many assessments wait for their trace."""
     counts = counters.snapshot()

@@ -19,6 +19,7 @@ from assay.server.api.common import (
 )
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -52,7 +53,7 @@ def _model(session: Session) -> SessionModel:
     return SessionModel(session_id=session.id, traces=[trace_json(t) for t in session])
 
 
-@router.post("/search", response_model=SearchSessionsResponse)
+@router.post("/search", response_model=SearchSessionsResponse, openapi_extra=needs(Action.READ))
 def search_sessions(body: SearchSessionsRequest, store: StoreDep) -> SearchSessionsResponse:
     """One page of sessions, each with its traces and their (session-level too) assessments."""
     page = store.search_sessions(body.experiment_ids, body.max_results, body.page_token,
@@ -66,7 +67,7 @@ class FirstTraceResponse(BaseModel):
                                              "none")
 
 
-@router.get("/first-trace", response_model=FirstTraceResponse)
+@router.get("/first-trace", response_model=FirstTraceResponse, openapi_extra=needs(Action.READ))
 def first_trace(
     session_id: Annotated[str, Query(min_length=1, description="The session's id")],
     store: StoreDep,

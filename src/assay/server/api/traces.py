@@ -22,6 +22,7 @@ from assay.server.api.common import (
 )
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -86,7 +87,7 @@ class SetTraceTagRequest(RequestModel):
     value: str = Field(description="The tag's value")
 
 
-@router.post("/search", response_model=SearchTracesResponse)
+@router.post("/search", response_model=SearchTracesResponse, openapi_extra=needs(Action.READ))
 def search_traces(body: SearchTracesRequest, store: StoreDep) -> SearchTracesResponse:
     """One page of the traces of the experiments that match the filter.
 
@@ -100,7 +101,7 @@ def search_traces(body: SearchTracesRequest, store: StoreDep) -> SearchTracesRes
                                 next_page_token=page.token)
 
 
-@router.post("/delete", response_model=DeleteTracesResponse)
+@router.post("/delete", response_model=DeleteTracesResponse, openapi_extra=needs(Action.WRITE))
 def delete_traces(body: DeleteTracesRequest, store: StoreDep) -> DeleteTracesResponse:
     """Delete traces of one experiment, by id or by age (with their spans and assessments)."""
     deleted = store.delete_traces(body.experiment_id, body.max_timestamp_millis,
@@ -108,7 +109,7 @@ def delete_traces(body: DeleteTracesRequest, store: StoreDep) -> DeleteTracesRes
     return DeleteTracesResponse(traces_deleted=deleted)
 
 
-@router.get("/{trace_id}", response_model=TraceResponse)
+@router.get("/{trace_id}", response_model=TraceResponse, openapi_extra=needs(Action.READ))
 def get_trace(
     trace_id: str, store: StoreDep,
     include_spans: Annotated[bool, Query(description="False returns the header only")] = True,
@@ -117,14 +118,15 @@ def get_trace(
     return TraceResponse(trace=trace_json(store.get_trace(trace_id, include_spans)))
 
 
-@router.patch("/{trace_id}/tags", response_model=EmptyResponse)
+@router.patch("/{trace_id}/tags", response_model=EmptyResponse, openapi_extra=needs(Action.WRITE))
 def set_trace_tag(trace_id: str, body: SetTraceTagRequest, store: StoreDep) -> EmptyResponse:
     """Set a tag on a trace (tags are mutable, metadata is not)."""
     store.set_trace_tag(trace_id, body.key, body.value)
     return EmptyResponse()
 
 
-@router.delete("/{trace_id}/tags/{key:path}", response_model=EmptyResponse)
+@router.delete("/{trace_id}/tags/{key:path}", response_model=EmptyResponse,
+               openapi_extra=needs(Action.WRITE))
 def delete_trace_tag(trace_id: str, key: str, store: StoreDep) -> EmptyResponse:
     """Remove a tag from a trace; 404 for an unknown trace or key."""
     store.delete_trace_tag(trace_id, key)

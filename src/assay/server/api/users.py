@@ -1,8 +1,10 @@
 """Users and API keys: who am I, and (admins) list and create users, change their role or
 disable them, create, list and revoke their keys.
 
-Admins only, except ``GET /users/me``: the permission table (``assay.server.permissions``)
-says so, and the auth middleware enforces it. With auth off, everyone may, as everywhere.
+Admins only, except ``GET /users/me``: each route declares its action
+(``assay.server.permissions``), and the auth middleware enforces the action of the route that
+answers, so ``PATCH /users/me`` is a change to the user named "me" (admins), never "who am
+I". With auth off, everyone may, as everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from assay.server.api.common import EmptyResponse, RequestModel
 from assay.server.auth import ApiKeyCache
 from assay.server.deps import AccountsDep, CurrentUserDep, SettingsDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
+from assay.server.permissions import Action, needs
 
 __all__ = ["router"]
 
@@ -128,28 +131,30 @@ def _forget_verified_keys(request: Request) -> None:
     cache.clear()
 
 
-@router.get("/users/me", response_model=MeResponse)
+@router.get("/users/me", response_model=MeResponse, openapi_extra=needs(Action.IDENTIFY))
 def get_me(user: CurrentUserDep, settings: SettingsDep) -> MeResponse:
     """Who the caller is (null when the server runs without auth)."""
     return MeResponse(auth_enabled=settings.auth,
                       user=None if user is None else _user(user))
 
 
-@router.get("/users", response_model=UsersResponse)
+@router.get("/users", response_model=UsersResponse, openapi_extra=needs(Action.MANAGE_USERS))
 def list_users(accounts: AccountsDep) -> UsersResponse:
     """Every user, by name (admins)."""
     return UsersResponse(users=[_user(u) for u in accounts.list_users()])
 
 
 @router.post("/users", response_model=UserResponse,
-             responses={409: ERROR_RESPONSES[400] | {"description": "The name is taken"}})
+             responses={409: ERROR_RESPONSES[400] | {"description": "The name is taken"}},
+             openapi_extra=needs(Action.MANAGE_USERS))
 def create_user(body: CreateUserRequest, accounts: AccountsDep) -> UserResponse:
     """Create a user (admins); 409 if the name is taken."""
     return UserResponse(user=_user(accounts.create_user(body.username, body.role,
                                                         body.password)))
 
 
-@router.patch("/users/{username}", response_model=UserResponse)
+@router.patch("/users/{username}", response_model=UserResponse,
+              openapi_extra=needs(Action.MANAGE_USERS))
 def update_user(username: UsernamePath, body: UpdateUserRequest, accounts: AccountsDep,
                 request: Request) -> UserResponse:
     """Change a user's role, or disable or enable them (admins)."""
@@ -165,7 +170,8 @@ def update_user(username: UsernamePath, body: UpdateUserRequest, accounts: Accou
     return UserResponse(user=_user(user))
 
 
-@router.post("/users/{username}/keys", response_model=CreateApiKeyResponse)
+@router.post("/users/{username}/keys", response_model=CreateApiKeyResponse,
+             openapi_extra=needs(Action.MANAGE_USERS))
 def create_api_key(username: UsernamePath, body: CreateApiKeyRequest,
                    accounts: AccountsDep) -> CreateApiKeyResponse:
     """Create an API key for a user (admins). The response holds the key itself: it is
@@ -176,13 +182,15 @@ def create_api_key(username: UsernamePath, body: CreateApiKeyRequest,
     return CreateApiKeyResponse(key=token, api_key=_key(listed))
 
 
-@router.get("/users/{username}/keys", response_model=ApiKeysResponse)
+@router.get("/users/{username}/keys", response_model=ApiKeysResponse,
+            openapi_extra=needs(Action.MANAGE_USERS))
 def list_api_keys(username: UsernamePath, accounts: AccountsDep) -> ApiKeysResponse:
     """A user's API keys, without their secrets (admins)."""
     return ApiKeysResponse(keys=[_key(k) for k in accounts.list_api_keys(username)])
 
 
-@router.delete("/keys/{key_id}", response_model=EmptyResponse)
+@router.delete("/keys/{key_id}", response_model=EmptyResponse,
+               openapi_extra=needs(Action.MANAGE_USERS))
 def revoke_api_key(key_id: Annotated[str, Path(description="The key's id", max_length=64)],
                    accounts: AccountsDep, request: Request) -> EmptyResponse:
     """Revoke an API key for good (admins); it is refused from now on."""

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup, escape
 
+from assay.server.permissions import Action
 from assay.server.ui.templating import page, page_route
 
 __all__ = ["api_reference", "prose_html", "router", "type_html"]
@@ -32,7 +33,7 @@ _HIDDEN_STATUSES = frozenset({"422"})
 _HIDDEN_MODELS = frozenset({"HTTPValidationError", "ValidationError"})
 
 
-@page_route(router, "/docs")
+@page_route(router, "/docs", action=Action.READ)
 def docs_page(request: Request) -> Response:
     """Every operation of the JSON API, from the server's OpenAPI document."""
     document = request.app.openapi()

@@ -26,6 +26,7 @@ from assay.entities import Assessment, AssessmentSource, AssessmentSourceType, E
 from assay.errors import InvalidParameterError
 from assay.server.assessment_rules import change_assessment, override_feedback
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action, needs
 
 __all__ = [
     "DATA_TYPES",
@@ -230,7 +231,8 @@ def _failed(request: Request, trace_id: str, exc: InvalidParameterError,
                          span_id=form.get("span") or None)
 
 
-@router.post("/traces/{trace_id}/assessments/{assessment_id}/edit", include_in_schema=False)
+@router.post("/traces/{trace_id}/assessments/{assessment_id}/edit", include_in_schema=False,
+             openapi_extra=needs(Action.WRITE))
 def edit_assessment(trace_id: str, assessment_id: str, request: Request, form: FormDep,
                     store: StoreDep) -> Response:
     """Change an assessment's value and rationale in place."""
@@ -256,7 +258,7 @@ def _edit(trace_id: str, assessment_id: str, request: Request, form: Mapping[str
 
 
 @router.post("/traces/{trace_id}/assessments/{assessment_id}/override",
-             include_in_schema=False)
+             include_in_schema=False, openapi_extra=needs(Action.WRITE))
 def override_assessment(trace_id: str, assessment_id: str, request: Request, form: FormDep,
                         store: StoreDep) -> Response:
     """Supersede a feedback with a corrected value; the old one stays in its history."""
@@ -272,7 +274,7 @@ def override_assessment(trace_id: str, assessment_id: str, request: Request, for
 
 
 @router.post("/traces/{trace_id}/assessments/{assessment_id}/delete",
-             include_in_schema=False)
+             include_in_schema=False, openapi_extra=needs(Action.WRITE))
 def delete_assessment(trace_id: str, assessment_id: str, request: Request, form: FormDep,
                       store: StoreDep) -> Response:
     """Delete an assessment; what it overrode becomes valid again."""

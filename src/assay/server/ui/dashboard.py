@@ -37,6 +37,7 @@ from assay.entities.analytics import (
 from assay.errors import InvalidParameterError
 from assay.search.unparse import quote_name, quote_string
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action
 from assay.server.ui import charts
 from assay.server.ui.chips import feedback_chips, mean_value
 from assay.server.ui.templating import format_number, is_json_request, page, page_route
@@ -95,7 +96,7 @@ class DashboardQuery:
         return {k: v for k, v in params.items() if v}
 
 
-@page_route(router, "/experiments/{experiment_id}/dashboard")
+@page_route(router, "/experiments/{experiment_id}/dashboard", action=Action.READ)
 def dashboard_page(
     request: Request, experiment_id: str, store: StoreDep,
     range_: Annotated[str | None, Query(alias="range")] = None,

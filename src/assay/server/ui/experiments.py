@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action
 from assay.server.ui.templating import page, page_route
 from assay.server.ui.traces import experiment_summary
 
@@ -20,7 +21,7 @@ router = APIRouter()
 _PAGE_SIZE = 200
 
 
-@page_route(router, "/")
+@page_route(router, "/", action=Action.READ)
 def experiments_page(request: Request, store: StoreDep) -> Response:
     """The experiments, the most recently active first."""
     token = request.query_params.get("page") or None

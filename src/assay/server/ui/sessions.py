@@ -26,6 +26,7 @@ from assay.entities import Session, Trace
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.search.unparse import quote_string
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action, needs
 from assay.server.ui.chips import feedback_chips, session_chips
 from assay.server.ui.templating import page, page_route
 
@@ -40,7 +41,7 @@ _FIRST_QUESTION_CHARS = 160
 _MAX_TOKEN_CHARS = 4096
 
 
-@page_route(router, "/experiments/{experiment_id}/sessions")
+@page_route(router, "/experiments/{experiment_id}/sessions", action=Action.READ)
 def sessions_page(request: Request, experiment_id: str, store: StoreDep,
                   page_token: Annotated[str | None, Query(alias="page")] = None) -> Response:
     """The sessions of an experiment, the most recently active first."""
@@ -110,7 +111,8 @@ def _session_page(request: Request, experiment_id: str, session_id: str, store: 
 # of the id.
 for _path in ("/experiments/{experiment_id}/sessions/{session_id:path}.json",
               "/experiments/{experiment_id}/sessions/{session_id:path}"):
-    router.add_api_route(_path, _session_page, methods=["GET"], include_in_schema=False)
+    router.add_api_route(_path, _session_page, methods=["GET"], include_in_schema=False,
+                         openapi_extra=needs(Action.READ))
 
 
 def session_url(experiment_id: str, session_id: str) -> str:

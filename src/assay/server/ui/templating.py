@@ -20,6 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from assay.server.permissions import Action, needs
+
 __all__ = [
     "STATIC_DIR",
     "TEMPLATES_DIR",
@@ -308,17 +310,18 @@ def request_context(request: Request) -> dict[str, Any]:
     }
 
 
-def page_route(router: APIRouter, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+def page_route(router: APIRouter, path: str, *, action: Action,
+               **kwargs: Any) -> Callable[[Any], Any]:
     """Register a GET page route for ``path`` and ``path + ".json"`` (``/`` gets
-    ``/.json``)."""
+    ``/.json``), both needing ``action`` (:mod:`assay.server.permissions`)."""
 
     def register(handler: Any) -> Any:
         # The .json route first: ``/traces/{trace_id}`` would also match ``/traces/x.json``.
         json_path = "/.json" if path == "/" else path + ".json"
-        router.add_api_route(json_path, handler, methods=["GET"], include_in_schema=False,
-                             **kwargs)
-        router.add_api_route(path, handler, methods=["GET"], include_in_schema=False,
-                             **kwargs)
+        for route_path in (json_path, path):
+            router.add_api_route(route_path, handler, methods=["GET"],
+                                 include_in_schema=False, openapi_extra=needs(action),
+                                 **kwargs)
         return handler
 
     return register

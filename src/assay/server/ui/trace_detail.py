@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from assay.entities import Assessment, Trace
 from assay.errors import InvalidParameterError
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action, needs
 from assay.server.ui.assessment_forms import (
     DATA_TYPES,
     FormDep,
@@ -46,13 +47,13 @@ _TYPE_LABELS = {
 }
 
 
-@page_route(router, "/traces/{trace_id}")
+@page_route(router, "/traces/{trace_id}", action=Action.READ)
 def trace_page(trace_id: str, request: Request, store: StoreDep) -> Response:
     """One trace: spans, the selected span (``?span=``), assessments and the forms."""
     return _render(request, store, trace_id, request.query_params.get("span") or None)
 
 
-@page_route(router, "/traces/{trace_id}/spans/{span_id}")
+@page_route(router, "/traces/{trace_id}/spans/{span_id}", action=Action.READ)
 def span_page(trace_id: str, span_id: str, request: Request, store: StoreDep) -> Response:
     """One span's details: JSON, an HTML fragment (``?fragment=1``, for the trace page's
     script), or else the trace page with the span selected."""
@@ -72,7 +73,8 @@ def span_page(trace_id: str, span_id: str, request: Request, store: StoreDep) ->
     return page(request, "traces/_span.html", context)
 
 
-@router.post("/traces/{trace_id}/assessments", include_in_schema=False)
+@router.post("/traces/{trace_id}/assessments", include_in_schema=False,
+             openapi_extra=needs(Action.WRITE))
 def add_assessment(trace_id: str, request: Request, form: FormDep,
                    store: StoreDep) -> Response:
     """Log a feedback or an expectation from the add form."""

@@ -25,6 +25,7 @@ from assay.errors import InvalidParameterError
 from assay.search import AssessmentField, Expr, FilterError, iter_comparisons, parse_filter
 from assay.search.unparse import quote_name
 from assay.server.deps import StoreDep
+from assay.server.permissions import Action
 from assay.server.ui.templating import page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
 from assay.server.ui.trace_view import (
@@ -52,7 +53,7 @@ MAX_ASSESSMENT_NAMES = 100
 SHOWN_SCORES = 4
 
 
-@page_route(router, "/experiments/{experiment_id}")
+@page_route(router, "/experiments/{experiment_id}", action=Action.READ)
 def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Response:
     """The traces of an experiment, a page at a time, filtered, sorted, with a column per
     assessment name."""

@@ -411,16 +411,22 @@ class SqlStore(Store):
         """The user a key (``assay_<key_id>_<secret>``) authenticates; None if it is
         malformed, unknown, revoked or expired, or its user is disabled. Records when the key
         was used, at most once a minute."""
+        found = self.verify_api_key(token)
+        return None if found is None else found[0]
+
+    def verify_api_key(self, token: str) -> tuple[User, int | None] | None:
+        """As :meth:`authenticate_api_key`, with when the key expires (ms since the epoch,
+        None for never), so that whoever remembers the answer forgets it by then."""
         now_ms = _now_ms()
         with self._reading() as conn:
             found = sql_users.find_api_key_user(conn, token, now_ms)
         if found is None:
             return None
-        user, key_id, last_used_ms = found
+        last_used_ms = found.last_used_time_ms
         if last_used_ms is None or now_ms - last_used_ms >= sql_users.LAST_USED_RESOLUTION_MS:
             with self._writing() as conn:
-                sql_users.touch_api_key(conn, key_id, now_ms)
-        return user
+                sql_users.touch_api_key(conn, found.key_id, now_ms)
+        return found.user, found.expires_time_ms
 
     def create_login_session(self, username: str,
                              lifetime: timedelta = sql_users.LOGIN_SESSION_LIFETIME) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -27,6 +27,8 @@ __all__ = [
     "MAX_KEY_NAME_CHARS",
     "MAX_PASSWORD_CHARS",
     "MIN_PASSWORD_CHARS",
+    "RESERVED_USERNAMES",
+    "FoundApiKey",
     "check_password",
     "check_username",
     "create_api_key",
@@ -60,6 +62,10 @@ LAST_USED_RESOLUTION_MS = 60_000
 # Usernames appear in URLs (/api/v1/users/{username}/keys) and listings: no spaces, slashes
 # or control characters. An email address is a valid username.
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+#: Names no new user may take (in any letter case): the fixed words of the server's paths
+#: under ``/api/v1/users/``, where a username also goes (``GET /api/v1/users/me`` is the
+#: caller, not a user named "me").
+RESERVED_USERNAMES = frozenset({"me"})
 
 
 def parse_role(role: Role | str) -> Role:
@@ -72,7 +78,9 @@ def parse_role(role: Role | str) -> Role:
 
 
 def check_username(username: object) -> str:
-    """The username if it is a valid one; InvalidParameterError saying why not otherwise."""
+    """The username if a new user may take it; InvalidParameterError saying why not
+    otherwise (not a string, a character outside the allowed ones, or one of
+    :data:`RESERVED_USERNAMES`)."""
     if not isinstance(username, str):
         raise InvalidParameterError(
             f"Invalid username {username!r}: expected a string, got {type(username).__name__}")
@@ -80,6 +88,10 @@ def check_username(username: object) -> str:
         raise InvalidParameterError(
             f"Invalid username {username[:140]!r}: use 1 to 128 letters, digits and . _ @ + - "
             "(starting with a letter or digit)")
+    if username.lower() in RESERVED_USERNAMES:
+        raise InvalidParameterError(
+            f"Invalid username {username!r}: it is reserved for the server's own path "
+            f"/api/v1/users/{username.lower()}")
     return username
 
 
@@ -246,10 +258,20 @@ def revoke_api_key(conn: Connection, key_id: str) -> None:
         raise NotFoundError(f"API key {key_id!r} not found")
 
 
-def find_api_key_user(conn: Connection, token: str,
-                      now_ms: int) -> tuple[User, str, int | None] | None:
-    """The user a key authenticates, with the key's id and when it was last used; None for
-    a malformed, unknown, revoked or expired key, or a disabled user."""
+class FoundApiKey(NamedTuple):
+    """A key that authenticates its user (:func:`find_api_key_user`)."""
+
+    user: User
+    key_id: str
+    #: When it last authenticated a request (ms since the epoch), None if never.
+    last_used_time_ms: int | None
+    #: When it stops working (ms since the epoch), None for never.
+    expires_time_ms: int | None
+
+
+def find_api_key_user(conn: Connection, token: str, now_ms: int) -> FoundApiKey | None:
+    """The user a key authenticates, with the key's id, when it was last used and when it
+    expires; None for a malformed, unknown, revoked or expired key, or a disabled user."""
     parsed = credentials.parse_api_key(token) if isinstance(token, str) else None
     if parsed is None:
         return None
@@ -268,7 +290,8 @@ def find_api_key_user(conn: Connection, token: str,
         return None
     if key["expires_time_ms"] is not None and now_ms >= key["expires_time_ms"]:
         return None
-    return _to_user(key), key_id, key["last_used_time_ms"]
+    return FoundApiKey(_to_user(key), key_id, key["last_used_time_ms"],
+                       key["expires_time_ms"])
 
 
 def touch_api_key(conn: Connection, key_id: str, now_ms: int) -> None:
