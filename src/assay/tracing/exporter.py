@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from assay.entities.trace import Trace
-from assay.errors import InvalidParameterError, StoreUnavailableError
+from assay.errors import InvalidParameterError, StoreUnavailableError, mask_secrets
 
 if TYPE_CHECKING:
     from assay.store.base import Store
@@ -228,7 +228,7 @@ class Exporter:
                 if attempt == _WRITE_ATTEMPTS:
                     self.stats.failed += len(traces)
                     _log.error("Assay could not write %d trace(s) to %s after %d attempts: "
-                               "%s", len(traces), store.uri, attempt, exc)
+                               "%s", len(traces), store.uri, attempt, mask_secrets(str(exc)))
                     return
                 _log.warning("Assay could not write %d trace(s) to %s (%s); retrying",
                              len(traces), store.uri, type(exc).__name__)

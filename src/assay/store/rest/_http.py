@@ -77,9 +77,18 @@ class RestClient:
         headers = {"User-Agent": f"assay-python/{__version__}"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self.base_url = base_url.rstrip("/")
+        # A user and password in the URL (a server behind a proxy with basic auth) are sent
+        # as the Authorization header, as httpx would, but kept out of the URL: httpx puts
+        # request URLs in its log lines and errors, and this one goes into Assay's messages.
+        url = httpx.URL(base_url.rstrip("/"))
+        auth = None
+        if url.username or url.password:
+            auth = httpx.BasicAuth(url.username, url.password)
+            url = url.copy_with(username=None, password=None)
+        #: The server's URL, without credentials (it appears in messages).
+        self.base_url = str(url).rstrip("/")
         self.retry_seconds = retry_seconds
-        self._client = httpx.Client(base_url=self.base_url, headers=headers,
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, auth=auth,
                                     timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                     follow_redirects=False)
 
