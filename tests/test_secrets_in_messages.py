@@ -114,6 +114,7 @@ def test_the_exporter_warns_without_the_password(
     finally:
         _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
         runtime.close()
+    assert "1 failed" in caplog.text  # the totals, said when the exporter stopped
     assert PASSWORD not in caplog.text + "".join(repr(r.args) for r in caplog.records)
 
 

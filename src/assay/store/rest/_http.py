@@ -36,6 +36,7 @@ from assay.errors import (
     StoreUnavailableError,
 )
 from assay.search.errors import FilterError
+from assay.store.rest._outage import Outage
 from assay.version import __version__
 
 __all__ = ["RestClient"]
@@ -88,6 +89,8 @@ class RestClient:
         #: The server's URL, without credentials (it appears in messages).
         self.base_url = str(url).rstrip("/")
         self.retry_seconds = retry_seconds
+        #: Whether the server answers, as requests find it (logged once per outage).
+        self.outage = Outage(self.base_url)
         self._client = httpx.Client(base_url=self.base_url, headers=headers, auth=auth,
                                     timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                     follow_redirects=False)
@@ -142,6 +145,7 @@ class RestClient:
             else:
                 status = response.status_code
                 if status < 400:
+                    self.outage.answered()
                     return response
                 if status in _NOT_DONE or (idempotent and status in _MAYBE_DONE):
                     failure = f"HTTP {status}"
@@ -155,6 +159,7 @@ class RestClient:
                 raise StoreUnavailableError(
                     f"The Assay server at {self.base_url} is unavailable: {method} {path} "
                     f"failed {attempt} time(s) in {budget:g} s, last with {failure}")
+            self.outage.retrying(failure, budget)
             _log.debug("%s %s: %s; trying again in %.2f s", method, path, failure, wait)
             time.sleep(wait)
 
