@@ -14,10 +14,14 @@
     └── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the store cannot be reached)
 
 Every error carries an ``error_code`` so the server can map it to an HTTP status in one place.
-Messages name the offending field or id and never contain SQL, secrets or tracebacks.
+Messages name the offending field or id and never contain SQL, secrets or tracebacks: a
+message that quotes another library's error (which may hold a URL with a password) is passed
+through :func:`mask_secrets` on the way in.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "AlreadyExistsError",
@@ -28,7 +32,31 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "StoreUnavailableError",
+    "mask_secrets",
 ]
+
+# The password of a URL's user part: scheme://user:password@host. (Messages may quote long
+# user input: every pattern here is linear in the text; hence the bounded scheme.)
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s/?#@:]*):([^\s/?#]*)@")
+# Query parameters (and key=value pairs of a connection string) that hold a secret.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)\b((?:[a-z0-9_]*password|passwd|pwd|token|access_token|api_key|apikey|secret"
+    r"|client_secret)=)(?:'[^']*'|\"[^\"]*\"|[^\s&;,'\")]*)")
+# Credentials of an Authorization header ("Authorization: Basic <base64>"), and bearer
+# tokens wherever they are quoted.
+_AUTHORIZATION = re.compile(
+    r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)[^\s\"',}]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[a-z0-9._~+/=-]{8,}")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with what looks like a credential replaced by ``***``: the password of any
+    URL in it (``user:***@host``), ``password=``/``token=``-style parameters, and the
+    credentials of an Authorization header."""
+    text = _URL_PASSWORD.sub(r"\1:***@", text)
+    text = _SECRET_PARAMETER.sub(r"\1***", text)
+    text = _AUTHORIZATION.sub(r"\1***", text)
+    return _BEARER.sub(r"\1***", text)
 
 
 class AssayError(Exception):
@@ -37,6 +65,7 @@ class AssayError(Exception):
     error_code = "INTERNAL_ERROR"
 
     def __init__(self, message: str) -> None:
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
 

@@ -6,15 +6,16 @@
 * :func:`cast_vote` records an end user's vote with a verified token: a HUMAN feedback whose
   source id is the end user (the token's ``end_user_id``, else the token itself). A second
   vote by the same end user on the same trace and name overrides the first, which stays,
-  invalid, as history; this holds for pending votes too. A vote's value need not have the
-  type of the one it replaces (a thumbs up may become a comment).
+  invalid, as history; this holds for pending votes too, and for votes sent at the same
+  moment (the store takes them in turn: ``Store.log_vote``). A vote's value need not have
+  the type of the one it replaces (a thumbs up may become a comment).
 
 The routes call these, never the store twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from assay.entities import Assessment, AssessmentSource, AssessmentSourceType, Feedback
@@ -89,36 +90,28 @@ def cast_vote(store: Store, claims: TokenClaims, name: str, value: Any,
         raise InvalidParameterError(
             f"Invalid name {name!r}: the feedback token allows only {allowed}")
     _check_vote_value(value)
+    _check_experiment(store, claims)
     voter = AssessmentSource(AssessmentSourceType.HUMAN, claims.voter_id)
-    previous = _previous_vote(store, claims, name, voter)
     vote = Feedback(name=name, value=value, source=voter, trace_id=claims.trace_id,
-                    rationale=rationale, metadata=metadata, overrides=previous)
-    logged, pending = log_or_keep(store, vote, pending_ttl_seconds)
-    assert isinstance(logged, Feedback)
-    return logged, pending
+                    rationale=rationale, metadata=metadata)
+    # One store call: it finds the voter's previous vote and overrides it in the same
+    # transaction, so simultaneous votes cannot all stay valid.
+    return store.log_vote(vote, pending_ttl_seconds)
 
 
-def _previous_vote(store: Store, claims: TokenClaims, name: str,
-                   voter: AssessmentSource) -> str | None:
-    """The id of the voter's valid vote with this name on the trace, stored or pending."""
-    candidates: Sequence[Assessment]
+def _check_experiment(store: Store, claims: TokenClaims) -> None:
+    """FeedbackTokenScopeError if the trace is stored in another experiment than the
+    token's (when the token names one)."""
+    if claims.experiment_id is None:
+        return
     try:
         info = store.get_trace_info(claims.trace_id)
     except NotFoundError:
-        candidates = store.list_pending_assessments(claims.trace_id)
-    else:
-        if claims.experiment_id is not None and info.experiment_id != claims.experiment_id:
-            raise FeedbackTokenScopeError(
-                f"The feedback token is for trace {claims.trace_id!r} of experiment "
-                f"{claims.experiment_id!r}, but that trace is in another experiment")
-        candidates = info.assessments
-    for assessment in reversed(candidates):  # newest first
-        if (isinstance(assessment, Feedback) and assessment.valid and assessment.name == name
-                and assessment.source == voter and assessment.span_id is None
-                and assessment.session_id is None
-                and assessment.trace_id == claims.trace_id):
-            return assessment.assessment_id
-    return None
+        return
+    if info.experiment_id != claims.experiment_id:
+        raise FeedbackTokenScopeError(
+            f"The feedback token is for trace {claims.trace_id!r} of experiment "
+            f"{claims.experiment_id!r}, but that trace is in another experiment")
 
 
 def _check_vote_value(value: object) -> None:

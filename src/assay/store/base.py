@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 
-from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
+from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trace, TraceInfo
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
 from assay.errors import AssayError, NotFoundError
@@ -232,6 +232,20 @@ class Store(abc.ABC):
         NotFoundError when ``overrides`` names no pending assessment of the trace.
         """
         raise self._server_side("pending assessments")
+
+    def log_vote(self, vote: Feedback, expires_in_seconds: float) -> tuple[Feedback, bool]:
+        """Record an end user's vote (a HUMAN feedback on a whole trace whose source id is
+        the voter): log it on its trace, or keep it pending (as
+        :meth:`keep_pending_assessment`) while the trace is not stored. Return it as stored
+        and whether it is pending.
+
+        It overrides the voter's valid vote of the same name on the trace, stored or
+        pending (``vote.overrides`` is ignored), in one transaction that other votes of the
+        same voter, trace and name wait for: however many arrive at once, one stays valid.
+        InvalidParameterError for a vote that is not a HUMAN feedback with a source id on a
+        whole trace, and as :meth:`log_assessment`.
+        """
+        raise self._server_side("votes")
 
     def list_pending_assessments(self, trace_id: str) -> list[Assessment]:
         """The assessments kept for a trace not stored yet, oldest first (one overridden by a

@@ -22,11 +22,14 @@ _ACCEPTED = (
 _SQL_SCHEMES = re.compile(r"^(sqlite|postgresql|postgres)(\+[a-z0-9_]+)?$")
 
 
-_SECRET_QUERY = re.compile(r"(?i)((?:^|&)(?:password|passwd|pwd|sslpassword)=)[^&]*")
+_SECRET_QUERY = re.compile(
+    r"(?i)((?:^|&)(?:password|passwd|pwd|sslpassword|token|access_token|api_key|apikey"
+    r"|secret|client_secret)=)[^&]*")
 
 
 def mask_uri(uri: str) -> str:
-    """The URI with any password (user part or query) replaced by ``***``."""
+    """The URI with any password (user part, or a ``password=``/``token=``-style query
+    parameter) replaced by ``***``. (Free text that may quote URIs: ``errors.mask_secrets``.)"""
     try:
         parts = urlsplit(uri)
     except ValueError:

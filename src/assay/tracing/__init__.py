@@ -1,4 +1,5 @@
-"""Tracing controls: turn tracing on and off, sample, and carry spans into threads.
+"""Tracing controls: turn tracing on and off, sample, carry spans into threads, and see
+what the background exporter did.
 
 The tracing API itself (``trace``, ``start_span``, …) is at the top of the ``assay``
 package, as in MLflow.
@@ -14,11 +15,14 @@ from typing import Any, ParamSpec, TypeVar
 
 from assay import _runtime
 from assay.errors import InvalidParameterError
+from assay.tracing.exporter import ExportStatus
 
 __all__ = [
     "ContextThreadPoolExecutor",
+    "ExportStatus",
     "disable",
     "enable",
+    "get_export_status",
     "is_enabled",
     "set_sampling_ratio",
     "wrap_context",
@@ -70,3 +74,17 @@ class ContextThreadPoolExecutor(concurrent.futures.ThreadPoolExecutor):
     def submit(self, fn: Callable[..., R], /, *args: Any,
                **kwargs: Any) -> concurrent.futures.Future[R]:
         return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+def get_export_status() -> ExportStatus:
+    """What the background exporter did since the process started, and whether the store
+    is unavailable right now.
+
+    Returns:
+        An :class:`ExportStatus`: traces queued, written, dropped (the queue was full),
+        failed (refused by the store, or not written when the process stopped), still
+        pending, how many writes were retried, and whether (and since when) the store is
+        unreachable. A trace that is made is either dropped or queued; one queued ends up
+        written or failed.
+    """
+    return _runtime.runtime().exporter.status()

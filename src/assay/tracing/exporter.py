@@ -5,6 +5,12 @@ last write in one transaction (so a busy app gets big batches and an idle one ge
 trace at once). When the queue is full, new traces are dropped and counted, never blocking
 the app. ``flush()`` waits until everything queued so far is written; reads in this process
 call it first, so a trace can be read right after its function returned.
+
+What it did is counted (:meth:`Exporter.status`, public as ``assay.tracing.get_export_status``).
+An outage of the store logs one warning when writes start failing for want of it and one
+with its duration when they succeed again (the REST store logs its own retries likewise, so
+an outage shorter than its retry window is seen too); at exit, one line totals what was
+dropped or failed, if anything was.
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from assay.entities.trace import Trace
-from assay.errors import InvalidParameterError, StoreUnavailableError
+from assay.errors import InvalidParameterError, StoreUnavailableError, mask_secrets
 
 if TYPE_CHECKING:
     from assay.store.base import Store
     from assay.tracing.tracer import InMemoryTrace
 
-__all__ = ["ExportStats", "Exporter"]
+__all__ = ["ExportStats", "ExportStatus", "Exporter"]
 
 _log = logging.getLogger(__name__)
 
@@ -36,19 +44,49 @@ _LONGEST_UNAVAILABLE_WAIT = 5.0
 
 
 class ExportStats:
-    """Counters of what the exporter did since it started."""
+    """Counters of what the exporter did since it started (see :class:`ExportStatus`)."""
 
-    __slots__ = ("dropped", "failed", "queued", "written")
+    __slots__ = ("dropped", "failed", "queued", "retries", "written")
 
     def __init__(self) -> None:
         self.queued = 0
         self.written = 0
         self.dropped = 0
         self.failed = 0
+        self.retries = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"queued": self.queued, "written": self.written, "dropped": self.dropped,
-                "failed": self.failed}
+                "failed": self.failed, "retries": self.retries}
+
+
+@dataclass(frozen=True)
+class ExportStatus:
+    """What the background exporter did since the process started, and how the store is.
+
+    Attributes:
+        queued: traces handed to the exporter (``written + failed + pending``).
+        written: traces stored.
+        dropped: traces never queued because the queue was full (the app made them faster
+            than the store took them, e.g. during an outage); not part of ``queued``.
+        failed: traces given up: refused by the store (a value it cannot take), made while
+            the store could not be opened, or not written when the process stopped while
+            the store was unavailable.
+        pending: traces queued and not handled yet.
+        retries: writes sent again because the store was unavailable or failed
+            (the REST store's own retries of a request included).
+        store_unavailable: whether writes are failing for want of the store right now.
+        unavailable_since: since when (UTC), while ``store_unavailable``.
+    """
+
+    queued: int
+    written: int
+    dropped: int
+    failed: int
+    pending: int
+    retries: int
+    store_unavailable: bool
+    unavailable_since: datetime | None
 
 
 class Exporter:
@@ -78,20 +116,29 @@ class Exporter:
         self._start_lock = threading.Lock()
         self._stopping = False
         self._atexit_registered = False
+        self._count_lock = threading.Lock()  # app threads count queued and dropped traces
+        # Since when (seconds since the epoch) writes fail for want of the store: set by
+        # the worker while it keeps a batch and tries again.
+        self._unavailable_since: float | None = None
+        # The store written to last: its own view of an outage counts too.
+        self._last_store: Store | None = None
 
     # -- app side --------------------------------------------------------------------------
     def submit(self, trace: InMemoryTrace) -> bool:
         """Queue a finished trace; False (and counted) if the queue is full."""
         if len(self._queue) >= self.queue_size:
-            self.stats.dropped += 1
-            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+            with self._count_lock:
+                self.stats.dropped += 1
+                dropped = self.stats.dropped
+            if dropped == 1 or dropped % 1000 == 0:
                 _log.warning("Assay export queue is full (%d traces): %d trace(s) dropped so "
                              "far; raise ASSAY_EXPORT_QUEUE_SIZE or check the store",
-                             self.queue_size, self.stats.dropped)
+                             self.queue_size, dropped)
             return False
         if self._thread is None:
             self._start()
-        self.stats.queued += 1
+        with self._count_lock:
+            self.stats.queued += 1
         self._queue.append(trace)
         self._wake.set()
         return True
@@ -99,6 +146,20 @@ class Exporter:
     def pending(self) -> int:
         """Traces queued but not written yet."""
         return self.stats.queued - self._processed
+
+    def status(self) -> ExportStatus:
+        """The counters, and whether the store is unavailable now (as the exporter's writes
+        find it, or as the store itself does while it retries a request)."""
+        stats = self.stats
+        since = self._unavailable_since
+        store_since = getattr(self._last_store, "unavailable_since", None)
+        if isinstance(store_since, float) and (since is None or store_since < since):
+            since = store_since
+        return ExportStatus(
+            queued=stats.queued, written=stats.written, dropped=stats.dropped,
+            failed=stats.failed, pending=max(0, self.pending()), retries=stats.retries,
+            store_unavailable=since is not None,
+            unavailable_since=None if since is None else datetime.fromtimestamp(since, UTC))
 
     def is_pending(self, trace_id: str) -> bool:
         """Whether a trace with this id is queued or being written (not yet in the store)."""
@@ -123,7 +184,8 @@ class Exporter:
         return True
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Write what is queued (up to ``timeout`` seconds) and stop the thread."""
+        """Write what is queued (up to ``timeout`` seconds) and stop the thread; log the
+        totals if traces were lost (then not again at exit)."""
         self.flush(timeout)
         self._stopping = True
         self._wake.set()
@@ -131,6 +193,10 @@ class Exporter:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         self._thread = None
+        if self._atexit_registered:
+            atexit.unregister(self._at_exit)
+            self._atexit_registered = False
+            self._log_totals()
 
     # -- worker side -----------------------------------------------------------------------
     def _start(self) -> None:
@@ -148,8 +214,19 @@ class Exporter:
                 self._atexit_registered = True
 
     def _at_exit(self) -> None:
-        if self.pending() and not self.flush(self.exit_timeout):
-            _log.warning("Assay exited with %d trace(s) not written", self.pending())
+        if self.pending():
+            self.flush(self.exit_timeout)
+        self._log_totals()
+
+    def _log_totals(self) -> None:
+        """One line at exit when traces were lost: what was made of every trace."""
+        status = self.status()
+        if not (status.dropped or status.failed or status.pending):
+            return
+        _log.warning("Assay exporter totals: %d trace(s) queued, %d written, %d dropped "
+                     "(queue full), %d failed, %d not written at exit, %d retries",
+                     status.queued, status.written, status.dropped, status.failed,
+                     status.pending, status.retries)
 
     def _run(self) -> None:
         queue = self._queue
@@ -188,34 +265,39 @@ class Exporter:
             self._write_to_store(store, traces)
 
     def _write_to_store(self, store: Store, traces: list[Trace]) -> None:
+        self._last_store = store
         delay = 0.05
         attempt = 0
-        unavailable_since: float | None = None
         while attempt < _WRITE_ATTEMPTS:
             attempt += 1
+            store_retries = _num_retries(store)
             try:
                 store.log_traces(traces)
             except StoreUnavailableError as exc:
                 # A server or database that is down (or restarting): keep the batch and keep
                 # trying, for as long as the process runs. New traces wait in the bounded
                 # queue meanwhile (and are counted as dropped once it is full).
+                self.stats.retries += _num_retries(store) - store_retries
                 if self._stopping:
                     self.stats.failed += len(traces)
                     _log.error("Assay stopped with %d trace(s) not written to %s: %s",
                                len(traces), store.uri, exc)
                     return
-                now = time.monotonic()
-                if unavailable_since is None:
-                    unavailable_since = now
+                if self._unavailable_since is None:
+                    self._unavailable_since = time.time()
                     _log.warning("Assay cannot reach %s (%s); keeping %d trace(s) and "
                                  "trying again", store.uri, exc, len(traces))
+                self.stats.retries += 1
                 attempt = 0
+                down_for = time.time() - self._unavailable_since
                 time.sleep(random.uniform(0.5, 1.0) * min(
-                    _LONGEST_UNAVAILABLE_WAIT, 0.1 * 2 ** min(10, int(now - unavailable_since))))
+                    _LONGEST_UNAVAILABLE_WAIT, 0.1 * 2 ** min(10, max(0, int(down_for)))))
                 continue
             except InvalidParameterError as exc:
                 # The store refused something in the batch; retrying will not help, but the
                 # other traces of the batch must not be lost with the bad one.
+                self.stats.retries += _num_retries(store) - store_retries
+                self._reached(store)
                 if len(traces) > 1:
                     for trace in traces:
                         self._write_to_store(store, [trace])
@@ -225,18 +307,34 @@ class Exporter:
                                exc)
                 return
             except Exception as exc:
+                self.stats.retries += _num_retries(store) - store_retries
                 if attempt == _WRITE_ATTEMPTS:
                     self.stats.failed += len(traces)
                     _log.error("Assay could not write %d trace(s) to %s after %d attempts: "
-                               "%s", len(traces), store.uri, attempt, exc)
+                               "%s", len(traces), store.uri, attempt,
+                               mask_secrets(str(exc)))
                     return
                 _log.warning("Assay could not write %d trace(s) to %s (%s); retrying",
                              len(traces), store.uri, type(exc).__name__)
+                self.stats.retries += 1
                 time.sleep(delay)
                 delay *= 4
             else:
+                self.stats.retries += _num_retries(store) - store_retries
                 self.stats.written += len(traces)
-                if unavailable_since is not None:
-                    _log.warning("Assay reached %s again after %.1f s", store.uri,
-                                 time.monotonic() - unavailable_since)
+                self._reached(store)
                 return
+
+    def _reached(self, store: Store) -> None:
+        """The store answered: an outage the exporter saw is over (said with its length)."""
+        since = self._unavailable_since
+        if since is not None:
+            self._unavailable_since = None
+            _log.warning("Assay reached %s again after %.1f s unavailable; the traces kept "
+                         "meanwhile are written", store.uri, time.time() - since)
+
+
+def _num_retries(store: Store) -> int:
+    """Requests the store sent again on its own so far (the REST store does), else 0."""
+    retries = getattr(store, "num_retries", 0)
+    return retries if isinstance(retries, int) else 0

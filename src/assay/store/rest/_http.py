@@ -36,6 +36,7 @@ from assay.errors import (
     StoreUnavailableError,
 )
 from assay.search.errors import FilterError
+from assay.store.rest._outage import Outage
 from assay.version import __version__
 
 __all__ = ["RestClient"]
@@ -77,9 +78,20 @@ class RestClient:
         headers = {"User-Agent": f"assay-python/{__version__}"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self.base_url = base_url.rstrip("/")
+        # A user and password in the URL (a server behind a proxy with basic auth) are sent
+        # as the Authorization header, as httpx would, but kept out of the URL: httpx puts
+        # request URLs in its log lines and errors, and this one goes into Assay's messages.
+        url = httpx.URL(base_url.rstrip("/"))
+        auth = None
+        if url.username or url.password:
+            auth = httpx.BasicAuth(url.username, url.password)
+            url = url.copy_with(username=None, password=None)
+        #: The server's URL, without credentials (it appears in messages).
+        self.base_url = str(url).rstrip("/")
         self.retry_seconds = retry_seconds
-        self._client = httpx.Client(base_url=self.base_url, headers=headers,
+        #: Whether the server answers, as requests find it (logged once per outage).
+        self.outage = Outage(self.base_url)
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, auth=auth,
                                     timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                     follow_redirects=False)
 
@@ -133,6 +145,7 @@ class RestClient:
             else:
                 status = response.status_code
                 if status < 400:
+                    self.outage.answered()
                     return response
                 if status in _NOT_DONE or (idempotent and status in _MAYBE_DONE):
                     failure = f"HTTP {status}"
@@ -146,6 +159,7 @@ class RestClient:
                 raise StoreUnavailableError(
                     f"The Assay server at {self.base_url} is unavailable: {method} {path} "
                     f"failed {attempt} time(s) in {budget:g} s, last with {failure}")
+            self.outage.retrying(failure, budget)
             _log.debug("%s %s: %s; trying again in %.2f s", method, path, failure, wait)
             time.sleep(wait)
 

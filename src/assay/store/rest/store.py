@@ -80,6 +80,17 @@ class RestStore(Store):
     def __repr__(self) -> str:
         return f"RestStore({self.uri!r})"
 
+    @property
+    def unavailable_since(self) -> float | None:
+        """When requests began failing for want of the server (seconds since the epoch),
+        while they still do (they are retried meanwhile); None while it answers."""
+        return self._http.outage.since
+
+    @property
+    def num_retries(self) -> int:
+        """Requests sent again, in all, because the server was unavailable."""
+        return self._http.outage.retries
+
     # -- experiments ---------------------------------------------------------------------
     def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
         check_experiment_name(name)

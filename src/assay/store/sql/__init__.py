@@ -21,7 +21,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
+from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trace, TraceInfo
 from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
@@ -50,6 +50,7 @@ from assay.store.sql import signing_keys as sql_signing_keys
 from assay.store.sql import spans as sql_spans
 from assay.store.sql import traces as sql_traces
 from assay.store.sql import users as sql_users
+from assay.store.sql import votes as sql_votes
 from assay.store.sql.dialect import has_single_writer, is_transient_open_error
 from assay.store.sql.engine import (
     WRITE_OPTION,
@@ -298,15 +299,25 @@ class SqlStore(Store):
         with self._writing_checked("the pending assessment") as conn:
             kept = sql_pending.keep_pending_assessment(conn, self._dialect, assessment,
                                                        expires_in_seconds, _now_ms())
-        # The trace may have been written while this was kept, without seeing it (see
-        # store/sql/pending.py): look once more.
-        trace_ids = [kept.trace_id or ""]
+        self._attach_if_stored(kept.trace_id or "")
+        return kept
+
+    def log_vote(self, vote: Feedback, expires_in_seconds: float) -> tuple[Feedback, bool]:
+        with self._writing_checked("the vote") as conn:
+            logged, pending = sql_votes.log_vote(conn, self._dialect, vote,
+                                                 expires_in_seconds, _now_ms())
+        if pending:
+            self._attach_if_stored(logged.trace_id or "")
+        return logged, pending
+
+    def _attach_if_stored(self, trace_id: str) -> None:
+        """Attach what is pending for the trace if it is stored now: it may have been
+        written while an assessment was kept, without seeing it (see store/sql/pending.py)."""
         with self._reading() as conn:
-            stored = sql_pending.find_experiment_id(conn, trace_ids[0]) is not None
+            stored = sql_pending.find_experiment_id(conn, trace_id) is not None
         if stored:
             with self._writing() as conn:
-                sql_pending.attach_to_stored_traces(conn, self._dialect, trace_ids)
-        return kept
+                sql_pending.attach_to_stored_traces(conn, self._dialect, [trace_id])
 
     def attach_stored_pending_assessments(self) -> int:
         with self._writing() as conn:
@@ -319,7 +330,7 @@ class SqlStore(Store):
     def expire_pending_assessments(self, now_ms: int | None = None) -> int:
         with self._writing() as conn:
             return sql_pending.expire_pending_assessments(
-                conn, _now_ms() if now_ms is None else now_ms)
+                conn, self._dialect, _now_ms() if now_ms is None else now_ms)
 
     def count_pending_assessments(self) -> int:
         with self._reading() as conn:

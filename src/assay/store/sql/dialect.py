@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import itertools
 import json
 import re
@@ -39,6 +40,7 @@ __all__ = [
     "like",
     "lock_for_migration",
     "lock_pending_assessments",
+    "lock_vote",
     "regexp",
     "tune_for_analytics",
     "upsert",
@@ -71,6 +73,9 @@ T = TypeVar("T")
 _MIGRATION_LOCK_KEY = 0x6173736179
 # The same for keeping and attaching pending assessments; "pending" in ASCII.
 _PENDING_LOCK_KEY = 0x70656E64696E67
+# Votes lock one key per (trace, name, voter) in the two-key space, which does not overlap
+# the one-key space of the locks above; this first key is "vote" in ASCII.
+_VOTE_LOCK_CLASS = 0x766F7465
 
 
 def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
@@ -329,6 +334,28 @@ def lock_pending_assessments(conn: Connection, dialect: Dialect) -> None:
             return
         case Dialect.POSTGRESQL:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PENDING_LOCK_KEY)))
+        case _:
+            assert_never(dialect)
+
+
+def lock_vote(conn: Connection, dialect: Dialect, trace_id: str, name: str,
+              voter_id: str) -> None:
+    """Make transactions that record a vote of one voter, on one trace and name, take turns
+    until the current one ends: each sees the vote the one before recorded."""
+    match dialect:
+        case Dialect.SQLITE:
+            # Nothing to do: write transactions start with BEGIN IMMEDIATE (see engine.py),
+            # so they never overlap.
+            return
+        case Dialect.POSTGRESQL:
+            # A stable 32-bit hash (Python's hash() differs between processes); two votes
+            # that collide merely take turns.
+            text = "\0".join((trace_id, name, voter_id)).encode("utf-8", "surrogatepass")
+            digest = hashlib.blake2b(text, digest_size=4).digest()
+            key = int.from_bytes(digest, "big", signed=True)
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(
+                sa.cast(sa.literal(_VOTE_LOCK_CLASS), sa.Integer),
+                sa.cast(sa.literal(key), sa.Integer))))
         case _:
             assert_never(dialect)
 

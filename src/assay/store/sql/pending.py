@@ -10,15 +10,17 @@ and deletes them from the pending table; what expires first is deleted by
 
 A pending assessment may override an earlier pending one of the same trace (an end user's
 second vote replacing their first): once attached, the earlier one is stored invalid, as
-an override of a stored assessment would leave it.
+an override of a stored assessment would leave it, even when it was attached first.
 
-Writing traces costs one indexed query per batch when nothing is pending for them (see
-``dialect.in_values``), and takes no lock. The price is a race on PostgreSQL: a trace whose
-transaction reads the pending table just before an assessment for it is kept, and commits
-just after the keeper looked for the trace, misses it. The keeper looks again once it has
-committed (:func:`attach_to_stored_traces` for its trace), which leaves a window of one
-commit; the server's sweep runs the same for every trace each minute, so such an
-assessment is attached late, never lost.
+Pending rows are kept, attached and expired under one lock
+(``dialect.lock_pending_assessments``), so a transaction holding it sees the pending table
+stay as it is. Writing traces costs one indexed query per batch when nothing is pending for
+them (see ``dialect.in_values``), and takes the lock only when something is. The price is a
+race on PostgreSQL: a trace whose transaction reads the pending table just before an
+assessment for it is kept, and commits just after the keeper looked for the trace, misses
+it. The keeper looks again once it has committed (:func:`attach_to_stored_traces` for its
+trace), which leaves a window of one commit; the server's sweep runs the same for every
+trace each minute, so such an assessment is attached late, never lost.
 
 Functions take an open Connection; the caller owns the transaction.
 """
@@ -134,13 +136,17 @@ def attach_pending_assessments(conn: Connection, dialect: Dialect,
     the trace with the ids they were given, in the order received, overridden ones invalid.
     """
     infos = {trace.info.trace_id: trace.info for trace in batch}
-    # One query for the batch, its rows locked in id order, so that a sweep expiring them
-    # waits rather than counting as expired what is being attached.
-    rows = conn.execute(
-        sa.select(pending_assessments.c.id, pending_assessments.c.trace_id,
-                  pending_assessments.c.payload)
-        .where(in_values(dialect, pending_assessments.c.trace_id, sorted(infos)))
-        .order_by(pending_assessments.c.id).with_for_update()).all()
+    query = (sa.select(pending_assessments.c.id, pending_assessments.c.trace_id,
+                       pending_assessments.c.payload)
+             .where(in_values(dialect, pending_assessments.c.trace_id, sorted(infos)))
+             .order_by(pending_assessments.c.id))
+    # One query for the batch, and nothing more when nothing is pending for it (the usual
+    # case). Otherwise read again under the lock: a keeper holding it (a second vote
+    # overriding the first) has then committed, and its assessment is attached too.
+    if not conn.execute(query.limit(1)).first():
+        return 0
+    lock_pending_assessments(conn, dialect)
+    rows = conn.execute(query).all()
     if not rows:
         return 0
     by_trace: dict[str, list[Assessment]] = {}
@@ -156,6 +162,15 @@ def attach_pending_assessments(conn: Connection, dialect: Dialect,
     # Spans are left out on purpose: the span of a pending assessment is not checked, since
     # a trace sent in parts may bring it later.
     log_trace_assessments(conn, dialect, carriers)
+    # One kept while the one it overrides was being attached (in another transaction that
+    # did not see it yet) overrides a stored assessment now, which stops being valid.
+    overridden = sorted({a.overrides for kept in by_trace.values() for a in kept
+                         if a.overrides is not None})
+    for chunk in in_chunks(overridden, dialect):
+        conn.execute(assessments.update()
+                     .where(assessments.c.assessment_id.in_(chunk),
+                            in_values(dialect, assessments.c.trace_id, sorted(by_trace)))
+                     .values(valid=False))
     ids = sorted(row.id for row in rows)
     for chunk_ids in in_chunks(ids, dialect):
         conn.execute(pending_assessments.delete().where(pending_assessments.c.id.in_(chunk_ids)))
@@ -178,8 +193,9 @@ def attach_to_stored_traces(conn: Connection, dialect: Dialect,
         conn, dialect, list(load_traces(conn, dialect, stored, False).values()))
 
 
-def expire_pending_assessments(conn: Connection, now_ms: int) -> int:
+def expire_pending_assessments(conn: Connection, dialect: Dialect, now_ms: int) -> int:
     """Delete the pending assessments whose time is up; return how many went."""
+    lock_pending_assessments(conn, dialect)
     result = conn.execute(pending_assessments.delete()
                           .where(pending_assessments.c.expires_time_ms <= now_ms))
     return int(result.rowcount)
