@@ -47,9 +47,9 @@ def _what_the_seed_decides(traces: list[Trace]) -> list[tuple[object, ...]]:
 def test_demo_drives_the_chat_app_and_is_the_same_for_a_seed(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/demo.db"
     seen = []
-    for _ in range(2):  # the second run rebuilds the demo instead of doubling it
+    for again in ([], ["--reset"]):  # the second run rebuilds the demo, not doubling it
         out = subprocess.run([sys.executable, "-m", "assay.cli", "demo", "--tracking-uri", uri,
-                              "--conversations", "30", "--no-serve"],
+                              "--conversations", "30", "--no-serve", *again],
                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         assert "Recorded" in out.stdout and "assay.get_trace('tr-" in out.stdout

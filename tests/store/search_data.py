@@ -30,8 +30,9 @@ ALL = frozenset({"t0", "t1", "t2", "t3", "t4"})
 
 
 def tid(label: str) -> str:
-    """The trace id of ``t0`` … ``t4``."""
-    return f"tr-{int(label[1:]):032x}"
+    """The trace id of ``t0`` … ``t4``: they end in their number, and none is all zeros
+    (an id no trace may have)."""
+    return f"tr-a{int(label[1:]):031x}"
 
 
 def _spans(label: str, *specs: tuple[str, str, str, dict[str, object]],
