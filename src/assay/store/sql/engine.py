@@ -8,8 +8,6 @@ PostgreSQL goes through the psycopg 3 driver.
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import Any, assert_never
 
 import sqlalchemy as sa
@@ -18,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from assay.errors import InvalidTrackingURIError, StoreUnavailableError
+from assay.search.regex import regex_search
 from assay.store.sql.dialect import Dialect
 from assay.store.uri import mask_uri
 
@@ -152,25 +151,20 @@ def _configure_sqlite_connection(dbapi_connection: Any, record: ConnectionPoolEn
     finally:
         cursor.close()
     # SQLite parses "x REGEXP p" but leaves the function to the application. SQLAlchemy
-    # registers one that raises on a bad pattern, which would fail the whole query; this one
-    # compiles each pattern once and treats a bad one, or a NULL, as no match. Search uses it
+    # registers one with Python's re, which backtracks (a pattern such as ^(a+)+$ takes
+    # minutes on a short value) and raises on a bad pattern, failing the whole query; this
+    # one matches with RE2, compiles each pattern once and treats a bad one, or a NULL, as
+    # no match. Search uses it
     # for RLIKE and for case-insensitive ILIKE (see dialect.like and dialect.regexp).
     dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError):
-        return None
 
 
 def _regexp(pattern: object, value: object) -> bool:
     if not isinstance(pattern, str) or not isinstance(value, str):
         return False
-    compiled = _compiled(pattern)
-    return compiled is not None and compiled.search(value) is not None
+    # RE2 (see assay.search.regex): linear in the value whatever the pattern, so no row can
+    # hold the connection, or a lock, for long.
+    return regex_search(pattern, value)
 
 
 def _begin_sqlite(conn: Connection) -> None:
