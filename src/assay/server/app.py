@@ -25,6 +25,7 @@ from assay.server.deps import StoreDep
 from assay.server.errors import ErrorResponse, install_error_handlers
 from assay.server.limits import RequestLimitsMiddleware
 from assay.server.pending_sweep import pending_sweeps
+from assay.server.query_cancel import QueryBoundsMiddleware
 from assay.server.rate_limit import TokenBucketLimiter
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
@@ -85,6 +86,9 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     # that a page can read why.
     app.add_middleware(CorsMiddleware, paths=(FEEDBACK_PATH,), origins=settings.cors_origins)
     app.add_middleware(AccessLogMiddleware)
+    # Outermost: every statement of a request, auth's included, is bounded and cancelled
+    # when the client goes away.
+    app.add_middleware(QueryBoundsMiddleware, timeout_seconds=settings.statement_timeout_seconds)
     app.include_router(build_router())
     app.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
     app.include_router(login.router)  # /login, /logout

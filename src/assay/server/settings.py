@@ -40,6 +40,8 @@ ASSAY_SERVER_CORS_ORIGINS = "ASSAY_SERVER_CORS_ORIGINS"
 #: Requests a minute that one feedback token may make to ``/api/v1/feedback``.
 ASSAY_SERVER_FEEDBACK_RATE_LIMIT = "ASSAY_SERVER_FEEDBACK_RATE_LIMIT"
 
+#: Seconds one database statement of a request may run (then it is stopped: 504).
+ASSAY_SERVER_STATEMENT_TIMEOUT = "ASSAY_SERVER_STATEMENT_TIMEOUT"
 _MIB = 1024 * 1024
 
 _TRUE = ("1", "true", "yes", "on")
@@ -82,6 +84,8 @@ class ServerSettings:
         feedback_rate_limit_per_minute: requests a minute one feedback token may make to
             the browser feedback endpoint (429 beyond it), per worker process.
         log_level: uvicorn's log level (the access log is logged at INFO).
+        statement_timeout_seconds: how long one database statement of a request may run;
+            then it is stopped and the request answered 504 QUERY_TIMEOUT.
     """
 
     host: str = "127.0.0.1"
@@ -98,6 +102,7 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = ()
     feedback_rate_limit_per_minute: int = 30
     log_level: str = "info"
+    statement_timeout_seconds: float = 30.0
 
     def check(self) -> ServerSettings:
         """Return the settings if the server can run with them; InvalidParameterError
@@ -116,6 +121,12 @@ class ServerSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(
                     f"Invalid {name} {value!r}: expected a whole number, at least 1")
+        timeout = self.statement_timeout_seconds
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+                or not 0.001 <= timeout <= 86_400:
+            raise InvalidParameterError(
+                f"Invalid statement_timeout_seconds {timeout!r}: expected seconds, 0.001 to "
+                "86400")
         _check_feedback_settings(self)
         validate_uri(self.backend_store_uri)
         if is_server_uri(self.backend_store_uri):
@@ -149,6 +160,7 @@ class ServerSettings:
             ASSAY_SERVER_PENDING_FEEDBACK_TTL: str(self.pending_feedback_ttl_seconds),
             ASSAY_SERVER_CORS_ORIGINS: ",".join(self.cors_origins),
             ASSAY_SERVER_FEEDBACK_RATE_LIMIT: str(self.feedback_rate_limit_per_minute),
+            ASSAY_SERVER_STATEMENT_TIMEOUT: repr(float(self.statement_timeout_seconds)),
         }
 
     @classmethod
@@ -182,6 +194,8 @@ class ServerSettings:
                                if o.strip()),
             feedback_rate_limit_per_minute=_int_from_env(
                 ASSAY_SERVER_FEEDBACK_RATE_LIMIT, defaults.feedback_rate_limit_per_minute),
+            statement_timeout_seconds=_float_from_env(ASSAY_SERVER_STATEMENT_TIMEOUT,
+                                                      defaults.statement_timeout_seconds),
         )
 
 
@@ -194,6 +208,17 @@ def _int_from_env(name: str, default: int) -> int:
         return int(text)
     except ValueError:
         raise InvalidParameterError(f"Invalid {name} {text!r}: expected an integer") from None
+
+
+def _float_from_env(name: str, default: float) -> float:
+    """The number in the environment variable ``name``; ``default`` when it is unset."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidParameterError(f"Invalid {name} {text!r}: expected a number") from None
 
 
 #: The longest ``pending_feedback_ttl_seconds``: 30 days.
