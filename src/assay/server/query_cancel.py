@@ -41,9 +41,17 @@ class QueryBoundsMiddleware:
         bounds = QueryBounds(self.timeout_seconds)
         request = _Request(scope, receive)
         watcher = asyncio.ensure_future(request.watch(bounds))
+
+        async def send_and_note(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                # Answered: servers report the end of a response to ``receive`` as a
+                # disconnect, which must not cancel anything.
+                request.answered = True
+
         try:
             with bound_queries(bounds):
-                await self.app(scope, request.receive, send)
+                await self.app(scope, request.receive, send_and_note)
         except asyncio.CancelledError:
             _cancel(bounds)  # the server is stopping: stop the statement too
             raise
@@ -66,6 +74,7 @@ class _Request:
         self._body_read = asyncio.Event()
         self._kept: list[Message] = []
         self._disconnected = False
+        self.answered = False
 
     async def receive(self) -> Message:
         if self._kept:
@@ -88,7 +97,8 @@ class _Request:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 self._disconnected = True
-                _cancel(bounds)
+                if not self.answered:
+                    _cancel(bounds)
                 return
 
 

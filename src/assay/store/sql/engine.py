@@ -216,9 +216,9 @@ def _before_execute(conn: Connection, cursor: Any, statement: str, parameters: A
         bounds._start(cancel)
 
 
-def _after_execute(conn: Connection, cursor: Any, statement: str, parameters: Any,
-                   context: Any, executemany: bool) -> None:
-    # psycopg has the whole result once execute returns: nothing runs any more.
+def _after_execute(*_: Any) -> None:
+    # After a statement (psycopg has the whole result once execute returns) or its error:
+    # nothing runs any more, and the connection may go to another request.
     bounds = _BOUNDS.get()
     if bounds is not None:
         bounds._finish()
@@ -368,5 +368,6 @@ def _create_postgres_engine(uri: str, url: URL) -> sa.Engine:
     event.listen(engine, "begin", _begin_postgres)
     event.listen(engine, "before_cursor_execute", _before_execute)
     event.listen(engine, "after_cursor_execute", _after_execute)
+    event.listen(engine, "handle_error", _after_execute)
     return engine
 
