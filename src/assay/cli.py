@@ -135,7 +135,8 @@ def _server(args: argparse.Namespace) -> int:
         pending_feedback_ttl_seconds=args.pending_feedback_ttl,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
-        feedback_rate_limit_per_minute=args.feedback_rate_limit)
+        feedback_rate_limit_per_minute=args.feedback_rate_limit,
+        statement_timeout_seconds=args.statement_timeout)
     serve(settings.check())
     return 0
 
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--feedback-rate-limit", type=int, default=30, metavar="PER_MINUTE",
                         help="requests a minute one feedback token may make to "
                              "/api/v1/feedback, per worker (default: %(default)s)")
+    server.add_argument("--statement-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="how long one database query of a request may run; then it is "
+                             "stopped and answered 504 QUERY_TIMEOUT (default: %(default)s)")
     server.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"],
                         help="log level; the access log is at info (default: %(default)s)")

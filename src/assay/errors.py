@@ -11,7 +11,8 @@
     ├── AlreadyExistsError          RESOURCE_ALREADY_EXISTS
     ├── AuthenticationError         UNAUTHENTICATED  (no credentials, or not valid ones)
     ├── PermissionDeniedError       PERMISSION_DENIED  (valid credentials, not allowed)
-    └── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the store cannot be reached)
+    ├── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the store cannot be reached)
+    └── QueryTimeoutError           QUERY_TIMEOUT  (a query ran past the statement timeout)
 
 Every error carries an ``error_code`` so the server can map it to an HTTP status in one place.
 Messages name the offending field or id and never contain SQL, secrets or tracebacks: a
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidTrackingURIError",
     "NotFoundError",
     "PermissionDeniedError",
+    "QueryTimeoutError",
     "StoreUnavailableError",
     "mask_secrets",
 ]
@@ -123,3 +125,11 @@ class StoreUnavailableError(AssayError):
     """The database or server behind the tracking URI cannot be reached right now."""
 
     error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class QueryTimeoutError(AssayError):
+    """A database query was stopped: it ran past the server's statement timeout, or its
+    client went away. Nothing it would have written was kept. Sending the same request again
+    at once would most likely time out again: narrow the search instead."""
+
+    error_code = "QUERY_TIMEOUT"

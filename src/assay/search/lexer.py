@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple, NoReturn, TypeAlias
 
 from assay.search.errors import FilterError
 
-__all__ = ["Token", "TokenKind", "tokenize"]
+__all__ = ["MAX_FILTER_CHARS", "Token", "TokenKind", "tokenize"]
 
 TokenKind: TypeAlias = Literal[
     "word", "backtick", "string", "number", "op", "(", ")", ",", ".", "eof",
@@ -41,15 +41,26 @@ class Token(NamedTuple):
     value: str | int | float | None = None
 
 
+#: The longest filter string, in characters. Hand-written filters are a few hundred
+#: characters; generated ones (a list of a thousand trace ids) fit in a few tens of
+#: thousands. 64 KiB also keeps a filter within what a URL query string can carry.
+MAX_FILTER_CHARS = 65_536
+
 # One alternation, scanned with finditer so the loop over characters runs in C. Leading
 # whitespace is part of each match; ``bad`` catches any character that starts no token.
+#
+# Quoted strings and backticked names are "unrolled loops" with possessive quantifiers: a
+# run of ordinary characters is one step, and an escape or a doubled quote starts the next.
+# Written as a repeated group of one character each, ``(?:[^']|'')*``, the regular
+# expression engine keeps a backtracking entry per character, about 200 bytes each: a
+# 10 MB string then took 2 GB. Possessive steps keep nothing to backtrack into.
 _TOKEN = re.compile(
     r"""
     \s*(?:
       (?P<number>-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?(?!\w))
     | (?P<word>\w+)
-    | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-    | (?P<backtick>`(?:[^`]|``)+`)
+    | (?P<string>'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'|"[^"\\]*+(?:(?:\\.|"")[^"\\]*+)*+")
+    | (?P<backtick>`[^`]*+(?:``[^`]*+)*+`)
     | (?P<op>!=|<>|==|<=|>=|=|<|>)
     | (?P<punct>[(),.])
     | (?P<bad>\S)
@@ -91,8 +102,14 @@ def tokenize(text: str) -> list[Token]:
 
     Raises:
         FilterError: an unterminated string or backtick, a ``;``, a NUL character or a lone
-            surrogate, or a character that starts no token.
+            surrogate, a character that starts no token, or a text longer than
+            :data:`MAX_FILTER_CHARS`.
     """
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterError(
+            f"The filter is too long: {len(text):,} characters, over the limit of "
+            f"{MAX_FILTER_CHARS:,}. Split the search, or select fewer values per IN list.",
+            position=MAX_FILTER_CHARS, fragment=None)
     if "\x00" in text:
         pos = text.index("\x00")
         raise FilterError(f"NUL character (\\x00) at position {pos}: databases cannot store it.",
@@ -123,6 +140,9 @@ def tokenize(text: str) -> list[Token]:
                                    else int(raw))
             append(new(Token, ("number", raw, pos, number)))
         elif group == _BACKTICK:
+            if len(raw) == 2:
+                raise FilterError(f"Empty backticked name at position {pos}.",
+                                  position=pos, fragment="``")
             append(new(Token, ("backtick", raw, pos, raw[1:-1].replace("``", "`"))))
         else:
             _fail_at(text, pos)

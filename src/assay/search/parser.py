@@ -50,10 +50,20 @@ from assay.search.values import (
     string_expected,
 )
 
-__all__ = ["MAX_DEPTH", "TokenReader", "parse_filter"]
+__all__ = ["MAX_CLAUSES", "MAX_DEPTH", "MAX_IN_VALUES", "MAX_VALUES", "TokenReader",
+           "parse_filter"]
 
 MAX_DEPTH = 32
 """How deeply parentheses and NOTs may nest (deeper filters are rejected, not recursed into)."""
+MAX_CLAUSES = 200
+"""The most clauses one filter may hold. Each becomes a few SQL terms, and SQLite refuses an
+expression nested more than 1,000 deep (an AND chain nests one level per term); 200 leaves
+room for the terms each clause adds, and PostgreSQL plans that many in well under a second."""
+MAX_IN_VALUES = 1_000
+"""The most values one IN or NOT IN list may hold."""
+MAX_VALUES = 2_000
+"""The most values in one filter, IN lists included: each is a bound parameter (some are
+bound twice), and SQLite takes at most 32,766 in one statement."""
 
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "RLIKE"})
 _WORD_OPS = {"LIKE": Op.LIKE, "ILIKE": Op.ILIKE, "RLIKE": Op.RLIKE, "IN": Op.IN}
@@ -141,11 +151,13 @@ class TokenReader:
 
 
 class _Parser(TokenReader):
-    __slots__ = ("depth",)
+    __slots__ = ("depth", "num_clauses", "num_values")
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.depth = 0
+        self.num_clauses = 0
+        self.num_values = 0
 
     def parse(self) -> Expr:
         expr = self.or_expr()
@@ -209,6 +221,14 @@ class _Parser(TokenReader):
                 "levels of parentheses and NOT).", position=tok.pos, fragment=tok.text)
 
     def clause(self) -> Expr:
+        start = self.peek()
+        self.num_clauses += 1
+        if self.num_clauses > MAX_CLAUSES:
+            raise FilterError(
+                f"The filter has too many clauses: the one at position {start.pos} is past the "
+                f"limit of {MAX_CLAUSES}. Use IN ('a', 'b', ...) for alternatives of one field, "
+                "or split the search.", position=start.pos, fragment=start.text)
+        self.count_value(start)
         ident = self.identifier()
         field = resolve_filter_field(ident)
         rule = rule_for(field)
@@ -260,6 +280,14 @@ class _Parser(TokenReader):
             f"Expected a comparator after {ident.text!r} at position {tok.pos}, found "
             f"{describe_token(tok)}. Comparators: {describe_ops(frozenset(Op))}. Names with "
             "special characters need backticks.", position=tok.pos, fragment=tok.text)
+
+    def count_value(self, tok: Token) -> None:
+        self.num_values += 1
+        if self.num_values > MAX_VALUES:
+            raise FilterError(
+                f"The filter has too many values: the one at position {tok.pos} is past the "
+                f"limit of {MAX_VALUES:,} (clauses and IN list items together).",
+                position=tok.pos, fragment=tok.text)
 
     def value(self, ident: Ident, field: Field, op: Op, rule: Rule) -> Value:
         if op is Op.IS_NULL or op is Op.IS_NOT_NULL:
@@ -315,6 +343,12 @@ class _Parser(TokenReader):
                 raise bad_value(ident, op, rule, item)
             assert isinstance(item.value, str)
             check_choice(ident, rule, item.value, item)
+            if len(values) >= MAX_IN_VALUES:
+                raise FilterError(
+                    f"The {op.value} list at position {tok.pos} has too many values: more "
+                    f"than {MAX_IN_VALUES:,}.", position=item.pos, fragment=item.text)
+            if values:
+                self.count_value(item)
             values.append(item.value)
             sep = self.next()
             if sep.kind == ")":

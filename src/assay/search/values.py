@@ -7,12 +7,12 @@ either returns the checked value, returns the :class:`FilterError` to raise, or 
 from __future__ import annotations
 
 import math
-import re
 
 from assay.search.ast import Op
 from assay.search.errors import FilterError
 from assay.search.fields import Ident, Rule, describe_ops
 from assay.search.lexer import Token
+from assay.search.regex import pattern_problem
 
 __all__ = [
     "bad_value",
@@ -53,15 +53,18 @@ def check_choice(ident: Ident, rule: Rule, value: str, tok: Token) -> None:
 
 
 def check_regex(tok: Token) -> None:
-    """Reject an RLIKE pattern that does not compile."""
-    # A pattern the database cannot compile would fail at query time with a driver error;
-    # Python's re catches most such mistakes (unbalanced parentheses, bad ranges) here.
+    """Reject an RLIKE pattern outside the syntax both databases read alike (see
+    :mod:`assay.search.regex`): malformed, too long, or using what only one of them has."""
     assert isinstance(tok.value, str)
-    try:
-        re.compile(tok.value)
-    except (re.error, OverflowError, RecursionError) as e:
-        raise FilterError(f"Invalid regular expression {tok.text} at position {tok.pos}: {e}.",
-                          position=tok.pos, fragment=tok.text) from None
+    found = pattern_problem(tok.value)
+    if found is not None:
+        problem, offset = found
+        shown = tok.text if len(tok.text) <= 80 else tok.text[:80] + "…"
+        raise FilterError(
+            f"Invalid regular expression {shown} at position {tok.pos}: {problem} (at "
+            f"character {offset} of the pattern). RLIKE takes the common syntax of RE2 and "
+            "PostgreSQL: no back-references, look-around or \\b.",
+            position=tok.pos, fragment=tok.text)
 
 
 def check_prompt(tok: Token) -> None:

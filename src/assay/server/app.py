@@ -28,6 +28,7 @@ from assay.server.hosts import HostCheckMiddleware, allowed_host_names
 from assay.server.limits import RequestLimitsMiddleware
 from assay.server.pending_sweep import pending_sweeps
 from assay.server.permissions import Action, declare, needs
+from assay.server.query_cancel import QueryBoundsMiddleware
 from assay.server.rate_limit import TokenBucketLimiter
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
@@ -102,6 +103,9 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     app.add_middleware(HostCheckMiddleware, allowed=allowed_host_names(
         settings.auth, settings.insecure_no_auth, settings.allowed_hosts))
     app.add_middleware(AccessLogMiddleware)
+    # Outermost: every statement of a request, auth's included, is bounded and cancelled
+    # when the client goes away.
+    app.add_middleware(QueryBoundsMiddleware, timeout_seconds=settings.statement_timeout_seconds)
     app.include_router(build_router())
     app.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
     app.include_router(login.router)  # /login, /logout

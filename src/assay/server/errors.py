@@ -15,6 +15,7 @@ AuthenticationError                            401     UNAUTHENTICATED
 PermissionDeniedError                          403     PERMISSION_DENIED
 RateLimitedError (with Retry-After)            429     REQUEST_LIMIT_EXCEEDED
 StoreUnavailableError                          503     TEMPORARILY_UNAVAILABLE
+QueryTimeoutError (statement timeout)          504     QUERY_TIMEOUT
 any other error                                500     INTERNAL_ERROR
 =============================================  ======  ===========================
 
@@ -43,6 +44,7 @@ from assay.errors import (
     InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTimeoutError,
     RequestTooLargeError,
     StoreUnavailableError,
     UnsupportedMediaTypeError,
@@ -64,6 +66,7 @@ _STATUS: tuple[tuple[type[AssayError], int], ...] = (
     (PermissionDeniedError, 403),
     (RateLimitedError, 429),
     (StoreUnavailableError, 503),
+    (QueryTimeoutError, 504),
 )
 
 _HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
@@ -98,6 +101,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorResponse,
           "description": "A Content-Encoding other than gzip, deflate or identity"},
     503: {"model": ErrorResponse, "description": "The database cannot be reached"},
+    504: {"model": ErrorResponse,
+          "description": "QUERY_TIMEOUT: a database query ran past the server's statement "
+                         "timeout and was stopped"},
 }
 
 #: The answer of a route that may also find its input conflicting with what is stored.
@@ -129,11 +135,14 @@ def error_response(status: int, error_code: str, message: str,
 def _assay_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AssayError)
     status = status_of(exc)
-    if status == 500:
-        # Assay's own errors outside the tree above (a closed store): known, but not the
-        # caller's fault; the message is still Assay's own, so it is safe to show.
+    if status in (500, 503):
+        # Assay's own errors outside the tree above (a closed store), or the database out of
+        # reach: not the caller's fault, and their messages name the database (a file's
+        # path, a host), which the log may show but a client may not.
         _log.error("Request failed: %s", exc.message)
-        return error_response(500, "INTERNAL_ERROR", exc.message)
+        message = ("The database is unavailable right now; try again later"
+                   if status == 503 else "Internal server error; see the server log")
+        return error_response(status, exc.error_code, message)
     if isinstance(exc, FilterError):
         response = error_response(status, exc.error_code, exc.message, exc.position,
                                   exc.fragment)

@@ -42,6 +42,8 @@ ASSAY_SERVER_FEEDBACK_RATE_LIMIT = "ASSAY_SERVER_FEEDBACK_RATE_LIMIT"
 #: Host names, comma-separated, that requests may be addressed to besides loopback ones.
 ASSAY_SERVER_ALLOWED_HOSTS = "ASSAY_SERVER_ALLOWED_HOSTS"
 
+#: Seconds one database statement of a request may run (then it is stopped: 504).
+ASSAY_SERVER_STATEMENT_TIMEOUT = "ASSAY_SERVER_STATEMENT_TIMEOUT"
 _MIB = 1024 * 1024
 
 _TRUE = ("1", "true", "yes", "on")
@@ -87,6 +89,8 @@ class ServerSettings:
             loopback ones, ``"*"`` for any; none: loopback names only without ``auth``, any
             name with it (see ``assay.server.hosts``).
         log_level: uvicorn's log level (the access log is logged at INFO).
+        statement_timeout_seconds: how long one database statement of a request may run;
+            then it is stopped and the request answered 504 QUERY_TIMEOUT.
     """
 
     host: str = "127.0.0.1"
@@ -104,6 +108,7 @@ class ServerSettings:
     feedback_rate_limit_per_minute: int = 30
     allowed_hosts: tuple[str, ...] = ()
     log_level: str = "info"
+    statement_timeout_seconds: float = 30.0
 
     def check(self) -> ServerSettings:
         """Return the settings if the server can run with them; InvalidParameterError
@@ -122,6 +127,12 @@ class ServerSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(
                     f"Invalid {name} {value!r}: expected a whole number, at least 1")
+        timeout = self.statement_timeout_seconds
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+                or not 0.001 <= timeout <= 86_400:
+            raise InvalidParameterError(
+                f"Invalid statement_timeout_seconds {timeout!r}: expected seconds, 0.001 to "
+                "86400")
         _check_feedback_settings(self)
         _check_allowed_hosts(self.allowed_hosts)
         validate_uri(self.backend_store_uri)
@@ -157,6 +168,7 @@ class ServerSettings:
             ASSAY_SERVER_CORS_ORIGINS: ",".join(self.cors_origins),
             ASSAY_SERVER_FEEDBACK_RATE_LIMIT: str(self.feedback_rate_limit_per_minute),
             ASSAY_SERVER_ALLOWED_HOSTS: ",".join(self.allowed_hosts),
+            ASSAY_SERVER_STATEMENT_TIMEOUT: repr(float(self.statement_timeout_seconds)),
         }
 
     @classmethod
@@ -189,6 +201,8 @@ class ServerSettings:
             allowed_hosts=_list_from_env(ASSAY_SERVER_ALLOWED_HOSTS),
             feedback_rate_limit_per_minute=_int_from_env(
                 ASSAY_SERVER_FEEDBACK_RATE_LIMIT, defaults.feedback_rate_limit_per_minute),
+            statement_timeout_seconds=_float_from_env(ASSAY_SERVER_STATEMENT_TIMEOUT,
+                                                      defaults.statement_timeout_seconds),
         )
 
 
@@ -206,6 +220,17 @@ def _int_from_env(name: str, default: int) -> int:
         return int(text)
     except ValueError:
         raise InvalidParameterError(f"Invalid {name} {text!r}: expected an integer") from None
+
+
+def _float_from_env(name: str, default: float) -> float:
+    """The number in the environment variable ``name``; ``default`` when it is unset."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidParameterError(f"Invalid {name} {text!r}: expected a number") from None
 
 
 #: The longest ``pending_feedback_ttl_seconds``: 30 days.

@@ -5,9 +5,11 @@ twice. A request that never reached the server (the connection was refused or ti
 while connecting), a 429 or a 503 (the server said it did nothing) is retried whatever its
 method; a lost answer (a read timeout, a dropped connection, a 500, 502 or 504) only for
 idempotent requests — reads, PUT, DELETE, OTLP uploads (spans are upserted) and assessment
-writes, which carry an idempotency key. Waits grow exponentially (0.1 s doubling, at most
-5 s) with full jitter, so clients that lost the server together do not come back together;
-a ``Retry-After`` header is honoured. After ``retry_seconds`` the error is raised.
+writes, which carry an idempotency key. A 504 QUERY_TIMEOUT (the server stopped a query that
+ran past its statement timeout) is not retried: it is raised as QueryTimeoutError. Waits
+grow exponentially (0.1 s doubling, at most 5 s) with full jitter, so clients that lost
+the server together do not come back together; a ``Retry-After`` header is honoured. After
+``retry_seconds`` the error is raised.
 
 Errors come back as the exceptions the server mapped them from (see
 :mod:`assay.server.errors`): 400 → InvalidParameterError (a FilterError when the body has a
@@ -33,6 +35,7 @@ from assay.errors import (
     InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
+    QueryTimeoutError,
     StoreUnavailableError,
 )
 from assay.search.errors import FilterError
@@ -147,6 +150,10 @@ class RestClient:
                 if status < 400:
                     self.outage.answered()
                     return response
+                if status == 504 and _is_query_timeout(response):
+                    # The server stopped a query that ran too long: the same request would
+                    # most likely run as long again.
+                    raise QueryTimeoutError(_message_of(response, method, path))
                 if status in _NOT_DONE or (idempotent and status in _MAYBE_DONE):
                     failure = f"HTTP {status}"
                     retry_after = _retry_after(response)
@@ -172,6 +179,21 @@ def _retry_after(response: httpx.Response) -> float | None:
         return min(max(float(value), 0.0), _LONGEST_WAIT * 6)
     except ValueError:
         return None
+
+
+def _is_query_timeout(response: httpx.Response) -> bool:
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        return isinstance(body, dict) and body.get("error_code") == QueryTimeoutError.error_code
+    return False
+
+
+def _message_of(response: httpx.Response, method: str, path: str) -> str:
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"])
+    return f"{method} {path} answered HTTP {response.status_code}"
 
 
 def _error_of(response: httpx.Response, method: str, path: str) -> AssayError:

@@ -30,7 +30,6 @@ from assay.errors import (
     AssayError,
     InvalidParameterError,
     InvalidTrackingURIError,
-    StoreUnavailableError,
 )
 from assay.feedback_tokens import FEEDBACK_TOKEN_PURPOSE, issue_token
 from assay.paging import PagedList
@@ -56,6 +55,7 @@ from assay.store.sql.engine import (
     WRITE_OPTION,
     connection_error,
     create_engine,
+    database_error,
     driver_message,
     is_memory_sqlite,
 )
@@ -500,8 +500,8 @@ class SqlStore(Store):
         if self._closed:
             raise AssayError(f"The store for {self.uri!r} is closed")
 
-    def _unavailable(self, exc: sa.exc.OperationalError) -> StoreUnavailableError:
-        return connection_error(self.uri, exc)
+    def _unavailable(self, exc: sa.exc.OperationalError) -> AssayError:
+        return database_error(self.uri, exc)
 
 
 def _hash_password(password: str | None) -> str | None:

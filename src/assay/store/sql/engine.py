@@ -4,12 +4,24 @@ SQLite gets a set of pragmas and a ``regexp`` function on every new connection a
 control of BEGIN to SQLAlchemy, so that reads see one snapshot and writes take the write lock
 up front.
 PostgreSQL goes through the psycopg 3 driver.
+
+Statements run inside :func:`bound_queries` (the server runs each request so) are bounded:
+each may run for the bounds' timeout at most, and :meth:`QueryBounds.cancel` stops the one
+running (the server calls it when the client goes away). PostgreSQL enforces the timeout
+itself (``statement_timeout``) and is cancelled through the driver; on SQLite a progress
+handler checks the deadline and the cancel flag every few thousand virtual-machine steps.
+A stopped statement raises :class:`~assay.errors.QueryTimeoutError` (see
+:func:`database_error`).
 """
 
 from __future__ import annotations
 
-import functools
-import re
+import contextvars
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, assert_never
 
 import sqlalchemy as sa
@@ -17,14 +29,24 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from assay.errors import InvalidTrackingURIError, StoreUnavailableError
+from assay.errors import (
+    AssayError,
+    InvalidParameterError,
+    InvalidTrackingURIError,
+    QueryTimeoutError,
+    StoreUnavailableError,
+)
+from assay.search.regex import regex_search
 from assay.store.sql.dialect import Dialect
 from assay.store.uri import mask_uri
 
 __all__ = [
     "WRITE_OPTION",
+    "QueryBounds",
+    "bound_queries",
     "connection_error",
     "create_engine",
+    "database_error",
     "driver_message",
     "is_memory_sqlite",
 ]
@@ -64,6 +86,151 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 # How long to wait for a PostgreSQL server before reporting it unreachable (seconds); the
 # driver's default is to wait forever on a host that drops packets.
 _POSTGRES_CONNECT_TIMEOUT_S = 10
+# SQLite calls the progress handler of a bounded statement every this many virtual-machine
+# steps (a few milliseconds of work): often enough to stop within moments, rarely enough
+# that the handler (which needs the GIL) costs nothing measurable.
+_SQLITE_PROGRESS_STEPS = 10_000
+# The connection.info key of the bounds a SQLite connection's progress handler serves.
+_BOUNDS_KEY = "assay_bounds"
+
+
+class QueryBounds:
+    """Bounds on the statements run under :func:`bound_queries`: a timeout per statement,
+    and a switch that stops the running statement and refuses any later one.
+
+    Args:
+        timeout_seconds: how long one statement may run; None for no limit.
+    """
+
+    def __init__(self, timeout_seconds: float | None) -> None:
+        if timeout_seconds is not None and not timeout_seconds > 0:
+            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds!r}")
+        self.timeout_seconds = timeout_seconds
+        self.cancelled = False
+        self.timed_out = False
+        self._deadline = math.inf
+        self._lock = threading.Lock()
+        self._cancel_running: Callable[[], object] | None = None
+
+    def cancel(self) -> None:
+        """Stop the statement running under these bounds, if any, and refuse later ones.
+
+        Safe from any thread; on PostgreSQL it sends a cancel request over the network, so
+        call it off the event loop.
+        """
+        with self._lock:
+            self.cancelled = True
+            # Inside the lock: the statement cannot finish and hand its connection to another
+            # request's statement before the cancel request has been sent.
+            if self._cancel_running is not None:
+                self._cancel_running()
+
+    def _start(self, cancel_running: Callable[[], object] | None) -> None:
+        with self._lock:
+            if self.cancelled:
+                raise QueryTimeoutError("The query was cancelled: its client went away")
+            self._cancel_running = cancel_running
+        if self.timeout_seconds is not None:
+            self._deadline = time.monotonic() + self.timeout_seconds
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._cancel_running = None
+
+    def _should_stop(self) -> bool:
+        # SQLite's progress handler: a true value interrupts the statement.
+        if self.cancelled:
+            return True
+        if time.monotonic() > self._deadline:
+            self.timed_out = True
+            return True
+        return False
+
+
+_BOUNDS: contextvars.ContextVar[QueryBounds | None] = contextvars.ContextVar(
+    "assay_query_bounds", default=None)
+
+
+@contextmanager
+def bound_queries(bounds: QueryBounds) -> Iterator[QueryBounds]:
+    """Run the statements of this context (and of threads started with a copy of it, such
+    as a web framework's threadpool) under ``bounds``."""
+    token = _BOUNDS.set(bounds)
+    try:
+        yield bounds
+    finally:
+        _BOUNDS.reset(token)
+
+
+def database_error(uri: str, exc: sa.exc.OperationalError) -> AssayError:
+    """The error to raise for an operational error of the database behind ``uri``.
+
+    A statement stopped by its bounds is a :class:`QueryTimeoutError`; a statement the
+    database finds too complex (SQLite's "Expression tree is too large", PostgreSQL's
+    program limits) an :class:`InvalidParameterError`, the caller's to fix; anything else
+    a :class:`StoreUnavailableError`.
+    """
+    bounds = _BOUNDS.get()
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    message = driver_message(exc)
+    stopped = sqlstate == "57014" or message == "interrupted"  # query_canceled; SQLite's
+    if stopped and bounds is not None:
+        if bounds.cancelled:
+            return QueryTimeoutError("The query was cancelled: its client went away")
+        return QueryTimeoutError(
+            f"The query ran past the server's statement timeout ({bounds.timeout_seconds:g} "
+            "s) and was stopped. Narrow the search: fewer experiments, a shorter time range, "
+            "fewer or simpler clauses")
+    if sqlstate.startswith("54") or message.startswith(_SQLITE_TOO_COMPLEX):
+        return InvalidParameterError(
+            f"The request is too complex for the database ({message}); use fewer clauses "
+            "or values")
+    return connection_error(uri, exc)
+
+
+_SQLITE_TOO_COMPLEX = ("Expression tree is too large", "too many terms in compound SELECT",
+                       "parser stack overflow", "too many SQL variables",
+                       "LIKE or GLOB pattern too complex", "too many FROM clause terms")
+
+
+def _before_execute(conn: Connection, cursor: Any, statement: str, parameters: Any,
+                    context: Any, executemany: bool) -> None:
+    bounds = _BOUNDS.get()
+    pooled = conn.connection
+    dbapi = pooled.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        if pooled.info.get(_BOUNDS_KEY) is not bounds:
+            # Installed only while bounds are active, so the SDK's and a benchmark's
+            # statements run without a handler.
+            if bounds is None:
+                dbapi.set_progress_handler(None, 0)  # type: ignore[union-attr]
+            else:
+                dbapi.set_progress_handler(  # type: ignore[union-attr]
+                    bounds._should_stop, _SQLITE_PROGRESS_STEPS)
+            pooled.info[_BOUNDS_KEY] = bounds
+        if bounds is not None:
+            bounds._start(None)  # the progress handler sees the cancel flag
+        return
+    if bounds is not None:
+        cancel = getattr(dbapi, "cancel_safe", None) or getattr(dbapi, "cancel", None)
+        bounds._start(cancel)
+
+
+def _after_execute(*_: Any) -> None:
+    # After a statement (psycopg has the whole result once execute returns) or its error:
+    # nothing runs any more, and the connection may go to another request.
+    bounds = _BOUNDS.get()
+    if bounds is not None:
+        bounds._finish()
+
+
+def _begin_postgres(conn: Connection) -> None:
+    bounds = _BOUNDS.get()
+    if bounds is not None and bounds.timeout_seconds is not None:
+        # PostgreSQL enforces the timeout itself, so a statement stops even if this process
+        # dies; SET LOCAL ends with the transaction. The value is a number of ours.
+        conn.exec_driver_sql(
+            f"SET LOCAL statement_timeout = {max(1, round(bounds.timeout_seconds * 1000)):d}")
 
 
 def create_engine(uri: str) -> tuple[sa.Engine, Dialect]:
@@ -131,6 +298,7 @@ def _create_sqlite_engine(uri: str, url: URL) -> sa.Engine:
     engine = sa.create_engine(url, **kwargs)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite)
+    event.listen(engine, "before_cursor_execute", _before_execute)
     return engine
 
 
@@ -152,25 +320,20 @@ def _configure_sqlite_connection(dbapi_connection: Any, record: ConnectionPoolEn
     finally:
         cursor.close()
     # SQLite parses "x REGEXP p" but leaves the function to the application. SQLAlchemy
-    # registers one that raises on a bad pattern, which would fail the whole query; this one
-    # compiles each pattern once and treats a bad one, or a NULL, as no match. Search uses it
+    # registers one with Python's re, which backtracks (a pattern such as ^(a+)+$ takes
+    # minutes on a short value) and raises on a bad pattern, failing the whole query; this
+    # one matches with RE2, compiles each pattern once and treats a bad one, or a NULL, as
+    # no match. Search uses it
     # for RLIKE and for case-insensitive ILIKE (see dialect.like and dialect.regexp).
     dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError):
-        return None
 
 
 def _regexp(pattern: object, value: object) -> bool:
     if not isinstance(pattern, str) or not isinstance(value, str):
         return False
-    compiled = _compiled(pattern)
-    return compiled is not None and compiled.search(value) is not None
+    # RE2 (see assay.search.regex): linear in the value whatever the pattern, so no row can
+    # hold the connection, or a lock, for long.
+    return regex_search(pattern, value)
 
 
 def _begin_sqlite(conn: Connection) -> None:
@@ -201,5 +364,10 @@ def _create_postgres_engine(uri: str, url: URL) -> sa.Engine:
         connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_S
     # pre_ping: a server restart or an idle-connection reaper otherwise surfaces as an error on
     # the next write; a ping on checkout costs one round trip and reconnects instead.
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    event.listen(engine, "begin", _begin_postgres)
+    event.listen(engine, "before_cursor_execute", _before_execute)
+    event.listen(engine, "after_cursor_execute", _after_execute)
+    event.listen(engine, "handle_error", _after_execute)
+    return engine
 

@@ -68,6 +68,7 @@ from assay.store.sql.dialect import (
     json_member_text,
     json_string_text,
     like,
+    not_joined,
     regexp,
 )
 from assay.store.sql.schema import (
@@ -108,6 +109,8 @@ _NULLABLE: frozenset[TraceFieldName] = frozenset({
 #: Columns that keep the first MAX_KEY_CHARS characters of a longer metadata value.
 _PROJECTIONS: frozenset[TraceFieldName] = frozenset({"session_id", "user_id", "run_id"})
 _BOOLEANS = ("true", "false")
+#: Up to this many EXISTS conjuncts, a database may join them in (see dialect.not_joined).
+_JOINED_SUBQUERIES = 8
 
 
 class TraceFilter:
@@ -220,6 +223,9 @@ class _Compiler:
             return sa.not_(self.expr(expr.item))
         items = [self.expr(item) for item in expr.items]
         if isinstance(expr, And):
+            if sum(map(_is_subquery, expr.items)) > _JOINED_SUBQUERIES:
+                items = [not_joined(self.dialect, condition) if _is_subquery(item) else condition
+                         for item, condition in zip(expr.items, items, strict=True)]
             return sa.and_(*items)
         assert isinstance(expr, Or)
         return sa.or_(*items)
@@ -352,6 +358,13 @@ class _Compiler:
             case Op.GE:
                 return column >= value
         raise AssertionError(f"unexpected operator {op}")  # pragma: no cover
+
+
+def _is_subquery(expr: Expr) -> bool:
+    """Whether a conjunct compiles to an EXISTS over another table."""
+    return isinstance(expr, Comparison) and (
+        isinstance(expr.field, TagField | MetadataField | AssessmentField)
+        or expr.field == TraceField("text"))
 
 
 def _value_is(column: sa.ColumnElement[Any], op: Op, value: Value) -> Condition:
