@@ -212,9 +212,15 @@ async def _converse(rng: random.Random, clients: dict[tuple[str, str], httpx.Asy
     version = APP_VERSIONS[1] if newer else APP_VERSIONS[0]
     environment = ENVIRONMENTS[0] if rng.random() < 0.8 else ENVIRONMENTS[1]
     http = clients[(version, environment)]
+    started_ms = 0
     for turn, question in enumerate(turns, 1):
         headers = {"X-Request-ID": f"req-{number:03d}-{turn}", "X-Session-ID": session,
                    "X-User-ID": user}
+        # Each turn starts in a later millisecond than the one before, so that the session's
+        # first trace (which keeps a conversation rating) is the same on every run.
+        while time.time_ns() // 1_000_000 <= started_ms:
+            await asyncio.sleep(0.0002)
+        started_ms = time.time_ns() // 1_000_000
         way = rng.random()
         if way < 0.25:
             # Now and then the user asks about their own account: the support agent answers.
