@@ -150,7 +150,7 @@ def test_demo_data_is_varied(tmp_path: Path) -> None:
     assert 3000 <= p95 <= 12_000
     models = sorted(s.end_time_ns - s.start_time_ns for t in ok for s in t.data.spans
                     if s.span_type == "CHAT_MODEL" and s.end_time_ns is not None)
-    assert models[0] >= 0.4e9 and models[-1] <= 9e9
+    assert models[0] >= 0.4e9 and models[-1] <= 7e9
     # Long conversations.
     turns = Counter(t.info.session_id for t in traces)
     assert any(n >= 6 for n in turns.values())

@@ -21,7 +21,7 @@ the expected answer through the SDK, as a developer would. Every view (the feedb
 dashboard above all) has something to show.
 
 Recorded at the real clock, each trace is then moved to its planned time and its spans
-stretched to the durations of a deployed app (models 0.4-9 s, retrieval 50-400 ms, tools
+stretched to the durations of a deployed app (models 0.4-7 s, retrieval 50-400 ms, tools
 20-900 ms). What a seed decides (who asks what, when, what fails, how long each step takes,
 and what people think of it) is the same on every run; trace and assessment ids are new
 each time.
@@ -103,15 +103,22 @@ CONVERSATIONS = [
      "And the retriever and the reranker?", "What if one tool fails but the agent recovers?",
      "Is the token usage of every model call counted?", "How do I find the slow answers?"],
 ]
-#: What users ask the support agent, which plans, calls tools and searches the documents.
-AGENT_QUESTIONS = [
-    "What would 4 extra seats cost me per month on my plan?",
-    "Am I close to my plan's monthly trace limit?",
-    "How many traces did my team record this week, and what was the thumbs down rate?",
-    "Why is my token usage so high this month?",
-    "Which of my app versions gets more thumbs down?",
-    "Can you check whether my traces in staging have errors?",
-]
+#: What users ask the support agent, with the tools it calls for each, in order: it searches
+#: the documents twice (the question, then what the tools found) around its other tools.
+AGENT_QUESTIONS = {
+    "What would 4 extra seats cost me per month on my plan?":
+        ["search_docs", "get_user_plan", "calculator", "get_usage_stats", "search_docs"],
+    "Am I close to my plan's monthly trace limit?":
+        ["get_user_plan", "search_docs", "get_usage_stats", "calculator", "search_docs"],
+    "How many traces did my team record this month, and what was the thumbs down rate?":
+        ["search_docs", "get_usage_stats", "get_user_plan", "calculator", "search_docs"],
+    "Why is my token usage so high this month?":
+        ["search_docs", "get_usage_stats", "get_user_plan", "calculator", "search_docs"],
+    "Which of my app versions gets more thumbs down?":
+        ["get_usage_stats", "search_docs", "get_user_plan", "calculator", "search_docs"],
+    "Can you check whether my traces in staging have errors?":
+        ["search_docs", "get_user_plan", "get_usage_stats", "calculator", "search_docs"],
+}
 COMMENTS_GOOD = ["Exactly what I needed", "Clear and short", "Thanks, that helped"]
 COMMENTS_BAD = ["Missing details about the key features", "This does not answer my question",
                 "Too vague", "The answer is about something else"]
@@ -224,7 +231,7 @@ async def _converse(rng: random.Random, clients: dict[tuple[str, str], httpx.Asy
         way = rng.random()
         if way < 0.25:
             # Now and then the user asks about their own account: the support agent answers.
-            trace_id, answer = _agent_turn(rng, rng.choice(AGENT_QUESTIONS), headers, version,
+            trace_id, answer = _agent_turn(rng, rng.choice(list(AGENT_QUESTIONS)), headers, version,
                                            environment)
         elif way < 0.6:
             trace_id, answer = await _ask_streamed(http, question, headers)
@@ -387,15 +394,17 @@ def _move_in_time(store: Store, placed: Sequence[tuple[str, int]], seed: int) ->
 
 
 def _duration_ns(rng: random.Random, span: Span) -> int:
-    """How long a span with no children takes in a deployed app: chat model calls 0.4-6 s
-    with a long tail (a timeout waits 30 s... cut to 8 here, as the client gives up), the
-    retriever 50-400 ms, tools 20-900 ms."""
+    """How long a span with no children takes in a deployed app: chat model calls from
+    0.4 s, mostly under 6 s with a long tail (short ones to choose a tool, longer ones to
+    write the answer; a timeout waits its 6 s), the retriever 50-400 ms, tools 20-900 ms."""
     failed = span.status.status_code == SpanStatusCode.ERROR
     if span.span_type == SpanType.CHAT_MODEL:
-        if failed and span.name == "compose_answer" and not span.events:
-            return 8 * _S_NS
-        median = 0.6 if span.name in ("choose_tool", "plan") else 1.3
-        seconds = min(max(rng.lognormvariate(0, 0.6) * median, 0.4), 9.0)
+        if failed and not any(e.name == "chunk" for e in span.events):
+            return _MODEL_TIMEOUT_S * _S_NS
+        if span.name in ("choose_tool", "plan"):
+            seconds = min(0.4 + rng.lognormvariate(0, 0.6) * 0.25, 3.0)
+        else:
+            seconds = min(0.4 + rng.lognormvariate(0, 0.7) * 1.0, 7.0)
     elif span.span_type == SpanType.RETRIEVER:
         seconds = min(max(rng.lognormvariate(0, 0.5) * 0.12, 0.05), 0.4)
     elif span.span_type == SpanType.RERANKER:
@@ -477,6 +486,8 @@ def _annotate(rng: random.Random, placed: Sequence[tuple[str, int]]) -> int:
 #: The plans the agent's get_user_plan tool knows, by user.
 _PLANS = {user: ("team" if n % 2 else "starter") for n, user in enumerate(USERS)}
 _SEAT_PRICE = 12
+#: How long the agent waits for the model before giving up.
+_MODEL_TIMEOUT_S = 6
 
 
 class ToolTimeoutError(TimeoutError):
@@ -527,6 +538,30 @@ def _search_docs(query: str, fail: BaseException | None = None) -> list[dict[str
     return ranked
 
 
+def _calculation(question: str, traces: int, limit: int, thumbs_down_rate: float,
+                 errors: int, tokens_per_trace: int) -> tuple[str, float, str]:
+    """What the agent asks the calculator for this question: the expression, its value and
+    the sentence of the answer that uses it."""
+    if "seats" in question:
+        return (f"4 * {_SEAT_PRICE}", 4 * _SEAT_PRICE,
+                f"4 extra seats would cost {4 * _SEAT_PRICE} dollars a month.")
+    if "limit" in question:
+        share = round(100 * traces / limit, 1)
+        return (f"{traces} / {limit} * 100", share,
+                f"That is {share}% of your monthly limit of {limit:,} traces.")
+    if "token" in question:
+        total = traces * tokens_per_trace
+        return (f"{traces} * {tokens_per_trace}", total,
+                f"At about {tokens_per_trace} tokens a trace, that is {total:,} tokens.")
+    if "staging" in question:
+        share = round(100 * errors / traces, 2)
+        return (f"{errors} / {traces} * 100", share,
+                f"{errors} of them ended in an error in staging ({share}%).")
+    down = round(traces * thumbs_down_rate)
+    return (f"{traces} * {thumbs_down_rate}", down,
+            f"About {down:,} got a thumbs down, {round(100 * thumbs_down_rate)}% of them.")
+
+
 def _agent_turn(rng: random.Random, question: str, headers: dict[str, str], version: str,
                 environment: str) -> tuple[str, str | None]:
     """One turn of the support agent: its trace id and answer (None when the turn failed:
@@ -542,8 +577,10 @@ def _agent_turn(rng: random.Random, question: str, headers: dict[str, str], vers
     seats = rng.randrange(3, 15)
     traces_this_month = rng.randrange(8_000, 950_000)
     limit = 1_000_000 if plan == "team" else 50_000
-    steps = ["search_docs", "get_user_plan", "get_usage_stats", "calculator"]
-    steps = steps[:rng.randrange(2, 5)] + (["search_docs"] if rng.random() < 0.4 else [])
+    steps = AGENT_QUESTIONS[question]
+    thumbs_down_rate = round(rng.uniform(0.05, 0.3), 2)
+    errors = rng.randrange(0, 40)
+    tokens_per_trace = rng.randrange(300, 2400)
     trace_id = ""
     answer: str | None = None
     try:
@@ -571,7 +608,8 @@ def _agent_turn(rng: random.Random, question: str, headers: dict[str, str], vers
                             with contextlib.suppress(ToolTimeoutError):
                                 _search_docs(question, ToolTimeoutError(
                                     "search_docs timed out after 0.8 s"))
-                        documents += _search_docs(question)
+                        documents += [d for d in _search_docs(question)
+                                      if d["id"] not in {known["id"] for known in documents}]
                     elif tool == "get_user_plan":
                         _tool("get_user_plan", {"user_id": user},
                               {"plan": plan, "seats": seats, "monthly_trace_limit": limit},
@@ -581,21 +619,23 @@ def _agent_turn(rng: random.Random, question: str, headers: dict[str, str], vers
                     elif tool == "get_usage_stats":
                         _tool("get_usage_stats", {"user_id": user, "days": 30},
                               {"traces": traces_this_month, "limit": limit,
-                               "thumbs_down_rate": round(rng.uniform(0.05, 0.3), 2)})
-                        facts.append(f"You recorded {traces_this_month:,} traces this month, "
-                                     f"{100 * traces_this_month // limit}% of your limit.")
+                               "thumbs_down_rate": thumbs_down_rate, "errors": errors,
+                               "tokens_per_trace": tokens_per_trace})
+                        facts.append(f"You recorded {traces_this_month:,} traces in the last "
+                                     f"30 days.")
                     else:
-                        extra = rng.randrange(1, 9)
-                        _tool("calculator", {"expression": f"{extra} * {_SEAT_PRICE}"},
-                              extra * _SEAT_PRICE)
-                        facts.append(f"{extra} extra seats would cost "
-                                     f"{extra * _SEAT_PRICE} dollars a month.")
+                        expression, result, fact = _calculation(
+                            question, traces_this_month, limit, thumbs_down_rate, errors,
+                            tokens_per_trace)
+                        _tool("calculator", {"expression": expression}, result)
+                        facts.append(fact)
                     step.set_outputs({"done": tool})
             messages = build_messages(question, documents)
             text = " ".join([*facts, compose_answer(messages)])
             if fatal == "model_timeout":
                 _llm_call("compose_answer", messages, text,
-                          ModelTimeoutError("The model did not answer within 30 s"))
+                          ModelTimeoutError(
+                    f"The model did not answer within {_MODEL_TIMEOUT_S} s"))
             with assay.start_span("compose_answer", span_type=SpanType.CHAT_MODEL,
                                   attributes={"mlflow.llm.model": OFFLINE_MODEL}
                                   ) as llm:
