@@ -575,8 +575,8 @@ def _agent_turn(rng: random.Random, question: str, headers: dict[str, str], vers
     recovered = fatal is None and rng.random() < 0.12
     plan = _PLANS[user]
     seats = rng.randrange(3, 15)
-    traces_this_month = rng.randrange(8_000, 950_000)
     limit = 1_000_000 if plan == "team" else 50_000
+    traces_this_month = rng.randrange(limit // 8, limit * 21 // 20)
     steps = AGENT_QUESTIONS[question]
     thumbs_down_rate = round(rng.uniform(0.05, 0.3), 2)
     errors = rng.randrange(0, 40)
