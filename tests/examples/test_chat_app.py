@@ -122,7 +122,46 @@ def spans_by_type(trace: Trace) -> dict[str, Any]:
     return {span.span_type: span for span in trace.data.spans}
 
 
+#: Questions on different topics, each with words its fitting answer must contain.
+TOPICAL_QUESTIONS = {
+    "How do I trace my chatbot?": "tree of spans",
+    "How do users give feedback?": "thumbs up or down",
+    "How long is a feedback token valid?": "one hour",
+    "How do I find a trace by my own request id?": "client_request_id",
+    "What is a session?": "one conversation",
+    "Are the ratings averaged?": "average of each rating",
+    "Can users vote before a streamed answer is finished?": "server-sent events",
+    "Who reviews traces as an expert?": "domain experts",
+    "Do I need PostgreSQL on my laptop?": "SQLite file",
+    "Does it count token usage of each call?": "input, output and total tokens",
+    "Where does the latency show?": "95th percentile",
+    "How do I see which span raised an exception?": "stack trace",
+    "How do I search for thumbs down in production?": "search string",
+    "What does an agent trace show with its tool calls?": "TOOL span",
+    "How does evaluation use scorers?": "scorers",
+    "How do I build an evaluation dataset?": "records",
+    "What does the Team plan cost?": "1 million traces",
+    "How long are old traces kept?": "delete_traces",
+    "Can I compare two app versions?": "production against staging",
+    "Are API keys stored safely?": "hashes",
+    "Which Python version does the SDK need?": "3.11",
+}
+
+
 # -- POST /chat ----------------------------------------------------------------------------
+
+def test_different_questions_get_fitting_different_answers(offline_app: ChatApp) -> None:
+    answers = {}
+    for question, expected in TOPICAL_QUESTIONS.items():
+        response = offline_app.http.post("/chat", json={"message": question}, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        answers[question] = response.json()["response"]
+        assert expected in answers[question], (question, answers[question])
+    assert len(set(answers.values())) == len(TOPICAL_QUESTIONS)
+    # The offline responder is deterministic: the same question, the same answer.
+    again = offline_app.http.post("/chat", json={"message": "What is a session?"}).json()
+    assert again["response"] == answers["What is a session?"]
+
 
 def test_chat_returns_the_trace_id_and_records_a_rag_trace(offline_app: ChatApp,
                                                           assay_server: AssayServer) -> None:

@@ -1,4 +1,4 @@
-"""The chat app's knowledge: a handful of short documents about Assay, and the retriever
+"""The chat app's knowledge: some twenty short documents about Assay, and the retriever
 that picks the ones a question is about (a RETRIEVER span on the trace).
 
 A real app would search a vector index here; the documents are returned in the shape
@@ -39,7 +39,8 @@ DOCUMENTS = (
     Document("feedback-tokens", "Feedback from the browser",
              "A feedback token lets an end user's browser vote on one trace without an API "
              "key. The backend issues it with assay.create_feedback_token, and the page "
-             "posts the votes to the Assay server or shows the assay-feedback widget."),
+             "posts the votes to the Assay server or shows the assay-feedback widget. A token "
+             "stays valid for one hour by default, long enough to vote on an answer."),
     Document("client-request-ids", "Client request ids",
              "An app can find a trace by its own request id. It records the id with "
              "assay.update_current_trace(client_request_id=...) and later searches for "
@@ -51,16 +52,62 @@ DOCUMENTS = (
     Document("ratings", "Ratings",
              "Detailed feedback rates accuracy, helpfulness and relevance from 1 to 5. Each "
              "rating is stored as its own feedback, divided by 5 so that every score lies "
-             "between 0 and 1."),
+             "between 0 and 1. The dashboard shows the average of each rating."),
     Document("streaming", "Streaming answers",
              "Streamed answers arrive as server-sent events. The first event carries the "
-             "trace id, so the thumbs work while the answer is still being written."),
+             "trace id, so the thumbs work and users can vote before the answer is finished."),
     Document("labeling", "Expert review",
              "Labeling sessions put traces in front of domain experts. Their answers become "
              "expectations, which evaluation compares the app against."),
     Document("server", "Storage and the server",
              "Traces and feedback are stored in a SQLite file on one laptop, or in PostgreSQL "
-             "for a team. The assay server command serves them over HTTP, with the web UI."),
+             "for a team, where several developers share them. The assay server command serves "
+             "them over HTTP, with the web UI."),
+    Document("token-usage", "Token usage",
+             "Chat model spans carry the token usage of each call: input, output and total "
+             "tokens. The trace sums them, so the traces table shows what every answer cost "
+             "in tokens."),
+    Document("latency", "Latency",
+             "Every span records when it started and ended, so the trace page shows where "
+             "the time went. The dashboard plots the median and the 95th percentile latency "
+             "of the answers per day."),
+    Document("errors", "Errors and exceptions",
+             "A span whose code raised is marked ERROR and keeps the exception with its "
+             "stack trace as an event. A trace is ERROR when its root span failed; a tool "
+             "that failed while the agent recovered leaves the trace OK."),
+    Document("search", "Searching traces",
+             "The traces table filters with a search string such as "
+             "feedback.user_feedback = 'false' or tags.environment = 'production'. Quick "
+             "filters cover thumbs down, failed traces and slow answers."),
+    Document("agents", "Agents and tools",
+             "An agent's trace shows each step: the planner, every tool call as a TOOL span "
+             "with its arguments and result, the retriever and the reranker, and each chat "
+             "model call with its messages."),
+    Document("evaluation", "Evaluation",
+             "Evaluation runs the app over a dataset of questions and scores each answer "
+             "with scorers, comparing it to the expected response. Results are logged as "
+             "feedback, beside the human ratings."),
+    Document("datasets", "Evaluation datasets",
+             "To build an evaluation dataset from traces, pick good and bad answers in the "
+             "traces table and add them, with their expectations, as records to test every "
+             "new version against."),
+    Document("pricing", "Plans and pricing",
+             "Assay is open source and free to self-host. The hosted Starter plan keeps "
+             "50,000 traces a month; the Team plan keeps 1 million traces a month for 10 "
+             "seats, and extra seats cost 12 dollars each per month."),
+    Document("retention", "Data retention",
+             "Traces are kept until you delete them. Old traces are deleted with "
+             "assay.delete_traces by age or by id, which also removes their feedback."),
+    Document("versions", "App versions and environments",
+             "Each trace records the app version and the environment in its metadata, so "
+             "the dashboard compares the feedback of two versions and production against "
+             "staging."),
+    Document("security", "Security and privacy",
+             "API keys are sent as bearer tokens and stored only as hashes. Redact personal "
+             "data before it reaches a span; the server never logs request bodies."),
+    Document("sdk-install", "Installing the SDK",
+             "Install the assay package with pip, then point ASSAY_TRACKING_URI at a SQLite "
+             "file or at the server. It needs Python version 3.11 or newer."),
 )
 
 _WORD = re.compile(r"[a-z0-9]+")
