@@ -132,3 +132,40 @@ def test_unknown_sessions_and_bad_pages_are_error_pages(ui_server: Served) -> No
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert "nope" in missing.json()["message"]
+
+
+def test_a_conversation_is_rated_from_its_page(ui_server: Served) -> None:
+    import re
+
+    eid, _ = seed_sessions(ui_server)
+    page = ui_server.http.get(f"/experiments/{eid}/sessions/{quote(ODD_ID, safe='')}").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token and 'id="session-feedback-form"' in page
+    form = {"csrf_token": token.group(1), "session_id": ODD_ID, "name": "resolved",
+            "data_type": "boolean", "value": "true", "rationale": "Sorted in two turns",
+            "source_id": "dana"}
+    done = ui_server.http.post(f"/experiments/{eid}/session-feedback", data=form)
+    assert done.status_code == 303
+    assert done.headers["location"].startswith(
+        f"/experiments/{eid}/sessions/{quote(ODD_ID, safe='')}?flash=Session+feedback")
+    shown = get_json(ui_server, done.headers["location"].replace("?", ".json?", 1))
+    assert [(c["name"], c["value"], c["rationale"]) for c in shown["session"]["feedback"]
+            if c["name"] == "resolved"] == [("resolved", True, "Sorted in two turns")]
+    # Stored as the SDK stores it: on the session's first trace, with the session id.
+    [stored] = [a for t in ui_server.store.search_traces(
+        [eid], filter_string=f"trace.session_id = '{ODD_ID.replace(chr(39), chr(39) * 2)}'")
+        for a in t.info.assessments if a.name == "resolved"]
+    assert (stored.session_id, stored.source.source_id) == (ODD_ID, "dana")
+    # A bad value or an unknown session comes back to the form with the reason.
+    bad = ui_server.http.post(f"/experiments/{eid}/session-feedback",
+                              data={**form, "value": "maybe"})
+    assert bad.status_code == 303 and "flash_kind=error" in bad.headers["location"]
+    assert bad.headers["location"].endswith("#session-feedback-form")
+    missing = ui_server.http.post(f"/experiments/{eid}/session-feedback",
+                                  data={**form, "session_id": "no-such-session"},
+                                  headers={"Accept": "application/json"})
+    assert missing.status_code == 404 and "no-such-session" in missing.json()["message"]
+    # Without the page's token, it is refused.
+    forged = ui_server.http.post(f"/experiments/{eid}/session-feedback",
+                                 data={**form, "csrf_token": "x"})
+    assert forged.status_code == 403

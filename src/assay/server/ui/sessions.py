@@ -20,13 +20,21 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from assay.entities import Session, Trace
+from assay.entities import Feedback, Session, Trace
+from assay.entities.assessment import assessment_metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.search.unparse import quote_string
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
+from assay.server.ui.assessment_forms import (
+    DATA_TYPES,
+    FormDep,
+    form_source,
+    parse_value,
+    wants_json,
+)
 from assay.server.ui.chips import feedback_chips, session_chips
 from assay.server.ui.templating import page, page_route
 
@@ -96,7 +104,9 @@ def _session_page(request: Request, experiment_id: str, session_id: str, store: 
                                       session_id),
             "traces_url": f"/experiments/{quote(eid, safe='')}?"
                           + urlencode({"session": session_id}),
+            "feedback_url": f"/experiments/{quote(eid, safe='')}/session-feedback",
         },
+        "_data_types": DATA_TYPES,
         "turns": [_turn(t, offset + i + 1) for i, t in enumerate(turns)],
         "next_page_token": found.token,
         "next_url": (f"{base}?{urlencode({'page': found.token, 'from_turn': offset + len(turns)})}"
@@ -113,6 +123,41 @@ for _path in ("/experiments/{experiment_id}/sessions/{session_id:path}.json",
               "/experiments/{experiment_id}/sessions/{session_id:path}"):
     router.add_api_route(_path, _session_page, methods=["GET"], include_in_schema=False,
                          openapi_extra=needs(Action.READ))
+
+
+@router.post("/experiments/{experiment_id}/session-feedback", include_in_schema=False,
+             openapi_extra=needs(Action.WRITE))
+def add_session_feedback(experiment_id: str, request: Request, form: FormDep,
+                         store: StoreDep) -> Response:
+    """Feedback on a whole conversation from the session page's form (the session id is a
+    form field: it may hold any character). Stored as the SDK's
+    ``log_feedback(session_id=...)`` stores it: on the session's first trace, with the
+    session in its metadata, so every turn lists it."""
+    experiment = store.get_experiment(experiment_id)
+    session_id = form.get("session_id", "")
+    back = session_url(experiment.experiment_id, session_id)
+    try:
+        name = form.get("name", "").strip()
+        if not name:
+            raise InvalidParameterError("Invalid name: it is empty; name what is judged, e.g. "
+                                        "'conversation_rating'")
+        value = parse_value(form.get("data_type", "number"), form.get("value", ""))
+        trace_id = store.find_session_trace_id(session_id) if session_id else None
+        if trace_id is None:
+            raise NotFoundError(f"Session {session_id[:200]!r} not found: no trace has it")
+        logged = store.log_assessment(Feedback(
+            name=name, value=value, trace_id=trace_id, source=form_source(request, form),
+            rationale=form.get("rationale", "").strip() or None,
+            metadata={assessment_metadata_keys.SESSION: session_id}))
+    except (InvalidParameterError, NotFoundError) as exc:
+        if wants_json(request):
+            raise
+        return RedirectResponse(f"{back}?{urlencode({'flash': exc.message, 'flash_kind': 'error'})}"
+                                "#session-feedback-form", status_code=303)
+    message = f"Session feedback {logged.name!r} added"
+    if wants_json(request):
+        return JSONResponse({"message": message, "assessment": logged.to_dictionary()})
+    return RedirectResponse(f"{back}?{urlencode({'flash': message})}", status_code=303)
 
 
 def session_url(experiment_id: str, session_id: str) -> str:
