@@ -165,6 +165,12 @@ def test_a_conversation_is_rated_from_its_page(ui_server: Served) -> None:
                                   data={**form, "session_id": "no-such-session"},
                                   headers={"Accept": "application/json"})
     assert missing.status_code == 404 and "no-such-session" in missing.json()["message"]
+    # An id no session can have goes back to the list, not to a page named by all of it.
+    long = ui_server.http.post(f"/experiments/{eid}/session-feedback",
+                               data={**form, "session_id": "s" * 100_000})
+    assert long.status_code == 303
+    assert long.headers["location"].startswith(f"/experiments/{eid}/sessions?flash=Invalid")
+    assert len(long.headers["location"]) < 400
     # Without the page's token, it is refused.
     forged = ui_server.http.post(f"/experiments/{eid}/session-feedback",
                                  data={**form, "csrf_token": "x"})

@@ -37,6 +37,7 @@ from assay.server.ui.assessment_forms import (
 )
 from assay.server.ui.chips import feedback_chips, session_chips
 from assay.server.ui.templating import page, page_route
+from assay.store.sql.schema import MAX_KEY_CHARS
 
 __all__ = ["conversation_text", "router"]
 
@@ -135,8 +136,16 @@ def add_session_feedback(experiment_id: str, request: Request, form: FormDep,
     session in its metadata, so every turn lists it."""
     experiment = store.get_experiment(experiment_id)
     session_id = form.get("session_id", "")
-    back = session_url(experiment.experiment_id, session_id)
+    eid = experiment.experiment_id
+    # Back to the session's page; to the list when the id cannot name a session (the page's
+    # address would hold all of it).
+    back = (session_url(eid, session_id) if 0 < len(session_id) <= MAX_KEY_CHARS
+            else f"/experiments/{quote(eid, safe='')}/sessions")
     try:
+        if not 0 < len(session_id) <= MAX_KEY_CHARS:
+            raise InvalidParameterError(
+                f"Invalid session_id: expected 1 to {MAX_KEY_CHARS} characters, got "
+                f"{len(session_id):,}")
         name = form.get("name", "").strip()
         if not name:
             raise InvalidParameterError("Invalid name: it is empty; name what is judged, e.g. "
