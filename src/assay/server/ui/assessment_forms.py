@@ -161,6 +161,15 @@ def form_source(request: Request, form: Mapping[str, str]) -> AssessmentSource:
     return AssessmentSource(AssessmentSourceType.HUMAN, source_id)
 
 
+def form_name(form: Mapping[str, str], example: str) -> str:
+    """The form's assessment name, trimmed; InvalidParameterError when it is empty."""
+    name = form.get("name", "").strip()
+    if not name:
+        raise InvalidParameterError(f"Invalid name: it is empty; name what is judged, e.g. "
+                                    f"{example!r}")
+    return name
+
+
 def new_assessment(trace_id: str, form: Mapping[str, str],
                    source: AssessmentSource) -> Assessment:
     """The Feedback or Expectation the add form describes.
@@ -172,10 +181,7 @@ def new_assessment(trace_id: str, form: Mapping[str, str],
     if kind not in ("feedback", "expectation"):
         raise InvalidParameterError(
             f"Invalid type {kind[:30]!r}: expected feedback or expectation")
-    name = form.get("name", "").strip()
-    if not name:
-        raise InvalidParameterError("Invalid name: it is empty; name what is judged, e.g. "
-                                    "'correctness'")
+    name = form_name(form, "correctness")
     value = parse_value(form.get("data_type", "string"), form.get("value", ""))
     rationale = form.get("rationale", "").strip() or None
     span_id = form.get("span_id", "").strip() or None

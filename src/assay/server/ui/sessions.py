@@ -31,6 +31,7 @@ from assay.server.permissions import Action, needs
 from assay.server.ui.assessment_forms import (
     DATA_TYPES,
     FormDep,
+    form_name,
     form_source,
     parse_value,
     wants_json,
@@ -146,12 +147,9 @@ def add_session_feedback(experiment_id: str, request: Request, form: FormDep,
             raise InvalidParameterError(
                 f"Invalid session_id: expected 1 to {MAX_KEY_CHARS} characters, got "
                 f"{len(session_id):,}")
-        name = form.get("name", "").strip()
-        if not name:
-            raise InvalidParameterError("Invalid name: it is empty; name what is judged, e.g. "
-                                        "'conversation_rating'")
+        name = form_name(form, "conversation_rating")
         value = parse_value(form.get("data_type", "number"), form.get("value", ""))
-        trace_id = store.find_session_trace_id(session_id) if session_id else None
+        trace_id = store.find_session_trace_id(session_id)
         if trace_id is None:
             raise NotFoundError(f"Session {session_id[:200]!r} not found: no trace has it")
         logged = store.log_assessment(Feedback(
