@@ -74,6 +74,7 @@ from assay.store.sql.dialect import (
 from assay.store.sql.schema import (
     MAX_KEY_CHARS,
     assessments,
+    run_traces,
     spans,
     trace_metadata,
     trace_tags,
@@ -253,6 +254,8 @@ class _Compiler:
             return sa.exists().where(spans.c.trace_id == traces.c.trace_id, span_matches)
         if name == "prompt":  # no prompt versions are linked to traces yet
             return sa.false()
+        if name == "run_id":
+            return self.run(c)
         column = _COLUMNS[name]
         if c.op is Op.IS_NULL:
             return column.is_(None)
@@ -267,6 +270,18 @@ class _Compiler:
             # NOT would not be the complement of its clause.
             condition = sa.and_(column.is_not(None), condition)
         return condition
+
+    def run(self, c: Comparison) -> Condition:
+        # A trace is in a run when it was logged in it (mlflow.sourceRun, the run_id column)
+        # or linked to it since (a labeling session's items, an evaluation's rows).
+        column = traces.c.run_id
+        linked = sa.exists().where(run_traces.c.trace_id == traces.c.trace_id)
+        if c.op is Op.IS_NULL:
+            return sa.and_(column.is_(None), sa.not_(linked))
+        if c.op is Op.IS_NOT_NULL:
+            return sa.or_(column.is_not(None), linked)
+        own = sa.and_(column.is_not(None), self.match(column, c.op, _projected(c.value)))
+        return sa.or_(own, linked.where(self.match(run_traces.c.run_id, c.op, c.value)))
 
     # -- tags and metadata ---------------------------------------------------------------
     def key_value(self, table: sa.Table, key: str, c: Comparison) -> Condition:

@@ -19,9 +19,12 @@ __all__ = [
     "api_keys",
     "assessments",
     "experiments",
+    "label_schemas",
     "login_sessions",
     "metadata",
     "pending_assessments",
+    "run_traces",
+    "runs",
     "signing_keys",
     "spans",
     "trace_metadata",
@@ -254,4 +257,67 @@ pending_assessments = sa.Table(
     sa.UniqueConstraint("assessment_id"),
     sa.Index(None, "trace_id"),
     sa.Index(None, "expires_time_ms"),
+)
+
+
+# -- runs and label schemas (migration 0005) -------------------------------------------------
+
+#: Labeling sessions and evaluations. ``params``, ``metrics`` and ``tags`` are JSON objects.
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("experiment_id", ID_TYPE, sa.ForeignKey(experiments.c.experiment_id),
+              nullable=False),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # labeling | evaluation
+    sa.Column("status", sa.String(16), nullable=False),  # RUNNING | FINISHED | FAILED | KILLED
+    sa.Column("start_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_time_ms", sa.BigInteger, nullable=True),
+    sa.Column("user_id", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.UniqueConstraint("run_id"),
+    sa.CheckConstraint("kind IN ('labeling', 'evaluation')", name="kind"),
+    sa.Index(None, "experiment_id", "start_time_ms"),
+)
+
+#: Which traces are in which run (a labeling session's items, an evaluation's rows); a
+#: trace may be in several runs. ``id`` orders a run's traces as they were added.
+run_traces = sa.Table(
+    "run_traces",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey(runs.c.run_id, ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("added_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_id", "trace_id"),
+    sa.Index(None, "trace_id"),
+)
+
+#: The questions of labeling sessions, unique by name in an experiment. ``input`` is the
+#: JSON form of the input (``{"categorical": {"options": [...]}}``).
+label_schemas = sa.Table(
+    "label_schemas",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("schema_id", sa.String(64), nullable=False),
+    sa.Column("experiment_id", ID_TYPE, sa.ForeignKey(experiments.c.experiment_id),
+              nullable=False),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),  # feedback | expectation
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("instruction", sa.Text, nullable=True),
+    sa.Column("enable_comment", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("schema_id"),
+    sa.UniqueConstraint("experiment_id", "name"),
+    sa.CheckConstraint("type IN ('feedback', 'expectation')", name="type"),
 )

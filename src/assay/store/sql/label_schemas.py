@@ -1,0 +1,191 @@
+"""Label schemas in the SQL store: create (or replace), look up, list, update, delete.
+
+Functions take an open Connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from assay import _json
+from assay.entities._checks import check_key
+from assay.entities.label_schema import (
+    LabelInput,
+    LabelSchema,
+    LabelSchemaType,
+    input_from_dict,
+    input_to_dict,
+)
+from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from assay.paging import PagedList
+from assay.store.sql.experiments import get_experiment, parse_experiment_id
+from assay.store.sql.page_tokens import check_max_results, decode_page_token, encode_page_token
+from assay.store.sql.schema import label_schemas
+
+__all__ = [
+    "create_label_schema",
+    "delete_label_schema",
+    "find_label_schemas",
+    "get_label_schema",
+    "list_label_schemas",
+    "update_label_schema",
+]
+
+_PAGE_KIND = "label_schemas"
+
+
+def create_label_schema(conn: Connection, schema: LabelSchema, *, overwrite: bool = False,
+                        created_by: str | None = None) -> LabelSchema:
+    """Store ``schema`` in its experiment and return it with its id and times.
+
+    An existing schema of the same name is replaced when ``overwrite`` (keeping its id and
+    creation time; its type may change only while no session uses it — not checked here),
+    else AlreadyExistsError naming it.
+    """
+    experiment = get_experiment(conn, schema.experiment_id)
+    key = int(experiment.experiment_id)
+    now_ms = int(time.time() * 1000)
+    existing = _row_by_name(conn, key, schema.name)
+    values = {
+        "name": schema.name,
+        "type": schema.type.value,
+        "input": _json.dumps(input_to_dict(schema.input)),
+        "title": schema.title,
+        "instruction": schema.instruction,
+        "enable_comment": schema.enable_comment,
+        "updated_time_ms": now_ms,
+    }
+    if existing is not None:
+        if not overwrite:
+            raise _already_exists(schema.name, experiment.experiment_id)
+        conn.execute(label_schemas.update()
+                     .where(label_schemas.c.id == existing["id"]).values(**values))
+        return _get_by_key(conn, existing["schema_id"])
+    schema_id = "ls-" + uuid.uuid4().hex
+    try:
+        conn.execute(label_schemas.insert().values(
+            schema_id=schema_id, experiment_id=key, created_by=created_by,
+            created_time_ms=now_ms, **values))
+    except sa.exc.IntegrityError as exc:  # created by someone else since the check above
+        raise _already_exists(schema.name, experiment.experiment_id) from exc
+    return _get_by_key(conn, schema_id)
+
+
+def get_label_schema(conn: Connection, *, schema_id: str | None = None,
+                     experiment_id: str | None = None, name: str | None = None) -> LabelSchema:
+    """The schema with this id, or with this name in this experiment; NotFoundError naming
+    what was asked for."""
+    if schema_id is not None:
+        check_key("schema_id", schema_id)
+        return _get_by_key(conn, schema_id)
+    if experiment_id is None or name is None:
+        raise InvalidParameterError(
+            "Invalid label schema lookup: give schema_id, or experiment_id and name")
+    check_key("name", name)
+    key = parse_experiment_id(experiment_id)
+    row = None if key is None else _row_by_name(conn, key, name)
+    if row is None:
+        raise NotFoundError(
+            f"Label schema {name!r} not found in experiment {experiment_id!r}")
+    return _to_schema(row)
+
+
+def find_label_schemas(conn: Connection, experiment_id: str,
+                       names: Sequence[str]) -> dict[str, LabelSchema]:
+    """The schemas of the experiment among ``names``, by name (absent names left out): what
+    checks a value written under one of those names."""
+    key = parse_experiment_id(experiment_id)
+    wanted = sorted({name for name in names if isinstance(name, str)})
+    if key is None or not wanted:
+        return {}
+    rows = conn.execute(sa.select(label_schemas).where(
+        label_schemas.c.experiment_id == key, label_schemas.c.name.in_(wanted)))
+    return {row.name: _to_schema(row._mapping) for row in rows}
+
+
+def list_label_schemas(conn: Connection, experiment_id: str, max_results: int = 100,
+                       page_token: str | None = None) -> PagedList[LabelSchema]:
+    """The experiment's schemas in the order they were created, a page at a time."""
+    check_max_results(max_results)
+    experiment = get_experiment(conn, experiment_id)
+    query = sa.select(label_schemas).where(
+        label_schemas.c.experiment_id == int(experiment.experiment_id))
+    if page_token is not None:
+        _, last_id = decode_page_token(page_token, _PAGE_KIND, int)
+        query = query.where(label_schemas.c.id > last_id)
+    rows = [row._mapping for row in
+            conn.execute(query.order_by(label_schemas.c.id).limit(max_results + 1))]
+    token = None
+    if len(rows) > max_results:
+        rows = rows[:max_results]
+        token = encode_page_token(_PAGE_KIND, (0, rows[-1]["id"]))
+    return PagedList([_to_schema(row) for row in rows], token)
+
+
+def update_label_schema(conn: Connection, schema_id: str, *, name: str | None = None,
+                        title: str | None = None, instruction: str | None = None,
+                        enable_comment: bool | None = None,
+                        input: LabelInput | None = None) -> LabelSchema:
+    """Change the given fields (a sparse update; see :meth:`LabelSchema.updated` for what
+    cannot change) and return the schema as stored."""
+    current = get_label_schema(conn, schema_id=schema_id)
+    now_ms = int(time.time() * 1000)
+    changed = current.updated(name=name, title=title, instruction=instruction,
+                              enable_comment=enable_comment, input=input, updated_at=now_ms)
+    if changed.name != current.name:
+        key = int(current.experiment_id)
+        if _row_by_name(conn, key, changed.name) is not None:
+            raise _already_exists(changed.name, current.experiment_id)
+    conn.execute(label_schemas.update().where(label_schemas.c.schema_id == schema_id).values(
+        name=changed.name, title=changed.title, instruction=changed.instruction,
+        enable_comment=changed.enable_comment, input=_json.dumps(input_to_dict(changed.input)),
+        updated_time_ms=now_ms))
+    return _get_by_key(conn, schema_id)
+
+
+def delete_label_schema(conn: Connection, schema_id: str) -> LabelSchema:
+    """Delete the schema with this id and return it (the assessments it collected stay)."""
+    schema = get_label_schema(conn, schema_id=schema_id)
+    conn.execute(label_schemas.delete().where(label_schemas.c.schema_id == schema_id))
+    return schema
+
+
+def _row_by_name(conn: Connection, experiment_key: int, name: str) -> RowMapping | None:
+    row = conn.execute(sa.select(label_schemas).where(
+        label_schemas.c.experiment_id == experiment_key, label_schemas.c.name == name)).first()
+    return None if row is None else row._mapping
+
+
+def _get_by_key(conn: Connection, schema_id: str) -> LabelSchema:
+    row = conn.execute(
+        sa.select(label_schemas).where(label_schemas.c.schema_id == schema_id)).first()
+    if row is None:
+        raise NotFoundError(f"Label schema with ID {schema_id!r} not found")
+    return _to_schema(row._mapping)
+
+
+def _to_schema(row: RowMapping) -> LabelSchema:
+    return LabelSchema(
+        name=row["name"],
+        type=LabelSchemaType(row["type"]),
+        input=input_from_dict(_json.loads(row["input"])),
+        title=row["title"],
+        instruction=row["instruction"],
+        enable_comment=bool(row["enable_comment"]),
+        schema_id=row["schema_id"],
+        experiment_id=str(row["experiment_id"]),
+        created_by=row["created_by"],
+        created_at=row["created_time_ms"],
+        updated_at=row["updated_time_ms"],
+    )
+
+
+def _already_exists(name: str, experiment_id: str) -> AlreadyExistsError:
+    return AlreadyExistsError(
+        f"Label schema {name!r} already exists in experiment {experiment_id!r}; pass "
+        "overwrite=True to replace it")
