@@ -20,6 +20,9 @@ __all__ = [
     "assessments",
     "experiments",
     "label_schemas",
+    "labeling_reviewers",
+    "labeling_reviews",
+    "labeling_sessions",
     "login_sessions",
     "metadata",
     "pending_assessments",
@@ -295,8 +298,12 @@ run_traces = sa.Table(
     sa.Column("trace_id", sa.String(64),
               sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
     sa.Column("added_time_ms", sa.BigInteger, nullable=False),
+    # Labeling sessions: how many reviewers completed this item (the next item to hand out
+    # is found among those with fewer than the session needs).
+    sa.Column("completed_reviews", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("run_id", "trace_id"),
     sa.Index(None, "trace_id"),
+    sa.Index(None, "run_id", "completed_reviews", "id"),
 )
 
 #: The questions of labeling sessions, unique by name in an experiment. ``input`` is the
@@ -320,4 +327,50 @@ label_schemas = sa.Table(
     sa.UniqueConstraint("schema_id"),
     sa.UniqueConstraint("experiment_id", "name"),
     sa.CheckConstraint("type IN ('feedback', 'expectation')", name="type"),
+)
+
+#: A labeling session's settings; the session is the run of the same id. ``label_schemas``
+#: is a JSON list of schema names, in the order they are asked.
+labeling_sessions = sa.Table(
+    "labeling_sessions",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey(runs.c.run_id, ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("reviewers_per_item", sa.Integer, nullable=False),
+    sa.Column("label_schemas", sa.Text, nullable=False),
+    sa.Column("instructions", sa.Text, nullable=True),
+    sa.UniqueConstraint("run_id"),
+)
+
+#: Who is assigned to review a session's items (none: anyone may).
+labeling_reviewers = sa.Table(
+    "labeling_reviewers",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32),
+              sa.ForeignKey(labeling_sessions.c.run_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("reviewer", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.UniqueConstraint("run_id", "reviewer"),
+    sa.Index(None, "reviewer"),
+)
+
+#: Each reviewer's state on each item of a session: in_progress (claimed until
+#: ``claim_expires_ms``), completed or skipped. No row: pending.
+labeling_reviews = sa.Table(
+    "labeling_reviews",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32),
+              sa.ForeignKey(labeling_sessions.c.run_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("reviewer", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claim_expires_ms", sa.BigInteger, nullable=True),
+    sa.Column("updated_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_id", "trace_id", "reviewer"),
+    sa.CheckConstraint("state IN ('in_progress', 'completed', 'skipped')", name="state"),
+    sa.Index(None, "run_id", "reviewer", "state"),
+    sa.Index(None, "trace_id"),
 )

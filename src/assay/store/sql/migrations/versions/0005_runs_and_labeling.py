@@ -1,4 +1,5 @@
-"""Runs (labeling sessions and evaluations), the traces in each run, and label schemas.
+"""Runs (labeling sessions and evaluations), the traces in each run, label schemas, and
+labeling sessions with each reviewer's state on each item.
 
 Revision ID: 0005
 Revises: 0004
@@ -9,6 +10,9 @@ Revises: 0004
   a trace deletes its links.
 * ``label_schemas``: the questions labeling sessions ask, unique by name in an experiment,
   with their input as JSON.
+* ``labeling_sessions``, ``labeling_reviewers``, ``labeling_reviews``: a session's settings
+  (its run is the run of the same id), who is assigned, and each (item, reviewer)'s state;
+  ``run_traces.completed_reviews`` counts an item's completed reviews.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(32), nullable=False),
         sa.Column("trace_id", sa.String(64), nullable=False),
         sa.Column("added_time_ms", sa.BigInteger, nullable=False),
+        sa.Column("completed_reviews", sa.Integer, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name="pk_run_traces"),
         sa.UniqueConstraint("run_id", "trace_id", name="uq_run_traces_run_id_trace_id"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE",
@@ -61,6 +66,8 @@ def upgrade() -> None:
                                 name="fk_run_traces_trace_id_traces"),
     )
     op.create_index("ix_run_traces_trace_id", "run_traces", ["trace_id"])
+    op.create_index("ix_run_traces_run_id_completed_reviews_id", "run_traces",
+                    ["run_id", "completed_reviews", "id"])
     op.create_table(
         "label_schemas",
         sa.Column("id", ID_TYPE, autoincrement=True, nullable=False),
@@ -83,9 +90,57 @@ def upgrade() -> None:
                                 name="fk_label_schemas_experiment_id_experiments"),
         sa.CheckConstraint("type IN ('feedback', 'expectation')", name="ck_label_schemas_type"),
     )
+    op.create_table(
+        "labeling_sessions",
+        sa.Column("id", ID_TYPE, autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.String(32), nullable=False),
+        sa.Column("reviewers_per_item", sa.Integer, nullable=False),
+        sa.Column("label_schemas", sa.Text, nullable=False),
+        sa.Column("instructions", sa.Text, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_labeling_sessions"),
+        sa.UniqueConstraint("run_id", name="uq_labeling_sessions_run_id"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE",
+                                name="fk_labeling_sessions_run_id_runs"),
+    )
+    op.create_table(
+        "labeling_reviewers",
+        sa.Column("id", ID_TYPE, autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.String(32), nullable=False),
+        sa.Column("reviewer", sa.String(250), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_labeling_reviewers"),
+        sa.UniqueConstraint("run_id", "reviewer", name="uq_labeling_reviewers_run_id_reviewer"),
+        sa.ForeignKeyConstraint(["run_id"], ["labeling_sessions.run_id"], ondelete="CASCADE",
+                                name="fk_labeling_reviewers_run_id_labeling_sessions"),
+    )
+    op.create_index("ix_labeling_reviewers_reviewer", "labeling_reviewers", ["reviewer"])
+    op.create_table(
+        "labeling_reviews",
+        sa.Column("id", ID_TYPE, autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.String(32), nullable=False),
+        sa.Column("trace_id", sa.String(64), nullable=False),
+        sa.Column("reviewer", sa.String(250), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("claim_expires_ms", sa.BigInteger, nullable=True),
+        sa.Column("updated_time_ms", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_labeling_reviews"),
+        sa.UniqueConstraint("run_id", "trace_id", "reviewer",
+                            name="uq_labeling_reviews_run_id_trace_id_reviewer"),
+        sa.ForeignKeyConstraint(["run_id"], ["labeling_sessions.run_id"], ondelete="CASCADE",
+                                name="fk_labeling_reviews_run_id_labeling_sessions"),
+        sa.ForeignKeyConstraint(["trace_id"], ["traces.trace_id"], ondelete="CASCADE",
+                                name="fk_labeling_reviews_trace_id_traces"),
+        sa.CheckConstraint("state IN ('in_progress', 'completed', 'skipped')",
+                           name="ck_labeling_reviews_state"),
+    )
+    op.create_index("ix_labeling_reviews_run_id_reviewer_state", "labeling_reviews",
+                    ["run_id", "reviewer", "state"])
+    op.create_index("ix_labeling_reviews_trace_id", "labeling_reviews", ["trace_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("labeling_reviews")
+    op.drop_table("labeling_reviewers")
+    op.drop_table("labeling_sessions")
     op.drop_table("label_schemas")
     op.drop_table("run_traces")
     op.drop_index("ix_runs_experiment_id_start_time_ms", table_name="runs")

@@ -1,0 +1,387 @@
+"""Labeling sessions in the SQL store: sessions, their items, and each reviewer's work.
+
+Functions take an open Connection; the caller owns the transaction, which for every write
+here is a write transaction (SQLite's single writer; on PostgreSQL the session's row is
+locked first, so concurrent reviewers of one session take turns for the few milliseconds a
+claim takes, and two can never claim the same free slot).
+
+How an item is handed out (:func:`next_item`): a reviewer who holds an unexpired claim gets
+that item again; otherwise the oldest item they have neither completed nor skipped whose
+completed reviews plus unexpired claims by others are fewer than ``reviewers_per_item`` is
+claimed for ``claim_seconds``. Once a claim expires its slot returns to the pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from assay import _json
+from assay.entities.assessment import (
+    Assessment,
+    AssessmentSource,
+    AssessmentSourceType,
+    Expectation,
+    Feedback,
+)
+from assay.entities.label_schema import LabelSchema, LabelSchemaType
+from assay.entities.labeling import (
+    LabelingSessionInfo,
+    ReviewerProgress,
+    ReviewState,
+    SessionProgress,
+    check_reviewer,
+)
+from assay.entities.run import RunInfo, RunKind, check_run_id
+from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
+from assay.store.sql import runs as sql_runs
+from assay.store.sql.assessments import log_assessment
+from assay.store.sql.dialect import Dialect, upsert
+from assay.store.sql.experiments import parse_experiment_id
+from assay.store.sql.label_schemas import find_label_schemas
+from assay.store.sql.schema import (
+    assessments,
+    labeling_reviewers,
+    labeling_reviews,
+    labeling_sessions,
+    run_traces,
+    runs,
+)
+
+__all__ = [
+    "DEFAULT_CLAIM_SECONDS",
+    "add_items",
+    "create_session",
+    "delete_session",
+    "get_session",
+    "list_sessions",
+    "next_item",
+    "progress",
+    "remove_items",
+    "session_answers",
+    "set_assigned_users",
+    "skip_item",
+    "submit_answers",
+]
+
+#: How long a claimed item stays with its reviewer before it returns to the pool.
+DEFAULT_CLAIM_SECONDS = 15 * 60
+
+
+def create_session(conn: Connection, info: LabelingSessionInfo) -> LabelingSessionInfo:
+    """Store a new session (and its run): every schema it names must exist in its
+    experiment."""
+    _schemas(conn, info.experiment_id, info.label_schemas)
+    run = sql_runs.create_run(conn, RunInfo(
+        run_id=info.run_id, experiment_id=info.experiment_id, run_name=info.name,
+        kind=RunKind.LABELING, start_time=info.created_at, user_id=info.created_by))
+    conn.execute(labeling_sessions.insert().values(
+        run_id=info.run_id, reviewers_per_item=info.reviewers_per_item,
+        label_schemas=_json.dumps(list(info.label_schemas)), instructions=info.instructions))
+    _insert_reviewers(conn, info.run_id, info.assigned_users)
+    return get_session(conn, run.info.run_id)
+
+
+def get_session(conn: Connection, run_id: str, *, lock: bool = False) -> LabelingSessionInfo:
+    """The session whose run has this id; NotFoundError naming it otherwise. ``lock``
+    takes the session's row lock on PostgreSQL (writes that must take turns)."""
+    check_run_id(run_id)
+    query = (sa.select(labeling_sessions, runs.c.experiment_id, runs.c.name, runs.c.user_id,
+                       runs.c.start_time_ms)
+             .join(runs, runs.c.run_id == labeling_sessions.c.run_id)
+             .where(labeling_sessions.c.run_id == run_id))
+    if lock:
+        query = query.with_for_update(of=labeling_sessions)
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"Labeling session with run ID {run_id!r} not found")
+    return _to_info(conn, row._mapping)
+
+
+def list_sessions(conn: Connection, experiment_ids: Sequence[str],
+                  reviewer: str | None = None) -> list[LabelingSessionInfo]:
+    """The sessions of the experiments, newest first; with ``reviewer``, only those this
+    reviewer may work on (assigned to them, or open to anyone)."""
+    keys = [key for key in map(parse_experiment_id, experiment_ids) if key is not None]
+    query = (sa.select(labeling_sessions, runs.c.experiment_id, runs.c.name, runs.c.user_id,
+                       runs.c.start_time_ms)
+             .join(runs, runs.c.run_id == labeling_sessions.c.run_id)
+             .where(runs.c.experiment_id.in_(keys or [-1]))
+             .order_by(runs.c.start_time_ms.desc(), runs.c.id.desc()))
+    if reviewer is not None:
+        assigned = sa.select(labeling_reviewers.c.id).where(
+            labeling_reviewers.c.run_id == labeling_sessions.c.run_id)
+        query = query.where(sa.or_(
+            ~sa.exists(assigned),
+            sa.exists(assigned.where(labeling_reviewers.c.reviewer == reviewer))))
+    return [_to_info(conn, row._mapping) for row in conn.execute(query)]
+
+
+def delete_session(conn: Connection, run_id: str) -> None:
+    """Delete a session, its run and its reviewers' states; the answers stay on the traces."""
+    get_session(conn, run_id, lock=True)
+    conn.execute(runs.delete().where(runs.c.run_id == run_id))
+
+
+def set_assigned_users(conn: Connection, run_id: str,
+                       users: Sequence[str]) -> LabelingSessionInfo:
+    """Replace who is assigned. Work already done by someone no longer assigned stays."""
+    info = get_session(conn, run_id, lock=True)
+    changed = LabelingSessionInfo(**{**_fields(info), "assigned_users": tuple(users)})
+    conn.execute(labeling_reviewers.delete().where(labeling_reviewers.c.run_id == run_id))
+    _insert_reviewers(conn, run_id, changed.assigned_users)
+    return get_session(conn, run_id)
+
+
+def add_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+    """Add traces to a session (idempotent); the ids newly added, in the order given."""
+    get_session(conn, run_id, lock=True)
+    return sql_runs.link_traces(conn, run_id, trace_ids)
+
+
+def remove_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+    """Remove traces from a session, with its reviewers' states on them; the answers
+    already given stay on the traces."""
+    get_session(conn, run_id, lock=True)
+    removed = sql_runs.unlink_traces(conn, run_id, trace_ids)
+    if removed:
+        conn.execute(labeling_reviews.delete().where(labeling_reviews.c.run_id == run_id,
+                                                     labeling_reviews.c.trace_id.in_(removed)))
+    return removed
+
+
+def next_item(conn: Connection, dialect: Dialect, run_id: str, reviewer: str, *,
+              now_ms: int | None = None,
+              claim_seconds: float = DEFAULT_CLAIM_SECONDS) -> str | None:
+    """Claim the next item for ``reviewer`` and return its trace id (see the module doc);
+    None when nothing is left for them."""
+    info = get_session(conn, run_id, lock=True)
+    _check_may_review(info, reviewer)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    expires_ms = now_ms + int(claim_seconds * 1000)
+    r = labeling_reviews
+    held = conn.execute(
+        sa.select(r.c.trace_id).where(r.c.run_id == run_id, r.c.reviewer == reviewer,
+                                      r.c.state == ReviewState.IN_PROGRESS.value,
+                                      r.c.claim_expires_ms > now_ms)
+        .order_by(r.c.id).limit(1)).scalar_one_or_none()
+    if held is not None:
+        _set_review(conn, dialect, run_id, held, reviewer, ReviewState.IN_PROGRESS, now_ms,
+                    expires_ms)
+        return str(held)
+    mine = sa.exists().where(r.c.run_id == run_traces.c.run_id,
+                             r.c.trace_id == run_traces.c.trace_id, r.c.reviewer == reviewer,
+                             r.c.state != ReviewState.IN_PROGRESS.value)
+    claimed_by_others = (
+        sa.select(sa.func.count()).select_from(r)
+        .where(r.c.run_id == run_traces.c.run_id, r.c.trace_id == run_traces.c.trace_id,
+               r.c.reviewer != reviewer, r.c.state == ReviewState.IN_PROGRESS.value,
+               r.c.claim_expires_ms > now_ms)
+        .scalar_subquery())
+    candidate = conn.execute(
+        sa.select(run_traces.c.trace_id)
+        .where(run_traces.c.run_id == run_id,
+               run_traces.c.completed_reviews < info.reviewers_per_item,
+               ~mine,
+               run_traces.c.completed_reviews + claimed_by_others < info.reviewers_per_item)
+        .order_by(run_traces.c.id).limit(1)).scalar_one_or_none()
+    if candidate is None:
+        return None
+    _set_review(conn, dialect, run_id, candidate, reviewer, ReviewState.IN_PROGRESS, now_ms,
+                expires_ms)
+    return str(candidate)
+
+
+def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
+                   reviewer: str, answers: Mapping[str, Any], comment: str | None = None,
+                   *, now_ms: int | None = None) -> list[Assessment]:
+    """Write ``reviewer``'s answers to an item as HUMAN assessments on its trace, linked to
+    the session's run, and mark the item completed by them: all or nothing.
+
+    Each answer is checked against its schema. Answering again overrides the reviewer's
+    earlier answer to that question (the history is kept).
+    """
+    info = get_session(conn, run_id, lock=True)
+    _check_may_review(info, reviewer)
+    _check_item(conn, run_id, trace_id)
+    if not isinstance(answers, Mapping) or not answers:
+        raise InvalidParameterError(
+            "Invalid answers: expected a dict of label schema name to value, with at least "
+            "one answer")
+    unknown = [name for name in answers if name not in info.label_schemas]
+    if unknown:
+        raise InvalidParameterError(
+            f"Invalid answers: {unknown[0]!r} is not a question of session {info.name!r} "
+            f"(its questions: {', '.join(info.label_schemas) or 'none'})")
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidParameterError(
+            f"Invalid comment: expected a str, got {type(comment).__name__}")
+    schemas = _schemas(conn, info.experiment_id, list(answers))
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    source = AssessmentSource(AssessmentSourceType.HUMAN, reviewer)
+    written: list[Assessment] = []
+    for name, value in answers.items():
+        schema = schemas[name]
+        checked = schema.check_value(value)
+        earlier = _earlier_answer(conn, run_id, trace_id, reviewer, name)
+        kwargs: dict[str, Any] = dict(
+            source=source, trace_id=trace_id, rationale=comment or None, overrides=earlier,
+            run_id=run_id, create_time_ms=now_ms)
+        answer: Assessment
+        if schema.type is LabelSchemaType.EXPECTATION:
+            answer = Expectation(name, checked, **kwargs)
+        else:
+            answer = Feedback(name, checked, **kwargs)
+        written.append(log_assessment(conn, dialect, answer))
+    state = _review_state(conn, run_id, trace_id, reviewer)
+    if state is not ReviewState.COMPLETED:
+        conn.execute(run_traces.update()
+                     .where(run_traces.c.run_id == run_id, run_traces.c.trace_id == trace_id)
+                     .values(completed_reviews=run_traces.c.completed_reviews + 1))
+    _set_review(conn, dialect, run_id, trace_id, reviewer, ReviewState.COMPLETED, now_ms, None)
+    return written
+
+
+def skip_item(conn: Connection, dialect: Dialect, run_id: str, trace_id: str, reviewer: str,
+              *, now_ms: int | None = None) -> None:
+    """``reviewer`` passes on an item: it is not offered to them again, and its slot goes
+    to someone else. An item they completed cannot be skipped."""
+    info = get_session(conn, run_id, lock=True)
+    _check_may_review(info, reviewer)
+    _check_item(conn, run_id, trace_id)
+    if _review_state(conn, run_id, trace_id, reviewer) is ReviewState.COMPLETED:
+        raise InvalidParameterError(
+            f"Invalid skip: {reviewer!r} already completed trace {trace_id!r} in session "
+            f"{info.name!r}")
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    _set_review(conn, dialect, run_id, trace_id, reviewer, ReviewState.SKIPPED, now_ms, None)
+
+
+def progress(conn: Connection, run_id: str, *, now_ms: int | None = None) -> SessionProgress:
+    """How far the session is, overall and per reviewer (assigned ones listed even at 0)."""
+    info = get_session(conn, run_id)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    items, done, reviews = conn.execute(
+        sa.select(sa.func.count(),
+                  sa.func.coalesce(sa.func.sum(sa.case(
+                      (run_traces.c.completed_reviews >= info.reviewers_per_item, 1),
+                      else_=0)), 0),
+                  sa.func.coalesce(sa.func.sum(run_traces.c.completed_reviews), 0))
+        .where(run_traces.c.run_id == run_id)).one()
+    counts: dict[str, dict[str, int]] = {user: {} for user in info.assigned_users}
+    r = labeling_reviews
+    live = sa.or_(r.c.state != ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms)
+    for reviewer, state, n in conn.execute(
+            sa.select(r.c.reviewer, r.c.state, sa.func.count())
+            .where(r.c.run_id == run_id, live).group_by(r.c.reviewer, r.c.state)):
+        counts.setdefault(reviewer, {})[state] = n
+    reviewers = {
+        name: ReviewerProgress(name, completed=c.get(ReviewState.COMPLETED.value, 0),
+                               skipped=c.get(ReviewState.SKIPPED.value, 0),
+                               in_progress=c.get(ReviewState.IN_PROGRESS.value, 0))
+        for name, c in sorted(counts.items())}
+    return SessionProgress(items=int(items), done_items=int(done),
+                           reviewers_per_item=info.reviewers_per_item,
+                           completed_reviews=int(reviews), reviewers=reviewers)
+
+
+def session_answers(conn: Connection, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """The reviewers' current answers in a session: schema name → trace id → reviewer →
+    value (the valid HUMAN assessments linked to the session's run)."""
+    info = get_session(conn, run_id)
+    answers: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in info.label_schemas}
+    a = assessments
+    query = (sa.select(a.c.name, a.c.trace_id, a.c.source_id, a.c.value)
+             .where(a.c.run_id == run_id, a.c.valid == sa.true(),
+                    a.c.source_type == AssessmentSourceType.HUMAN.value,
+                    a.c.name.in_(list(info.label_schemas) or [""]))
+             .join(run_traces, sa.and_(run_traces.c.run_id == run_id,
+                                       run_traces.c.trace_id == a.c.trace_id))
+             .order_by(a.c.create_time_ms, a.c.id))
+    for name, trace_id, reviewer, value in conn.execute(query):
+        answers[name].setdefault(trace_id, {})[reviewer] = _json.loads(value)
+    return answers
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _schemas(conn: Connection, experiment_id: str,
+             names: Sequence[str]) -> dict[str, LabelSchema]:
+    found = find_label_schemas(conn, experiment_id, names)
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise InvalidParameterError(
+            f"Invalid label_schemas: there is no label schema {missing[0]!r} in experiment "
+            f"{experiment_id!r}; create it with create_label_schema first")
+    return found
+
+
+def _check_may_review(info: LabelingSessionInfo, reviewer: str) -> None:
+    check_reviewer(reviewer)
+    if not info.may_review(reviewer):
+        raise PermissionDeniedError(
+            f"Reviewer {reviewer!r} is not assigned to labeling session {info.name!r}")
+
+
+def _check_item(conn: Connection, run_id: str, trace_id: str) -> None:
+    found = conn.execute(sa.select(run_traces.c.id).where(
+        run_traces.c.run_id == run_id, run_traces.c.trace_id == trace_id)).first()
+    if found is None:
+        raise NotFoundError(f"Trace {trace_id!r} is not an item of labeling session {run_id!r}")
+
+
+def _review_state(conn: Connection, run_id: str, trace_id: str,
+                  reviewer: str) -> ReviewState | None:
+    r = labeling_reviews
+    state = conn.execute(sa.select(r.c.state).where(
+        r.c.run_id == run_id, r.c.trace_id == trace_id, r.c.reviewer == reviewer)
+    ).scalar_one_or_none()
+    return None if state is None else ReviewState(state)
+
+
+def _set_review(conn: Connection, dialect: Dialect, run_id: str, trace_id: str, reviewer: str,
+                state: ReviewState, now_ms: int, expires_ms: int | None) -> None:
+    conn.execute(upsert(dialect, labeling_reviews, ("run_id", "trace_id", "reviewer"),
+                        ("state", "claim_expires_ms", "updated_time_ms")),
+                 {"run_id": run_id, "trace_id": trace_id, "reviewer": reviewer,
+                  "state": state.value, "claim_expires_ms": expires_ms,
+                  "updated_time_ms": now_ms})
+
+
+def _earlier_answer(conn: Connection, run_id: str, trace_id: str, reviewer: str,
+                    name: str) -> str | None:
+    a = assessments
+    found = conn.execute(
+        sa.select(a.c.assessment_id)
+        .where(a.c.trace_id == trace_id, a.c.run_id == run_id, a.c.name == name,
+               a.c.source_type == AssessmentSourceType.HUMAN.value, a.c.source_id == reviewer,
+               a.c.valid == sa.true())
+        .order_by(a.c.create_time_ms.desc(), a.c.id.desc()).limit(1)).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def _insert_reviewers(conn: Connection, run_id: str, users: Sequence[str]) -> None:
+    if users:
+        conn.execute(labeling_reviewers.insert(),
+                     [{"run_id": run_id, "reviewer": user} for user in users])
+
+
+def _fields(info: LabelingSessionInfo) -> dict[str, Any]:
+    return {name: getattr(info, name) for name in info.__dataclass_fields__}
+
+
+def _to_info(conn: Connection, row: RowMapping) -> LabelingSessionInfo:
+    reviewers = conn.execute(
+        sa.select(labeling_reviewers.c.reviewer)
+        .where(labeling_reviewers.c.run_id == row["run_id"])
+        .order_by(labeling_reviewers.c.id)).scalars()
+    return LabelingSessionInfo(
+        run_id=row["run_id"], experiment_id=str(row["experiment_id"]), name=row["name"],
+        label_schemas=tuple(_json.loads(row["label_schemas"])),
+        assigned_users=tuple(reviewers), reviewers_per_item=row["reviewers_per_item"],
+        instructions=row["instructions"], created_by=row["user_id"],
+        created_at=row["start_time_ms"])
