@@ -448,6 +448,15 @@ def test_interval_answers_must_be_finite_numbers(bad: Hashable) -> None:
             compute_agreement(answers, "interval")
 
 
+def test_numbers_too_large_to_square_give_no_alpha() -> None:
+    # (1e200)^2 overflows a float: no figure rather than a wrong one, and no exception.
+    answers: Answers = {"t1": {"ann": 1e200, "bob": -1e200}, "t2": {"ann": 1.0, "bob": 2.0}}
+    result = compute_agreement(answers, "interval")
+    assert result.krippendorff_alpha is None and result.percent_agreement == 0.0
+    with pytest.raises(ValueError, match="interval answers must be finite numbers"):
+        compute_agreement({"t1": {"ann": 10**400, "bob": 1}}, "interval")
+
+
 def test_an_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown level 'ordinal'"):
         compute_agreement({}, "ordinal")  # type: ignore[arg-type]

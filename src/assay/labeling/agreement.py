@@ -21,7 +21,7 @@ Which items count
     number of such items, item ``i`` has ``m_i >= 2`` answers, ``n_ic`` of them equal to
     ``c``, and ``n = sum(m_i)``.
 
-The statistics (each ``None`` where it is undefined, never NaN, never an exception):
+The statistics (each ``None`` where it is undefined: never NaN, never a division by zero):
 
 ``percent_agreement``
     ``(1/N) * sum_i sum_c n_ic (n_ic - 1) / (m_i (m_i - 1))``: on each item, the share of
@@ -60,9 +60,11 @@ Undefined values
 
 Levels
     ``"nominal"`` for categories, multi-select and pass/fail; ``"interval"`` for numeric
-    answers (every answer must be a finite int or float, not a bool), which changes only
-    Krippendorff's alpha; ``"text"`` for free text, for which the items and answers are
-    counted but no statistic is computed and ``excluded_reason`` says why.
+    answers (every answer must be a finite real number such as an int or a float, not a
+    bool, else ``ValueError``), which changes only Krippendorff's alpha (``None`` when the
+    numbers are too large to square as floats, beyond about 1e154); ``"text"`` for free
+    text, for which the items and answers are counted but no statistic is computed and
+    ``excluded_reason`` says why.
 
 Nominal figures are computed exactly (integers and fractions) and rounded once; the
 interval alpha is computed in floating point with compensated sums.
@@ -303,19 +305,28 @@ def _squared_differences(item_id: object, listed: list[Any]) -> float:
     try:
         if len(listed) == 3:  # the usual case, spelt out for speed
             a, b, c = listed
-            return float((a - b) ** 2 + (a - c) ** 2 + (b - c) ** 2)
-        return float(sum([(a - b) ** 2 for a, b in combinations(listed, 2)]))
+            return float((a - b) * (a - b) + (a - c) * (a - c) + (b - c) * (b - c))
+        return float(sum([(a - b) * (a - b) for a, b in combinations(listed, 2)]))
     except TypeError:
         raise ValueError(f"item {item_id!r}: interval answers must be numbers") from None
+    except OverflowError:  # an int beyond the floats: refused by _check_numbers
+        return math.inf
 
 
 def _check_numbers(values: Collection[Hashable]) -> None:
-    if set(map(type, values)) <= {int, float} and all(map(math.isfinite, values)):  # type: ignore[arg-type]
-        return  # the usual case, checked at C speed
+    try:
+        if set(map(type, values)) <= {int, float} and all(map(math.isfinite, values)):  # type: ignore[arg-type]
+            return  # the usual case, checked at C speed
+    except OverflowError:
+        pass
     for value in values:
-        if (type(value) is bool or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)):
-            raise ValueError(f"interval answers must be finite numbers, got {value!r}")
+        try:
+            number = (type(value) is not bool and isinstance(value, numbers.Real)
+                      and math.isfinite(value))
+        except OverflowError:  # an int too large for a float
+            number = False
+        if not number:
+            raise ValueError(f"interval answers must be finite numbers, got {value!r:.40}")
 
 
 # -- the statistics -------------------------------------------------------------------------
