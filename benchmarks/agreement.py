@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from assay.labeling.agreement import Level, compute_agreement, list_disagreements
+from assay.stats.agreement import Level, compute_agreement, list_disagreements
 
 REVIEWERS = ("alice", "bob", "carol")
 CATEGORIES = ("correct", "partly", "wrong", "off-topic")

@@ -24,7 +24,7 @@ from statsmodels.stats.inter_rater import (  # type: ignore[import-untyped]
     fleiss_kappa,
 )
 
-from assay.labeling.agreement import (
+from assay.stats.agreement import (
     LEVELS,
     Agreement,
     Disagreement,
@@ -488,7 +488,7 @@ def test_unanimous_value() -> None:
 
 
 def test_the_module_needs_no_numpy() -> None:
-    code = "import sys, assay.labeling.agreement; print('numpy' in sys.modules)"
+    code = "import sys, assay.stats.agreement; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"

@@ -1,0 +1,2 @@
+"""Statistics of human and judge answers, pure and without I/O: how far reviewers agree
+(:mod:`assay.stats.agreement`)."""
