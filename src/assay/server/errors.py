@@ -13,6 +13,7 @@ wrong method (``Allow`` lists every method)    405     METHOD_NOT_ALLOWED
 AlreadyExistsError                             409     RESOURCE_ALREADY_EXISTS
 AuthenticationError                            401     UNAUTHENTICATED
 PermissionDeniedError                          403     PERMISSION_DENIED
+CsrfError (an unsafe request without a token)  403     CSRF_FAILED
 RateLimitedError (with Retry-After)            429     REQUEST_LIMIT_EXCEEDED
 StoreUnavailableError                          503     TEMPORARILY_UNAVAILABLE
 QueryTimeoutError (statement timeout)          504     QUERY_TIMEOUT
