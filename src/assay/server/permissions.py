@@ -45,7 +45,6 @@ __all__ = [
     "Action",
     "can_assess_trace",
     "can_read_trace",
-    "can_write_trace",
     "declare",
     "declared_action",
     "is_allowed",
@@ -145,8 +144,3 @@ def can_assess_trace(user: User, trace_id: str,
     if is_allowed(user, Action.WRITE):
         return True
     return user.role is Role.REVIEWER and not user.disabled and trace_id in assigned_trace_ids
-
-
-def can_write_trace(user: User) -> bool:
-    """Whether ``user`` may log, tag or delete traces (members and admins)."""
-    return is_allowed(user, Action.WRITE)
