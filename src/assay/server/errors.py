@@ -53,7 +53,7 @@ from assay.errors import (
 from assay.search.errors import FilterError
 from assay.server.rate_limit import RateLimitedError
 
-__all__ = ["ErrorResponse", "error_response", "install_error_handlers", "status_of"]
+__all__ = ["ErrorPage", "ErrorResponse", "error_response", "install_error_handlers", "status_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -250,6 +250,8 @@ def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "INTERNAL_ERROR", "Internal server error; see the server log")
 
 
+#: What may answer a JSON error instead, given its request (the web UI's error page for a
+#: browser): the handlers here and the auth middleware's refusals both go through it.
 ErrorPage = Callable[[Request, JSONResponse], Response]
 
 
