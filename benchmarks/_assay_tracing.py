@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from _common import StrFn, main
+from _common import PAGE_SIZE, StrFn, main
 
 import assay
 
@@ -51,7 +51,7 @@ class AssaySide:
 
 
 class AssayReader:
-    """``Store.search_traces`` on a store of this process's own, 500 traces a page."""
+    """``Store.search_traces`` on a store of this process's own, PAGE_SIZE traces a page."""
 
     def __init__(self, uri: str) -> None:
         from assay.store import open_store
@@ -60,8 +60,8 @@ class AssayReader:
 
     def page(self, experiment_id: str, token: str | None,
              include_spans: bool) -> tuple[Sequence[Any], str | None]:
-        traces = self.store.search_traces([experiment_id], max_results=500, page_token=token,
-                                          include_spans=include_spans)
+        traces = self.store.search_traces([experiment_id], max_results=PAGE_SIZE,
+                                          page_token=token, include_spans=include_spans)
         return traces, traces.token
 
     def n_spans(self, trace: Any) -> int:

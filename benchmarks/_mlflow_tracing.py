@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import mlflow
-from _common import StrFn, main
+from _common import PAGE_SIZE, StrFn, main
 from mlflow import MlflowClient
 
 #: mlflow's local default destination, relative to the working directory.
@@ -50,14 +50,14 @@ class MlflowSide:
 
 
 class MlflowReader:
-    """``MlflowClient.search_traces`` from another process, paging 500 at a time."""
+    """``MlflowClient.search_traces`` from another process, PAGE_SIZE at a time."""
 
     def __init__(self, uri: str) -> None:
         self.client = MlflowClient(tracking_uri=uri)
 
     def page(self, experiment_id: str, token: str | None,
              include_spans: bool) -> tuple[Sequence[Any], str | None]:
-        traces = self.client.search_traces(locations=[experiment_id], max_results=500,
+        traces = self.client.search_traces(locations=[experiment_id], max_results=PAGE_SIZE,
                                            page_token=token, include_spans=include_spans)
         return traces, traces.token
 

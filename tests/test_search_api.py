@@ -57,11 +57,12 @@ def _chat(n: int, experiment: str = "/Shared/production-app") -> list[str]:
 
 
 def test_search_traces_returns_mlflows_dataframe(rt: _runtime.Runtime) -> None:
-    pytest.importorskip("pandas")
+    pandas = pytest.importorskip("pandas")
     [first, second] = _chat(2)
     assay.log_feedback(trace_id=first, name="user_feedback", value=True,
                        source=AssessmentSource("HUMAN", "u1"))
     df = assay.search_traces()
+    assert isinstance(df, pandas.DataFrame)  # the default where pandas is installed
     assert tuple(df.columns) == DATAFRAME_COLUMNS
     assert sorted(df["trace_id"]) == sorted([first, second])
     row = df[df["trace_id"] == first].iloc[0]
@@ -75,6 +76,7 @@ def test_search_traces_returns_mlflows_dataframe(rt: _runtime.Runtime) -> None:
     assert [a["assessment_name"] for a in row["assessments"]] == ["user_feedback"]
     assert Trace.from_json(row["trace"]).info.trace_id == first
     headers = assay.search_traces(include_spans=False, filter_string="trace.status = 'OK'")
+    assert isinstance(headers, pandas.DataFrame)
     assert [list(s) for s in headers["spans"]] == [[], []]
 
 

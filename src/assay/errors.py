@@ -2,22 +2,30 @@
 
 ::
 
-    AssayError                      error_code
-    ├── InvalidParameterError       INVALID_PARAMETER_VALUE  (also a ValueError)
-    │   ├── InvalidTrackingURIError
-    │   ├── RequestTooLargeError    REQUEST_TOO_LARGE  (a body or request over a limit)
-    │   └── UnsupportedMediaTypeError  UNSUPPORTED_MEDIA_TYPE  (a Content-Encoding)
-    ├── NotFoundError               RESOURCE_DOES_NOT_EXIST
-    ├── AlreadyExistsError          RESOURCE_ALREADY_EXISTS
-    ├── AuthenticationError         UNAUTHENTICATED  (no credentials, or not valid ones)
-    ├── PermissionDeniedError       PERMISSION_DENIED  (valid credentials, not allowed)
-    ├── StoreUnavailableError       TEMPORARILY_UNAVAILABLE  (the store cannot be reached)
-    └── QueryTimeoutError           QUERY_TIMEOUT  (a query ran past the statement timeout)
+    AssayError                          error_code
+    ├── InvalidParameterError           INVALID_PARAMETER_VALUE  (also a ValueError)
+    │   ├── InvalidTrackingURIError     (a URI of no backend Assay has)
+    │   ├── RequestTooLargeError        REQUEST_TOO_LARGE  (a body or request over a limit)
+    │   ├── UnsupportedMediaTypeError   UNSUPPORTED_MEDIA_TYPE  (a Content-Encoding)
+    │   ├── FilterError                 in assay.search  (a filter or order_by, and where)
+    │   └── SpanError                   in assay.ingest  (one span of an OTLP request)
+    ├── NotFoundError                   RESOURCE_DOES_NOT_EXIST  (also a LookupError)
+    ├── AlreadyExistsError              RESOURCE_ALREADY_EXISTS
+    ├── AuthenticationError             UNAUTHENTICATED  (no credentials, or not valid ones)
+    │   └── FeedbackTokenError          in assay.feedback_tokens  (bad, forged or expired)
+    ├── PermissionDeniedError           PERMISSION_DENIED  (valid credentials, not allowed)
+    │   ├── CsrfError                   CSRF_FAILED  in assay.server.auth  (no valid CSRF token)
+    │   └── FeedbackTokenScopeError     in assay.feedback_tokens  (a token on another trace)
+    ├── StoreUnavailableError           TEMPORARILY_UNAVAILABLE  (the store cannot be reached)
+    ├── QueryTimeoutError               QUERY_TIMEOUT  (a query ran past the statement timeout)
+    └── RateLimitedError                REQUEST_LIMIT_EXCEEDED  in assay.server.rate_limit
 
-Every error carries an ``error_code`` so the server can map it to an HTTP status in one place.
-Messages name the offending field or id and never contain SQL, secrets or tracebacks: a
-message that quotes another library's error (which may hold a URL with a password) is passed
-through :func:`mask_secrets` on the way in.
+Every error carries an ``error_code`` so the server can map it to an HTTP status in one place;
+a class without one in the tree has its parent's (AssayError's own is ``INTERNAL_ERROR``). The
+classes shown "in" a module live beside what raises them and are imported from there; the
+others are here. Messages name the offending field or id and never contain SQL, secrets or
+tracebacks: a message that quotes another library's error (which may hold a URL with a
+password) is passed through :func:`mask_secrets` on the way in.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "QueryTimeoutError",
+    "RequestTooLargeError",
     "StoreUnavailableError",
+    "UnsupportedMediaTypeError",
     "mask_secrets",
 ]
 

@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from assay.errors import InvalidParameterError
+from assay.store import DEFAULT_TRACKING_URI
 
 if TYPE_CHECKING:
     from assay.store.sql import SqlStore
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["add_user_commands"]
 
 _ROLES = ["admin", "member", "reviewer", "viewer"]
-_DEFAULT_URI = "sqlite:///assay.db"
 
 
 def _open(args: argparse.Namespace) -> SqlStore:
@@ -180,7 +180,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend-store-uri", default=_DEFAULT_URI,
+    parser.add_argument("--backend-store-uri", default=DEFAULT_TRACKING_URI,
                         help="the server's database: sqlite:///path.db or "
                              "postgresql://user:password@host:port/db (default: %(default)s)")
 

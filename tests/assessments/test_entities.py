@@ -44,15 +44,17 @@ def test_mlflow_defaults() -> None:
     assert expectation.source == AssessmentSource(AssessmentSourceType.HUMAN, "default")
     assert expectation.feedback is None and expectation.expectation is not None
     assert expectation.expectation.value == "Paris"
-    assert Feedback(value=1).feedback.value == 1  # type: ignore[union-attr]
+    assert Feedback(value=1).feedback.value == 1
 
 
 def test_source_types_in_any_case_and_nothing_else() -> None:
     assert AssessmentSource("human", "u").source_type is AssessmentSourceType.HUMAN
     assert AssessmentSource(" Llm_Judge ").source_type is AssessmentSourceType.LLM_JUDGE
     assert AssessmentSource(AssessmentSourceType.CODE).source_type == "CODE"
-    with pytest.warns(FutureWarning, match="AI_JUDGE"):
+    with pytest.warns(FutureWarning, match="AI_JUDGE") as warned:
         assert AssessmentSource("AI_JUDGE").source_type is AssessmentSourceType.LLM_JUDGE
+        assert Feedback(source="ai_judge").source.source_type is AssessmentSourceType.LLM_JUDGE
+    assert [w.filename for w in warned] == [__file__, __file__]  # the caller's lines
     for bad in ("ROBOT", "", 3, None):
         with pytest.raises(InvalidParameterError, match="HUMAN, LLM_JUDGE, CODE"):
             AssessmentSource(bad)  # type: ignore[arg-type]
@@ -61,7 +63,7 @@ def test_source_types_in_any_case_and_nothing_else() -> None:
 
 def test_errors_from_exceptions_strings_and_objects() -> None:
     try:
-        {}["missing"]
+        raise KeyError("missing")
     except KeyError as exc:
         feedback = Feedback(name="judge", error=exc)
     assert feedback.error_code == "KeyError" and feedback.error_message == "'missing'"
@@ -118,7 +120,10 @@ def test_assessments_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         feedback.value = False  # type: ignore[misc]
     assert dataclasses.replace(feedback, valid=False).valid is False
-    assert feedback != Expectation("feedback", True, create_time_ms=feedback.create_time_ms)
+    # Same name, value and time, but another kind of assessment.
+    expectation: Assessment = Expectation("feedback", True,
+                                          create_time_ms=feedback.create_time_ms)
+    assert feedback != expectation
 
 
 def test_the_json_form_is_mlflows() -> None:

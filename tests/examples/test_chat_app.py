@@ -337,8 +337,10 @@ def test_session_feedback_rates_the_whole_conversation(offline_app: ChatApp,
         == (4, "Got there quickly", "user-ivy")
     assert rating.assessment_id == rated.json()["assessment_id"]
 
-    for params, names in (({"rating": 4}, "'session_id'"),
-                          ({"rating": 6, "session_id": "session-rated-1"}, "'rating'")):
+    missing_or_bad: list[tuple[dict[str, str | int], str]] = [
+        ({"rating": 4}, "'session_id'"),
+        ({"rating": 6, "session_id": "session-rated-1"}, "'rating'")]
+    for params, names in missing_or_bad:
         bad = offline_app.http.post("/session-feedback", params=params)
         assert bad.status_code == 400, bad.text
         assert names in bad.json()["message"]

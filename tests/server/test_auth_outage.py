@@ -33,7 +33,7 @@ class Database:
 
         with psycopg.connect(self.admin_uri, autocommit=True) as conn:
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]  # fixed text, our own name
+                conn.execute(statement)  # fixed text, our own name
 
     def refuse_connections(self) -> None:
         """New connections are refused and the open ones are ended, as when the server

@@ -107,7 +107,7 @@ def test_allowed_host_names_rules() -> None:
     assert allowed_host_names(False, False, ()) == frozenset()
     assert allowed_host_names(True, False, ()) is None
     assert allowed_host_names(False, True, ()) is None
-    assert allowed_host_names(True, False, ("A.example:80",)) == {"a.example"}
+    assert allowed_host_names(True, False, ("A.example:80",)) == frozenset({"a.example"})
     assert allowed_host_names(False, False, ("x", "*")) is None
 
 

@@ -303,8 +303,9 @@ def test_bad_size_flags_are_refused(flag: str, value: str,
                                    "max_attribute_bytes"])
 def test_bad_limits_are_refused_naming_the_setting(field: str) -> None:
     for value in (0, -5, True):
+        settings: dict[str, Any] = {field: value}
         with pytest.raises(InvalidParameterError, match=field):
-            ServerSettings(**{field: value}).check()
+            ServerSettings(**settings).check()
 
 
 def test_limits_reach_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:

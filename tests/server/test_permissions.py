@@ -92,9 +92,10 @@ def test_the_openapi_document_says_what_each_operation_needs(app_store: SqlStore
 
 def test_no_user_may_be_named_like_a_word_of_the_user_paths(app_store: SqlStore) -> None:
     app = create_app(ServerSettings(), app_store)
-    words = {matcher.path[len(USERS_PREFIX):].split("/")[0]
-             for matcher, _ in flat_routes(app.router.routes)
-             if getattr(matcher, "path", "").startswith(USERS_PREFIX)}
+    paths: list[str] = [getattr(matcher, "path", "")
+                        for matcher, _ in flat_routes(app.router.routes)]
+    words = {path[len(USERS_PREFIX):].split("/")[0] for path in paths
+             if path.startswith(USERS_PREFIX)}
     fixed = {word for word in words if not word.startswith("{")}
     assert fixed == {"me"} and fixed <= RESERVED_USERNAMES
     for name in ("me", "Me", "ME"):
@@ -221,7 +222,7 @@ def test_each_role_may_do_what_the_table_says(auth_server: AuthServer) -> None:
                 response = http.request(method, path, json={"name": f"by-{role}"}
                                         if method == "POST" else None)
                 outcomes[role][action] = response.status_code
-    expected = {}
+    expected: dict[str | None, dict[Action, int]] = {}
     for role, allowed in _ALLOWED.items():
         expected[role] = {}
         for action in _ROUTE_OF_ACTION:

@@ -8,7 +8,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -168,8 +168,7 @@ def _active_queries(store: SqlStore) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _wait_for(condition: object, timeout: float) -> bool:
-    assert callable(condition)
+def _wait_for(condition: Callable[[], object], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -185,8 +184,12 @@ def test_a_disconnected_clients_query_is_cancelled_on_postgresql(
     experiment_id = _seed_slow(named_store)
     live = _serve(named_store, statement_timeout=120)
     seen: list[str] = []
-    watcher = threading.Thread(target=_wait_for, args=(
-        lambda: seen.extend(_active_queries(named_store)) or seen, 10))
+
+    def saw_queries() -> bool:
+        seen.extend(_active_queries(named_store))
+        return bool(seen)
+
+    watcher = threading.Thread(target=_wait_for, args=(saw_queries, 10))
     try:
         with httpx.Client(base_url=live.url, timeout=2) as http:
             started = time.perf_counter()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import schemathesis
@@ -38,6 +39,10 @@ from assay.server import ServerSettings, create_app
 from assay.server.openapi import COMMITTED_PATH
 from assay.store.sql import SqlStore
 from conftest import PostgresServer, _postgres_schema_uri
+
+if TYPE_CHECKING:
+    # A case of an OpenAPI operation (schemathesis names it only for type checkers).
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 EXAMPLES = int(os.environ.get("ASSAY_SCHEMATHESIS_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -152,20 +157,20 @@ def _bearer(key: str) -> dict[str, str]:
 
 @schema.parametrize()
 @one_app_per_operation
-def test_sqlite_answers_as_documented(case: schemathesis.Case, sqlite_app: None) -> None:
+def test_sqlite_answers_as_documented(case: OpenApiCase, sqlite_app: None) -> None:
     case.call_and_validate(checks=METHOD_CHECKS)
 
 
 @schema.parametrize()
 @one_app_per_operation
-def test_sqlite_with_an_admin_key_answers_as_documented(case: schemathesis.Case,
+def test_sqlite_with_an_admin_key_answers_as_documented(case: OpenApiCase,
                                                         auth_app: None, admin_key: str) -> None:
     case.call_and_validate(headers=_bearer(admin_key), checks=CHECKS)
 
 
 @schema.parametrize()
 @one_app_per_operation
-def test_sqlite_with_a_viewer_key_answers_as_documented(case: schemathesis.Case,
+def test_sqlite_with_a_viewer_key_answers_as_documented(case: OpenApiCase,
                                                         auth_app: None, viewer_key: str) -> None:
     response = case.call_and_validate(headers=_bearer(viewer_key), checks=CHECKS)
     if case.method.upper() != "GET" and response.status_code < 400 \
@@ -185,5 +190,5 @@ _VIEWER_MAY_POST = frozenset({
 @pytest.mark.postgres
 @schema.parametrize()
 @one_app_per_operation
-def test_postgresql_answers_as_documented(case: schemathesis.Case, postgres_app: None) -> None:
+def test_postgresql_answers_as_documented(case: OpenApiCase, postgres_app: None) -> None:
     case.call_and_validate(checks=CHECKS)

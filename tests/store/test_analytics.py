@@ -179,10 +179,10 @@ def test_value_kinds_histograms_and_categories(store: SqlStore) -> None:
         error = "judge failed" if value is None else None
         store.log_assessment(Feedback("mixed", value, error=error,
                                       trace_id=trace.info.trace_id))
-    for trace, stars in zip(traces, [1, 3, 3, 5], strict=False):
-        store.log_assessment(Feedback("stars", stars, trace_id=trace.info.trace_id))
-    for trace, score in zip(traces, [0.0, 0.5, 1.0], strict=False):
-        store.log_assessment(Feedback("score", score, trace_id=trace.info.trace_id))
+    for trace, star_value in zip(traces, [1, 3, 3, 5], strict=False):
+        store.log_assessment(Feedback("stars", star_value, trace_id=trace.info.trace_id))
+    for trace, score_value in zip(traces, [0.0, 0.5, 1.0], strict=False):
+        store.log_assessment(Feedback("score", score_value, trace_id=trace.info.trace_id))
     summary = store.get_feedback_summary(["0"]).overall.assessments
     mixed = summary["mixed"]
     assert (mixed.count, mixed.num_errors) == (12, 1)
@@ -250,7 +250,7 @@ def test_time_buckets_are_utc_hours_days_and_monday_weeks(store: SqlStore) -> No
     store.log_assessment(Feedback("thumbs", True, trace_id=traces[2].info.trace_id))
 
     def buckets(size: str) -> list[tuple[int | None, int, int]]:
-        summary = store.get_feedback_summary(["0"], time_bucket=size)  # type: ignore[arg-type]
+        summary = store.get_feedback_summary(["0"], time_bucket=size)
         return [(g.bucket_start_ms, g.num_traces, g.num_traces_with_feedback)
                 for g in summary.groups]
 

@@ -133,7 +133,7 @@ def test_a_token_only_works_for_its_own_search(store: SqlStore) -> None:
                    {"order_by": ["execution_time_ms"], "run_id": "r"}):
         with pytest.raises(InvalidParameterError, match="Invalid page_token"):
             store.search_traces(["0"], max_results=2, page_token=token,
-                                **kwargs)  # type: ignore[arg-type]
+                                **kwargs)
     doc = json.loads(base64.urlsafe_b64decode(token))
     for bad in ({**doc, "after": ["x", 1, "tr"]}, {**doc, "after": [1]},
                 {**doc, "after": [True, 1, "t"]}, {**doc, "v": 9}):
@@ -149,7 +149,7 @@ def test_a_token_only_works_for_its_own_search(store: SqlStore) -> None:
 def test_order_by_errors_and_extensions(store: SqlStore, order_by: object) -> None:
     store.log_traces([make_trace()])
     if order_by in (["feedback.score DESC", "trace.timestamp ASC"], ["tags.`a b`"]):
-        assert len(store.search_traces(["0"], order_by=order_by)) == 1  # type: ignore[arg-type]
+        assert len(store.search_traces(["0"], order_by=order_by)) == 1
         return
     with pytest.raises(FilterError):
         store.search_traces(["0"], order_by=order_by)  # type: ignore[arg-type]

@@ -84,7 +84,7 @@ def test_record_exception_on_a_live_span(rt: _runtime.Runtime) -> None:
 
 def test_span_no_context_with_explicit_times(rt: _runtime.Runtime) -> None:
     root = assay.start_span_no_context("root", inputs={"a": 1}, start_time_ns=1_000_000_000)
-    child = assay.start_span_no_context("child", parent_span=root,  # type: ignore[arg-type]
+    child = assay.start_span_no_context("child", parent_span=root,
                                         start_time_ns=1_100_000_000)
     assert assay.get_current_active_span() is None
     child.end(end_time_ns=1_200_000_000)

@@ -136,8 +136,10 @@ def test_git_metadata_inside_a_repository(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    run = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True,  # noqa: E731
-                                    capture_output=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
     run("init", "-q", "-b", "feature-x")
     run("remote", "add", "origin", "https://token:secret@example.com/team/app.git")
     (repo / "f.txt").write_text("x")

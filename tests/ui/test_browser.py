@@ -186,9 +186,9 @@ def test_big_trace_starts_folded_and_unfolds(ui_server: Served, page: Page,
     page.goto(f"{ui_server.url}/traces/{trace_id}")
     visible = page.locator("#span-tree .span-row:visible")
     expect(visible).to_have_count(21)  # the root and its 20 steps
-    step = page.locator('.span-row', has_text="step-3")
-    expect(step).to_contain_text("+9")
-    button = step.get_by_role("button", name="Spans under step-3 (9)")
+    step_row = page.locator('.span-row', has_text="step-3")
+    expect(step_row).to_contain_text("+9")
+    button = step_row.get_by_role("button", name="Spans under step-3 (9)")
     expect(button).to_have_attribute("aria-expanded", "false")
     button.click()
     expect(button).to_have_attribute("aria-expanded", "true")

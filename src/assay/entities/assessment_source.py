@@ -10,7 +10,7 @@ import enum
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.entities._checks import MAX_ID_CHARS, check_text
 from assay.errors import InvalidParameterError
@@ -58,6 +58,12 @@ class AssessmentSource:
 
     source_type: AssessmentSourceType
     source_id: str | None = "default"
+
+    if TYPE_CHECKING:
+        # The signature of the __init__ the dataclass makes: a type's name is read by
+        # __post_init__, so a caller may pass "HUMAN" as MLflow's callers do.
+        def __init__(self, source_type: AssessmentSourceType | str,
+                     source_id: str | None = "default") -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source_type", AssessmentSourceType.coerce(self.source_type))

@@ -100,6 +100,11 @@ INPUTS_KEY = "mlflow.spanInputs"
 OUTPUTS_KEY = "mlflow.spanOutputs"
 TYPE_KEY = "mlflow.spanType"
 TRACE_ID_KEY = "mlflow.traceRequestId"
+# A streamed output's chunks (``@trace`` on a generator, an OpenAI stream): one span event
+# each, named CHUNK_EVENT_PREFIX and the chunk's index, holding the chunk's JSON under
+# CHUNK_VALUE_KEY (MLflow's convention).
+CHUNK_EVENT_PREFIX = "mlflow.chunk.item."
+CHUNK_VALUE_KEY = "mlflow.chunk.value"
 
 
 @dataclass(frozen=True, slots=True)

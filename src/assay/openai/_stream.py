@@ -18,15 +18,17 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from assay import _json
-from assay.entities.span import SpanEvent, SpanStatus, SpanStatusCode
+from assay.entities.span import (
+    CHUNK_EVENT_PREFIX,
+    CHUNK_VALUE_KEY,
+    SpanEvent,
+    SpanStatus,
+    SpanStatusCode,
+)
 from assay.openai._call import Call, Kind, as_dict
 
 __all__ = ["record_stream"]
 
-#: Span events of streamed chunks are named ``mlflow.chunk.item.<n>`` and hold the chunk's JSON
-#: under this key (as ``@trace`` does for generators).
-CHUNK_VALUE_KEY = "mlflow.chunk.value"
-_CHUNK_EVENT = "mlflow.chunk.item."
 _RECORDER = "_assay_recorder"
 _TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
@@ -52,7 +54,7 @@ class _Recorder:
         try:
             data = as_dict(chunk)
             self.call.span.add_event(SpanEvent(
-                f"{_CHUNK_EVENT}{self.count}", time.time_ns(),
+                f"{CHUNK_EVENT_PREFIX}{self.count}", time.time_ns(),
                 {CHUNK_VALUE_KEY: _json.dumps(data)}))
             self.count += 1
             if isinstance(data, Mapping):

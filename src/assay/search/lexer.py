@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple, NoReturn, TypeAlias
 
 from assay.search.errors import FilterError
 
-__all__ = ["MAX_FILTER_CHARS", "Token", "TokenKind", "tokenize"]
+__all__ = ["KEYWORDS", "MAX_FILTER_CHARS", "Token", "TokenKind", "tokenize"]
 
 TokenKind: TypeAlias = Literal[
     "word", "backtick", "string", "number", "op", "(", ")", ",", ".", "eof",
@@ -45,6 +45,9 @@ class Token(NamedTuple):
 #: characters; generated ones (a list of a thousand trace ids) fit in a few tens of
 #: thousands. 64 KiB also keeps a filter within what a URL query string can carry.
 MAX_FILTER_CHARS = 65_536
+#: The keywords of the language (a ``word`` token's value): a name spelled like one is
+#: written in backticks.
+KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "RLIKE"})
 
 # One alternation, scanned with finditer so the loop over characters runs in C. Leading
 # whitespace is part of each match; ``bad`` catches any character that starts no token.

@@ -38,7 +38,7 @@ from assay.search.ast import (
 )
 from assay.search.errors import FilterError
 from assay.search.fields import Ident, Rule, describe_ops, resolve_filter_field, rule_for
-from assay.search.lexer import Token, tokenize
+from assay.search.lexer import KEYWORDS, Token, tokenize
 from assay.search.values import (
     bad_value,
     check_choice,
@@ -65,7 +65,6 @@ MAX_VALUES = 2_000
 """The most values in one filter, IN lists included: each is a bound parameter (some are
 bound twice), and SQLite takes at most 32,766 in one statement."""
 
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "RLIKE"})
 _WORD_OPS = {"LIKE": Op.LIKE, "ILIKE": Op.ILIKE, "RLIKE": Op.RLIKE, "IN": Op.IN}
 _SYMBOL_OPS = {"=": Op.EQ, "!=": Op.NE, "<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
 _EXAMPLE = "e.g. trace.status = 'OK'"
@@ -206,7 +205,7 @@ class _Parser(TokenReader):
                     position=close.pos, fragment=close.text)
             self.depth -= 1
             return expr
-        if tok.kind == "word" and tok.value in _KEYWORDS \
+        if tok.kind == "word" and tok.value in KEYWORDS \
                 and self.tokens[self.i + 1].kind != ".":
             raise self.unexpected(tok, f"a clause ({_EXAMPLE})")
         if tok.kind not in ("word", "backtick"):

@@ -26,11 +26,11 @@ from assay.search.ast import (
     TraceField,
     Value,
 )
+from assay.search.lexer import KEYWORDS
 
 __all__ = ["quote_name", "quote_string", "to_filter_string"]
 
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "RLIKE"})
 
 
 def to_filter_string(expr: Expr | None) -> str:
@@ -57,7 +57,7 @@ def quote_string(value: str) -> str:
 
 def quote_name(name: str) -> str:
     """``name`` as a key segment: bare when it is a plain word, else in backticks."""
-    if _BARE.fullmatch(name) and name.upper() not in _KEYWORDS:
+    if _BARE.fullmatch(name) and name.upper() not in KEYWORDS:
         return name
     if not name:
         return '""'

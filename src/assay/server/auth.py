@@ -82,7 +82,7 @@ from assay.server.csrf import (
     form_field,
     is_form_content_type,
 )
-from assay.server.errors import error_response, status_of
+from assay.server.errors import ErrorPage, error_response, status_of
 from assay.server.permissions import Action, declared_action, is_allowed, is_api_path
 from assay.server.settings import ServerSettings
 
@@ -118,8 +118,6 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # may name the database).
 _STORE_DOWN = ("The database does not answer, so the caller cannot be checked; try again "
                "shortly")
-
-ErrorPage = Callable[[Request, Response], Response]
 
 
 class CsrfError(PermissionDeniedError):
@@ -580,12 +578,12 @@ class AuthMiddleware:
 
     def _refusal(self, scope: Scope, receive: Receive, exc: AssayError,
                  headers: dict[str, str] | None = None) -> Response:
-        response: Response = error_response(status_of(exc), exc.error_code, exc.message)
+        error = error_response(status_of(exc), exc.error_code, exc.message)
         if headers:
-            response.headers.update(headers)
+            error.headers.update(headers)
         if self.page is not None and not is_api_path(scope["path"]):
-            response = self.page(Request(scope, receive), response)
-        return response
+            return self.page(Request(scope, receive), error)
+        return error
 
 
 def _describe(action: Action, user: User) -> str:

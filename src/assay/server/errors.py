@@ -13,6 +13,7 @@ wrong method (``Allow`` lists every method)    405     METHOD_NOT_ALLOWED
 AlreadyExistsError                             409     RESOURCE_ALREADY_EXISTS
 AuthenticationError                            401     UNAUTHENTICATED
 PermissionDeniedError                          403     PERMISSION_DENIED
+CsrfError (an unsafe request without a token)  403     CSRF_FAILED
 RateLimitedError (with Retry-After)            429     REQUEST_LIMIT_EXCEEDED
 StoreUnavailableError                          503     TEMPORARILY_UNAVAILABLE
 QueryTimeoutError (statement timeout)          504     QUERY_TIMEOUT
@@ -52,7 +53,7 @@ from assay.errors import (
 from assay.search.errors import FilterError
 from assay.server.rate_limit import RateLimitedError
 
-__all__ = ["ErrorResponse", "error_response", "install_error_handlers", "status_of"]
+__all__ = ["ErrorPage", "ErrorResponse", "error_response", "install_error_handlers", "status_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -249,6 +250,8 @@ def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "INTERNAL_ERROR", "Internal server error; see the server log")
 
 
+#: What may answer a JSON error instead, given its request (the web UI's error page for a
+#: browser): the handlers here and the auth middleware's refusals both go through it.
 ErrorPage = Callable[[Request, JSONResponse], Response]
 
 

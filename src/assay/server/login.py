@@ -20,7 +20,7 @@ from assay.server.csrf import form_field
 from assay.server.permissions import Action, needs
 from assay.server.settings import ServerSettings
 from assay.server.ui.templating import environment, request_context
-from assay.store.sql.users import LOGIN_SESSION_LIFETIME
+from assay.store.sql.users import LOGIN_SESSION_LIFETIME, MAX_PASSWORD_CHARS
 
 __all__ = ["router", "safe_next"]
 
@@ -28,7 +28,6 @@ router = APIRouter(include_in_schema=False)
 
 # Longer than any real username or password: refused before any hashing.
 _MAX_USERNAME_CHARS = 128
-_MAX_PASSWORD_CHARS = 1024
 _SESSION_SECONDS = int(LOGIN_SESSION_LIFETIME.total_seconds())
 
 
@@ -96,7 +95,7 @@ async def login(request: Request) -> Response:
         return response
     accounts: AccountStore = request.app.state.store
     user = None
-    if len(username) <= _MAX_USERNAME_CHARS and len(password) <= _MAX_PASSWORD_CHARS:
+    if len(username) <= _MAX_USERNAME_CHARS and len(password) <= MAX_PASSWORD_CHARS:
         user = await run_in_threadpool(accounts.authenticate_password, username, password)
     if user is None:
         throttle.record_failure(username, _client(request))

@@ -144,4 +144,3 @@ def can_assess_trace(user: User, trace_id: str,
     if is_allowed(user, Action.WRITE):
         return True
     return user.role is Role.REVIEWER and not user.disabled and trace_id in assigned_trace_ids
-

@@ -23,7 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
 from assay import _runtime
-from assay.entities.span import SpanEvent, SpanType
+from assay.entities.span import CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, SpanEvent, SpanType
 from assay.errors import InvalidParameterError
 from assay.tracing.live_span import LiveSpan, NoOpSpan
 
@@ -38,8 +38,6 @@ __all__ = [
 _log = logging.getLogger("assay")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-CHUNK_VALUE_KEY = "mlflow.chunk.value"
 
 _POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
 _EMPTY = inspect.Parameter.empty
@@ -256,7 +254,7 @@ def _record_chunk(span: Any, index: int, chunk: Any) -> None:
     if type(span) is LiveSpan:
         from assay import _json
 
-        span.add_event(SpanEvent(f"mlflow.chunk.item.{index}", _now_ns(),
+        span.add_event(SpanEvent(f"{CHUNK_EVENT_PREFIX}{index}", _now_ns(),
                                  {CHUNK_VALUE_KEY: _json.dumps(chunk)}))
 
 

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from assay.entities import Span, SpanStatusCode
 from assay.entities.overview import SpanOutline
+from assay.entities.span import CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY
 from assay.server.ui.templating import format_duration
 
 __all__ = ["chat_messages", "span_detail", "span_rows_html", "span_tree", "trace_start_ns"]
@@ -22,10 +23,6 @@ __all__ = ["chat_messages", "span_detail", "span_rows_html", "span_tree", "trace
 #: Payloads longer than this are shown cut, with a note (the JSON form has them whole).
 MAX_SHOWN_CHARS = 200_000
 _EXCEPTION_EVENT = "exception"
-# A streamed output's chunks: one span event each, named with the chunk's index, holding
-# the chunk as JSON (MLflow's convention, which the SDK and the OpenAI autolog follow).
-_CHUNK_EVENT = "mlflow.chunk.item."
-_CHUNK_VALUE = "mlflow.chunk.value"
 # Where a chunk's text is, in the shapes streams take: OpenAI chat and completions chunks,
 # the Responses API's deltas, and plain {"content"|"text"|"delta": "..."} events.
 _TEXT_KEYS = ("content", "text", "delta", "token")
@@ -141,7 +138,7 @@ def span_detail(span: Span, trace_start_ns: int | None = None) -> dict[str, Any]
     events: list[dict[str, Any]] = [
         {"name": e.name, "time_ms": e.timestamp_ns / 1e6 if e.timestamp_ns else None,
          "attributes": dict(e.attributes)} for e in span.events
-        if not e.name.startswith(_CHUNK_EVENT)]
+        if not e.name.startswith(CHUNK_EVENT_PREFIX)]
     exceptions = [{
         "type": str(e.attributes.get("exception.type") or "Exception"),
         "message": str(e.attributes.get("exception.message") or ""),
@@ -184,9 +181,9 @@ def stream_of(span: Span) -> dict[str, Any] | None:
     chunks: list[Any] = []
     times: list[int] = []
     for event in span.events:
-        if not event.name.startswith(_CHUNK_EVENT):
+        if not event.name.startswith(CHUNK_EVENT_PREFIX):
             continue
-        raw = event.attributes.get(_CHUNK_VALUE)
+        raw = event.attributes.get(CHUNK_VALUE_KEY)
         try:
             chunks.append(json.loads(raw) if isinstance(raw, str) else raw)
         except ValueError:
