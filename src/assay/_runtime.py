@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 from assay.entities.experiment import DEFAULT_EXPERIMENT_ID, Experiment
 from assay.errors import AssayError, NotFoundError
+from assay.rules import experiment_named
 from assay.settings import Settings
 from assay.store.base import Store
 from assay.store.uri import DEFAULT_TRACKING_URI, mask_uri, open_store, validate_uri
@@ -101,7 +102,7 @@ class Runtime:
         if experiment_id is not None:
             experiment = store.get_experiment(str(experiment_id))
         elif experiment_name is not None:
-            experiment = self._get_or_create(store, experiment_name)
+            experiment = experiment_named(store, experiment_name)
         else:
             raise AssayError("set_experiment needs experiment_name or experiment_id")
         with self._lock:
@@ -109,21 +110,6 @@ class Runtime:
             self._experiment_id = experiment.experiment_id
             self._experiment_cache[(id(store), experiment.name)] = experiment.experiment_id
         return experiment
-
-    @staticmethod
-    def _get_or_create(store: Store, name: str) -> Experiment:
-        from assay.errors import AlreadyExistsError
-
-        experiment = store.find_experiment_by_name(name)
-        if experiment is not None:
-            return experiment
-        try:
-            return store.get_experiment(store.create_experiment(name))
-        except AlreadyExistsError:  # another process created it just now
-            found = store.find_experiment_by_name(name)
-            if found is None:
-                raise
-            return found
 
     def active_experiment_id(self) -> str:
         """The experiment new traces go to: set in code, else from the environment, else "0"."""
@@ -138,7 +124,7 @@ class Runtime:
         if cached is not None:
             return cached
         try:
-            experiment_id = self._get_or_create(store, name).experiment_id
+            experiment_id = experiment_named(store, name).experiment_id
         except (AssayError, NotFoundError) as exc:
             _log.error("Assay cannot use experiment %r: %s", name, exc)
             return DEFAULT_EXPERIMENT_ID

@@ -28,13 +28,10 @@ from assay.entities import (
     Trace,
 )
 from assay.entities.analytics import FeedbackSummary
-from assay.entities.assessment import (
-    DEFAULT_FEEDBACK_NAME,
-    assessment_metadata_keys,
-    overriding_feedback,
-)
+from assay.entities.assessment import DEFAULT_FEEDBACK_NAME
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
+from assay.rules import overriding_feedback, session_target
 from assay.store.base import Store
 from assay.store.uri import open_store
 from assay.tracing import running_assessments as running
@@ -408,28 +405,10 @@ class AssayClient:
     def _target(self, trace_id: str | None, session_id: str | None,
                 metadata: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any] | None]:
         """The trace an assessment goes on, and its metadata, for a trace or a session."""
-        if session_id is None:
-            if trace_id is None:
-                raise InvalidParameterError(
-                    "Invalid trace_id None: give the trace the assessment is about, or a "
-                    "session_id for an assessment of a whole session")
-            return trace_id, metadata
-        if not isinstance(session_id, str) or not session_id:
-            raise InvalidParameterError(
-                f"Invalid session_id {session_id!r}: expected a non-empty string")
-        key = assessment_metadata_keys.SESSION
-        if metadata and metadata.get(key, session_id) != session_id:
-            raise InvalidParameterError(
-                f"Invalid metadata {key!r} {metadata[key]!r}: it differs from session_id "
-                f"{session_id!r}")
-        if trace_id is None:
-            store = self._get_store()  # writes what is queued: the session's newest turns
-            found = store.find_session_trace_id(session_id)
-            if found is None:
-                raise NotFoundError(f"Session with ID {session_id!r} not found: no logged "
-                                    "trace has this session id")
-            trace_id = found
-        return trace_id, {**(metadata or {}), key: session_id}
+        # Looked up only for a session without a trace id; the store is read after what
+        # is queued is written (the session's newest turns).
+        return session_target(trace_id, session_id, metadata,
+                              lambda session: self._get_store().find_session_trace_id(session))
 
 
 #: MLflow's name for the client, so ``from assay.client import MlflowClient`` works.

@@ -3,7 +3,8 @@
 A **Feedback** says how good something was (a thumbs up from an end user, a 1-5 rating from
 a developer, a judge's verdict); an **Expectation** says what the right answer was (ground
 truth from an expert). Each carries its **source**: who gave it (HUMAN, LLM_JUDGE or CODE)
-and their id. Overriding a feedback keeps the old one with ``valid=False``.
+and their id. Overriding a feedback keeps the old one with ``valid=False``; the rules of
+overrides, updates and session-level assessments are :mod:`assay.rules`.
 
 The constructors mirror MLflow's (``Feedback(name="feedback", value=None, error=None,
 source=None, ...)``, ``Expectation(name, value, ...)``) and check their arguments, so an
@@ -16,7 +17,6 @@ those, nested. They are kept as given; an int stays an int.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -47,8 +47,6 @@ __all__ = [
     "encode_value",
     "new_assessment_id",
     "numeric_value",
-    "overriding_feedback",
-    "updated_assessment",
 ]
 
 #: The name of a Feedback created without one (MLflow's default).
@@ -369,38 +367,7 @@ class Expectation(Assessment):
         return cls(value=value, **kwargs)
 
 
-# -- rules shared by every store ------------------------------------------------------------
-
-def updated_assessment(old: Assessment, new: Assessment) -> Assessment:
-    """``old`` after an in-place update with the fields of ``new`` (MLflow's rules).
-
-    The name, value (and a feedback's error) are replaced; a rationale of None keeps the old
-    one; metadata is merged, the new keys winning; the update time becomes now. The source,
-    span, creation time, validity, overrides and run stay as they were.
-
-    Raises:
-        InvalidParameterError: ``new`` is not of ``old``'s kind, or it moves the assessment
-            to another session.
-    """
-    if type(new) is not type(old):
-        raise InvalidParameterError(
-            f"Cannot update {new.kind} value on a {type(old).__name__} assessment "
-            f"({old.assessment_id!r}): an assessment keeps its kind")
-    session = new.metadata.get(assessment_metadata_keys.SESSION)
-    if session is not None and session != old.session_id:
-        raise InvalidParameterError(
-            f"Invalid metadata {assessment_metadata_keys.SESSION!r} in the update of "
-            f"assessment {old.assessment_id!r}: the session of an assessment cannot change")
-    return dataclasses.replace(
-        old,
-        name=new.name,
-        value=new.value,
-        error=new.error,
-        rationale=old.rationale if new.rationale is None else new.rationale,
-        metadata={**old.metadata, **new.metadata},
-        last_update_time_ms=max(now_ms(), old.create_time_ms),
-    )
-
+# -- ids and values ------------------------------------------------------------------------
 
 def new_assessment_id() -> str:
     """A fresh assessment id: ``a-`` and 32 hex digits."""
@@ -494,24 +461,3 @@ def _time_field(d: Mapping[str, Any], key: str) -> int | None:
         raise InvalidParameterError(
             f"Invalid {key} {raw!r}: expected an RFC 3339 time or milliseconds") from None
 
-
-def overriding_feedback(old: Assessment, value: Any, rationale: str | None = None,
-                        source: AssessmentSource | AssessmentSourceType | str | None = None,
-                        metadata: Mapping[str, Any] | None = None,
-                        trace_id: str | None = None) -> Feedback:
-    """The Feedback that supersedes ``old``: same name, span and session, new value.
-
-    Its source defaults to HUMAN (a person correcting a judge; MLflow defaults to CODE).
-    InvalidParameterError if ``old`` is an expectation, which cannot be overridden.
-    """
-    if not isinstance(old, Feedback):
-        raise InvalidParameterError(
-            f"Assessment with ID {old.assessment_id!r} is not a feedback assessment (it is an "
-            "expectation); only feedback can be overridden")
-    new_metadata = dict(metadata or {})
-    if old.session_id is not None:
-        new_metadata.setdefault(assessment_metadata_keys.SESSION, old.session_id)
-    return Feedback(name=old.name, value=value, rationale=rationale,
-                    source=source or AssessmentSource(AssessmentSourceType.HUMAN),
-                    metadata=new_metadata, span_id=old.span_id,
-                    trace_id=old.trace_id or trace_id, overrides=old.assessment_id)

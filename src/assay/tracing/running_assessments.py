@@ -2,8 +2,9 @@
 
 MLflow appends an assessment logged inside its own trace to the trace in memory and ships
 it with the trace. Assay does the same, and applies the store's rules to those assessments
-(ids, span check, idempotency keys, overrides, in-place updates, deletes), so a trace
-arrives in the store exactly as if each call had gone to the store.
+(ids, span check, idempotency keys, and :mod:`assay.rules` for overrides, in-place updates
+and deletes), so a trace arrives in the store exactly as if each call had gone to the
+store.
 
 Every function here runs through ``Tracer.with_active_trace``, under the tracer's lock, and
 works on the trace's ``assessments`` list alone.
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from assay.entities.assessment import Assessment, new_assessment_id, updated_assessment
+from assay.entities.assessment import Assessment, new_assessment_id
 from assay.errors import InvalidParameterError, NotFoundError
+from assay.rules import newest_of_chain, overriders_within, spliced_out, updated_assessment
 from assay.tracing.tracer import InMemoryTrace
 
 __all__ = ["add_assessment", "delete_assessment", "get_assessment", "update_assessment"]
@@ -34,7 +36,9 @@ def add_assessment(trace: InMemoryTrace, assessment: Assessment) -> Assessment:
             "with this id")
     superseded = None
     if assessment.overrides is not None:
-        superseded = _newest_of_chain(trace, assessment.overrides, assessment)
+        target = get_assessment(trace, assessment.overrides)
+        superseded = str(newest_of_chain(target, assessment,
+                                         overriders_within(trace.assessments)).assessment_id)
     kept = dataclasses.replace(assessment, assessment_id=new_assessment_id(),
                                trace_id=trace.trace_id, overrides=superseded, valid=True)
     if superseded is not None:
@@ -61,33 +65,8 @@ def update_assessment(trace: InMemoryTrace, assessment_id: str, new: Assessment)
 
 def delete_assessment(trace: InMemoryTrace, assessment_id: str) -> bool:
     """Delete an assessment of the running trace (the store's rules); True."""
-    found = [a for a in trace.assessments if a.assessment_id == assessment_id]
-    if not found:
-        return True
-    parent = found[0].overrides
-    trace.assessments[:] = [
-        dataclasses.replace(a, overrides=parent) if a.overrides == assessment_id else a
-        for a in trace.assessments if a.assessment_id != assessment_id]
-    if parent is not None:
-        overridden = any(a.overrides == parent for a in trace.assessments)
-        _replace(trace, parent, valid=not overridden)
+    trace.assessments[:] = spliced_out(trace.assessments, assessment_id)
     return True
-
-
-def _newest_of_chain(trace: InMemoryTrace, assessment_id: str, new: Assessment) -> str:
-    current = get_assessment(trace, assessment_id)
-    if current.kind != new.kind:
-        raise InvalidParameterError(
-            f"Assessment {assessment_id!r} is a {current.kind}, not a {new.kind}: an "
-            "assessment can only override one of its own kind")
-    seen = {assessment_id}
-    while not current.valid:
-        children = [a for a in trace.assessments if a.overrides == current.assessment_id]
-        if not children or children[-1].assessment_id in seen:
-            break
-        current = children[-1]
-        seen.add(str(current.assessment_id))
-    return str(current.assessment_id)
 
 
 def _replace(trace: InMemoryTrace, assessment_id: str,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities import Assessment, AssessmentError, AssessmentSource, Expectation, Feedback
+from assay.rules import change_assessment, override_feedback
 from assay.server.api.common import EmptyResponse, RequestModel
-from assay.server.assessment_rules import change_assessment, override_feedback
 from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.feedback_rules import log_or_keep

@@ -33,7 +33,8 @@ from starlette.concurrency import run_in_threadpool
 from assay import ingest
 from assay.entities import Trace
 from assay.entities.span import Span
-from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from assay.errors import InvalidParameterError, NotFoundError
+from assay.rules import experiment_named
 from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
 from assay.server.limits import check_otlp_request, check_span_attribute_sizes
@@ -255,7 +256,7 @@ class ExperimentLookup:
         """The id of the experiment called ``name``, created if there is none."""
         found = self._by_name.get(name)
         if found is None:
-            found = _experiment_named(self.store, name)
+            found = experiment_named(self.store, name).experiment_id
             if len(self._by_name) >= self.MAX_REMEMBERED:
                 self._by_name.clear()
             self._by_name[name] = found
@@ -271,16 +272,3 @@ def _experiments_of(request: Request, store: Store) -> ExperimentLookup:
         state.otlp_experiments = lookup
     return lookup
 
-
-def _experiment_named(store: Store, name: str) -> str:
-    """The id of the experiment called ``name``, created if there is none."""
-    experiment = store.find_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return store.create_experiment(name)
-    except AlreadyExistsError:  # another request created it meanwhile
-        experiment = store.find_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id

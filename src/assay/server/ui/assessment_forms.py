@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assay.entities import Assessment, AssessmentSource, AssessmentSourceType, Expectation, Feedback
 from assay.errors import InvalidParameterError
-from assay.server.assessment_rules import change_assessment, override_feedback
+from assay.rules import change_assessment, override_feedback
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
 

@@ -23,8 +23,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assay.entities import Feedback, Session, Trace
-from assay.entities.assessment import assessment_metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
+from assay.rules import session_target
 from assay.search.unparse import quote_string
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
@@ -149,13 +149,11 @@ def add_session_feedback(experiment_id: str, request: Request, form: FormDep,
                 f"{len(session_id):,}")
         name = form_name(form, "conversation_rating")
         value = parse_value(form.get("data_type", "number"), form.get("value", ""))
-        trace_id = store.find_session_trace_id(session_id)
-        if trace_id is None:
-            raise NotFoundError(f"Session {session_id[:200]!r} not found: no trace has it")
+        trace_id, metadata = session_target(None, session_id, None,
+                                            store.find_session_trace_id)
         logged = store.log_assessment(Feedback(
             name=name, value=value, trace_id=trace_id, source=form_source(request, form),
-            rationale=form.get("rationale", "").strip() or None,
-            metadata={assessment_metadata_keys.SESSION: session_id}))
+            rationale=form.get("rationale", "").strip() or None, metadata=metadata))
     except (InvalidParameterError, NotFoundError) as exc:
         if wants_json(request):
             raise

@@ -1,13 +1,15 @@
 """Assessments in the SQL store: log, read, update, override and delete feedback and expectations.
 
-Rules (MLflow's, with its sharp edges fixed):
+Rules (MLflow's, with its sharp edges fixed; written once in :mod:`assay.rules`):
 
 * Overriding keeps history: the new assessment names the one it supersedes in ``overrides``
   and that one becomes ``valid = false``, in the same transaction. Chains stay linear: an
   override of an assessment that was already overridden supersedes the newest one of its
-  chain, so exactly one assessment of a chain is valid.
+  chain (``rules.newest_of_chain``, walked here with each row locked), so exactly one
+  assessment of a chain is valid.
 * Deleting an assessment splices it out of its chain: what overrode it now overrides what it
-  overrode, and an assessment nothing overrides any more is valid again (undo).
+  overrode, and an assessment nothing overrides any more is valid again (undo;
+  ``rules.spliced_out``, done here in three statements).
 * An assessment whose metadata names a session (``mlflow.trace.session``) is session-level:
   it is stored on one trace of that session (its anchor) and read with every trace of the
   session in the same experiment.
@@ -39,9 +41,9 @@ from assay.entities.assessment import (
     encode_value,
     new_assessment_id,
     numeric_value,
-    updated_assessment,
 )
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from assay.rules import newest_of_chain, updated_assessment
 from assay.store.sql.dialect import Dialect, in_chunks, insert_ignoring_conflicts, upsert
 from assay.store.sql.experiments import parse_experiment_id
 from assay.store.sql.schema import MAX_KEY_CHARS, assessments, spans, traces
@@ -92,7 +94,7 @@ def log_assessment(conn: Connection, dialect: Dialect, assessment: Assessment) -
             f"{trace['session_id']!r})")
     superseded = None
     if assessment.overrides is not None:
-        superseded = _newest_of_chain(conn, trace, assessment.overrides, assessment)
+        superseded = _superseded(conn, trace, assessment.overrides, assessment)
     row = _row(assessment, trace, new_assessment_id(), valid=True)
     row["overrides"] = superseded
     if key is None:
@@ -116,7 +118,7 @@ def log_assessment(conn: Connection, dialect: Dialect, assessment: Assessment) -
 
 def update_assessment(conn: Connection, trace_id: str, assessment_id: str,
                       new: Assessment) -> Assessment:
-    """Update an assessment in place (see ``entities.assessment.updated_assessment``)."""
+    """Update an assessment in place (see ``rules.updated_assessment``)."""
     trace = _get_trace_row(conn, _check_trace_id(trace_id))
     row = _get_row(conn, trace, assessment_id, for_update=True)
     if row is None:
@@ -368,29 +370,23 @@ def _get_row(conn: Connection, trace: RowMapping, assessment_id: object,
     return None
 
 
-def _newest_of_chain(conn: Connection, trace: RowMapping, assessment_id: str,
-                     new: Assessment) -> str:
+def _superseded(conn: Connection, trace: RowMapping, assessment_id: str,
+                new: Assessment) -> str:
     """The id the new assessment supersedes: ``assessment_id``, or the newest assessment
-    that already overrides it (directly or along a chain). Rows are locked until commit, so
-    two concurrent overrides of one assessment form a chain, not a fork."""
+    that already overrides it (``rules.newest_of_chain``). Each row of the chain it reads is
+    locked until commit, so two concurrent overrides of one assessment form a chain, not a
+    fork."""
     row = _get_row(conn, trace, assessment_id, for_update=True)
     if row is None:
         raise _assessment_not_found(assessment_id, str(trace["trace_id"]))
-    if row["kind"] != new.kind:
-        raise InvalidParameterError(
-            f"Assessment {assessment_id!r} is a {row['kind']}, not a {new.kind}: an "
-            f"assessment can only override one of its own kind")
-    seen = {row["assessment_id"]}
-    while not row["valid"]:
-        child = conn.execute(
-            sa.select(assessments).where(assessments.c.overrides == row["assessment_id"])
-            .order_by(assessments.c.create_time_ms.desc(), assessments.c.id.desc())
-            .limit(1).with_for_update()).first()
-        if child is None or child.assessment_id in seen:
-            break
-        row = child._mapping
-        seen.add(row["assessment_id"])
-    return str(row["assessment_id"])
+
+    def overriders_of(overridden: str) -> list[Assessment]:
+        rows = conn.execute(sa.select(assessments)
+                            .where(assessments.c.overrides == overridden)
+                            .order_by(assessments.c.id).with_for_update())
+        return [_to_assessment(found._mapping) for found in rows]
+
+    return str(newest_of_chain(_to_assessment(row), new, overriders_of).assessment_id)
 
 
 def _find_by_key(conn: Connection, key: str, trace_id: str) -> Assessment | None:

@@ -9,8 +9,9 @@ and deletes them from the pending table; what expires first is deleted by
 :func:`expire_pending_assessments` and counted.
 
 A pending assessment may override an earlier pending one of the same trace (an end user's
-second vote replacing their first): once attached, the earlier one is stored invalid, as
-an override of a stored assessment would leave it, even when it was attached first.
+second vote replacing their first), by the rules of stored ones (:mod:`assay.rules`): once
+attached, the earlier one is stored invalid, as an override of a stored assessment would
+leave it, even when it was attached first.
 
 Pending rows are kept, attached and expired under one lock
 (``dialect.lock_pending_assessments``), so a transaction holding it sees the pending table
@@ -39,6 +40,7 @@ from assay.entities import Trace, TraceData
 from assay.entities.assessment import Assessment, assessment_metadata_keys, new_assessment_id
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
+from assay.rules import newest_of_chain, overriders_within, with_validity
 from assay.store.sql.assessments import log_trace_assessments
 from assay.store.sql.dialect import Dialect, in_chunks, in_values, lock_pending_assessments
 from assay.store.sql.schema import assessments, pending_assessments, traces
@@ -105,7 +107,7 @@ def keep_pending_assessment(conn: Connection, dialect: Dialect, assessment: Asse
                 f"{used.assessment_id!r} of another trace ({used.trace_id!r})")
     overrides = assessment.overrides
     if overrides is not None:
-        overrides = _newest_of_chain(earlier, overrides, assessment)
+        overrides = _superseded(earlier, overrides, assessment)
     kept = dataclasses.replace(assessment, assessment_id=new_assessment_id(),
                                overrides=overrides, valid=True)
     conn.execute(pending_assessments.insert(), {
@@ -124,7 +126,7 @@ def list_pending_assessments(conn: Connection, trace_id: str) -> list[Assessment
     rows = conn.execute(sa.select(pending_assessments.c.payload)
                         .where(pending_assessments.c.trace_id == trace_id)
                         .order_by(pending_assessments.c.id)).all()
-    return _resolved([a for row in rows if (a := _decode(row.payload)) is not None])
+    return with_validity([a for row in rows if (a := _decode(row.payload)) is not None])
 
 
 def attach_pending_assessments(conn: Connection, dialect: Dialect,
@@ -155,7 +157,7 @@ def attach_pending_assessments(conn: Connection, dialect: Dialect,
         if assessment is not None:  # one that cannot be read goes, and never blocks a trace
             by_trace.setdefault(row.trace_id, []).append(assessment)
     carriers = [
-        Trace(info=dataclasses.replace(infos[trace_id], assessments=_resolved(kept)),
+        Trace(info=dataclasses.replace(infos[trace_id], assessments=with_validity(kept)),
               data=TraceData(spans=[]))
         for trace_id, kept in by_trace.items()
     ]
@@ -227,34 +229,15 @@ def _decode(payload: str) -> Assessment | None:
         return None
 
 
-def _resolved(kept: list[Assessment]) -> list[Assessment]:
-    """The assessments, each overridden one (by another of the list) made invalid."""
-    overridden = {a.overrides for a in kept if a.overrides is not None}
-    return [a if a.assessment_id not in overridden else dataclasses.replace(a, valid=False)
-            for a in kept]
-
-
-def _newest_of_chain(earlier: list[Assessment], assessment_id: str, new: Assessment) -> str:
+def _superseded(earlier: list[Assessment], assessment_id: str, new: Assessment) -> str:
     """The pending assessment ``new`` supersedes: ``assessment_id``, or the newest one that
-    already overrides it, directly or along a chain."""
-    by_id = {a.assessment_id: a for a in earlier}
-    target = by_id.get(assessment_id)
+    already overrides it (``rules.newest_of_chain``)."""
+    target = next((a for a in earlier if a.assessment_id == assessment_id), None)
     if target is None:
         raise NotFoundError(f"Assessment with ID {assessment_id!r} not found for trace "
                             f"{new.trace_id!r} (the trace is not stored yet, and no pending "
                             "assessment has this id)")
-    if target.kind != new.kind:
-        raise InvalidParameterError(
-            f"Assessment {assessment_id!r} is a {target.kind}, not a {new.kind}: an "
-            "assessment can only override one of its own kind")
-    overridden_by = {a.overrides: a.assessment_id for a in earlier
-                     if a.overrides is not None and a.assessment_id is not None}
-    current = assessment_id
-    seen = {current}
-    while (newer := overridden_by.get(current)) is not None and newer not in seen:
-        current = newer
-        seen.add(current)
-    return current
+    return str(newest_of_chain(target, new, overriders_within(earlier)).assessment_id)
 
 
 def _check_expires_in(expires_in_seconds: object) -> int:

@@ -2,10 +2,12 @@
 
 A vote is a HUMAN feedback on a whole trace whose source id is the voter. It supersedes the
 voter's valid vote of the same name on the trace (stored, or pending while the trace has not
-arrived), which stays as history with ``valid = false``. Finding that vote and overriding it
-happen in one transaction holding a lock of (trace, name, voter) (``dialect.lock_vote``), so
-votes sent at the same moment take turns and form one chain with one valid vote; reading
-the previous vote in one transaction and writing in another would let them all stay valid.
+arrived), which stays as history with ``valid = false`` (the rules are ``rules.check_vote``
+and ``rules.is_vote_of``; the query of stored votes says the same in SQL). Finding that
+vote and overriding it happen in one transaction holding a lock of (trace, name, voter)
+(``dialect.lock_vote``), so votes sent at the same moment take turns and form one chain
+with one valid vote; reading the previous vote in one transaction and writing in another
+would let them all stay valid.
 
 Functions take an open Connection; the caller owns the transaction.
 """
@@ -18,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assay.entities.assessment import AssessmentSourceType, Feedback
-from assay.errors import AlreadyExistsError, InvalidParameterError
+from assay.errors import AlreadyExistsError
+from assay.rules import check_vote, is_vote_of, newest
 from assay.store.sql.assessments import log_assessment
 from assay.store.sql.dialect import Dialect, lock_pending_assessments, lock_vote
 from assay.store.sql.pending import (
@@ -45,7 +48,7 @@ def log_vote(conn: Connection, dialect: Dialect, vote: Feedback, expires_in_seco
             about a span; or as :func:`~assay.store.sql.assessments.log_assessment` and
             :func:`~assay.store.sql.pending.keep_pending_assessment`.
     """
-    trace_id, voter_id = _check_vote(vote)
+    trace_id, voter_id = check_vote(vote)
     lock_vote(conn, dialect, trace_id, vote.name, voter_id)
     if not _is_stored(conn, trace_id):
         # Held while the pending vote to override is read: the trace's writer attaches
@@ -77,41 +80,23 @@ def log_vote(conn: Connection, dialect: Dialect, vote: Feedback, expires_in_seco
     return logged, False
 
 
-def _check_vote(vote: Feedback) -> tuple[str, str]:
-    """The vote's trace id and voter id, if it is a vote."""
-    source = vote.source
-    if not isinstance(vote, Feedback) or source.source_type != AssessmentSourceType.HUMAN \
-            or not source.source_id:
-        raise InvalidParameterError(
-            "Invalid source: a vote is a HUMAN feedback whose source_id is the voter")
-    if vote.span_id is not None:
-        raise InvalidParameterError(
-            f"Invalid span_id {vote.span_id!r}: a vote is about a whole trace")
-    if not isinstance(vote.trace_id, str) or not vote.trace_id:
-        raise InvalidParameterError(f"Invalid trace_id {vote.trace_id!r}: a vote needs one")
-    return vote.trace_id, source.source_id
-
-
 def _is_stored(conn: Connection, trace_id: str) -> bool:
     return conn.execute(sa.select(traces.c.id).where(traces.c.trace_id == trace_id)
                         ).first() is not None
 
 
 def _newest_pending_vote(conn: Connection, vote: Feedback, voter_id: str) -> str | None:
-    """The id of the voter's valid pending vote of this name on the trace."""
-    for kept in reversed(list_pending_assessments(conn, vote.trace_id or "")):  # newest first
-        if (isinstance(kept, Feedback) and kept.valid and kept.name == vote.name
-                and kept.source.source_type == AssessmentSourceType.HUMAN
-                and kept.source.source_id == voter_id and kept.span_id is None
-                and kept.session_id is None):
-            return kept.assessment_id
-    return None
+    """The id of the voter's valid pending vote of this name on the trace (the newest, if
+    a race left more than one)."""
+    votes = [kept for kept in list_pending_assessments(conn, vote.trace_id or "")
+             if kept.valid and is_vote_of(kept, vote.name, voter_id)]
+    return newest(votes).assessment_id if votes else None
 
 
 def _valid_stored_votes(conn: Connection, vote: Feedback, trace_id: str,
                         voter_id: str) -> list[str]:
-    """The ids of the voter's valid votes of this name on the trace, newest first (one,
-    unless votes raced before votes took turns)."""
+    """The ids of the voter's valid votes of this name on the trace (``rules.is_vote_of``),
+    newest first (``rules.newest``): one, unless votes raced before votes took turns."""
     rows = conn.execute(
         sa.select(assessments.c.assessment_id)
         .where(assessments.c.trace_id == trace_id, assessments.c.name == vote.name,
