@@ -10,6 +10,10 @@ traces (OTLP's partial success) and ``log_traces`` raises InvalidParameterError 
 rejected spans.
 
 ``ASSAY_API_KEY`` is sent as a bearer token when the server runs with ``--auth``.
+
+Arguments are checked here, with the checks the SQL store applies (:mod:`assay.store.checks`),
+before any request: a bad one gets the same error as on a local database, without a round
+trip. Nothing here imports SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -28,22 +32,20 @@ from assay.entities.analytics import FeedbackSummary
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.store.base import Store
-from assay.store.rest._http import RestClient
-from assay.store.rest.otlp import encode_traces
-
-# The SQL store's argument checks are plain functions: the REST store applies the same
-# ones, so a bad argument gets the same error here as there, without a round trip.
-from assay.store.sql.analytics import check_feedback_names, check_time_bucket
-from assay.store.sql.experiments import (
+from assay.store.checks import (
+    check_delete_arguments,
     check_experiment_name,
     check_experiment_tags,
+    check_feedback_names,
+    check_max_results,
+    check_tag_key,
+    check_time_bucket,
+    experiment_keys,
     parse_experiment_id,
 )
-from assay.store.sql.page_tokens import check_max_results
-from assay.store.sql.search import experiment_keys
-from assay.store.sql.trace_rows import trace_rows
-from assay.store.sql.trace_tags import check_tag_key
-from assay.store.sql.traces import check_delete_arguments
+from assay.store.rest._http import RestClient
+from assay.store.rest.otlp import encode_traces
+from assay.store.trace_rows import trace_rows
 from assay.store.uri import mask_uri
 
 __all__ = ["ASSAY_API_KEY", "RestStore"]
@@ -151,7 +153,7 @@ class RestStore(Store):
             encoded = encode_traces(traces)
         except (ValueError, TypeError, OverflowError, AttributeError) as exc:
             # Something no server could take (ids that are not hex, times that are not
-            # numbers): the SQL store's own checks name it, as a local store would.
+            # numbers): the checks of the rows a SQL store would write name it.
             trace_rows(traces)
             raise InvalidParameterError(f"Cannot store the traces: {exc}") from None
         body = gzip.compress(encoded, compresslevel=1)

@@ -60,7 +60,7 @@ from assay.store.sql.engine import (
     is_memory_sqlite,
 )
 from assay.store.sql.migrations import upgrade_schema
-from assay.store.sql.trace_rows import trace_rows
+from assay.store.trace_rows import trace_rows
 from assay.store.uri import is_server_uri, mask_uri, validate_uri
 
 __all__ = ["SqlStore"]
