@@ -35,8 +35,7 @@ from assay.entities.assessment import (
 )
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
-from assay.store.base import Store
-from assay.store.uri import open_store
+from assay.store import Store, open_store
 from assay.tracing import running_assessments as running
 from assay.tracing.live_span import NO_OP_TRACE_ID
 from assay.tracing.tracer import InMemoryTrace
