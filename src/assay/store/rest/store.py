@@ -19,7 +19,6 @@ trip. Nothing here imports SQLAlchemy.
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +30,7 @@ from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
+from assay.settings import ASSAY_API_KEY, api_key_from_env, http_retry_seconds_from_env
 from assay.store.base import Store
 from assay.store.checks import (
     check_delete_arguments,
@@ -49,11 +49,6 @@ from assay.store.trace_rows import trace_rows
 from assay.store.uri import mask_uri
 
 __all__ = ["ASSAY_API_KEY", "RestStore"]
-
-#: The API key sent to a server that runs with ``--auth``.
-ASSAY_API_KEY = "ASSAY_API_KEY"
-#: Seconds a failing request keeps being retried before its error is raised.
-ASSAY_HTTP_RETRY_SECONDS = "ASSAY_HTTP_RETRY_SECONDS"
 
 #: The server's largest page; longer pages are fetched in several requests.
 _SERVER_PAGE = 1000
@@ -75,9 +70,8 @@ class RestStore(Store):
                  retry_seconds: float | None = None) -> None:
         self.uri = mask_uri(uri)
         if retry_seconds is None:
-            retry_seconds = _env_seconds(ASSAY_HTTP_RETRY_SECONDS, 30.0)
-        self._http = RestClient(uri, api_key or os.environ.get(ASSAY_API_KEY) or None,
-                                retry_seconds=retry_seconds)
+            retry_seconds = http_retry_seconds_from_env()
+        self._http = RestClient(uri, api_key or api_key_from_env(), retry_seconds=retry_seconds)
 
     def __repr__(self) -> str:
         return f"RestStore({self.uri!r})"
@@ -318,16 +312,3 @@ def _segment(value: str) -> str:
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
-
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        from assay.errors import InvalidParameterError
-
-        raise InvalidParameterError(
-            f"Invalid {name} {raw!r}: expected a number of seconds") from None
-    return max(0.0, value)
