@@ -19,13 +19,16 @@ The REST store has none of them: a client asks the server, which uses its own.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from assay.entities import Assessment, Feedback
-from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import InvalidParameterError
 from assay.store.base import Store
+
+if TYPE_CHECKING:  # for annotations only: `import assay` need not load the user entities
+    from datetime import timedelta
+
+    from assay.entities import Assessment, Feedback
+    from assay.entities.user import ApiKey, NewApiKey, Role, User
 
 __all__ = [
     "Accounts",
