@@ -16,8 +16,8 @@ from assay.entities.experiment import DEFAULT_EXPERIMENT_ID, Experiment
 from assay.errors import AssayError, NotFoundError
 from assay.rules import experiment_named
 from assay.settings import Settings
-from assay.store.base import Store
-from assay.store.uri import DEFAULT_TRACKING_URI, mask_uri, open_store, validate_uri
+from assay.store import DEFAULT_TRACKING_URI, Store, open_store
+from assay.store.uri import mask_uri, validate_uri
 from assay.tracing.assembly import build_trace
 from assay.tracing.exporter import Exporter
 from assay.tracing.tracer import InMemoryTrace, Tracer

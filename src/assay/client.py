@@ -32,8 +32,7 @@ from assay.entities.assessment import DEFAULT_FEEDBACK_NAME
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.rules import overriding_feedback, session_target
-from assay.store.base import Store
-from assay.store.uri import open_store
+from assay.store import Store, open_store
 from assay.tracing import running_assessments as running
 from assay.tracing.live_span import NO_OP_TRACE_ID
 from assay.tracing.tracer import InMemoryTrace

@@ -163,12 +163,13 @@ def record_demo(experiment_name: str = "assay-demo/rag-chatbot", num_conversatio
 
     Raises:
         ValueError: ``num_conversations`` below 1.
-        ImportError: the server extra (FastAPI, httpx), which the chat app needs, is missing.
+        ImportError: the server extra (FastAPI), which the chat app needs, is missing.
     """
     if num_conversations < 1:
         raise ValueError(f"Invalid num_conversations {num_conversations!r}: expected 1 or more")
-    import httpx  # the server extra: imported here so that the error names what is missing
+    import httpx
 
+    # The server extra: imported here so that the error names what is missing.
     from assay.examples.chat_app.main import create_app
     from assay.examples.chat_app.settings import ChatAppSettings
 

@@ -1,7 +1,8 @@
-"""Every ``ASSAY_*`` environment variable, in one place, with its default.
+"""Every ``ASSAY_*`` environment variable the SDK reads, in one place, with its default.
 
 Arguments passed in code win over the environment; a bad value in the environment logs a
-warning and falls back to the default.
+warning and falls back to the default. (``assay server`` passes its own settings to its
+worker processes as ``ASSAY_SERVER_*`` variables: :mod:`assay.server.settings`.)
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import logging
 import os
 from dataclasses import dataclass
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "api_key_from_env", "http_retry_seconds_from_env"]
 
 _log = logging.getLogger(__name__)
 
-#: Where traces go: ``sqlite:///…``, ``postgresql://…``. Default ``sqlite:///assay.db``.
+#: Where traces go: ``sqlite:///…``, ``postgresql://…``, or an Assay server at
+#: ``http(s)://host:port``. Default ``sqlite:///assay.db``.
 ASSAY_TRACKING_URI = "ASSAY_TRACKING_URI"
 #: The experiment traces go to when none was set in code (a name; created on first use).
 ASSAY_EXPERIMENT_NAME = "ASSAY_EXPERIMENT_NAME"
@@ -30,6 +32,13 @@ ASSAY_EXPORT_QUEUE_SIZE = "ASSAY_EXPORT_QUEUE_SIZE"
 ASSAY_EXPORT_BATCH_SIZE = "ASSAY_EXPORT_BATCH_SIZE"
 #: Seconds the exit hook waits for queued traces to be written.
 ASSAY_EXPORT_EXIT_TIMEOUT = "ASSAY_EXPORT_EXIT_TIMEOUT"
+#: The API key sent (as ``Authorization: Bearer …``) to a server started with ``--auth``.
+ASSAY_API_KEY = "ASSAY_API_KEY"
+#: Seconds a request to a server that does not answer keeps being retried. Default 30.
+ASSAY_HTTP_RETRY_SECONDS = "ASSAY_HTTP_RETRY_SECONDS"
+
+#: The default of :data:`ASSAY_HTTP_RETRY_SECONDS`.
+DEFAULT_HTTP_RETRY_SECONDS = 30.0
 
 
 def _env_float(name: str, default: float, low: float, high: float) -> float:
@@ -88,3 +97,13 @@ class Settings:
             export_batch_size=_env_int(ASSAY_EXPORT_BATCH_SIZE, 1_000, 1),
             export_exit_timeout=_env_float(ASSAY_EXPORT_EXIT_TIMEOUT, 30.0, 0.0, 86_400.0),
         )
+
+
+def api_key_from_env() -> str | None:
+    """:data:`ASSAY_API_KEY`, or None when it is unset or empty."""
+    return os.environ.get(ASSAY_API_KEY) or None
+
+
+def http_retry_seconds_from_env() -> float:
+    """:data:`ASSAY_HTTP_RETRY_SECONDS` (from 0 to a day), or its default."""
+    return _env_float(ASSAY_HTTP_RETRY_SECONDS, DEFAULT_HTTP_RETRY_SECONDS, 0.0, 86_400.0)

@@ -107,14 +107,15 @@ def test_text_with_a_nul_is_refused() -> None:
     (lambda: InputCategorical(["a", "a"]), "options"),
     (lambda: InputCategorical(["x" * 65]), "options item"),
     (lambda: InputCategorical([str(i) for i in range(101)]), "options"),
-    (lambda: InputCategorical(["a"], multi_select="yes"), "multi_select"),
+    (lambda: InputCategorical(["a"], multi_select="yes"),  # type: ignore[arg-type]
+     "multi_select"),
     (lambda: InputCategoricalList([]), "options"),
     (lambda: InputNumeric(5, 1), "max_value"),
     (lambda: InputNumeric(1, 1), "max_value"),
     (lambda: InputNumeric(True, 3), "min_value"),
     (lambda: InputNumeric(float("inf")), "min_value"),
     (lambda: InputText(0), "max_length"),
-    (lambda: InputText(2.5), "max_length"),
+    (lambda: InputText(2.5), "max_length"),  # type: ignore[arg-type]
     (lambda: InputTextList(max_count=-1), "max_count"),
     (lambda: InputTextList(max_length_each=False), "max_length_each"),
     (lambda: schema(InputText(), name=""), "name"),
@@ -143,7 +144,7 @@ def test_the_question_is_the_title_or_the_name() -> None:
     assert schema(InputText(), name="notes").question == "notes"
 
 
-OPTION = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+OPTION = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                  min_size=1, max_size=64)
 INPUTS = st.one_of(
     st.builds(InputPassFail, st.sampled_from(["Pass", "Yes"]), st.sampled_from(["Fail", "No"])),

@@ -35,8 +35,7 @@ from assay.server.stats import ServerCounters
 from assay.server.ui import build_ui_router
 from assay.server.ui.error_pages import error_page
 from assay.server.ui.templating import STATIC_DIR
-from assay.store.base import Store
-from assay.store.uri import open_store
+from assay.store import Store, open_store, server_store
 from assay.version import __version__
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -51,21 +50,26 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
 
     Args:
         settings: how the server runs.
-        store: where the data is; the caller closes it, unless ``owns_store`` is True, in
-            which case the app closes it when it shuts down.
-    """
+        store: where the data is: a :class:`~assay.store.capabilities.ServerStore` (a SQL
+            store), which keeps pending assessments, signing keys and accounts. The caller
+            closes it, unless ``owns_store`` is True, in which case the app closes it when it
+            shuts down.
 
+    Raises:
+        InvalidParameterError: the store is not one a server can run on (a REST store).
+    """
+    served = server_store(store)
     counters = ServerCounters()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             # Feedback whose trace never came is dropped at start, then every minute.
-            async with pending_sweeps(store, counters):
+            async with pending_sweeps(served, counters):
                 yield
         finally:
             if owns_store:
-                store.close()
+                served.close()
 
     app = FastAPI(
         title="Assay",
@@ -84,14 +88,14 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     for route in app.routes:
         if isinstance(route, Route):
             declare(route, Action.READ)
-    app.state.store = store
+    app.state.store = served
     app.state.settings = settings
     app.state.counters = counters
     app.state.feedback_limiter = TokenBucketLimiter(settings.feedback_rate_limit_per_minute)
     install_error_handlers(app, page=error_page)
     # Who is calling, may they, and CSRF (see assay.server.auth): innermost, so that the
     # access log records its refusals and the body limits apply to the forms it reads.
-    install_auth(app, settings, store, page=error_page)
+    install_auth(app, settings, served, page=error_page)
     # Body size and Content-Encoding for every route; inside the access log, which logs its
     # refusals too.
     app.add_middleware(RequestLimitsMiddleware, max_request_bytes=settings.max_request_bytes)

@@ -53,7 +53,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import Protocol, TypeAlias, cast, runtime_checkable
 from urllib.parse import quote
 
@@ -65,11 +64,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.entities.user import ApiKey, NewApiKey, Role, User
+from assay.entities.user import Role, User
 from assay.errors import (
     AssayError,
     AuthenticationError,
-    InvalidParameterError,
     PermissionDeniedError,
     RequestTooLargeError,
     StoreUnavailableError,
@@ -85,6 +83,7 @@ from assay.server.csrf import (
 from assay.server.errors import ErrorPage, error_response, status_of
 from assay.server.permissions import Action, declared_action, is_allowed, is_api_path
 from assay.server.settings import ServerSettings
+from assay.store.capabilities import Accounts, SigningKeys
 
 __all__ = [
     "CHECKED_ACTION",
@@ -127,41 +126,9 @@ class CsrfError(PermissionDeniedError):
 
 
 @runtime_checkable
-class AccountStore(Protocol):
-    """What the server needs of its store for users, keys, sessions and signing keys (the
-    SQL store has it all; see its methods for what each does)."""
-
-    def create_user(self, username: str, role: Role | str,
-                    password: str | None = None) -> User: ...
-
-    def get_user(self, username: str) -> User: ...
-
-    def list_users(self) -> list[User]: ...
-
-    def set_user_role(self, username: str, role: Role | str) -> User: ...
-
-    def disable_user(self, username: str) -> User: ...
-
-    def enable_user(self, username: str) -> User: ...
-
-    def authenticate_password(self, username: str, password: str) -> User | None: ...
-
-    def create_api_key(self, username: str, name: str,
-                       expires_in: timedelta | None = None) -> NewApiKey: ...
-
-    def list_api_keys(self, username: str | None = None) -> list[ApiKey]: ...
-
-    def revoke_api_key(self, key_id: str) -> None: ...
-
-    def verify_api_key(self, token: str) -> tuple[User, int | None] | None: ...
-
-    def create_login_session(self, username: str) -> str: ...
-
-    def find_login_session(self, token: str) -> User | None: ...
-
-    def delete_login_session(self, token: str) -> None: ...
-
-    def signing_key(self, purpose: str) -> bytes: ...
+class AccountStore(Accounts, SigningKeys, Protocol):
+    """What the auth middleware and the sign-in pages need of the store: its users, keys
+    and sessions, and the key CSRF tokens are signed with."""
 
 
 class ApiKeyCache:
@@ -346,18 +313,10 @@ class LoginThrottle:
 
 
 
-def install_auth(app: FastAPI, settings: ServerSettings, store: object,
+def install_auth(app: FastAPI, settings: ServerSettings, store: AccountStore,
                  page: ErrorPage | None = None) -> None:
     """Put :class:`AuthMiddleware` in front of ``app`` (CSRF always; credentials and roles
-    when ``settings.auth``), with the key cache and sign-in throttle on ``app.state``.
-
-    Raises:
-        InvalidParameterError: the store keeps no users (only a SQL store does).
-    """
-    if not isinstance(store, AccountStore):
-        raise InvalidParameterError(
-            f"The server needs a SQL store for users, sign-ins and CSRF tokens, not "
-            f"{type(store).__name__}")
+    when ``settings.auth``), with the key cache and sign-in throttle on ``app.state``."""
     app.state.api_key_cache = ApiKeyCache()
     app.state.login_throttle = LoginThrottle()
     app.add_middleware(AuthMiddleware, store=store, auth=settings.auth, router=app.router,

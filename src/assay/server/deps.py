@@ -1,4 +1,9 @@
-"""FastAPI dependencies: the store and settings the app was created with, and the caller."""
+"""FastAPI dependencies: the store and settings the app was created with, and the caller.
+
+The store is a :class:`~assay.store.capabilities.ServerStore` (``create_app`` checks it):
+routes may use what only a server's store does (pending assessments, signing keys,
+accounts) as well as every Store method.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from assay.entities.user import User
-from assay.server.auth import AccountStore
 from assay.server.settings import ServerSettings
-from assay.store.base import Store
+from assay.store.capabilities import Accounts, ServerStore
 
 __all__ = [
     "AccountsDep",
@@ -23,9 +27,9 @@ __all__ = [
 ]
 
 
-def get_store(request: Request) -> Store:
+def get_store(request: Request) -> ServerStore:
     """The store of the app serving the request."""
-    store: Store = request.app.state.store
+    store: ServerStore = request.app.state.store
     return store
 
 
@@ -35,7 +39,7 @@ def get_settings(request: Request) -> ServerSettings:
     return settings
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[ServerStore, Depends(get_store)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 
 
@@ -46,11 +50,11 @@ def get_current_user(request: Request) -> User | None:
     return user
 
 
-def get_accounts(request: Request) -> AccountStore:
+def get_accounts(request: Request) -> Accounts:
     """The store, as the keeper of users, keys and sessions (checked by ``create_app``)."""
-    store: AccountStore = request.app.state.store
+    store: Accounts = request.app.state.store
     return store
 
 
 CurrentUserDep = Annotated[User | None, Depends(get_current_user)]
-AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]

@@ -7,8 +7,8 @@
   source id is the end user (the token's ``end_user_id``, else the token itself). A second
   vote by the same end user on the same trace and name overrides the first, which stays,
   invalid, as history; this holds for pending votes too, and for votes sent at the same
-  moment (the store takes them in turn: ``Store.log_vote``). A vote's value need not have
-  the type of the one it replaces (a thumbs up may become a comment).
+  moment (the store takes them in turn: ``PendingAssessments.log_vote``). A vote's value
+  need not have the type of the one it replaces (a thumbs up may become a comment).
 
 The routes call these, never the store twice.
 """
@@ -22,11 +22,12 @@ from assay.entities import Assessment, AssessmentSource, AssessmentSourceType, F
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.feedback_tokens import FeedbackTokenScopeError, TokenClaims
 from assay.store.base import Store
+from assay.store.capabilities import ServerStore
 
 __all__ = ["cast_vote", "log_or_keep"]
 
 
-def log_or_keep(store: Store, assessment: Assessment,
+def log_or_keep(store: ServerStore, assessment: Assessment,
                 pending_ttl_seconds: float) -> tuple[Assessment, bool]:
     """The assessment as stored, and whether it is pending (its trace not stored yet).
 
@@ -62,7 +63,7 @@ def _is_stored(store: Store, trace_id: str) -> bool:
     return True
 
 
-def cast_vote(store: Store, claims: TokenClaims, name: str, value: Any,
+def cast_vote(store: ServerStore, claims: TokenClaims, name: str, value: Any,
               rationale: str | None, metadata: Mapping[str, Any] | None,
               pending_ttl_seconds: float,
               trace_id: str | None = None) -> tuple[Feedback, bool]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from assay.server.app import create_app
 from assay.server.settings import ServerSettings
-from assay.store.uri import open_store
+from assay.store import open_store
 
 __all__ = ["COMMITTED_PATH", "openapi_document", "render"]
 

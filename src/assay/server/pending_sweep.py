@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assay.errors import AssayError
 from assay.server.stats import ServerCounters
-from assay.store.base import Store
+from assay.store.capabilities import PendingAssessments
 
 __all__ = ["SWEEP_INTERVAL_SECONDS", "pending_sweeps", "sweep_pending"]
 
@@ -30,7 +30,7 @@ SWEEP_INTERVAL_SECONDS = 60.0
 _log = logging.getLogger(__name__)
 
 
-def sweep_pending(store: Store, counters: ServerCounters) -> int:
+def sweep_pending(store: PendingAssessments, counters: ServerCounters) -> int:
     """Attach what can be; expire what is due now, count and log it; return how many
     expired."""
     attached = store.attach_stored_pending_assessments()
@@ -46,7 +46,7 @@ def sweep_pending(store: Store, counters: ServerCounters) -> int:
 
 
 @contextlib.asynccontextmanager
-async def pending_sweeps(store: Store, counters: ServerCounters,
+async def pending_sweeps(store: PendingAssessments, counters: ServerCounters,
                          interval: float = SWEEP_INTERVAL_SECONDS) -> AsyncIterator[None]:
     """Sweep at once and then every ``interval`` seconds, until the block ends."""
     task = asyncio.create_task(_sweep_forever(store, counters, interval),
@@ -59,7 +59,8 @@ async def pending_sweeps(store: Store, counters: ServerCounters,
             await task
 
 
-async def _sweep_forever(store: Store, counters: ServerCounters, interval: float) -> None:
+async def _sweep_forever(store: PendingAssessments, counters: ServerCounters,
+                         interval: float) -> None:
     while True:
         try:
             await run_in_threadpool(sweep_pending, store, counters)

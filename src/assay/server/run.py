@@ -31,10 +31,10 @@ import uvicorn.config
 from fastapi import FastAPI
 
 from assay.server.app import create_app, create_app_from_env
-from assay.server.auth import AccountStore
 from assay.server.settings import ServerSettings
-from assay.store.base import Store
-from assay.store.uri import mask_uri, open_store
+from assay.store import Store, open_store
+from assay.store.capabilities import Accounts
+from assay.store.uri import mask_uri
 
 __all__ = ["create_worker_app", "log_config", "serve"]
 
@@ -101,7 +101,7 @@ def _freeze_startup_objects() -> None:
 
 def _say_how_to_create_the_first_admin(store: Store, uri: str) -> None:
     """With auth on and no user at all nobody can get in: say how to make the first admin."""
-    if isinstance(store, AccountStore) and not store.list_users():
+    if isinstance(store, Accounts) and not store.list_users():
         print("Assay server: --auth is on but there are no users yet, so every request will "
               "be refused. Create the first admin (then an API key) with:\n"
               f"    assay users create NAME --role admin --backend-store-uri '{mask_uri(uri)}'\n"

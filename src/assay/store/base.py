@@ -1,8 +1,10 @@
-"""The Store interface every backend implements (the SQL store now, the REST store later).
+"""The Store interface every backend implements: the SQL store and the REST store.
 
 Everything above the store (the SDK, the server, the UI) calls these methods and never
 writes SQL. Methods named ``get_*`` raise :class:`~assay.errors.NotFoundError`, ``find_*``
-return ``None``, ``search_*`` return a :class:`~assay.paging.PagedList`.
+return ``None``, ``search_*`` return a :class:`~assay.paging.PagedList`. What only a
+server's store does (pending assessments, signing keys, accounts) is not here but in
+:mod:`assay.store.capabilities`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 
-from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trace, TraceInfo
+from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
-from assay.errors import AssayError, NotFoundError
+from assay.errors import NotFoundError
 from assay.paging import PagedList
 
 __all__ = ["Store"]
@@ -203,7 +205,7 @@ class Store(abc.ABC):
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         """Delete an assessment (a missing one is fine); what it overrode is valid again."""
 
-    # -- feedback tokens and pending assessments ------------------------------------------
+    # -- feedback tokens ------------------------------------------------------------------
     @abc.abstractmethod
     def create_feedback_token(self, trace_id: str, names: Sequence[str] | None = None,
                               end_user_id: str | None = None, expires_in: float = 3600) -> str:
@@ -214,61 +216,6 @@ class Store(abc.ABC):
         after ``expires_in`` seconds (at most 30 days). The trace need not be stored yet.
         InvalidParameterError for an argument out of range.
         """
-
-    # Kept by the server's SQL store only: other stores say so.
-    def signing_key(self, purpose: str) -> bytes:
-        """The server's random key for ``purpose`` (e.g. "feedback_token"), created on first
-        use and shared by every process over the same database."""
-        raise self._server_side("signing keys")
-
-    def keep_pending_assessment(self, assessment: Assessment,
-                                expires_in_seconds: float) -> Assessment:
-        """Keep an assessment for a trace not stored yet (its id of Assay's form), with the
-        id it will keep; it is attached when the trace is written, or dropped once
-        ``expires_in_seconds`` have passed.
-
-        AlreadyExistsError when the trace is stored (log the assessment instead);
-        InvalidParameterError for a malformed trace id or a session-level assessment;
-        NotFoundError when ``overrides`` names no pending assessment of the trace.
-        """
-        raise self._server_side("pending assessments")
-
-    def log_vote(self, vote: Feedback, expires_in_seconds: float) -> tuple[Feedback, bool]:
-        """Record an end user's vote (a HUMAN feedback on a whole trace whose source id is
-        the voter): log it on its trace, or keep it pending (as
-        :meth:`keep_pending_assessment`) while the trace is not stored. Return it as stored
-        and whether it is pending.
-
-        It overrides the voter's valid vote of the same name on the trace, stored or
-        pending (``vote.overrides`` is ignored), in one transaction that other votes of the
-        same voter, trace and name wait for: however many arrive at once, one stays valid.
-        InvalidParameterError for a vote that is not a HUMAN feedback with a source id on a
-        whole trace, and as :meth:`log_assessment`.
-        """
-        raise self._server_side("votes")
-
-    def list_pending_assessments(self, trace_id: str) -> list[Assessment]:
-        """The assessments kept for a trace not stored yet, oldest first (one overridden by a
-        later one has ``valid=False``)."""
-        raise self._server_side("pending assessments")
-
-    def attach_stored_pending_assessments(self) -> int:
-        """Attach the pending assessments whose trace is stored (it was written at the very
-        moment they were kept, without seeing them); return how many."""
-        raise self._server_side("pending assessments")
-
-    def expire_pending_assessments(self, now_ms: int | None = None) -> int:
-        """Drop the pending assessments whose time is up (at ``now_ms``, default now) and
-        return how many."""
-        raise self._server_side("pending assessments")
-
-    def count_pending_assessments(self) -> int:
-        """How many assessments wait for their trace."""
-        raise self._server_side("pending assessments")
-
-    def _server_side(self, what: str) -> AssayError:
-        return AssayError(f"{type(self).__name__} does not keep {what}; the server's SQL "
-                          "store does")
 
     # -- lifecycle -----------------------------------------------------------------------
     @abc.abstractmethod

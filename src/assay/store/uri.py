@@ -1,14 +1,15 @@
-"""Tracking URIs: which store a URI names, and the error for one Assay cannot use."""
+"""Tracking URIs: which kind of store a URI names, the error for one Assay cannot use, and
+a URI fit for a message (its password masked). :func:`assay.store.open_store` opens one."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from assay.errors import InvalidTrackingURIError
-from assay.store.base import Store
 
-__all__ = ["DEFAULT_TRACKING_URI", "is_server_uri", "mask_uri", "open_store", "validate_uri"]
+__all__ = ["DEFAULT_TRACKING_URI", "is_server_uri", "mask_uri", "validate_uri"]
 
 #: A SQLite file in the working directory: no server, no set-up.
 DEFAULT_TRACKING_URI = "sqlite:///assay.db"
@@ -82,14 +83,11 @@ def is_server_uri(uri: str) -> bool:
     return uri.strip().lower().startswith(("http://", "https://"))
 
 
-def open_store(uri: str) -> Store:
-    """Open the store a tracking URI names: the REST store for an Assay server, the SQL store
-    for sqlite and postgresql."""
-    uri = validate_uri(uri)
-    if is_server_uri(uri):
-        from assay.store.rest import RestStore
+def __getattr__(name: str) -> Any:
+    # open_store lived here before it moved to the package (assay.store.open_store), which
+    # imports this module: it is looked up when asked for, not imported up front.
+    if name == "open_store":
+        from assay.store import open_store
 
-        return RestStore(uri)
-    from assay.store.sql import SqlStore
-
-    return SqlStore(uri)
+        return open_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,7 @@ from assay.server.limits import check_value_size
 from assay.server.permissions import Action, needs
 from assay.server.rate_limit import RateLimitedError, TokenBucketLimiter
 from assay.server.stats import CountersDep, ServerCounters
-from assay.store.base import Store
+from assay.store.capabilities import SigningKeys
 
 __all__ = ["FEEDBACK_PATH", "router"]
 
@@ -125,7 +125,7 @@ def submit_feedback(body: SubmitFeedbackRequest, response: Response, store: Stor
                                   pending=pending, overrides=vote.overrides)
 
 
-def _verified(store: Store, token: str, counters: ServerCounters) -> TokenClaims:
+def _verified(store: SigningKeys, token: str, counters: ServerCounters) -> TokenClaims:
     try:
         return verify_token(store.signing_key(FEEDBACK_TOKEN_PURPOSE), token)
     except FeedbackTokenError:

@@ -38,7 +38,7 @@ from assay.server.ui.assessment_forms import (
 )
 from assay.server.ui.chips import feedback_chips, session_chips
 from assay.server.ui.templating import page, page_route
-from assay.store.sql.schema import MAX_KEY_CHARS
+from assay.store.checks import MAX_KEY_CHARS
 
 __all__ = ["conversation_text", "router"]
 

@@ -11,10 +11,17 @@ grow exponentially (0.1 s doubling, at most 5 s) with full jitter, so clients th
 the server together do not come back together; a ``Retry-After`` header is honoured. After
 ``retry_seconds`` the error is raised.
 
-Errors come back as the exceptions the server mapped them from (see
-:mod:`assay.server.errors`): 400 → InvalidParameterError (a FilterError when the body has a
-``position``), 401 → AuthenticationError, 403 → PermissionDeniedError, 404 → NotFoundError,
-409 → AlreadyExistsError, and StoreUnavailableError when the server cannot be reached.
+Errors come back as the exceptions the server mapped them from, read from the body's
+``error_code`` (see :mod:`assay.server.errors`), not from the HTTP status: RESOURCE_DOES_NOT_EXIST
+→ NotFoundError, INVALID_PARAMETER_VALUE → InvalidParameterError (a FilterError when the
+body has a ``position``), RESOURCE_ALREADY_EXISTS → AlreadyExistsError, and so on for each
+code of :mod:`assay.errors`. The SDK acts on some of these (a ``find_*`` answers None for a
+NotFoundError; an experiment created meanwhile is looked up again after an
+AlreadyExistsError), so a 404 or 409 that carries no such code (a proxy's page, a path that
+is not an Assay route: ENDPOINT_NOT_FOUND) is a plain AssayError that says so. A code this
+client does not know (one of a newer server) is read by its status: 400 → InvalidParameterError,
+401 → AuthenticationError, 403 → PermissionDeniedError, 5xx → StoreUnavailableError.
+StoreUnavailableError also when the server cannot be reached.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from assay.errors import (
     NotFoundError,
     PermissionDeniedError,
     QueryTimeoutError,
+    RequestTooLargeError,
     StoreUnavailableError,
+    UnsupportedMediaTypeError,
 )
 from assay.search.errors import FilterError
 from assay.store.rest._outage import Outage
@@ -54,12 +63,20 @@ _MAYBE_DONE = frozenset((500, 502, 504))
 _FIRST_WAIT = 0.1
 _LONGEST_WAIT = 5.0
 
-_ERRORS: dict[int, type[AssayError]] = {
+#: The exception each of the server's error codes stands for.
+_BY_CODE: dict[str, type[AssayError]] = {kind.error_code: kind for kind in (
+    InvalidParameterError, RequestTooLargeError, UnsupportedMediaTypeError, NotFoundError,
+    AlreadyExistsError, AuthenticationError, PermissionDeniedError, StoreUnavailableError,
+    QueryTimeoutError)}
+# A refused CSRF token is a refusal like any other (the server's CsrfError is a
+# PermissionDeniedError).
+_BY_CODE["CSRF_FAILED"] = PermissionDeniedError
+#: For a code this client does not know: the exception its status stands for. Not 404 and
+#: 409: only the server's own codes say "no such resource" or "already exists".
+_BY_STATUS: dict[int, type[AssayError]] = {
     400: InvalidParameterError,
     401: AuthenticationError,
     403: PermissionDeniedError,
-    404: NotFoundError,
-    409: AlreadyExistsError,
     413: InvalidParameterError,
     415: InvalidParameterError,
     422: InvalidParameterError,
@@ -197,22 +214,28 @@ def _message_of(response: httpx.Response, method: str, path: str) -> str:
 
 
 def _error_of(response: httpx.Response, method: str, path: str) -> AssayError:
-    """The exception an error response stands for, with the server's message."""
+    """The exception an error response stands for (by its ``error_code``), with the
+    server's message."""
     status = response.status_code
-    message = ""
+    said = code = ""
     body: Any = None
     with contextlib.suppress(ValueError):
         body = response.json()
     if isinstance(body, dict):
-        message = str(body.get("message") or "")
-        if status == 400 and "position" in body:
-            return FilterError(message, position=body.get("position"),
-                               fragment=body.get("fragment"))
-    if not message:
-        message = f"{method} {path} answered HTTP {status}"
-    kind = _ERRORS.get(status)
+        said = str(body.get("message") or "")
+        code = str(body.get("error_code") or "")
+    message = said or f"{method} {path} answered HTTP {status}"
+    kind = _BY_CODE.get(code)
+    if kind is InvalidParameterError and isinstance(body, dict) and "position" in body:
+        return FilterError(message, position=body.get("position"),
+                           fragment=body.get("fragment"))
+    if kind is StoreUnavailableError or (kind is None and status >= 500):
+        return StoreUnavailableError(f"The Assay server failed: {message}")
+    if kind is None:
+        kind = _BY_STATUS.get(status)
     if kind is not None:
         return kind(message)
-    if status >= 500:
-        return StoreUnavailableError(f"The Assay server failed: {message}")
-    return AssayError(message)
+    what = f"error code {code}" if code else "no Assay error code"
+    return AssayError(f"{method} {path} answered HTTP {status} with {what}"
+                      f"{f' ({said})' if said else ''}: is the tracking URI the address of an "
+                      "Assay server of this version?")

@@ -10,12 +10,15 @@ traces (OTLP's partial success) and ``log_traces`` raises InvalidParameterError 
 rejected spans.
 
 ``ASSAY_API_KEY`` is sent as a bearer token when the server runs with ``--auth``.
+
+Arguments are checked here, with the checks the SQL store applies (:mod:`assay.store.checks`),
+before any request: a bad one gets the same error as on a local database, without a round
+trip. Nothing here imports SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -27,31 +30,25 @@ from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
+from assay.settings import ASSAY_API_KEY, api_key_from_env, http_retry_seconds_from_env
 from assay.store.base import Store
-from assay.store.rest._http import RestClient
-from assay.store.rest.otlp import encode_traces
-
-# The SQL store's argument checks are plain functions: the REST store applies the same
-# ones, so a bad argument gets the same error here as there, without a round trip.
-from assay.store.sql.analytics import check_feedback_names, check_time_bucket
-from assay.store.sql.experiments import (
+from assay.store.checks import (
+    check_delete_arguments,
     check_experiment_name,
     check_experiment_tags,
+    check_feedback_names,
+    check_max_results,
+    check_tag_key,
+    check_time_bucket,
+    experiment_keys,
     parse_experiment_id,
 )
-from assay.store.sql.page_tokens import check_max_results
-from assay.store.sql.search import experiment_keys
-from assay.store.sql.trace_rows import trace_rows
-from assay.store.sql.trace_tags import check_tag_key
-from assay.store.sql.traces import check_delete_arguments
+from assay.store.rest._http import RestClient
+from assay.store.rest.otlp import encode_traces
+from assay.store.trace_rows import trace_rows
 from assay.store.uri import mask_uri
 
 __all__ = ["ASSAY_API_KEY", "RestStore"]
-
-#: The API key sent to a server that runs with ``--auth``.
-ASSAY_API_KEY = "ASSAY_API_KEY"
-#: Seconds a failing request keeps being retried before its error is raised.
-ASSAY_HTTP_RETRY_SECONDS = "ASSAY_HTTP_RETRY_SECONDS"
 
 #: The server's largest page; longer pages are fetched in several requests.
 _SERVER_PAGE = 1000
@@ -73,9 +70,8 @@ class RestStore(Store):
                  retry_seconds: float | None = None) -> None:
         self.uri = mask_uri(uri)
         if retry_seconds is None:
-            retry_seconds = _env_seconds(ASSAY_HTTP_RETRY_SECONDS, 30.0)
-        self._http = RestClient(uri, api_key or os.environ.get(ASSAY_API_KEY) or None,
-                                retry_seconds=retry_seconds)
+            retry_seconds = http_retry_seconds_from_env()
+        self._http = RestClient(uri, api_key or api_key_from_env(), retry_seconds=retry_seconds)
 
     def __repr__(self) -> str:
         return f"RestStore({self.uri!r})"
@@ -151,7 +147,7 @@ class RestStore(Store):
             encoded = encode_traces(traces)
         except (ValueError, TypeError, OverflowError, AttributeError) as exc:
             # Something no server could take (ids that are not hex, times that are not
-            # numbers): the SQL store's own checks name it, as a local store would.
+            # numbers): the checks of the rows a SQL store would write name it.
             trace_rows(traces)
             raise InvalidParameterError(f"Cannot store the traces: {exc}") from None
         body = gzip.compress(encoded, compresslevel=1)
@@ -316,16 +312,3 @@ def _segment(value: str) -> str:
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
-
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        from assay.errors import InvalidParameterError
-
-        raise InvalidParameterError(
-            f"Invalid {name} {raw!r}: expected a number of seconds") from None
-    return max(0.0, value)

@@ -32,15 +32,15 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary, TimeBucket
 from assay.errors import InvalidParameterError
 from assay.search import FilterError, MetadataField, TagField, TraceField, parse_order_by
+from assay.store.checks import check_feedback_names, check_time_bucket, experiment_keys
 from assay.store.sql.analytics_results import (
     MAX_CATEGORIES,
     MAX_VALUE_BINS,
@@ -51,7 +51,7 @@ from assay.store.sql.analytics_results import (
 from assay.store.sql.dialect import Dialect, floor_to_int, tune_for_analytics
 from assay.store.sql.filters import has_session_assessments, trace_filter
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
-from assay.store.sql.search import experiment_keys, run_query
+from assay.store.sql.search import run_query
 
 __all__ = ["MAX_CATEGORIES", "get_feedback_summary"]
 
@@ -96,7 +96,7 @@ def get_feedback_summary(conn: Connection, dialect: Dialect, experiment_ids: Seq
     keys = experiment_keys(experiment_ids)
     name_list = check_feedback_names(names)
     group = _group_expression(group_by)
-    bucket = check_time_bucket(time_bucket)
+    bucket = _bounds(check_time_bucket(time_bucket))
     found = trace_filter(dialect, keys or [-1], filter_string, conn=conn if keys else None)
     groups = Groups(group is not None, bucket is not None)
     if keys:
@@ -113,28 +113,9 @@ def get_feedback_summary(conn: Connection, dialect: Dialect, experiment_ids: Seq
         groups=tuple(groups.each()) if group is not None or bucket is not None else ())
 
 
-# -- argument checks -----------------------------------------------------------------------
-
-def check_feedback_names(names: Sequence[str] | None) -> list[str] | None:
-    if names is None:
-        return None
-    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
-        raise InvalidParameterError(
-            f"Invalid names {names!r}: expected a list of feedback names, e.g. "
-            "['user_feedback']")
-    for name in names:
-        check_key("names[]", name)
-    return sorted(set(names))
-
-
-def check_time_bucket(time_bucket: str | None) -> tuple[int, int] | None:
-    if time_bucket is None:
-        return None
-    if time_bucket not in _BUCKETS:
-        raise InvalidParameterError(
-            f"Invalid time_bucket {time_bucket!r}: expected one of "
-            f"{', '.join(get_args(TimeBucket))}")
-    return _BUCKETS[time_bucket]
+def _bounds(time_bucket: TimeBucket | None) -> tuple[int, int] | None:
+    """A time bucket's width and the start of one bucket, in ms since the epoch."""
+    return None if time_bucket is None else _BUCKETS[time_bucket]
 
 
 def _group_expression(group_by: str | None) -> sa.ColumnElement[Any] | None:

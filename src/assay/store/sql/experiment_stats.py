@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assay.entities.overview import AssessmentName, ExperimentStats
-from assay.store.sql.experiments import parse_experiment_id
-from assay.store.sql.page_tokens import check_max_results
+from assay.store.checks import check_max_results, parse_experiment_id
 from assay.store.sql.schema import assessments, traces
 
 __all__ = ["get_experiment_stats", "list_assessment_names"]

@@ -5,7 +5,6 @@ Functions take an open Connection; the caller owns the transaction.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 
@@ -17,15 +16,16 @@ from assay.entities import Experiment
 from assay.entities._checks import check_key
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.paging import PagedList
-from assay.store.sql.page_tokens import (
+from assay.store.checks import (
+    check_experiment_name,
+    check_experiment_tags,
     check_max_results,
-    decode_page_token,
-    encode_page_token,
+    parse_experiment_id,
 )
+from assay.store.sql.page_tokens import decode_page_token, encode_page_token
 from assay.store.sql.schema import experiments
 
 __all__ = [
-    "MAX_NAME_CHARS",
     "create_experiment",
     "find_experiment_by_name",
     "get_experiment",
@@ -34,21 +34,8 @@ __all__ = [
     "parse_experiment_id",
 ]
 
-MAX_NAME_CHARS = 500
 _ACTIVE = "active"
 _PAGE_KIND = "experiments"
-# Ids are decimal integers in the API; anything else names no experiment. The bound keeps the
-# value inside a 64-bit column, where PostgreSQL would otherwise reject the query itself.
-_ID_PATTERN = re.compile(r"[0-9]{1,18}")
-
-
-def parse_experiment_id(experiment_id: object) -> int | None:
-    """The integer key of an experiment id such as ``"12"``; None if it cannot be one."""
-    if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
-        experiment_id = str(experiment_id)
-    if isinstance(experiment_id, str) and _ID_PATTERN.fullmatch(experiment_id):
-        return int(experiment_id)
-    return None
 
 
 def create_experiment(conn: Connection, name: str,
@@ -140,36 +127,6 @@ def _to_experiment(row: RowMapping) -> Experiment:
         tags=dict(tags) if isinstance(tags, dict) else {},
         lifecycle_stage=row["lifecycle_stage"],
     )
-
-
-def check_experiment_name(name: object) -> None:
-    if not isinstance(name, str):
-        raise InvalidParameterError(
-            f"Invalid experiment name {name!r}: expected a string, got {type(name).__name__}")
-    if not name.strip():
-        raise InvalidParameterError("Invalid experiment name '': it must not be empty")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidParameterError(
-            f"Invalid experiment name {name[:50] + '…'!r}: it is {len(name)} characters "
-            f"long; the limit is {MAX_NAME_CHARS}")
-    check_key("experiment name", name)
-
-
-def check_experiment_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    if tags is None:
-        return {}
-    if not isinstance(tags, Mapping):
-        raise InvalidParameterError(
-            f"Invalid experiment tags: expected a mapping of str to str, got "
-            f"{type(tags).__name__}")
-    for key, value in tags.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidParameterError(
-                f"Invalid experiment tag {key!r}: keys and values must be strings, got "
-                f"{type(key).__name__} and {type(value).__name__}")
-        check_key(f"experiment tag key {key[:50]!r}", key)
-    # Values are kept whole: the tags are stored as JSON, where a NUL is an escape.
-    return dict(tags)
 
 
 def _already_exists(name: str) -> AlreadyExistsError:

@@ -23,8 +23,9 @@ from assay.entities.label_schema import (
 )
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.paging import PagedList
+from assay.store.checks import check_max_results
 from assay.store.sql.experiments import get_experiment, parse_experiment_id
-from assay.store.sql.page_tokens import check_max_results, decode_page_token, encode_page_token
+from assay.store.sql.page_tokens import decode_page_token, encode_page_token
 from assay.store.sql.schema import label_schemas
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 
 from assay.errors import InvalidParameterError
 
-__all__ = ["check_max_results", "decode_page_token", "encode_page_token"]
+__all__ = ["decode_page_token", "encode_page_token"]
 
 _VERSION = 1
 _MAX_TOKEN_CHARS = 4096
@@ -40,13 +40,6 @@ def decode_page_token(token: str, kind: str, second: type[int] | type[str]) -> t
             or type(after[0]) is not int or type(after[1]) is not second):
         raise _invalid(token)
     return after[0], after[1]
-
-
-def check_max_results(max_results: object) -> None:
-    """InvalidParameterError unless ``max_results`` is a positive int (a page size)."""
-    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
-        raise InvalidParameterError(
-            f"Invalid max_results {max_results!r}: expected a positive integer")
 
 
 def _decode(token: str) -> Any:

@@ -19,8 +19,9 @@ from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, check_
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
 from assay.paging import PagedList
+from assay.store.checks import check_max_results
 from assay.store.sql.experiments import get_experiment, parse_experiment_id
-from assay.store.sql.page_tokens import check_max_results, decode_page_token, encode_page_token
+from assay.store.sql.page_tokens import decode_page_token, encode_page_token
 from assay.store.sql.schema import run_traces, runs, traces
 
 __all__ = [

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from assay.store.checks import MAX_KEY_CHARS
 from assay.store.sql.dialect import ID_TYPE, Dialect, value_lookup_index
 
 __all__ = [
+    "MAX_KEY_CHARS",
     "NAMING_CONVENTION",
     "api_keys",
     "assessments",
@@ -47,9 +49,6 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-
-#: Longest tag key, and longest value kept in an indexed projection column.
-MAX_KEY_CHARS = 250
 
 experiments = sa.Table(
     "experiments",

@@ -48,15 +48,14 @@ from assay.search import (
     to_filter_string,
     with_tie_breakers,
 )
+from assay.store.checks import check_max_results, experiment_keys
 from assay.store.sql.dialect import Dialect
 from assay.store.sql.engine import driver_message
-from assay.store.sql.experiments import parse_experiment_id
 from assay.store.sql.filters import TraceFilter, has_session_assessments, trace_filter
-from assay.store.sql.page_tokens import check_max_results
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
 from assay.store.sql.traces import load_traces
 
-__all__ = ["experiment_keys", "run_query", "search_traces"]
+__all__ = ["run_query", "search_traces"]
 
 _TOKEN_KIND = "trace_search"
 _TOKEN_VERSION = 1
@@ -89,18 +88,6 @@ class SortKey:
     ascending: bool
     nullable: bool
     kind: ValueKind
-
-
-def experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
-    """The integer keys of experiment ids; ids that cannot name an experiment are dropped.
-
-    Raises:
-        InvalidParameterError: not a non-empty list of ids.
-    """
-    if isinstance(experiment_ids, str) or not experiment_ids:
-        raise InvalidParameterError(
-            f"Invalid experiment_ids {experiment_ids!r}: expected a non-empty list of ids")
-    return sorted({key for key in map(parse_experiment_id, experiment_ids) if key is not None})
 
 
 def search_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str],

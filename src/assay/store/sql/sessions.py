@@ -17,10 +17,10 @@ from assay.entities._checks import check_key
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError
 from assay.paging import PagedList
+from assay.store.checks import check_max_results, parse_experiment_id
 from assay.store.sql.assessments import with_assessments
 from assay.store.sql.dialect import Dialect, in_chunks
-from assay.store.sql.experiments import parse_experiment_id
-from assay.store.sql.page_tokens import check_max_results, decode_page_token, encode_page_token
+from assay.store.sql.page_tokens import decode_page_token, encode_page_token
 from assay.store.sql.schema import trace_metadata, traces
 from assay.store.sql.traces import load_traces
 

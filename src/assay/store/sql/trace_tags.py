@@ -12,47 +12,16 @@ from sqlalchemy.engine import Connection
 from assay.entities._checks import check_key, replace_nul
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
+from assay.store.checks import check_tag_key, truncate_tag_value
 from assay.store.sql.dialect import Dialect, in_chunks, upsert
-from assay.store.sql.schema import MAX_KEY_CHARS, trace_tags, traces
+from assay.store.sql.schema import trace_tags, traces
 
 __all__ = [
-    "MAX_TAG_VALUE_CHARS",
-    "check_tag_key",
     "delete_trace_tag",
     "load_key_values",
     "set_trace_tag",
     "trace_not_found",
-    "truncate_tag_value",
 ]
-
-#: Longer tag values are cut to this length, ending in "..." (MLflow's limit).
-MAX_TAG_VALUE_CHARS = 4096
-_ELLIPSIS = "..."
-
-
-def check_tag_key(key: object, trace_id: str) -> str:
-    """The key if it can be a tag key; InvalidParameterError naming it otherwise."""
-    if not isinstance(key, str):
-        raise InvalidParameterError(
-            f"Invalid tag key {key!r} on trace {trace_id!r}: expected a string, got "
-            f"{type(key).__name__}")
-    if not key:
-        raise InvalidParameterError(
-            f"Invalid tag key '' on trace {trace_id!r}: it must not be empty")
-    if len(key) > MAX_KEY_CHARS:
-        raise InvalidParameterError(
-            f"Invalid tag key {key[:50] + '...'!r} on trace {trace_id!r}: it is {len(key)} "
-            f"characters long; the limit is {MAX_KEY_CHARS}")
-    check_key(f"tag key {key[:50]!r} on trace {trace_id!r}", key)
-    return key
-
-
-def truncate_tag_value(value: str) -> str:
-    """The value, cut to :data:`MAX_TAG_VALUE_CHARS` characters ending in "..." if longer."""
-    if len(value) <= MAX_TAG_VALUE_CHARS:
-        return value
-    return value[:MAX_TAG_VALUE_CHARS - len(_ELLIPSIS)] + _ELLIPSIS
-
 
 def trace_not_found(trace_id: str) -> NotFoundError:
     """The error for a trace id that names no stored trace."""

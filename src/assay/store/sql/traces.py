@@ -19,19 +19,21 @@ from sqlalchemy.engine import Connection, RowMapping
 from assay.entities import Trace, TraceData, TraceInfo, TraceState
 from assay.entities._checks import check_key
 from assay.errors import InvalidParameterError, NotFoundError
+from assay.store.checks import check_delete_arguments, parse_experiment_id
 from assay.store.sql.dialect import Dialect, in_chunks, upsert_many
-from assay.store.sql.experiments import missing_experiment_ids, parse_experiment_id
+from assay.store.sql.experiments import missing_experiment_ids
 from assay.store.sql.schema import spans, trace_metadata, trace_tags, traces
-from assay.store.sql.spans import SPAN_CONFLICT_COLUMNS, SPAN_ROW_COLUMNS, load_spans
-from assay.store.sql.trace_rows import (
+from assay.store.sql.spans import load_spans
+from assay.store.sql.trace_tags import load_key_values, trace_not_found
+from assay.store.trace_rows import (
     KEY_VALUE_ROW_COLUMNS,
+    SPAN_CONFLICT_COLUMNS,
+    SPAN_ROW_COLUMNS,
     TRACE_ROW_COLUMNS,
     TraceRows,
-    is_bigint,
     is_partial,
     trace_rows,
 )
-from assay.store.sql.trace_tags import load_key_values, trace_not_found
 
 __all__ = [
     "delete_traces", "get_trace", "get_trace_info", "is_partial", "load_traces",
@@ -122,29 +124,6 @@ def delete_traces(conn: Connection, dialect: Dialect, experiment_id: str,
                   .order_by(traces.c.request_time_ms, traces.c.trace_id).limit(max_traces))
         where = [traces.c.id.in_(oldest.scalar_subquery())]
     return conn.execute(traces.delete().where(*where)).rowcount
-
-
-def check_delete_arguments(max_timestamp_millis: int | None, max_traces: int | None,
-                           trace_ids: Sequence[str] | None) -> None:
-    """MLflow's rules for delete_traces' arguments (InvalidParameterError otherwise)."""
-    if isinstance(trace_ids, str):
-        raise InvalidParameterError(
-            f"Invalid trace_ids {trace_ids!r}: expected a list of trace ids, not one string")
-    if max_timestamp_millis is None and not trace_ids:
-        raise InvalidParameterError(
-            "Either `max_timestamp_millis` or `trace_ids` must be specified.")
-    if max_timestamp_millis is not None and trace_ids:
-        raise InvalidParameterError(
-            "Only one of `max_timestamp_millis` and `trace_ids` can be specified.")
-    if trace_ids and max_traces is not None:
-        raise InvalidParameterError(
-            "`max_traces` can't be specified if `trace_ids` is specified.")
-    if max_traces is not None and (not is_bigint(max_traces) or max_traces <= 0):
-        raise InvalidParameterError(
-            f"`max_traces` must be a positive integer, received {max_traces!r}.")
-    if max_timestamp_millis is not None and not is_bigint(max_timestamp_millis):
-        raise InvalidParameterError(
-            f"`max_timestamp_millis` must be an integer, received {max_timestamp_millis!r}.")
 
 
 # -- reading -----------------------------------------------------------------------------

@@ -1,36 +1,48 @@
 """A batch of Trace entities as the rows of the trace tables, checked before anything is written.
 
 This is the CPU side of the export hot path, so rows are plain tuples (in the column order
-given next to each builder) and each batch is checked and converted in one pass.
+given next to each builder) and each batch is checked and converted in one pass. The SQL
+store writes the rows; the REST store builds them only to name what is wrong with a batch
+it cannot send, as the SQL store would (this module imports no backend).
 
 Ids and keys (trace id, client request id, tag and metadata keys) holding a NUL character are
-refused; free text (previews, tag and metadata values) has each NUL replaced by U+FFFD (see
-:mod:`assay.entities._checks`). Times and durations are ints with ``0 <= t < 2**63``.
+refused; free text (previews, tag and metadata values, span names and status messages) has
+each NUL replaced by U+FFFD (see :mod:`assay.entities._checks`). Times and durations are ints
+with ``0 <= t < 2**63``; a span's end, if it has ended, is at or after its start. Inputs and
+outputs are JSON text that goes into the row exactly as recorded, never decoded and encoded
+again: they can be megabytes, and a round trip must not change a character of them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from assay import _json
-from assay.entities import Trace, TraceInfo, TraceState
-from assay.entities._checks import check_key, replace_nul
+from assay.entities import Span, SpanStatusCode, Trace, TraceInfo, TraceState
+from assay.entities._checks import check_key, fits_int64, may_hold_wide_int, replace_nul
 from assay.entities.trace import metadata_keys
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.ids import ZERO_TRACE_ID
-from assay.store.sql.experiments import parse_experiment_id
-from assay.store.sql.schema import MAX_KEY_CHARS
-from assay.store.sql.spans import span_row
-from assay.store.sql.trace_tags import check_tag_key, truncate_tag_value
+from assay.store.checks import (
+    MAX_KEY_CHARS,
+    check_tag_key,
+    parse_experiment_id,
+    truncate_tag_value,
+)
 
 __all__ = [
     "KEY_VALUE_ROW_COLUMNS",
+    "SPAN_CONFLICT_COLUMNS",
+    "SPAN_ROW_COLUMNS",
     "TRACE_ROW_COLUMNS",
     "TraceRows",
-    "is_bigint",
+    "check_span_id",
+    "check_span_times",
     "is_partial",
+    "span_row",
     "trace_rows",
 ]
 
@@ -43,13 +55,26 @@ TRACE_ROW_COLUMNS = (
 )
 #: The columns of a ``trace_tags`` or ``trace_metadata`` row tuple, in order.
 KEY_VALUE_ROW_COLUMNS = ("trace_id", "key", "value")
+#: A span's identity; a span written again replaces everything else.
+SPAN_CONFLICT_COLUMNS = ("trace_id", "span_id")
+#: The columns of :func:`span_row`'s tuples, in order.
+SPAN_ROW_COLUMNS = (
+    *SPAN_CONFLICT_COLUMNS, "parent_id", "name", "span_type", "status_code", "status_message",
+    "start_time_ns", "end_time_ns", "inputs", "outputs", "attributes", "events",
+)
 
 _MAX_TRACE_ID_CHARS = 64
 _BIGINT_LIMIT = 2**63
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_ZERO_SPAN_ID = "0" * 16
+_EMPTY_OBJECT = "{}"
+_EMPTY_LIST = "[]"
 _TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 _NO_TOKENS = (None, None, None)
-# The stored text of each state (a plain lookup: an enum's .value is a slow property).
+# The stored text of each state and status code (a plain lookup: an enum's .value is a slow
+# property).
 _STATE_TEXT: dict[object, str] = {state: state.value for state in TraceState}
+_CODE_TEXT: dict[object, str] = {code: code.value for code in SpanStatusCode}
 
 
 @dataclass
@@ -211,14 +236,9 @@ def _token_usage(raw: str | None) -> tuple[int | None, int | None, int | None]:
     return input_tokens, output_tokens, total_tokens
 
 
-def is_bigint(value: object) -> bool:
-    """Whether ``value`` is an int that fits a BIGINT column (and not a bool)."""
-    return (isinstance(value, int) and not isinstance(value, bool)
-            and -_BIGINT_LIMIT <= value < _BIGINT_LIMIT)
-
-
-def _is_count(value: object) -> bool:
-    """Whether ``value`` is an int with ``0 <= value < 2**63`` (and not a bool)."""
+def _is_count(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is an int with ``0 <= value < 2**63`` (and not a bool): a time or a
+    duration."""
     return type(value) is int and 0 <= value < _BIGINT_LIMIT
 
 
@@ -226,3 +246,140 @@ def _not_a_string(what: str, key: object, value: object, trace_id: str) -> Inval
     return InvalidParameterError(
         f"Invalid {what} {key!r} on trace {trace_id!r}: keys and values must be strings, got "
         f"{type(key).__name__} and {type(value).__name__}")
+
+
+# -- spans ----------------------------------------------------------------------------------
+
+def span_row(trace_id: str, span: Span) -> tuple[Any, ...]:
+    """The ``spans`` row (values of :data:`SPAN_ROW_COLUMNS`) of a span of ``trace_id``.
+
+    Raises InvalidParameterError, naming the span and the field, for a span that cannot be
+    stored. (The hot path of every write: the common case is tested inline, and the
+    functions that name what is wrong are called only when something is.)
+    """
+    span_id = span.span_id
+    if span.trace_id != trace_id:
+        raise InvalidParameterError(
+            f"Span {span_id!r} has trace_id {span.trace_id!r} but was logged in trace "
+            f"{trace_id!r}")
+    if type(span_id) is not str or not _SPAN_ID.fullmatch(span_id) or span_id == _ZERO_SPAN_ID:
+        check_span_id(span_id, "span_id", trace_id)
+    parent_id = span.parent_id
+    if parent_id is not None and (type(parent_id) is not str or not _SPAN_ID.fullmatch(parent_id)
+                                  or parent_id == _ZERO_SPAN_ID):
+        check_span_id(parent_id, f"parent_id of span {span_id!r}", trace_id)
+    start = span.start_time_ns
+    end = span.end_time_ns
+    if not (type(start) is int and 0 <= start < _BIGINT_LIMIT
+            and (end is None or (type(end) is int and start <= end < _BIGINT_LIMIT))):
+        start, end = check_span_times(start, end, f"span {span_id!r} in trace {trace_id!r}")
+    status = span.status
+    name = span.name
+    span_type = span.span_type
+    message = status.description or ""
+    inputs = span.inputs_json
+    outputs = span.outputs_json
+    if (type(name) is not str or type(span_type) is not str or type(message) is not str
+            or (inputs is not None and type(inputs) is not str)
+            or (outputs is not None and type(outputs) is not str)):
+        _check_texts((name, span_type, message, inputs, outputs), span_id, trace_id)
+    # PostgreSQL cannot store a NUL: free text keeps it as U+FFFD (a JSON text has none).
+    if "\x00" in name:
+        name = replace_nul(name)
+    if "\x00" in span_type:
+        span_type = replace_nul(span_type)
+    if "\x00" in message:
+        message = replace_nul(message)
+    if inputs is not None and "\x00" in inputs:
+        inputs = replace_nul(inputs)
+    if outputs is not None and "\x00" in outputs:
+        outputs = replace_nul(outputs)
+    attributes = span.attributes
+    attributes_json = (_EMPTY_OBJECT if not attributes else _json.dumps(
+        attributes if type(attributes) is dict else dict(attributes)))
+    events_json = _EMPTY_LIST
+    if span.events:
+        for event in span.events:
+            if not _is_count(event.timestamp_ns):
+                raise InvalidParameterError(
+                    f"Invalid timestamp_ns {event.timestamp_ns!r} of event {event.name!r} of "
+                    f"span {span_id!r} in trace {trace_id!r}: expected nanoseconds since the "
+                    "epoch, an int at least 0 and below 2**63")
+        events_json = _json.dumps([event.to_dict() for event in span.events])
+        if may_hold_wide_int(events_json):
+            _check_ints(span, trace_id)
+    if attributes and may_hold_wide_int(attributes_json):
+        _check_ints(span, trace_id)
+    code = status.status_code
+    return (
+        trace_id,
+        span_id,
+        parent_id,
+        name,
+        span_type,
+        _CODE_TEXT.get(code) or SpanStatusCode(code).value,
+        message,
+        start,
+        end,
+        inputs,
+        outputs,
+        attributes_json,
+        events_json,
+    )
+
+
+def _check_texts(texts: tuple[object, ...], span_id: str, trace_id: str) -> None:
+    """InvalidParameterError naming the first of a span's texts (name, span_type, status
+    message, inputs_json, outputs_json; the last two may be None) that is not a str."""
+    names = ("name", "span_type", "status message", "inputs_json", "outputs_json")
+    for i, (name, text) in enumerate(zip(names, texts, strict=True)):
+        if not isinstance(text, str) and not (i >= 3 and text is None):
+            raise InvalidParameterError(
+                f"Invalid {name} {text!r} of span {span_id!r} in trace {trace_id!r}: "
+                f"expected a str{' or None' if i >= 3 else ''}, got {type(text).__name__}")
+
+
+def _check_ints(span: Span, trace_id: str) -> None:
+    """InvalidParameterError naming the attribute (of the span or of an event) that holds an
+    integer outside 64 bits, which OTLP cannot carry nor a BIGINT filter compare."""
+    where = f"of span {span.span_id!r} in trace {trace_id!r}"
+    for key, value in span.attributes.items():
+        if not fits_int64(value):
+            raise InvalidParameterError(
+                f"Invalid attribute {key[:100]!r} {where}: it holds an integer outside 64 bits")
+    for event in span.events:
+        if not fits_int64(event.timestamp_ns) or not fits_int64(dict(event.attributes)):
+            raise InvalidParameterError(
+                f"Invalid attributes of event {event.name[:100]!r} {where}: an integer is "
+                "outside 64 bits")
+
+
+def check_span_id(span_id: object, field: str, trace_id: str) -> str:
+    """``span_id`` if it is 16 lowercase hex digits, not all zero (OpenTelemetry's invalid
+    id); InvalidParameterError naming ``field`` and the trace otherwise."""
+    if (not isinstance(span_id, str) or not _SPAN_ID.fullmatch(span_id)
+            or span_id == _ZERO_SPAN_ID):
+        raise InvalidParameterError(
+            f"Invalid {field} {span_id!r} in trace {trace_id!r}: expected 16 lowercase hex "
+            "digits, not all zero")
+    return span_id
+
+
+def check_span_times(start: object, end: object, where: str) -> tuple[int, int | None]:
+    """A span's start and end (None: not ended) in nanoseconds since the epoch, if each is an
+    int with ``0 <= t < 2**63`` and the end is not before the start; InvalidParameterError
+    naming the field and ``where`` (the span) otherwise."""
+    if not _is_count(start):
+        raise InvalidParameterError(
+            f"Invalid start_time_ns {start!r} of {where}: expected nanoseconds since the "
+            "epoch, an int at least 0 and below 2**63")
+    if end is None:
+        return start, None
+    if not _is_count(end):
+        raise InvalidParameterError(
+            f"Invalid end_time_ns {end!r} of {where}: expected nanoseconds since the epoch, "
+            "an int at least 0 and below 2**63, or None for a span that has not ended")
+    if end < start:
+        raise InvalidParameterError(
+            f"Invalid end_time_ns {end!r} of {where}: it is before start_time_ns {start!r}")
+    return start, end

@@ -1,0 +1,496 @@
+"""The SQL store: :class:`SqlStore`, every store operation in one SQLite or PostgreSQL
+database.
+
+It owns the engine and the transactions; each method opens one (:meth:`SqlStore._reading`
+or :meth:`SqlStore._writing`) and calls the functions of the module of its resource, which
+hold the SQL. It implements :class:`~assay.store.base.Store` and the server-side
+capabilities (:mod:`assay.store.capabilities`): pending assessments and votes, signing keys,
+and accounts (users, API keys, sign-ins).
+
+On SQLite, writes from the threads of one process go through one lock (SQLite has a single
+writer anyway; taking turns in-process beats waiting on the file lock), and an in-memory
+database, being a single shared connection, serializes reads too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trace, TraceInfo
+from assay.entities._time import now_ms as _now_ms
+from assay.entities.analytics import FeedbackSummary
+from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
+from assay.entities.user import ApiKey, NewApiKey, Role, User
+from assay.errors import (
+    AssayError,
+    InvalidParameterError,
+    InvalidTrackingURIError,
+)
+from assay.feedback_tokens import FEEDBACK_TOKEN_PURPOSE, issue_token
+from assay.paging import PagedList
+from assay.store.capabilities import ServerStore
+from assay.store.sql import (
+    analytics,
+    credentials,
+    experiment_stats,
+    experiments,
+    search,
+    sessions,
+    trace_tags,
+)
+from assay.store.sql import assessments as sql_assessments
+from assay.store.sql import pending as sql_pending
+from assay.store.sql import signing_keys as sql_signing_keys
+from assay.store.sql import spans as sql_spans
+from assay.store.sql import traces as sql_traces
+from assay.store.sql import users as sql_users
+from assay.store.sql import votes as sql_votes
+from assay.store.sql.dialect import has_single_writer, is_transient_open_error
+from assay.store.sql.engine import (
+    WRITE_OPTION,
+    connection_error,
+    create_engine,
+    database_error,
+    driver_message,
+    is_memory_sqlite,
+)
+from assay.store.sql.migrations import upgrade_schema
+from assay.store.trace_rows import trace_rows
+from assay.store.uri import is_server_uri, mask_uri, validate_uri
+
+__all__ = ["SqlStore"]
+
+
+#: How long opening a new SQLite file keeps trying while other connections set it up.
+_OPEN_RETRY_SECONDS = 10.0
+
+
+class SqlStore(ServerStore):
+    """A :class:`~assay.store.base.Store`, with every server-side capability, on a SQL
+    database named by a tracking URI.
+
+    Opening it creates or upgrades the schema when needed. ``sqlite:///:memory:`` works across
+    threads; ``postgresql://`` and ``postgres://`` URIs use the psycopg 3 driver.
+
+    Raises:
+        InvalidTrackingURIError: the URI is not one the SQL store can use.
+        AssayError: the database cannot be reached or opened (the message names the URI,
+            with any password masked).
+    """
+
+    def __init__(self, uri: str) -> None:
+        uri = validate_uri(uri)
+        if is_server_uri(uri):
+            raise InvalidTrackingURIError(
+                f"Tracking URI {mask_uri(uri)!r} names an Assay server, not a database: open "
+                "it with assay.store.open_store (the REST store)")
+        self.uri = mask_uri(uri)
+        self._engine, self._dialect = create_engine(uri)
+        self._closed = False
+        # Signing keys by purpose: one never changes once created, so it is read once.
+        self._signing_keys: dict[str, bytes] = {}
+        self._write_lock: threading.Lock | None = None
+        self._read_lock: threading.Lock | None = None
+        if has_single_writer(self._dialect):
+            self._write_lock = threading.Lock()
+        if is_memory_sqlite(self._engine):
+            # One connection shared by every thread: readers must take turns with writers.
+            self._read_lock = self._write_lock
+        try:
+            self._upgrade_schema()
+        except sa.exc.DBAPIError as exc:
+            self._engine.dispose()
+            raise connection_error(uri, exc) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.uri!r})"
+
+    def _upgrade_schema(self) -> None:
+        # When several connections open a brand-new SQLite file at once, switching it to WAL
+        # and WAL recovery can answer "database is locked" at once, without waiting for
+        # busy_timeout (SQLite documents these cases). They are short, so try again a little.
+        deadline = time.monotonic() + _OPEN_RETRY_SECONDS
+        while True:
+            try:
+                upgrade_schema(self._engine, self._dialect)
+                return
+            except sa.exc.OperationalError as exc:
+                if not is_transient_open_error(self._dialect, exc) \
+                        or time.monotonic() > deadline:
+                    raise
+                self._engine.dispose()
+                time.sleep(0.05)
+
+    # -- experiments ---------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        with self._writing() as conn:
+            return experiments.create_experiment(conn, name, tags)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._reading() as conn:
+            return experiments.get_experiment(conn, experiment_id)
+
+    def find_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._reading() as conn:
+            return experiments.find_experiment_by_name(conn, name)
+
+    def search_experiments(self, max_results: int = 1000,
+                           page_token: str | None = None) -> PagedList[Experiment]:
+        with self._reading() as conn:
+            return experiments.list_experiments(conn, max_results, page_token)
+
+    # -- traces --------------------------------------------------------------------------
+    def log_traces(self, traces: Sequence[Trace]) -> None:
+        if not traces:
+            return
+        # Checked and turned into rows before taking a turn to write: it is most of the CPU.
+        rows = trace_rows(traces)
+        try:
+            with self._writing() as conn:
+                sql_traces.log_traces(conn, self._dialect, traces, rows)
+                # Assessments logged while a trace was running come inside it.
+                sql_assessments.log_trace_assessments(conn, self._dialect, traces)
+                # Feedback that arrived before its trace is attached with it.
+                sql_pending.attach_pending_assessments(conn, self._dialect, traces)
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+            # What validation let through and the database refused (a value of the wrong
+            # type, a missing name); the whole batch was rolled back.
+            raise InvalidParameterError(f"Cannot store the traces: {driver_message(exc)}") from exc
+
+    def get_trace(self, trace_id: str, include_spans: bool = True) -> Trace:
+        with self._reading() as conn:
+            trace = sql_traces.get_trace(conn, self._dialect, trace_id, include_spans)
+            return sql_assessments.with_assessments(conn, self._dialect, [trace])[0]
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        with self._reading() as conn:
+            info = sql_traces.get_trace_info(conn, self._dialect, trace_id)
+            return sql_assessments.with_assessments(conn, self._dialect, [Trace(info)])[0].info
+
+    def find_traces(self, trace_ids: Sequence[str]) -> dict[str, Trace]:
+        if not trace_ids:
+            return {}
+        with self._reading() as conn:
+            found = sql_traces.load_traces(conn, self._dialect, trace_ids, include_spans=True)
+            if not found:
+                return {}
+            return {t.info.trace_id: t for t in
+                    sql_assessments.with_assessments(conn, self._dialect, list(found.values()))}
+
+    def search_traces(self, experiment_ids: Sequence[str], max_results: int = 100,
+                      page_token: str | None = None, include_spans: bool = True,
+                      filter_string: str | None = None, order_by: Sequence[str] | None = None,
+                      run_id: str | None = None,
+                      model_id: str | None = None) -> PagedList[Trace]:
+        with self._reading() as conn:
+            page = search.search_traces(conn, self._dialect, experiment_ids, max_results,
+                                        page_token, include_spans, filter_string, order_by,
+                                        run_id, model_id)
+            return PagedList(sql_assessments.with_assessments(conn, self._dialect, page),
+                             page.token)
+
+    def get_feedback_summary(self, experiment_ids: Sequence[str],
+                             filter_string: str | None = None,
+                             names: Sequence[str] | None = None, group_by: str | None = None,
+                             time_bucket: str | None = None) -> FeedbackSummary:
+        with self._reading() as conn:
+            return analytics.get_feedback_summary(conn, self._dialect, experiment_ids,
+                                                  filter_string, names, group_by, time_bucket)
+
+    def delete_traces(self, experiment_id: str, max_timestamp_millis: int | None = None,
+                      max_traces: int | None = None,
+                      trace_ids: Sequence[str] | None = None) -> int:
+        with self._writing() as conn:
+            return sql_traces.delete_traces(conn, self._dialect, experiment_id,
+                                            max_timestamp_millis, max_traces, trace_ids)
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        with self._writing() as conn:
+            trace_tags.set_trace_tag(conn, self._dialect, trace_id, key, value)
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        with self._writing() as conn:
+            trace_tags.delete_trace_tag(conn, trace_id, key)
+
+    # -- sessions ------------------------------------------------------------------------
+    def search_sessions(self, experiment_ids: Sequence[str], max_results: int = 100,
+                        page_token: str | None = None, include_spans: bool = True,
+                        run_id: str | None = None,
+                        model_id: str | None = None) -> PagedList[Session]:
+        with self._reading() as conn:
+            return sessions.list_sessions(conn, self._dialect, experiment_ids, max_results,
+                                          page_token, include_spans, run_id, model_id)
+
+    def find_session_trace_id(self, session_id: str) -> str | None:
+        with self._reading() as conn:
+            return sql_assessments.find_session_trace_id(conn, session_id)
+
+    # -- overviews ------------------------------------------------------------------------
+    def get_experiment_stats(self,
+                             experiment_ids: Sequence[str]) -> dict[str, ExperimentStats]:
+        with self._reading() as conn:
+            return experiment_stats.get_experiment_stats(conn, experiment_ids)
+
+    def list_assessment_names(self, experiment_id: str,
+                              max_results: int = 100) -> list[AssessmentName]:
+        with self._reading() as conn:
+            return experiment_stats.list_assessment_names(conn, experiment_id, max_results)
+
+    def get_span(self, trace_id: str, span_id: str) -> Span:
+        with self._reading() as conn:
+            return sql_spans.get_span(conn, trace_id, span_id)
+
+    def list_span_outlines(self, trace_id: str) -> list[SpanOutline]:
+        with self._reading() as conn:
+            return sql_spans.list_span_outlines(conn, trace_id)
+
+    # -- assessments ---------------------------------------------------------------------
+    def log_assessment(self, assessment: Assessment) -> Assessment:
+        with self._writing_checked("the assessment") as conn:
+            return sql_assessments.log_assessment(conn, self._dialect, assessment)
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        with self._reading() as conn:
+            return sql_assessments.get_assessment(conn, trace_id, assessment_id)
+
+    def update_assessment(self, trace_id: str, assessment_id: str,
+                          assessment: Assessment) -> Assessment:
+        with self._writing_checked("the assessment") as conn:
+            return sql_assessments.update_assessment(conn, trace_id, assessment_id, assessment)
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        with self._writing() as conn:
+            sql_assessments.delete_assessment(conn, trace_id, assessment_id)
+
+    # -- feedback tokens ------------------------------------------------------------------
+    def create_feedback_token(self, trace_id: str, names: Sequence[str] | None = None,
+                              end_user_id: str | None = None, expires_in: float = 3600) -> str:
+        # The trace need not be stored yet; when it is, the token names its experiment.
+        key = self.signing_key(FEEDBACK_TOKEN_PURPOSE)
+        experiment_id = None
+        if isinstance(trace_id, str):
+            with self._reading() as conn:
+                experiment_id = sql_pending.find_experiment_id(conn, trace_id)
+        return issue_token(key, trace_id, names, end_user_id, expires_in, experiment_id)
+
+    # -- signing keys (SigningKeys) -------------------------------------------------------
+    def signing_key(self, purpose: str) -> bytes:
+        # 32 random bytes, read once: a key never changes once created.
+        key = self._signing_keys.get(purpose)
+        if key is None:
+            with self._reading() as conn:
+                key = sql_signing_keys.find_signing_key(conn, purpose)
+            if key is None:
+                with self._writing() as conn:
+                    key = sql_signing_keys.create_signing_key(conn, self._dialect, purpose,
+                                                              _now_ms())
+            self._signing_keys[purpose] = key
+        return key
+
+    # -- pending assessments and votes (PendingAssessments) -------------------------------
+    def keep_pending_assessment(self, assessment: Assessment,
+                                expires_in_seconds: float) -> Assessment:
+        with self._writing_checked("the pending assessment") as conn:
+            kept = sql_pending.keep_pending_assessment(conn, self._dialect, assessment,
+                                                       expires_in_seconds, _now_ms())
+        self._attach_if_stored(kept.trace_id or "")
+        return kept
+
+    def log_vote(self, vote: Feedback, expires_in_seconds: float) -> tuple[Feedback, bool]:
+        with self._writing_checked("the vote") as conn:
+            logged, pending = sql_votes.log_vote(conn, self._dialect, vote,
+                                                 expires_in_seconds, _now_ms())
+        if pending:
+            self._attach_if_stored(logged.trace_id or "")
+        return logged, pending
+
+    def _attach_if_stored(self, trace_id: str) -> None:
+        """Attach what is pending for the trace if it is stored now: it may have been
+        written while an assessment was kept, without seeing it (see store/sql/pending.py)."""
+        with self._reading() as conn:
+            stored = sql_pending.find_experiment_id(conn, trace_id) is not None
+        if stored:
+            with self._writing() as conn:
+                sql_pending.attach_to_stored_traces(conn, self._dialect, [trace_id])
+
+    def attach_stored_pending_assessments(self) -> int:
+        with self._writing() as conn:
+            return sql_pending.attach_to_stored_traces(conn, self._dialect)
+
+    def list_pending_assessments(self, trace_id: str) -> list[Assessment]:
+        with self._reading() as conn:
+            return sql_pending.list_pending_assessments(conn, trace_id)
+
+    def expire_pending_assessments(self, now_ms: int | None = None) -> int:
+        with self._writing() as conn:
+            return sql_pending.expire_pending_assessments(
+                conn, self._dialect, _now_ms() if now_ms is None else now_ms)
+
+    def count_pending_assessments(self) -> int:
+        with self._reading() as conn:
+            return sql_pending.count_pending_assessments(conn)
+
+    # -- users, API keys and sign-ins (Accounts) ------------------------------------------
+    def create_user(self, username: str, role: Role | str,
+                    password: str | None = None) -> User:
+        sql_users.check_username(username)
+        sql_users.parse_role(role)
+        password_hash = _hash_password(password)
+        with self._writing() as conn:
+            return sql_users.create_user(conn, username, role, password_hash, _now_ms())
+
+    def get_user(self, username: str) -> User:
+        with self._reading() as conn:
+            return sql_users.get_user(conn, username)
+
+    def find_user_by_name(self, username: str) -> User | None:
+        with self._reading() as conn:
+            return sql_users.find_user_by_name(conn, username)
+
+    def list_users(self) -> list[User]:
+        with self._reading() as conn:
+            return sql_users.list_users(conn)
+
+    def set_user_role(self, username: str, role: Role | str) -> User:
+        with self._writing() as conn:
+            return sql_users.set_user_role(conn, username, role)
+
+    def disable_user(self, username: str) -> User:
+        with self._writing() as conn:
+            return sql_users.set_user_disabled(conn, username, True)
+
+    def enable_user(self, username: str) -> User:
+        with self._writing() as conn:
+            return sql_users.set_user_disabled(conn, username, False)
+
+    def set_password(self, username: str, password: str | None) -> None:
+        password_hash = _hash_password(password)
+        with self._writing() as conn:
+            sql_users.set_password_hash(conn, username, password_hash)
+            sql_users.delete_user_sessions(conn, username)
+
+    def authenticate_password(self, username: str, password: str) -> User | None:
+        with self._reading() as conn:
+            found = sql_users.find_password_hash(conn, username)
+        user, stored = found if found is not None else (None, None)
+        if not isinstance(password, str) or not credentials.verify_password(stored, password):
+            return None
+        assert user is not None and stored is not None
+        if user.disabled:
+            return None
+        if credentials.password_needs_rehash(stored):
+            with self._writing() as conn:
+                sql_users.set_password_hash(conn, username, credentials.hash_password(password))
+        return user
+
+    def create_api_key(self, username: str, name: str,
+                       expires_in: timedelta | None = None) -> NewApiKey:
+        with self._writing() as conn:
+            return sql_users.create_api_key(conn, username, name, expires_in, _now_ms())
+
+    def list_api_keys(self, username: str | None = None) -> list[ApiKey]:
+        with self._reading() as conn:
+            return sql_users.list_api_keys(conn, username)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        with self._writing() as conn:
+            sql_users.revoke_api_key(conn, key_id)
+
+    def authenticate_api_key(self, token: str) -> User | None:
+        found = self.verify_api_key(token)
+        return None if found is None else found[0]
+
+    def verify_api_key(self, token: str) -> tuple[User, int | None] | None:
+        now_ms = _now_ms()
+        with self._reading() as conn:
+            found = sql_users.find_api_key_user(conn, token, now_ms)
+        if found is None:
+            return None
+        last_used_ms = found.last_used_time_ms
+        if last_used_ms is None or now_ms - last_used_ms >= sql_users.LAST_USED_RESOLUTION_MS:
+            with self._writing() as conn:
+                sql_users.touch_api_key(conn, found.key_id, now_ms)
+        return found.user, found.expires_time_ms
+
+    def create_login_session(self, username: str,
+                             lifetime: timedelta = sql_users.LOGIN_SESSION_LIFETIME) -> str:
+        with self._writing() as conn:
+            return sql_users.create_login_session(conn, username, lifetime, _now_ms())
+
+    def find_login_session(self, token: str) -> User | None:
+        with self._reading() as conn:
+            return sql_users.find_login_session(conn, token, _now_ms())
+
+    def delete_login_session(self, token: str) -> None:
+        with self._writing() as conn:
+            sql_users.delete_login_session(conn, token)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+    # -- transactions --------------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection in a read transaction (one snapshot), rolled back at the end."""
+        self._check_open()
+        with _hold(self._read_lock):
+            try:
+                with self._engine.connect() as conn:
+                    yield conn
+            except sa.exc.OperationalError as exc:
+                raise self._unavailable(exc) from None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed if the block raises nothing."""
+        self._check_open()
+        with _hold(self._write_lock):
+            try:
+                with self._engine.connect() as conn:
+                    conn.execution_options(**{WRITE_OPTION: True})
+                    with conn.begin():
+                        yield conn
+            except sa.exc.OperationalError as exc:
+                raise self._unavailable(exc) from None
+
+    @contextmanager
+    def _writing_checked(self, what: str) -> Iterator[Connection]:
+        """:meth:`_writing`, with what the database refused despite the checks (a trace
+        deleted meanwhile, say) reported as an InvalidParameterError; nothing is written."""
+        try:
+            with self._writing() as conn:
+                yield conn
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+            raise InvalidParameterError(f"Cannot store {what}: {driver_message(exc)}") from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AssayError(f"The store for {self.uri!r} is closed")
+
+    def _unavailable(self, exc: sa.exc.OperationalError) -> AssayError:
+        return database_error(self.uri, exc)
+
+
+def _hash_password(password: str | None) -> str | None:
+    # Hashing is slow on purpose, so it happens before any transaction begins.
+    if password is None:
+        return None
+    return credentials.hash_password(sql_users.check_password(password))
+
+
+def _hold(lock: threading.Lock | None) -> AbstractContextManager[object]:
+    return nullcontext() if lock is None else lock
+
