@@ -16,6 +16,8 @@ The module-level API mirrors MLflow's (``import assay`` where MLflow code has
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from assay import entities, openai, tracing
 from assay.client import AssayClient, MlflowClient
 from assay.fluent import (
@@ -28,6 +30,7 @@ from assay.fluent import (
     get_experiment,
     get_experiment_by_name,
     get_feedback_summary,
+    get_run,
     get_trace,
     get_tracking_uri,
     log_assessment,
@@ -52,6 +55,9 @@ from assay.tracing.fluent import (
 )
 from assay.version import __version__
 
+if TYPE_CHECKING:
+    from assay import genai
+
 __all__ = [
     "AssayClient",
     "MlflowClient",
@@ -63,6 +69,7 @@ __all__ = [
     "delete_traces",
     "entities",
     "flush_trace_async_logging",
+    "genai",
     "get_active_trace_id",
     "get_assessment",
     "get_current_active_span",
@@ -70,6 +77,7 @@ __all__ = [
     "get_experiment_by_name",
     "get_feedback_summary",
     "get_last_active_trace_id",
+    "get_run",
     "get_trace",
     "get_tracking_uri",
     "log_assessment",
@@ -90,3 +98,13 @@ __all__ = [
     "update_assessment",
     "update_current_trace",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # assay.genai (labeling, evaluation) is loaded when first used, so that an app that only
+    # traces does not pay for importing it.
+    if name == "genai":
+        import importlib
+
+        return importlib.import_module("assay.genai")
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from assay.entities import (
 )
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.assessment import DEFAULT_FEEDBACK_NAME
+from assay.entities.run import Run
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.store.uri import validate_uri
@@ -36,6 +37,7 @@ __all__ = [
     "get_experiment",
     "get_experiment_by_name",
     "get_feedback_summary",
+    "get_run",
     "get_trace",
     "get_tracking_uri",
     "log_assessment",
@@ -91,6 +93,11 @@ def get_experiment(experiment_id: str) -> Experiment:
 def get_experiment_by_name(name: str) -> Experiment | None:
     """The experiment with this name, or None."""
     return AssayClient().get_experiment_by_name(name)
+
+
+def get_run(run_id: str) -> Run:
+    """The run with this id (a labeling session or an evaluation); NotFoundError otherwise."""
+    return _runtime.runtime().store().get_run(run_id)
 
 
 def search_experiments(max_results: int = 1000,

@@ -77,6 +77,65 @@ assert [s.name for s in trace.data.spans] == ["my_chatbot", "retrieve_context"]
 print("CHECKED", trace_id)
 '''
 
+# -- seed 003, step 5: send the trace to experts (verbatim) ---------------------------------
+
+SEED_003_STEP_5 = '''
+import mlflow
+from mlflow.genai.label_schemas import create_label_schema, InputCategorical, InputText
+from mlflow.genai.labeling import create_labeling_session
+
+# Define what feedback to collect
+accuracy_schema = create_label_schema(
+name="response_accuracy",
+type="feedback",
+title="Is the response factually accurate?",
+input=InputCategorical(options=["Accurate", "Partially Accurate", "Inaccurate"]),
+overwrite=True
+)
+
+ideal_response_schema = create_label_schema(
+name="expected_response",
+type="expectation",
+title="What would be the ideal response?",
+input=InputText(),
+overwrite=True
+)
+
+# Create a labeling session
+labeling_session = create_labeling_session(
+name="quickstart_review",
+label_schemas=[accuracy_schema.name, ideal_response_schema.name],
+)
+
+# Add your trace to the session
+# Get the most recent trace from the current experiment
+traces = mlflow.search_traces(
+max_results=1 # Gets the most recent trace
+)
+labeling_session.add_traces(traces)
+
+# Share with reviewers
+print(f"Trace sent for review!")
+print(f"Share this link with reviewers: {labeling_session.url}")
+'''
+
+# What the expert does in the review app, then the first line of step 6.
+SEED_003_STEP_5_CHECKS = '''
+import assay
+item = labeling_session.next_item("expert@example.com")
+assert item == trace_id
+labeling_session.submit(item, "expert@example.com", {
+    "response_accuracy": "Partially Accurate",
+    "expected_response": "MLflow is an open-source platform for the ML lifecycle: tracking, "
+                         "projects, models and the model registry."})
+labeled_traces = assay.search_traces(run_id=labeling_session.mlflow_run_id)
+assert list(labeled_traces["trace_id"]) == [trace_id]
+expectation = assay.get_trace(trace_id).search_assessments("expected_response")[0]
+assert expectation.source.source_id == "expert@example.com"
+assert labeling_session.progress().done_items == 1
+print("CHECKED", labeling_session.url)
+'''
+
 # -- seed 000 (collect user feedback), approach 1: the FastAPI backend ----------------------
 
 SEED_000_BACKEND = '''
@@ -413,6 +472,17 @@ print(feedback.value, feedback.source.source_type)
 ''', tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.split() == ["False", "HUMAN"]
+
+
+def test_seed_003_step_5_sends_the_trace_to_experts_as_written(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    code = as_assay(SEED_003_APP + SEED_003_STEP_2 + SEED_003_STEP_5) + SEED_003_STEP_5_CHECKS
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Trace sent for review!" in result.stdout
+    assert re.search(r"Share this link with reviewers: http://127\.0\.0\.1:5000/review/"
+                     r"[0-9a-f]{32}\n", result.stdout), result.stdout
+    assert "CHECKED http://127.0.0.1:5000/review/" in result.stdout
 
 
 def test_seed_000_feedback_backend_runs_as_written(tmp_path: Path) -> None:

@@ -12,11 +12,14 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from assay.entities.label_schema import InputPassFail, LabelSchema, LabelSchemaType
+from assay.entities.labeling import LabelingSessionInfo
+from assay.entities.run import new_run_id
 from assay.entities.user import Role, User
 from assay.server.auth import ApiKeyCache, LoginThrottle
 from assay.server.csrf import CsrfSigner, form_field
 from assay.server.login import safe_next
-from assay.server.permissions import Action, can_assess_trace, can_read_trace, is_allowed
+from assay.server.permissions import Action, is_allowed
 from assay.store.sql import SqlStore
 from assay.store.sql.engine import create_engine
 from assay.store.sql.schema import api_keys, login_sessions
@@ -253,13 +256,50 @@ def test_reviewer_sees_nothing_unassigned(auth_server: AuthServer) -> None:
             assert trace_id not in response.text or path.endswith(trace_id) \
                 or "feedback" in path
         assert http.get("/api/v1/users/me").json()["user"]["role"] == "reviewer"
-    reviewer = auth_server.store.get_user("reviewer")
-    assert not can_read_trace(reviewer, trace_id)
-    assert not can_assess_trace(reviewer, trace_id, assigned_trace_ids={"tr-other"})
-    assert can_read_trace(reviewer, trace_id, assigned_trace_ids={trace_id})
-    assert can_assess_trace(reviewer, trace_id, assigned_trace_ids={trace_id})
-    viewer = auth_server.store.get_user("viewer")
-    assert can_read_trace(viewer, trace_id) and not can_assess_trace(viewer, trace_id)
+
+
+def test_a_reviewer_works_on_their_sessions_items_only_and_as_themself(
+        auth_server: AuthServer) -> None:
+    store = auth_server.store
+    store.create_label_schema(LabelSchema("ok", LabelSchemaType.FEEDBACK, InputPassFail(),
+                                          experiment_id="0"))
+    mine, theirs = (store.create_labeling_session(LabelingSessionInfo(
+        run_id=new_run_id(), experiment_id="0", name=name, label_schemas=("ok",),
+        assigned_users=(user,))) for name, user in (("mine", "reviewer"), ("theirs", "member")))
+    traces = [make_trace(), make_trace()]
+    store.log_traces(traces)
+    mine_item, their_item = (t.info.trace_id for t in traces)
+    store.add_labeling_items(mine.run_id, [mine_item])
+    store.add_labeling_items(theirs.run_id, [their_item])
+    sessions = "/api/v1/labeling-sessions"
+    with auth_server.client("reviewer") as http:
+        listed = http.get("/api/v1/experiments/0/labeling-sessions",
+                          params={"reviewer": "member"}).json()["labeling_sessions"]
+        assert [s["name"] for s in listed] == ["mine"]
+        assert http.get(f"{sessions}/{theirs.run_id}").status_code == 404
+        assert http.get(f"{sessions}/{theirs.run_id}/items/{their_item}").status_code == 404
+        assert http.post(f"{sessions}/{theirs.run_id}/next", json={}).status_code == 403
+        assert http.post(f"{sessions}/{mine.run_id}/next",
+                         json={"reviewer": "member"}).status_code == 403
+        assert http.post(f"{sessions}/{mine.run_id}/next", json={}).json() == {
+            "trace_id": mine_item}
+        item = http.get(f"{sessions}/{mine.run_id}/items/{mine_item}")
+        assert item.status_code == 200 and item.json()["trace"]["info"]["trace_id"] == mine_item
+        assert http.get(f"/api/v1/traces/{mine_item}").status_code == 403
+        answered = http.post(f"{sessions}/{mine.run_id}/items/{mine_item}/answers",
+                             json={"answers": {"ok": True}})
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["assessments"][0]["source"]["source_id"] == "reviewer"
+        for method, path in [("POST", sessions), ("POST", f"{sessions}/{mine.run_id}/items"),
+                             ("DELETE", f"{sessions}/{mine.run_id}"),
+                             ("GET", f"{sessions}/{mine.run_id}/answers")]:
+            response = http.request(method, path, json={"trace_ids": [their_item]})
+            assert response.status_code == 403, (method, path, response.text)
+    with auth_server.client("viewer") as http:
+        assert http.post(f"{sessions}/{mine.run_id}/next", json={}).status_code == 403
+    with auth_server.client("member") as http:
+        assert http.post(f"{sessions}/{theirs.run_id}/next", json={}).json() == {
+            "trace_id": their_item}
 
 
 def test_permission_table() -> None:
@@ -271,12 +311,12 @@ def test_permission_table() -> None:
                for role in Role}
     assert allowed == {
         Role.ADMIN: set(Action),
-        Role.MEMBER: anyone | {Action.READ, Action.WRITE},
+        Role.MEMBER: anyone | {Action.READ, Action.REVIEW, Action.WRITE},
         Role.VIEWER: anyone | {Action.READ},
-        Role.REVIEWER: anyone,
+        Role.REVIEWER: anyone | {Action.REVIEW},
     }
     assert not is_allowed(user(Role.ADMIN, disabled=True), Action.READ)
-    assert not can_read_trace(user(Role.REVIEWER, disabled=True), "tr-1", {"tr-1"})
+    assert not is_allowed(user(Role.REVIEWER, disabled=True), Action.REVIEW)
 
 
 # -- signing in -------------------------------------------------------------------------------

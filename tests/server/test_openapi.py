@@ -48,6 +48,23 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/users/me", "get"), ("/api/v1/users", "get"), ("/api/v1/users", "post"),
         ("/api/v1/users/{username}", "patch"), ("/api/v1/users/{username}/keys", "post"),
         ("/api/v1/users/{username}/keys", "get"), ("/api/v1/keys/{key_id}", "delete"),
+        ("/api/v1/label-schemas", "post"), ("/api/v1/label-schemas/{schema_id}", "get"),
+        ("/api/v1/label-schemas/{schema_id}", "patch"),
+        ("/api/v1/label-schemas/{schema_id}", "delete"),
+        ("/api/v1/experiments/{experiment_id}/label-schemas", "get"),
+        ("/api/v1/runs/{run_id}", "get"),
+        ("/api/v1/labeling-sessions", "post"), ("/api/v1/labeling-sessions/{run_id}", "get"),
+        ("/api/v1/labeling-sessions/{run_id}", "delete"),
+        ("/api/v1/experiments/{experiment_id}/labeling-sessions", "get"),
+        ("/api/v1/labeling-sessions/{run_id}/reviewers", "put"),
+        ("/api/v1/labeling-sessions/{run_id}/items", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/items/remove", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/next", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/items/{trace_id}", "get"),
+        ("/api/v1/labeling-sessions/{run_id}/items/{trace_id}/answers", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/items/{trace_id}/skip", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/progress", "get"),
+        ("/api/v1/labeling-sessions/{run_id}/answers", "get"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

@@ -1,25 +1,27 @@
 """Who may do what on a server started with ``--auth``: the one table of roles and actions,
 and how each route declares the action it needs.
 
-==========  ========  ====  =====  ============
-role        identify  read  write  manage_users
-==========  ========  ====  =====  ============
-admin       yes       yes   yes    yes
-member      yes       yes   yes    no
-viewer      yes       yes   no     no
-reviewer    yes       no    no     no
-==========  ========  ====  =====  ============
+==========  ========  ====  ======  =====  ============
+role        identify  read  review  write  manage_users
+==========  ========  ====  ======  =====  ============
+admin       yes       yes   yes     yes    yes
+member      yes       yes   yes     yes    no
+viewer      yes       yes   no      no     no
+reviewer    yes       no    yes     no     no
+==========  ========  ====  ======  =====  ============
 
 *identify* is asking who one is; *read* is looking at traces, spans, assessments, sessions,
-experiments and analytics (the JSON API and the web pages); *write* is changing them
+experiments and analytics (the JSON API and the web pages); *review* is working on labeling
+sessions: taking, reading, answering and skipping their items; *write* is changing data
 (ingesting traces among it); *manage_users* is users and API keys. Two more actions are
 anyone's, signed in or not: *public* (``/health``, ``/version``, ``/static``, and the browser
 feedback endpoint, which checks its own signed token; no credentials or CSRF token are looked
 at) and *sign_in* (``/login``, ``/logout``: credentials are looked at when sent, and a form
 must carry its CSRF token).
 
-A reviewer reads nothing in general: only the items a labeling session assigns to them
-(:func:`can_read_trace`, :func:`can_assess_trace`), which the review app checks item by item.
+A reviewer reads nothing in general: a route declared *review* lets them in, and then checks
+the item itself: a reviewer sees only the sessions assigned to them, reads only those
+sessions' items, and answers only as themself (``server/api/labeling.py``).
 
 Every route declares its action where it is defined, never inferred from its path or method:
 ``@router.get("/things", openapi_extra=needs(Action.READ))`` (the OpenAPI document shows it
@@ -31,7 +33,6 @@ request, and refuses a route that declares nothing.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
 from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute
@@ -43,8 +44,6 @@ __all__ = [
     "API_PREFIXES",
     "ROLE_ACTIONS",
     "Action",
-    "can_assess_trace",
-    "can_read_trace",
     "declare",
     "declared_action",
     "is_allowed",
@@ -60,6 +59,7 @@ class Action(enum.Enum):
     SIGN_IN = "sign_in"
     IDENTIFY = "identify"
     READ = "read"
+    REVIEW = "review"
     WRITE = "write"
     MANAGE_USERS = "manage_users"
 
@@ -69,9 +69,9 @@ _ANYONE = frozenset({Action.PUBLIC, Action.SIGN_IN, Action.IDENTIFY})
 #: The permission model: what each role may do.
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.MEMBER: _ANYONE | {Action.READ, Action.WRITE},
+    Role.MEMBER: _ANYONE | {Action.READ, Action.REVIEW, Action.WRITE},
     Role.VIEWER: _ANYONE | {Action.READ},
-    Role.REVIEWER: _ANYONE,
+    Role.REVIEWER: _ANYONE | {Action.REVIEW},
 }
 
 #: The OpenAPI extension in which a route declares its action: ``"x-assay-action": "read"``.
@@ -122,25 +122,3 @@ def is_allowed(user: User, action: Action) -> bool:
     """Whether ``user`` may do ``action`` (a disabled user may do nothing)."""
     return not user.disabled and action in ROLE_ACTIONS[user.role]
 
-
-def can_read_trace(user: User, trace_id: str,
-                   assigned_trace_ids: Collection[str] = ()) -> bool:
-    """Whether ``user`` may see this trace, its spans and its assessments.
-
-    Admins, members and viewers see every trace. A reviewer sees only the traces assigned to
-    them, which labeling sessions decide: the caller passes the ids assigned to this reviewer
-    (none at all, and a reviewer sees nothing).
-    """
-    if is_allowed(user, Action.READ):
-        return True
-    return user.role is Role.REVIEWER and not user.disabled and trace_id in assigned_trace_ids
-
-
-def can_assess_trace(user: User, trace_id: str,
-                     assigned_trace_ids: Collection[str] = ()) -> bool:
-    """Whether ``user`` may add assessments (feedback, expectations, labels) to this trace:
-    members and admins on any trace, a reviewer only on the traces assigned to them (as in
-    :func:`can_read_trace`)."""
-    if is_allowed(user, Action.WRITE):
-        return True
-    return user.role is Role.REVIEWER and not user.disabled and trace_id in assigned_trace_ids

@@ -17,12 +17,14 @@ from assay.entities.analytics import FeedbackSummary
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
 from assay.errors import NotFoundError
 from assay.paging import PagedList
+from assay.store.labeling import Labeling
 
 __all__ = ["Store"]
 
 
-class Store(abc.ABC):
-    """Where experiments, traces, spans and assessments are kept."""
+class Store(Labeling, abc.ABC):
+    """Where experiments, traces, spans and assessments are kept (and, from
+    :class:`~assay.store.labeling.Labeling`, runs, label schemas and labeling sessions)."""
 
     #: The tracking URI this store was opened with (passwords masked).
     uri: str

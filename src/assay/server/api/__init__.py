@@ -11,6 +11,7 @@ from assay.server.api import (
     experiments,
     feedback,
     feedback_tokens,
+    labeling,
     server_stats,
     sessions,
     traces,
@@ -24,6 +25,6 @@ def build_router() -> APIRouter:
     """The ``/api/v1`` router with every resource's routes."""
     router = APIRouter(prefix="/api/v1")
     for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
-                   users, feedback_tokens, feedback, server_stats):
+                   users, feedback_tokens, feedback, server_stats, labeling):
         router.include_router(module.router)
     return router

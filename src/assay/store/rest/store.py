@@ -28,6 +28,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
 from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
+from assay.entities.label_schema import LabelInput, LabelSchema, input_to_dict
+from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.run import Run
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.settings import ASSAY_API_KEY, api_key_from_env, http_retry_seconds_from_env
@@ -286,6 +289,149 @@ class RestStore(Store):
             json={"names": list(names) if isinstance(names, list | tuple) else names,
                   "end_user_id": end_user_id, "expires_in": expires_in})
         return str(body["token"])
+
+    # -- runs, label schemas, labeling sessions ---------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        body = self._http.call("GET", f"/api/v1/runs/{_segment(run_id)}")
+        return Run.from_dict(body["run"])
+
+    def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
+                            created_by: str | None = None) -> LabelSchema:
+        # created_by is the caller as the server knows them.
+        body = self._http.call("POST", "/api/v1/label-schemas", json={
+            "experiment_id": schema.experiment_id, "name": schema.name,
+            "type": schema.type.value, "input": input_to_dict(schema.input),
+            "title": schema.title, "instruction": schema.instruction,
+            "enable_comment": schema.enable_comment, "overwrite": overwrite})
+        return LabelSchema.from_dict(body["label_schema"])
+
+    def get_label_schema(self, *, schema_id: str | None = None,
+                         experiment_id: str | None = None,
+                         name: str | None = None) -> LabelSchema:
+        if schema_id is not None:
+            body = self._http.call("GET", f"/api/v1/label-schemas/{_segment(schema_id)}")
+            return LabelSchema.from_dict(body["label_schema"])
+        if experiment_id is None or name is None:
+            raise InvalidParameterError(
+                "Invalid label schema lookup: give schema_id, or experiment_id and name")
+        body = self._http.call(
+            "GET", f"/api/v1/experiments/{_segment(experiment_id)}/label-schemas",
+            params={"name": name})
+        return LabelSchema.from_dict(body["label_schemas"][0])
+
+    def list_label_schemas(self, experiment_id: str, max_results: int = 100,
+                           page_token: str | None = None) -> PagedList[LabelSchema]:
+        def fetch(size: int, token: str | None) -> tuple[list[LabelSchema], str | None]:
+            params: dict[str, Any] = {"max_results": size}
+            if token is not None:
+                params["page_token"] = token
+            body = self._http.call(
+                "GET", f"/api/v1/experiments/{_segment(experiment_id)}/label-schemas",
+                params=params)
+            return ([LabelSchema.from_dict(s) for s in body["label_schemas"]],
+                    body.get("next_page_token"))
+
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
+    def update_label_schema(self, schema_id: str, *, name: str | None = None,
+                            title: str | None = None, instruction: str | None = None,
+                            enable_comment: bool | None = None,
+                            input: LabelInput | None = None) -> LabelSchema:
+        changes = {key: value for key, value in (
+            ("name", name), ("title", title), ("instruction", instruction),
+            ("enable_comment", enable_comment),
+            ("input", None if input is None else input_to_dict(input))) if value is not None}
+        body = self._http.call("PATCH", f"/api/v1/label-schemas/{_segment(schema_id)}",
+                               json=changes, idempotent=True)
+        return LabelSchema.from_dict(body["label_schema"])
+
+    def delete_label_schema(self, schema_id: str) -> None:
+        self._http.call("DELETE", f"/api/v1/label-schemas/{_segment(schema_id)}")
+
+    def create_labeling_session(self, info: LabelingSessionInfo) -> LabelingSessionInfo:
+        # The server gives the run its id; one lost answer must not create two sessions.
+        body = self._http.call("POST", "/api/v1/labeling-sessions", idempotent=False, json={
+            "experiment_id": info.experiment_id, "name": info.name,
+            "label_schemas": list(info.label_schemas),
+            "assigned_users": list(info.assigned_users),
+            "reviewers_per_item": info.reviewers_per_item, "instructions": info.instructions})
+        return LabelingSessionInfo.from_dict(body["labeling_session"])
+
+    def get_labeling_session(self, run_id: str) -> LabelingSessionInfo:
+        body = self._http.call("GET", f"/api/v1/labeling-sessions/{_segment(run_id)}")
+        return LabelingSessionInfo.from_dict(body["labeling_session"])
+
+    def list_labeling_sessions(self, experiment_ids: Sequence[str],
+                               reviewer: str | None = None) -> list[LabelingSessionInfo]:
+        found: list[LabelingSessionInfo] = []
+        params = {} if reviewer is None else {"reviewer": reviewer}
+        for experiment_id in dict.fromkeys(experiment_ids):
+            try:
+                body = self._http.call(
+                    "GET", f"/api/v1/experiments/{_segment(experiment_id)}/labeling-sessions",
+                    params=params)
+            except NotFoundError:
+                continue
+            found.extend(LabelingSessionInfo.from_dict(s) for s in body["labeling_sessions"])
+        found.sort(key=lambda info: info.created_at, reverse=True)
+        return found
+
+    def delete_labeling_session(self, run_id: str) -> None:
+        self._http.call("DELETE", f"/api/v1/labeling-sessions/{_segment(run_id)}")
+
+    def set_labeling_reviewers(self, run_id: str,
+                               users: Sequence[str]) -> LabelingSessionInfo:
+        body = self._http.call("PUT", f"/api/v1/labeling-sessions/{_segment(run_id)}/reviewers",
+                               json={"assigned_users": list(users)})
+        return LabelingSessionInfo.from_dict(body["labeling_session"])
+
+    def add_labeling_items(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        body = self._http.call("POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/items",
+                               json={"trace_ids": list(trace_ids)}, idempotent=True)
+        return [str(trace_id) for trace_id in body["trace_ids"]]
+
+    def remove_labeling_items(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        body = self._http.call(
+            "POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/remove",
+            json={"trace_ids": list(trace_ids)}, idempotent=True)
+        return [str(trace_id) for trace_id in body["trace_ids"]]
+
+    def get_labeling_item(self, run_id: str, trace_id: str) -> Trace:
+        body = self._http.call("GET", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/"
+                                      f"{_segment(trace_id)}")
+        return Trace.from_dict(body["trace"])
+
+    def next_labeling_item(self, run_id: str, reviewer: str) -> str | None:
+        # Idempotent: asking again returns the item the reviewer already holds.
+        body = self._http.call("POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/next",
+                               json={"reviewer": reviewer}, idempotent=True)
+        trace_id = body.get("trace_id")
+        return None if trace_id is None else str(trace_id)
+
+    def submit_labeling_answers(self, run_id: str, trace_id: str, reviewer: str,
+                                answers: Mapping[str, Any],
+                                comment: str | None = None) -> list[Assessment]:
+        body = self._http.call(
+            "POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/"
+                    f"{_segment(trace_id)}/answers",
+            json={"reviewer": reviewer, "answers": answers, "comment": comment})
+        return [Assessment.from_dictionary(a) for a in body["assessments"]]
+
+    def skip_labeling_item(self, run_id: str, trace_id: str, reviewer: str) -> None:
+        self._http.call("POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/"
+                                f"{_segment(trace_id)}/skip",
+                        json={"reviewer": reviewer}, idempotent=True)
+
+    def get_labeling_progress(self, run_id: str) -> SessionProgress:
+        body = self._http.call("GET",
+                               f"/api/v1/labeling-sessions/{_segment(run_id)}/progress")
+        return SessionProgress.from_dict(body["progress"])
+
+    def get_labeling_answers(self, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+        body = self._http.call("GET", f"/api/v1/labeling-sessions/{_segment(run_id)}/answers")
+        answers: dict[str, dict[str, dict[str, Any]]] = body["answers"]
+        return answers
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

@@ -55,6 +55,7 @@ from assay.store.sql.schema import (
 __all__ = [
     "DEFAULT_CLAIM_SECONDS",
     "add_items",
+    "check_item",
     "create_session",
     "delete_session",
     "get_session",
@@ -207,7 +208,7 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
     """
     info = get_session(conn, run_id, lock=True)
     _check_may_review(info, reviewer)
-    _check_item(conn, run_id, trace_id)
+    check_item(conn, run_id, trace_id)
     if not isinstance(answers, Mapping) or not answers:
         raise InvalidParameterError(
             "Invalid answers: expected a dict of label schema name to value, with at least "
@@ -252,7 +253,7 @@ def skip_item(conn: Connection, dialect: Dialect, run_id: str, trace_id: str, re
     to someone else. An item they completed cannot be skipped."""
     info = get_session(conn, run_id, lock=True)
     _check_may_review(info, reviewer)
-    _check_item(conn, run_id, trace_id)
+    check_item(conn, run_id, trace_id)
     if _review_state(conn, run_id, trace_id, reviewer) is ReviewState.COMPLETED:
         raise InvalidParameterError(
             f"Invalid skip: {reviewer!r} already completed trace {trace_id!r} in session "
@@ -327,7 +328,8 @@ def _check_may_review(info: LabelingSessionInfo, reviewer: str) -> None:
             f"Reviewer {reviewer!r} is not assigned to labeling session {info.name!r}")
 
 
-def _check_item(conn: Connection, run_id: str, trace_id: str) -> None:
+def check_item(conn: Connection, run_id: str, trace_id: str) -> None:
+    """NotFoundError unless the trace is an item of the session."""
     found = conn.execute(sa.select(run_traces.c.id).where(
         run_traces.c.run_id == run_id, run_traces.c.trace_id == trace_id)).first()
     if found is None:

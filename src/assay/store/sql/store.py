@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -26,7 +27,10 @@ from sqlalchemy.engine import Connection
 from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trace, TraceInfo
 from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
+from assay.entities.label_schema import LabelInput, LabelSchema
+from assay.entities.labeling import LabelingSessionInfo, SessionProgress
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
+from assay.entities.run import Run
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
     AssayError,
@@ -46,7 +50,10 @@ from assay.store.sql import (
     trace_tags,
 )
 from assay.store.sql import assessments as sql_assessments
+from assay.store.sql import label_schemas as sql_label_schemas
+from assay.store.sql import labeling as sql_labeling
 from assay.store.sql import pending as sql_pending
+from assay.store.sql import runs as sql_runs
 from assay.store.sql import signing_keys as sql_signing_keys
 from assay.store.sql import spans as sql_spans
 from assay.store.sql import traces as sql_traces
@@ -434,6 +441,102 @@ class SqlStore(ServerStore):
     def delete_login_session(self, token: str) -> None:
         with self._writing() as conn:
             sql_users.delete_login_session(conn, token)
+
+    # -- runs, label schemas, labeling sessions ---------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        with self._reading() as conn:
+            return sql_runs.get_run(conn, run_id)
+
+    def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
+                            created_by: str | None = None) -> LabelSchema:
+        with self._writing() as conn:
+            return sql_label_schemas.create_label_schema(conn, schema, overwrite=overwrite,
+                                                         created_by=created_by)
+
+    def get_label_schema(self, *, schema_id: str | None = None,
+                         experiment_id: str | None = None,
+                         name: str | None = None) -> LabelSchema:
+        with self._reading() as conn:
+            return sql_label_schemas.get_label_schema(conn, schema_id=schema_id,
+                                                      experiment_id=experiment_id, name=name)
+
+    def list_label_schemas(self, experiment_id: str, max_results: int = 100,
+                           page_token: str | None = None) -> PagedList[LabelSchema]:
+        with self._reading() as conn:
+            return sql_label_schemas.list_label_schemas(conn, experiment_id, max_results,
+                                                        page_token)
+
+    def update_label_schema(self, schema_id: str, *, name: str | None = None,
+                            title: str | None = None, instruction: str | None = None,
+                            enable_comment: bool | None = None,
+                            input: LabelInput | None = None) -> LabelSchema:
+        with self._writing() as conn:
+            return sql_label_schemas.update_label_schema(
+                conn, schema_id, name=name, title=title, instruction=instruction,
+                enable_comment=enable_comment, input=input)
+
+    def delete_label_schema(self, schema_id: str) -> None:
+        with self._writing() as conn:
+            sql_label_schemas.delete_label_schema(conn, schema_id)
+
+    def create_labeling_session(self, info: LabelingSessionInfo) -> LabelingSessionInfo:
+        with self._writing() as conn:
+            return sql_labeling.create_session(conn, info)
+
+    def get_labeling_session(self, run_id: str) -> LabelingSessionInfo:
+        with self._reading() as conn:
+            return sql_labeling.get_session(conn, run_id)
+
+    def list_labeling_sessions(self, experiment_ids: Sequence[str],
+                               reviewer: str | None = None) -> list[LabelingSessionInfo]:
+        with self._reading() as conn:
+            return sql_labeling.list_sessions(conn, experiment_ids, reviewer)
+
+    def delete_labeling_session(self, run_id: str) -> None:
+        with self._writing() as conn:
+            sql_labeling.delete_session(conn, run_id)
+
+    def set_labeling_reviewers(self, run_id: str,
+                               users: Sequence[str]) -> LabelingSessionInfo:
+        with self._writing() as conn:
+            return sql_labeling.set_assigned_users(conn, run_id, users)
+
+    def add_labeling_items(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        with self._writing() as conn:
+            return sql_labeling.add_items(conn, run_id, trace_ids)
+
+    def remove_labeling_items(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        with self._writing() as conn:
+            return sql_labeling.remove_items(conn, run_id, trace_ids)
+
+    def get_labeling_item(self, run_id: str, trace_id: str) -> Trace:
+        with self._reading() as conn:
+            sql_labeling.get_session(conn, run_id)
+            sql_labeling.check_item(conn, run_id, trace_id)
+        return self.get_trace(trace_id)
+
+    def next_labeling_item(self, run_id: str, reviewer: str) -> str | None:
+        with self._writing() as conn:
+            return sql_labeling.next_item(conn, self._dialect, run_id, reviewer)
+
+    def submit_labeling_answers(self, run_id: str, trace_id: str, reviewer: str,
+                                answers: Mapping[str, Any],
+                                comment: str | None = None) -> list[Assessment]:
+        with self._writing_checked("the answers") as conn:
+            return sql_labeling.submit_answers(conn, self._dialect, run_id, trace_id,
+                                               reviewer, answers, comment)
+
+    def skip_labeling_item(self, run_id: str, trace_id: str, reviewer: str) -> None:
+        with self._writing() as conn:
+            sql_labeling.skip_item(conn, self._dialect, run_id, trace_id, reviewer)
+
+    def get_labeling_progress(self, run_id: str) -> SessionProgress:
+        with self._reading() as conn:
+            return sql_labeling.progress(conn, run_id)
+
+    def get_labeling_answers(self, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+        with self._reading() as conn:
+            return sql_labeling.session_answers(conn, run_id)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,39 @@
+"""Assay's GenAI quality tools, as MLflow's ``mlflow.genai``: label schemas and labeling
+sessions for expert review (evaluation with judges joins them).
+
+``assay.genai.create_labeling_session(...)`` and ``from assay.genai.labeling import
+create_labeling_session`` name the same function.
+"""
+
+from __future__ import annotations
+
+from assay.genai import label_schemas, labeling
+from assay.genai.label_schemas import (
+    create_label_schema,
+    delete_label_schema,
+    get_label_schema,
+    list_label_schemas,
+    update_label_schema,
+)
+from assay.genai.labeling import (
+    LabelingSession,
+    create_labeling_session,
+    delete_labeling_session,
+    get_labeling_session,
+    get_labeling_sessions,
+)
+
+__all__ = [
+    "LabelingSession",
+    "create_label_schema",
+    "create_labeling_session",
+    "delete_label_schema",
+    "delete_labeling_session",
+    "get_label_schema",
+    "get_labeling_session",
+    "get_labeling_sessions",
+    "label_schemas",
+    "labeling",
+    "list_label_schemas",
+    "update_label_schema",
+]

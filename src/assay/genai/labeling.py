@@ -1,0 +1,287 @@
+"""Labeling sessions: send traces to domain experts, several reviewers per item if wanted,
+and read back their answers, progress and agreement (MLflow's ``mlflow.genai.labeling``,
+self-hosted).
+
+::
+
+    session = create_labeling_session(
+        name="quickstart_review", label_schemas=["response_accuracy", "expected_response"],
+        assigned_users=["ana@example.com", "ben@example.com"], reviewers_per_item=2)
+    session.add_traces(assay.search_traces(filter_string="feedback.user_feedback = 'false'"))
+    print(session.url)  # the review app's page for this session
+
+A session is a run (``session.mlflow_run_id``): ``assay.search_traces(run_id=...)`` returns
+its traces. Reviewers' answers are HUMAN assessments on the traces, with the reviewer as
+source id, linked to that run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from assay import _runtime
+from assay.entities import Assessment, Trace
+from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.run import new_run_id
+from assay.errors import InvalidParameterError
+from assay.ids import is_trace_id
+from assay.store.base import Store
+from assay.store.uri import is_server_uri
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "LabelingSession",
+    "create_labeling_session",
+    "delete_labeling_session",
+    "get_labeling_session",
+    "get_labeling_sessions",
+]
+
+#: Where ``assay server`` listens by default: a local store's sessions are reviewed there.
+LOCAL_SERVER_URL = "http://127.0.0.1:5000"
+#: Traces sent to the store per call when adding many.
+_BATCH = 5_000
+
+
+class LabelingSession:
+    """A labeling session: its settings, and what reviewers and owners do with it.
+
+    Properties follow MLflow's (``name``, ``assigned_users``, ``label_schemas``,
+    ``labeling_session_id``, ``mlflow_run_id``, ``experiment_id``, ``url``), plus
+    ``reviewers_per_item`` and ``instructions``.
+    """
+
+    def __init__(self, info: LabelingSessionInfo) -> None:
+        self._info = info
+
+    def __repr__(self) -> str:
+        return (f"LabelingSession(name={self.name!r}, run_id={self.run_id!r}, "
+                f"label_schemas={list(self.label_schemas)!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabelingSession) and other._info == self._info
+
+    def __hash__(self) -> int:
+        return hash(self._info)
+
+    # -- what the session is ---------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def assigned_users(self) -> list[str]:
+        return list(self._info.assigned_users)
+
+    @property
+    def label_schemas(self) -> list[str]:
+        return list(self._info.label_schemas)
+
+    @property
+    def run_id(self) -> str:
+        return self._info.run_id
+
+    @property
+    def mlflow_run_id(self) -> str:
+        """The session's run (MLflow's name): ``search_traces(run_id=...)`` finds its
+        traces."""
+        return self._info.run_id
+
+    @property
+    def labeling_session_id(self) -> str:
+        return self._info.run_id
+
+    @property
+    def experiment_id(self) -> str:
+        return self._info.experiment_id
+
+    @property
+    def reviewers_per_item(self) -> int:
+        return self._info.reviewers_per_item
+
+    @property
+    def instructions(self) -> str | None:
+        return self._info.instructions
+
+    @property
+    def url(self) -> str:
+        """The review app's page for this session: on the Assay server the SDK talks to, or,
+        with a local store, where ``assay server`` serves that store by default."""
+        uri = _runtime.runtime().tracking_uri
+        base = uri.rstrip("/") if is_server_uri(uri) else LOCAL_SERVER_URL
+        return f"{base}/review/{self.run_id}"
+
+    # -- what an owner does ----------------------------------------------------------------
+    def add_traces(self, traces: Any) -> LabelingSession:
+        """Add traces to the session (idempotent): a ``search_traces`` DataFrame, Trace
+        objects, trace ids, or a filter string run on the session's experiment. Every trace
+        must be in the session's experiment. Returns the session."""
+        store = _runtime.runtime().readable_store()
+        ids = _trace_ids(store, self.experiment_id, traces)
+        for start in range(0, len(ids), _BATCH):
+            store.add_labeling_items(self.run_id, ids[start:start + _BATCH])
+        return self
+
+    def remove_traces(self, traces: Any) -> LabelingSession:
+        """Remove traces (same forms as :meth:`add_traces`); answers already given stay on
+        the traces."""
+        store = _runtime.runtime().store()
+        ids = _trace_ids(store, self.experiment_id, traces)
+        for start in range(0, len(ids), _BATCH):
+            store.remove_labeling_items(self.run_id, ids[start:start + _BATCH])
+        return self
+
+    def set_assigned_users(self, assigned_users: Sequence[str]) -> LabelingSession:
+        """Replace who reviews (an empty list: anyone may). Returns the updated session."""
+        info = _runtime.runtime().store().set_labeling_reviewers(self.run_id,
+                                                                 list(assigned_users))
+        self._info = info
+        return self
+
+    def progress(self) -> SessionProgress:
+        """Items in all and done, reviews given, and each reviewer's counts."""
+        return _runtime.runtime().store().get_labeling_progress(self.run_id)
+
+    def answers(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The reviewers' current answers: schema name → trace id → reviewer → value."""
+        return _runtime.runtime().store().get_labeling_answers(self.run_id)
+
+    # -- what a reviewer does --------------------------------------------------------------
+    def next_item(self, reviewer: str) -> str | None:
+        """Claim the next item for ``reviewer`` and return its trace id (the item they
+        already hold, if any); None when nothing is left for them. An item is never handed
+        to more reviewers than ``reviewers_per_item``; an abandoned claim expires."""
+        return _runtime.runtime().store().next_labeling_item(self.run_id, reviewer)
+
+    def submit(self, trace_id: str, reviewer: str, answers: Mapping[str, Any],
+               comment: str | None = None) -> list[Assessment]:
+        """Record ``reviewer``'s answers to an item ({schema name: value}), each checked
+        against its schema, as HUMAN assessments on the trace; answering again overrides
+        their earlier answer. Returns the assessments written."""
+        return _runtime.runtime().store().submit_labeling_answers(
+            self.run_id, trace_id, reviewer, dict(answers) if isinstance(answers, Mapping)
+            else answers, comment)
+
+    def skip(self, trace_id: str, reviewer: str) -> None:
+        """``reviewer`` passes on an item; it goes to someone else."""
+        _runtime.runtime().store().skip_labeling_item(self.run_id, trace_id, reviewer)
+
+
+def create_labeling_session(name: str, *, assigned_users: Sequence[str] | None = None,
+                            label_schemas: Sequence[str] | None = None,
+                            reviewers_per_item: int = 1, instructions: str | None = None,
+                            agent: str | None = None, enable_multi_turn_chat: bool = False,
+                            custom_inputs: Mapping[str, Any] | None = None,
+                            experiment_id: str | None = None) -> LabelingSession:
+    """Create a labeling session in the active experiment (or ``experiment_id``).
+
+    Args:
+        name: shown to reviewers.
+        assigned_users: who reviews (names or e-mails); None or empty: anyone may.
+        label_schemas: the names of the questions, in the order they are asked; each must
+            exist in the experiment (see ``create_label_schema``).
+        reviewers_per_item: how many reviewers answer each item (at most the number
+            assigned).
+        instructions: shown to reviewers at the top of the session.
+        agent, enable_multi_turn_chat, custom_inputs: MLflow parameters for Databricks'
+            live chat; Assay accepts only their defaults.
+    """
+    if agent is not None or enable_multi_turn_chat or custom_inputs:
+        raise InvalidParameterError(
+            "agent, enable_multi_turn_chat and custom_inputs (live chat with a deployed "
+            "agent) are not supported by Assay; leave them unset")
+    rt = _runtime.runtime()
+    info = LabelingSessionInfo(
+        run_id=new_run_id(),
+        experiment_id=str(experiment_id) if experiment_id is not None
+        else rt.active_experiment_id(),
+        name=name, label_schemas=tuple(label_schemas or ()),
+        assigned_users=tuple(assigned_users or ()), reviewers_per_item=reviewers_per_item,
+        instructions=instructions)
+    return LabelingSession(rt.store().create_labeling_session(info))
+
+
+def get_labeling_sessions(experiment_id: str | None = None) -> list[LabelingSession]:
+    """The sessions of the active experiment (or ``experiment_id``), newest first."""
+    rt = _runtime.runtime()
+    experiment = str(experiment_id) if experiment_id is not None else rt.active_experiment_id()
+    return [LabelingSession(info)
+            for info in rt.store().list_labeling_sessions([experiment])]
+
+
+def get_labeling_session(run_id: str) -> LabelingSession:
+    """The session whose run has this id; NotFoundError otherwise."""
+    return LabelingSession(_runtime.runtime().store().get_labeling_session(run_id))
+
+
+def delete_labeling_session(session: LabelingSession | str) -> None:
+    """Delete a session (or the session with this run id); the answers stay on the traces."""
+    run_id = session.run_id if isinstance(session, LabelingSession) else session
+    _runtime.runtime().store().delete_labeling_session(run_id)
+
+
+def _trace_ids(store: Store, experiment_id: str, traces: Any) -> list[str]:
+    """Trace ids from what add_traces accepts (see there)."""
+    if traces is None:
+        raise InvalidParameterError(
+            "Invalid traces: None; pass a search_traces DataFrame, Traces, trace ids or a "
+            "filter string")
+    if isinstance(traces, str):
+        if is_trace_id(traces):
+            return [traces]
+        return _ids_of_filter(store, experiment_id, traces)
+    if isinstance(traces, Trace):
+        return [traces.info.trace_id]
+    if _is_dataframe(traces):
+        return _ids_of_dataframe(traces)
+    if isinstance(traces, Iterable) and not isinstance(traces, (bytes, Mapping)):
+        ids: list[str] = []
+        for item in traces:
+            if isinstance(item, Trace):
+                ids.append(item.info.trace_id)
+            elif isinstance(item, str):
+                ids.append(item)
+            else:
+                raise InvalidParameterError(
+                    f"Invalid traces item {item!r}: expected a Trace or a trace id")
+        return list(dict.fromkeys(ids))
+    raise InvalidParameterError(
+        f"Invalid traces: a {type(traces).__name__}; pass a search_traces DataFrame, Traces, "
+        "trace ids or a filter string")
+
+
+def _ids_of_filter(store: Store, experiment_id: str, filter_string: str) -> list[str]:
+    ids: list[str] = []
+    token: str | None = None
+    while True:
+        page = store.search_traces([experiment_id], max_results=1000, page_token=token,
+                                   include_spans=False, filter_string=filter_string)
+        ids.extend(trace.info.trace_id for trace in page)
+        token = page.token
+        if token is None:
+            return ids
+
+
+def _is_dataframe(value: object) -> bool:
+    return type(value).__name__ == "DataFrame" and hasattr(value, "columns")
+
+
+def _ids_of_dataframe(frame: pandas.DataFrame) -> list[str]:
+    if "trace_id" in frame.columns:
+        return list(dict.fromkeys(str(value) for value in frame["trace_id"]))
+    if "trace" in frame.columns:
+        ids = []
+        for value in frame["trace"]:
+            if isinstance(value, Trace):
+                ids.append(value.info.trace_id)
+            else:
+                raise InvalidParameterError(
+                    f"Invalid traces: the 'trace' column holds a {type(value).__name__}, "
+                    "not a Trace")
+        return list(dict.fromkeys(ids))
+    raise InvalidParameterError(
+        "Invalid traces: the DataFrame has neither a 'trace_id' nor a 'trace' column (pass "
+        "what search_traces returns)")

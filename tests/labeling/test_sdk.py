@@ -1,0 +1,147 @@
+"""``assay.genai``'s label schemas and labeling sessions as an SDK user calls them, on
+SQLite, PostgreSQL and a server over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import assay
+from assay import _runtime
+from assay.entities import Trace
+from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from assay.genai import label_schemas as schemas
+from assay.genai.labeling import (
+    LabelingSession,
+    create_labeling_session,
+    delete_labeling_session,
+    get_labeling_session,
+    get_labeling_sessions,
+)
+from assay.settings import Settings
+from conftest import Backend
+
+
+@pytest.fixture
+def rt(backend: Backend) -> Iterator[_runtime.Runtime]:
+    runtime = _runtime.reset(Settings(tracking_uri=backend.tracking_uri))
+    yield runtime
+    _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
+    runtime.close()
+
+
+@assay.trace
+def answer(question: str) -> str:
+    return f"An answer to {question}"
+
+
+def traced(n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        answer(f"question {i}")
+        trace_id = assay.get_last_active_trace_id()
+        assert trace_id is not None
+        ids.append(trace_id)
+    return ids
+
+
+def accuracy(**kwargs: object) -> schemas.LabelSchema:
+    return schemas.create_label_schema(
+        name="accuracy", type="feedback",
+        input=schemas.InputCategorical(options=["Accurate", "Inaccurate"]), **kwargs)  # type: ignore[arg-type]
+
+
+def test_both_mlflow_signatures_create_a_schema(rt: _runtime.Runtime) -> None:
+    databricks_style = accuracy(title="Is it accurate?", overwrite=True)
+    assert databricks_style.title == "Is it accurate?"
+    experiment = assay.create_experiment("oss")
+    oss_style = schemas.create_label_schema(
+        "rating", type="feedback", input=schemas.InputNumeric(min_value=1, max_value=5),
+        instruction="1 is poor", enable_comment=True, experiment_id=experiment)
+    assert oss_style.experiment_id == experiment
+    assert schemas.get_label_schema("rating", experiment_id=experiment) == oss_style
+    assert schemas.get_label_schema(schema_id=databricks_style.schema_id) == databricks_style
+    assert [s.name for s in schemas.list_label_schemas()] == ["accuracy"]
+    assert [s.name for s in schemas.list_label_schemas(experiment)] == ["rating"]
+
+
+def test_an_existing_name_without_overwrite_is_an_error_naming_it(rt: _runtime.Runtime) -> None:
+    accuracy()
+    with pytest.raises(AlreadyExistsError, match="'accuracy' already exists"):
+        accuracy()
+    assert accuracy(overwrite=True).name == "accuracy"
+
+
+def test_update_and_delete_a_schema(rt: _runtime.Runtime) -> None:
+    created = accuracy()
+    updated = schemas.update_label_schema(created.schema_id, instruction="Check facts")
+    assert updated.instruction == "Check facts" and updated.schema_id == created.schema_id
+    schemas.delete_label_schema("accuracy")
+    with pytest.raises(NotFoundError):
+        schemas.get_label_schema("accuracy")
+
+
+def test_add_traces_takes_a_dataframe_traces_ids_or_a_filter(rt: _runtime.Runtime) -> None:
+    pytest.importorskip("pandas")
+    accuracy()
+    ids = traced(4)
+    session = create_labeling_session("review", label_schemas=["accuracy"])
+    session.add_traces(assay.search_traces(filter_string=f"trace.trace_id = '{ids[3]}'"))
+    trace = assay.get_trace(ids[2])
+    assert isinstance(trace, Trace)
+    session.add_traces([trace])
+    session.add_traces(ids[1])
+    session.add_traces("trace.trace_id = '" + ids[0] + "'")
+    found = assay.search_traces(run_id=session.mlflow_run_id, return_type="list")
+    assert {t.info.trace_id for t in found} == set(ids)
+    assert session.progress().items == 4
+    session.remove_traces([ids[0], ids[1]])
+    assert session.progress().items == 2
+    for bad in (None, 42, [42]):
+        with pytest.raises(InvalidParameterError, match="Invalid traces"):
+            session.add_traces(bad)
+
+
+def test_sessions_are_listed_fetched_reassigned_and_deleted(rt: _runtime.Runtime) -> None:
+    accuracy()
+    first = create_labeling_session("first", label_schemas=["accuracy"],
+                                    assigned_users=["ana", "ben"], reviewers_per_item=2)
+    second = create_labeling_session("second", label_schemas=["accuracy"])
+    assert isinstance(first, LabelingSession)
+    assert first.mlflow_run_id == first.run_id == first.labeling_session_id
+    assert first.assigned_users == ["ana", "ben"] and first.reviewers_per_item == 2
+    assert {s.name for s in get_labeling_sessions()} == {"first", "second"}
+    assert get_labeling_session(first.run_id) == first
+    assert assay.get_run(first.run_id).info.run_name == "first"
+    first.set_assigned_users(["ana", "ben", "cy"])
+    assert get_labeling_session(first.run_id).assigned_users == ["ana", "ben", "cy"]
+    delete_labeling_session(second)
+    assert [s.name for s in get_labeling_sessions()] == ["first"]
+
+
+def test_the_url_is_the_review_app_of_the_store(rt: _runtime.Runtime, backend: Backend) -> None:
+    accuracy()
+    session = create_labeling_session("review", label_schemas=["accuracy"])
+    base = backend.tracking_uri if backend.kind == "rest" else "http://127.0.0.1:5000"
+    assert session.url == f"{base.rstrip('/')}/review/{session.run_id}"
+
+
+def test_a_reviewer_takes_answers_and_skips_items(rt: _runtime.Runtime) -> None:
+    accuracy()
+    a, b = traced(2)
+    session = create_labeling_session("review", label_schemas=["accuracy"],
+                                      assigned_users=["ana"])
+    session.add_traces([a, b])
+    assert session.next_item("ana") == a
+    (written,) = session.submit(a, "ana", {"accuracy": "Accurate"})
+    assert written.run_id == session.run_id
+    assert session.next_item("ana") == b
+    session.skip(b, "ana")
+    assert session.next_item("ana") is None
+    assert session.answers() == {"accuracy": {a: {"ana": "Accurate"}}}
+
+
+def test_live_chat_parameters_are_refused(rt: _runtime.Runtime) -> None:
+    with pytest.raises(InvalidParameterError, match="not supported"):
+        create_labeling_session("chat", agent="my-agent")
