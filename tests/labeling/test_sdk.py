@@ -145,3 +145,30 @@ def test_a_reviewer_takes_answers_and_skips_items(rt: _runtime.Runtime) -> None:
 def test_live_chat_parameters_are_refused(rt: _runtime.Runtime) -> None:
     with pytest.raises(InvalidParameterError, match="not supported"):
         create_labeling_session("chat", agent="my-agent")
+
+
+def test_agreement_and_disagreements_of_a_session(rt: _runtime.Runtime) -> None:
+    accuracy()
+    schemas.create_label_schema("rating", type="feedback",
+                                input=schemas.InputNumeric(min_value=1, max_value=5))
+    schemas.create_label_schema("ideal", type="expectation", input=schemas.InputText())
+    ids = traced(4)
+    session = create_labeling_session("agree", label_schemas=["accuracy", "rating", "ideal"],
+                                      assigned_users=["ana", "ben"], reviewers_per_item=2)
+    session.add_traces(ids)
+    # Cohen's textbook shape on 4 items: they agree on 3, differ on one.
+    verdicts = {"ana": ["Accurate", "Accurate", "Inaccurate", "Inaccurate"],
+                "ben": ["Accurate", "Inaccurate", "Inaccurate", "Inaccurate"]}
+    for reviewer, answers in verdicts.items():
+        for trace_id, verdict, rating in zip(ids, answers, [5, 4, 2, 1], strict=True):
+            session.submit(trace_id, reviewer, {"accuracy": verdict, "rating": rating,
+                                                "ideal": f"{reviewer} says"})
+    result = session.agreement()
+    assert result["accuracy"].n_items == 4
+    assert result["accuracy"].percent_agreement == pytest.approx(0.75)
+    assert result["accuracy"].cohen_kappa == pytest.approx(0.5)
+    assert result["rating"].krippendorff_alpha == pytest.approx(1.0)
+    assert result["ideal"].excluded_reason is not None
+    [(item, answers)] = session.disagreements()["accuracy"]
+    assert item == ids[1] and answers == {"ana": "Accurate", "ben": "Inaccurate"}
+    assert session.progress().done_items == 4

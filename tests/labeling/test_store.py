@@ -323,3 +323,30 @@ def test_concurrent_reviewers_never_share_a_slot(backend: Backend) -> None:
     assert sorted(handed) == sorted(ids[:6]) and set(handed.values()) == {2}
     assert list(got.values()).count(None) == 0
     setup.close()
+
+
+# -- every value written under a schema's name is checked against it ------------------------
+
+def test_a_value_logged_under_a_schemas_name_is_checked_however_it_is_written(
+        store: Store) -> None:
+    store.create_label_schema(schema("verdict", input=InputPassFail("Good", "Bad")),
+                              overwrite=False)
+    trace_id = logged_traces(store, 1)[0].info.trace_id
+    with pytest.raises(InvalidParameterError,
+                       match="label schema 'verdict': it accepts true \\('Good'\\)"):
+        store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id))
+    with pytest.raises(InvalidParameterError, match="collects feedbacks"):
+        store.log_assessment(Expectation("verdict", True, trace_id=trace_id))
+    label = store.log_assessment(Feedback("verdict", "Bad", trace_id=trace_id))
+    assert label.value is False  # a label is stored as its boolean
+    failed = store.log_assessment(Feedback("verdict", error="judge timed out",
+                                           trace_id=trace_id))
+    assert failed.value is None and failed.error is not None
+    with pytest.raises(InvalidParameterError, match="label schema 'verdict'"):
+        store.update_assessment(trace_id, label.assessment_id,
+                                Feedback("verdict", 3, trace_id=trace_id))
+    other = store.create_experiment("elsewhere")
+    there = logged_traces(store, 1, other)[0].info.trace_id
+    assert store.log_assessment(Feedback("verdict", "maybe", trace_id=there)).value == "maybe"
+    assert [a.value for a in store.get_trace(trace_id, include_spans=False).info.assessments
+            ] == [False, None]

@@ -17,15 +17,23 @@ source id, linked to that run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from assay import _runtime
 from assay.entities import Assessment, Trace
+from assay.entities.label_schema import InputNumeric, InputText, InputTextList
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress
 from assay.entities.run import new_run_id
 from assay.errors import InvalidParameterError
 from assay.ids import is_trace_id
+from assay.stats.agreement import (
+    Agreement,
+    Disagreement,
+    Level,
+    compute_agreement,
+    list_disagreements,
+)
 from assay.store.base import Store
 from assay.store.uri import is_server_uri
 
@@ -149,6 +157,33 @@ class LabelingSession:
         """The reviewers' current answers: schema name → trace id → reviewer → value."""
         return _runtime.runtime().store().get_labeling_answers(self.run_id)
 
+    def agreement(self) -> dict[str, Agreement]:
+        """How far the reviewers agree, per question (keyed by schema name): ``n_items``
+        (items with two answers or more), ``percent_agreement``, ``cohen_kappa`` (exactly
+        two reviewers), ``fleiss_kappa``, ``krippendorff_alpha`` (nominal for categorical
+        and pass/fail, interval for numeric), and for pass/fail ``positive_agreement`` and
+        ``negative_agreement``. Text questions are counted, not measured
+        (``excluded_reason`` says so)."""
+        levels = self._levels()
+        return {name: compute_agreement(_hashable(by_item), levels[name])
+                for name, by_item in self.answers().items()}
+
+    def disagreements(self) -> dict[str, list[Disagreement[str, str]]]:
+        """Per question, the items whose reviewers answered differently, with each answer
+        (text questions included)."""
+        return {name: list_disagreements(_hashable(by_item))
+                for name, by_item in self.answers().items()}
+
+    def _levels(self) -> dict[str, Level]:
+        store = _runtime.runtime().store()
+        levels: dict[str, Level] = {}
+        for name in self.label_schemas:
+            kind = store.get_label_schema(experiment_id=self.experiment_id, name=name).input
+            levels[name] = ("interval" if isinstance(kind, InputNumeric) else
+                            "text" if isinstance(kind, (InputText, InputTextList)) else
+                            "nominal")
+        return levels
+
     # -- what a reviewer does --------------------------------------------------------------
     def next_item(self, reviewer: str) -> str | None:
         """Claim the next item for ``reviewer`` and return its trace id (the item they
@@ -221,6 +256,13 @@ def delete_labeling_session(session: LabelingSession | str) -> None:
     """Delete a session (or the session with this run id); the answers stay on the traces."""
     run_id = session.run_id if isinstance(session, LabelingSession) else session
     _runtime.runtime().store().delete_labeling_session(run_id)
+
+
+def _hashable(by_item: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Hashable]]:
+    # A multi-select answer (a list) is one category: its set of options.
+    return {item: {reviewer: frozenset(value) if isinstance(value, list) else value
+                   for reviewer, value in answers.items()}
+            for item, answers in by_item.items()}
 
 
 def _trace_ids(store: Store, experiment_id: str, traces: Any) -> list[str]:

@@ -46,6 +46,7 @@ from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundErro
 from assay.rules import newest_of_chain, updated_assessment
 from assay.store.sql.dialect import Dialect, in_chunks, insert_ignoring_conflicts, upsert
 from assay.store.sql.experiments import parse_experiment_id
+from assay.store.sql.label_schemas import find_label_schemas
 from assay.store.sql.schema import MAX_KEY_CHARS, assessments, spans, traces
 from assay.store.sql.trace_tags import trace_not_found
 
@@ -92,6 +93,7 @@ def log_assessment(conn: Connection, dialect: Dialect, assessment: Assessment) -
             f"Invalid metadata 'mlflow.trace.session' {assessment.session_id!r}: trace "
             f"{trace_id!r} is not part of that session (its session is "
             f"{trace['session_id']!r})")
+    assessment = checked_against_schema(conn, trace, assessment)
     superseded = None
     if assessment.overrides is not None:
         superseded = _superseded(conn, trace, assessment.overrides, assessment)
@@ -116,6 +118,28 @@ def log_assessment(conn: Connection, dialect: Dialect, assessment: Assessment) -
     return _to_assessment(row)
 
 
+def checked_against_schema(conn: Connection, trace: RowMapping,
+                           assessment: Assessment) -> Assessment:
+    """``assessment`` as stored when a label schema of its name exists in the trace's
+    experiment: of the schema's kind, its value checked (a pass/fail label becomes its
+    boolean); InvalidParameterError naming the schema otherwise. Feedback that carries an
+    error instead of a value is not checked. Without a schema, unchanged."""
+    found = find_label_schemas(conn, str(trace["experiment_id"]), [assessment.name])
+    schema = found.get(assessment.name)
+    if schema is None:
+        return assessment
+    kind = "expectation" if isinstance(assessment, Expectation) else "feedback"
+    if kind != schema.type.value:
+        raise InvalidParameterError(
+            f"Invalid {kind} {assessment.name!r}: label schema {assessment.name!r} of "
+            f"experiment {str(trace['experiment_id'])!r} collects {schema.type.value}s")
+    if assessment.value is None and assessment.error is not None:
+        return assessment
+    value = schema.check_value(assessment.value)
+    return assessment if value == assessment.value and type(value) is type(
+        assessment.value) else dataclasses.replace(assessment, value=value)
+
+
 def update_assessment(conn: Connection, trace_id: str, assessment_id: str,
                       new: Assessment) -> Assessment:
     """Update an assessment in place (see ``rules.updated_assessment``)."""
@@ -123,7 +147,7 @@ def update_assessment(conn: Connection, trace_id: str, assessment_id: str,
     row = _get_row(conn, trace, assessment_id, for_update=True)
     if row is None:
         raise _assessment_not_found(assessment_id, trace_id)
-    updated = updated_assessment(_to_assessment(row), new)
+    updated = checked_against_schema(conn, trace, updated_assessment(_to_assessment(row), new))
     values = _row(updated, trace, row["assessment_id"], valid=row["valid"])
     changed = {name: values[name] for name in (
         "name", "value", "numeric_value", "error", "rationale", "metadata",
