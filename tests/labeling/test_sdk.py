@@ -169,6 +169,6 @@ def test_agreement_and_disagreements_of_a_session(rt: _runtime.Runtime) -> None:
     assert result["accuracy"].cohen_kappa == pytest.approx(0.5)
     assert result["rating"].krippendorff_alpha == pytest.approx(1.0)
     assert result["ideal"].excluded_reason is not None
-    [(item, answers)] = session.disagreements()["accuracy"]
-    assert item == ids[1] and answers == {"ana": "Accurate", "ben": "Inaccurate"}
+    [(item, differing)] = session.disagreements()["accuracy"]
+    assert item == ids[1] and differing == {"ana": "Accurate", "ben": "Inaccurate"}
     assert session.progress().done_items == 4

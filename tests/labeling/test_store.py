@@ -338,7 +338,7 @@ def test_a_value_logged_under_a_schemas_name_is_checked_however_it_is_written(
     with pytest.raises(InvalidParameterError, match="collects feedbacks"):
         store.log_assessment(Expectation("verdict", True, trace_id=trace_id))
     label = store.log_assessment(Feedback("verdict", "Bad", trace_id=trace_id))
-    assert label.value is False  # a label is stored as its boolean
+    assert label.value is False and label.assessment_id is not None  # stored as its boolean
     failed = store.log_assessment(Feedback("verdict", error="judge timed out",
                                            trace_id=trace_id))
     assert failed.value is None and failed.error is not None
