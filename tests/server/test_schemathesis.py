@@ -37,7 +37,8 @@ from assay.entities.user import Role
 from assay.server import ServerSettings, create_app
 from assay.server.openapi import COMMITTED_PATH
 from assay.store.sql import SqlStore
-from conftest import PostgresServer, _postgres_schema_uri
+from conftest import PostgresServer
+from database_templates import new_schema
 
 EXAMPLES = int(os.environ.get("ASSAY_SCHEMATHESIS_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -129,7 +130,7 @@ def auth_app(auth_store: SqlStore) -> Iterator[None]:
 def postgres_store(postgres_server: PostgresServer) -> Iterator[SqlStore]:
     """One PostgreSQL schema for the whole PostgreSQL run (migrating a schema per operation
     would cost more than the cases)."""
-    for uri in _postgres_schema_uri(postgres_server):
+    with new_schema(postgres_server.base_uri()) as uri:
         store = SqlStore(uri)
         yield store
         store.close()
