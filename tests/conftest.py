@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
+from assay import _runtime
 from assay.store.base import Store
 from assay.store.sql import SqlStore
 from assay.store.uri import mask_uri, open_store
@@ -33,6 +34,7 @@ from database_templates import (
     migrate_sqlite_template,
     new_schema,
 )
+from runtimes import default_runtime
 
 if TYPE_CHECKING:
     from server.live import LiveServer
@@ -231,3 +233,16 @@ def sql_store(database_uri: str) -> Iterator[SqlStore]:
     yield sql
     sql.close()
 
+
+@pytest.fixture
+def rt(tracking_uri: str) -> Iterator[_runtime.Runtime]:
+    """The default runtime, new, tracing into the test's store (SQLite, PostgreSQL, REST)."""
+    with default_runtime(tracking_uri) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def sqlite_rt(sqlite_uri: str) -> Iterator[_runtime.Runtime]:
+    """The default runtime, new, on SQLite only, for behaviour that does not touch SQL."""
+    with default_runtime(sqlite_uri) as runtime:
+        yield runtime
