@@ -12,14 +12,12 @@ checks what was stored.
 # ruff: noqa: E501  (the snippets are the seeds' code, verbatim, long lines included)
 from __future__ import annotations
 
-import inspect
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from snippets import readme_snippet, run_python
 
 # -- seed 003 (human feedback quickstart), step 1 without the OpenAI call, and step 2 -------
 
@@ -252,7 +250,6 @@ def analyze_user_feedback(traces):
 '''
 
 SEED_000_DRIVER = '''
-import inspect
 import assay
 
 assay.set_experiment("/Shared/production-genai-app")
@@ -289,10 +286,7 @@ assert by_name["user_relevance"].rationale is None
 anonymous = assay.get_trace(second.trace_id).data.assessments[0]
 assert anonymous.value is True and anonymous.source.source_id is None
 
-if "filter_string" in inspect.signature(MlflowClient.search_traces).parameters:
-    traces = get_recent_traces("/Shared/production-genai-app", hours=24)
-else:  # until search filters land: the same traces, unfiltered
-    traces = MlflowClient().search_traces(experiment_names=["/Shared/production-genai-app"])
+traces = get_recent_traces("/Shared/production-genai-app", hours=24)
 results = analyze_user_feedback(traces)
 assert results["total_traces"] == 3, results
 assert results["traces_with_feedback"] == 2, results
@@ -389,12 +383,6 @@ def as_assay(code: str) -> str:
     return _MODULE_NAME.sub("assay", code)
 
 
-def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_the_renaming_leaves_reserved_keys_alone() -> None:
     code = 'import mlflow\nmlflow.log_feedback(metadata={"mlflow.trace.session": "s"})\n'
     assert as_assay(code) == (
@@ -431,20 +419,13 @@ def test_seed_000_feedback_backend_runs_as_written(tmp_path: Path) -> None:
 
 def test_seed_002_feedback_endpoint_runs_as_written(tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
-    from assay.client import AssayClient
-
-    if "filter_string" not in inspect.signature(AssayClient.search_traces).parameters:
-        pytest.skip("the seed finds its trace with search_traces(filter_string=...), which "
-                    "the search filters issue adds")
     result = run_python(as_assay(SEED_002_FEEDBACK) + SEED_002_DRIVER, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "CHECKED a-" in result.stdout
 
 
 def test_the_readme_example_runs(tmp_path: Path) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("## Feedback and expectations", 1)[1]
-    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    example = readme_snippet("Feedback and expectations")
     prelude = '''
 import assay
 
