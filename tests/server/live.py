@@ -97,7 +97,7 @@ async def _lifespan(app: ASGIApp) -> AsyncIterator[None]:
     async def run() -> None:
         await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
 
-    async with anyio.create_task_group() as tasks:
+    async with to_app, app_receives, app_sends, from_app, anyio.create_task_group() as tasks:
         tasks.start_soon(run)
         await to_app.send({"type": "lifespan.startup"})
         started = await from_app.receive()
