@@ -60,25 +60,60 @@ class Served:
 
 
 class _AppTransport(httpx.BaseTransport):
-    """Hands each request to the ASGI app through httpx's ASGI transport, on the event loop
-    of ``portal`` (where the app was started), and returns its whole answer."""
+    """Hands each request to the ASGI app on the event loop of ``portal`` (where the app
+    was started), as uvicorn does with a request that arrived whole: one body message,
+    then, once the answer is complete, a disconnect. The answer is read whole; an
+    exception the app lets through becomes a 500, as a server answers it."""
 
     def __init__(self, app: ASGIApp, portal: BlockingPortal) -> None:
-        # A server error is answered as a server answers it (500), not raised here.
-        self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=False,
-                                         client=("127.0.0.1", 50000))
+        self._app = app
         self._portal = portal
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()  # the body as bytes, which the event loop's side can read again
+        return self._portal.call(self._exchange, request, request.read())
 
-        async def send() -> httpx.Response:
-            response = await self._asgi.handle_async_request(request)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers,
-                                  content=content, extensions=response.extensions)
+    async def _exchange(self, request: httpx.Request, body: bytes) -> httpx.Response:
+        url = request.url
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": request.method, "scheme": url.scheme,
+            "path": url.path, "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query, "root_path": "",
+            "headers": [(name.lower(), value) for name, value in request.headers.raw],
+            "server": (url.host, url.port or 80), "client": ("127.0.0.1", 50000),
+        }
+        request_sent = False
+        answered = anyio.Event()
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        parts: list[bytes] = []
 
-        return self._portal.call(send)
+        async def receive() -> dict[str, Any]:
+            nonlocal request_sent
+            if not request_sent:
+                request_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    answered.set()
+
+        try:
+            await self._app(scope, receive, send)
+        except Exception:
+            if not answered.is_set():  # what uvicorn answers
+                status, parts = 500, [b"Internal Server Error"]
+                headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        answered.set()
+        content = b"" if request.method == "HEAD" else b"".join(parts)
+        return httpx.Response(status, headers=headers, content=content, request=request)
 
 
 @asynccontextmanager
@@ -122,8 +157,12 @@ class InProcessApp:
 
     def __enter__(self) -> InProcessApp:
         with ExitStack() as stack:
-            self._portal = stack.enter_context(start_blocking_portal())
-            stack.enter_context(self._portal.wrap_async_context_manager(_lifespan(self.app)))
+            portal = stack.enter_context(start_blocking_portal())
+            # At the end, whatever still runs on the loop (a request a failed test left
+            # behind) is cancelled rather than waited for.
+            stack.callback(portal.call, portal.stop, True)
+            stack.enter_context(portal.wrap_async_context_manager(_lifespan(self.app)))
+            self._portal = portal
             self._stack = stack.pop_all()
         return self
 
