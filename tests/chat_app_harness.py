@@ -24,12 +24,11 @@ from typing import Any
 
 import httpx
 
-from assay import _runtime
 from assay.entities import Feedback, Trace
 from assay.errors import NotFoundError
 from assay.server import ServerSettings
-from assay.settings import Settings
 from assay.store.sql import SqlStore
+from runtimes import default_runtime
 from server.feedback_helpers import wait_for
 from server.live import LiveServer
 from server.processes import UvicornProcess
@@ -82,12 +81,8 @@ def assay_server_at(path: Path) -> Iterator[AssayServer]:
 def runtime_sending_to(server: AssayServer) -> Iterator[None]:
     """This process's Assay runtime sending to the server (the SDK over HTTP), for the apps
     that run in background threads here; a fresh in-memory one afterwards."""
-    runtime = _runtime.reset(Settings(tracking_uri=server.url))
-    try:
+    with default_runtime(server.url):
         yield
-    finally:
-        _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-        runtime.close()
 
 
 class AppProcess(UvicornProcess):

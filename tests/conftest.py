@@ -7,23 +7,34 @@ databases only, for what belongs to SQL. PostgreSQL comes from ``ASSAY_TEST_POST
 (default ``postgresql://postgres@127.0.0.1:5432/test``); each test gets its own schema there,
 dropped afterwards. When that server cannot be reached the PostgreSQL half is skipped, except
 on CI (``CI=true``), where a missing database is a failure, not a skip.
+
+Each of these databases is new and empty, at the newest schema: a copy of one that the
+migrations made once per test process (see ``database_templates``). The tests of opening and
+migrating a database take an unmigrated one from the ``empty_*`` fixtures.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
-from urllib.parse import quote
 
 import pytest
 
+from assay import _runtime
 from assay.store.base import Store
 from assay.store.sql import SqlStore
 from assay.store.uri import mask_uri, open_store
+from database_templates import (
+    PostgresTemplate,
+    copy_sqlite_template,
+    libpq_uri,
+    migrate_sqlite_template,
+    new_schema,
+)
+from runtimes import default_runtime
 
 if TYPE_CHECKING:
     from server.live import LiveServer
@@ -34,12 +45,6 @@ DEFAULT_POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/test"
 
 def _postgres_base_uri() -> str:
     return os.environ.get(POSTGRES_URI_ENV) or DEFAULT_POSTGRES_URI
-
-
-def _libpq_uri(uri: str) -> str:
-    # psycopg takes postgresql:// and postgres:// URIs, but not SQLAlchemy's "+driver" part.
-    scheme, sep, rest = uri.partition("://")
-    return scheme.split("+", 1)[0] + sep + rest
 
 
 def _skip_or_fail(reason: str) -> NoReturn:
@@ -55,6 +60,12 @@ class PostgresServer:
     uri: str | None
     problem: str = ""
 
+    def base_uri(self) -> str:
+        """The server's URI; skips the test (fails it on CI) when there is none."""
+        if self.uri is None:
+            _skip_or_fail(self.problem)
+        return self.uri
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
@@ -68,7 +79,7 @@ def postgres_server() -> PostgresServer:
     except ImportError:
         return PostgresServer(None, "psycopg is not installed: pip install 'assay[postgres]'")
     try:
-        with psycopg.connect(_libpq_uri(base), connect_timeout=3):
+        with psycopg.connect(libpq_uri(base), connect_timeout=3):
             pass
     except psycopg.Error:
         return PostgresServer(
@@ -76,22 +87,16 @@ def postgres_server() -> PostgresServer:
     return PostgresServer(base)
 
 
-def _postgres_schema_uri(server: PostgresServer) -> Iterator[str]:
-    if server.uri is None:
-        _skip_or_fail(server.problem)
-    import psycopg
-    from psycopg import sql
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file the migrations made, once per test process; tests get copies."""
+    return migrate_sqlite_template(tmp_path_factory.mktemp("template") / "migrated.db")
 
-    base = server.uri
-    schema = f"assay_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq_uri(base), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    # Every connection the store opens starts with this schema alone on its search_path, so
-    # Alembic's version table, the tables and every query land in it.
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
-    with psycopg.connect(_libpq_uri(base), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> PostgresTemplate:
+    """What migrating a PostgreSQL schema executes, recorded once per test process."""
+    return PostgresTemplate(postgres_server.base_uri())
 
 
 @dataclass(frozen=True)
@@ -108,11 +113,25 @@ class Backend:
 _SQL_PARAMS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-def _sql_database(kind: str, tmp_path: Path, server: PostgresServer) -> Iterator[str]:
+def _migrated_database(request: pytest.FixtureRequest, kind: str,
+                       tmp_path: Path) -> Iterator[str]:
+    """A new database at the newest schema: a copy of the process's template."""
+    if kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        yield copy_sqlite_template(template, tmp_path / "assay.db")
+    else:
+        postgres: PostgresTemplate = request.getfixturevalue("postgres_template")
+        with postgres.schema() as uri:
+            yield uri
+
+
+def _empty_database(kind: str, tmp_path: Path, server: PostgresServer) -> Iterator[str]:
+    """A new database that nothing has set up: a SQLite path, or an empty schema."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'assay.db'}"
     else:
-        yield from _postgres_schema_uri(server)
+        with new_schema(server.base_uri()) as uri:
+            yield uri
 
 
 @pytest.fixture(scope="session")
@@ -131,16 +150,16 @@ def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 @pytest.fixture(params=[*_SQL_PARAMS, pytest.param("rest", marks=pytest.mark.rest)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path,
-            postgres_server: PostgresServer) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh, empty store three ways: a SQLite file, a PostgreSQL schema, and an Assay
     server (real uvicorn on 127.0.0.1, over a SQLite file) reached through the REST store."""
     if request.param != "rest":
-        for uri in _sql_database(request.param, tmp_path, postgres_server):
+        for uri in _migrated_database(request, request.param, tmp_path):
             yield Backend(request.param, uri, uri)
         return
     live: LiveServer = request.getfixturevalue("rest_server")
-    database = f"sqlite:///{tmp_path / 'server.db'}"
+    template: Path = request.getfixturevalue("sqlite_template")
+    database = copy_sqlite_template(template, tmp_path / "server.db")
     server_store = SqlStore(database)
     idle = live.app.state.store
     live.app.state.store = server_store
@@ -158,22 +177,45 @@ def tracking_uri(backend: Backend) -> str:
 
 
 @pytest.fixture(params=_SQL_PARAMS)
-def database_uri(request: pytest.FixtureRequest, tmp_path: Path,
-                 postgres_server: PostgresServer) -> Iterator[str]:
-    """The URI of a fresh, empty database: a SQLite file, then a PostgreSQL schema."""
-    yield from _sql_database(request.param, tmp_path, postgres_server)
+def database_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URI of a fresh database at the newest schema, with no data: a SQLite file, then
+    a PostgreSQL schema."""
+    yield from _migrated_database(request, request.param, tmp_path)
 
 
 @pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
-def postgres_uri(postgres_server: PostgresServer) -> Iterator[str]:
-    """The URI of a fresh PostgreSQL schema, for tests of PostgreSQL alone."""
-    yield from _postgres_schema_uri(postgres_server)
+def postgres_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URI of a fresh PostgreSQL schema at the newest schema, for tests of PostgreSQL
+    alone."""
+    yield from _migrated_database(request, "postgresql", tmp_path)
 
 
 @pytest.fixture
-def sqlite_uri(tmp_path: Path) -> str:
-    """The URI of a fresh SQLite file, for tests that need no second backend."""
+def sqlite_uri(sqlite_template: Path, tmp_path: Path) -> str:
+    """The URI of a fresh SQLite file at the newest schema, for tests that need no second
+    backend."""
+    return copy_sqlite_template(sqlite_template, tmp_path / "assay.db")
+
+
+@pytest.fixture(params=_SQL_PARAMS)
+def empty_database_uri(request: pytest.FixtureRequest, tmp_path: Path,
+                       postgres_server: PostgresServer) -> Iterator[str]:
+    """The URI of a database nothing has set up (a SQLite file that does not exist yet, an
+    empty PostgreSQL schema), for the tests of opening and migrating one."""
+    yield from _empty_database(request.param, tmp_path, postgres_server)
+
+
+@pytest.fixture
+def empty_sqlite_uri(tmp_path: Path) -> str:
+    """The URI of a SQLite file that does not exist yet."""
     return f"sqlite:///{tmp_path / 'assay.db'}"
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_postgres_uri(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URI of an empty PostgreSQL schema."""
+    with new_schema(postgres_server.base_uri()) as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -190,3 +232,17 @@ def sql_store(database_uri: str) -> Iterator[SqlStore]:
     sql = SqlStore(database_uri)
     yield sql
     sql.close()
+
+
+@pytest.fixture
+def rt(tracking_uri: str) -> Iterator[_runtime.Runtime]:
+    """The default runtime, new, tracing into the test's store (SQLite, PostgreSQL, REST)."""
+    with default_runtime(tracking_uri) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def sqlite_rt(sqlite_uri: str) -> Iterator[_runtime.Runtime]:
+    """The default runtime, new, on SQLite only, for behaviour that does not touch SQL."""
+    with default_runtime(sqlite_uri) as runtime:
+        yield runtime

@@ -13,20 +13,15 @@ from collections import Counter
 from pathlib import Path
 
 import assay
-from assay import _runtime
 from assay.demo import USERS
 from assay.entities import Trace
-from assay.settings import Settings
+from runtimes import default_runtime
 
 
 def _demo_traces(uri: str) -> list[Trace]:
-    rt = _runtime.reset(Settings(tracking_uri=uri))
-    try:
+    with default_runtime(uri):
         return list(assay.AssayClient().search_traces(
             experiment_names=["assay-demo/rag-chatbot"], max_results=1000))
-    finally:
-        _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-        rt.close()
 
 
 def _what_the_seed_decides(traces: list[Trace]) -> list[tuple[object, ...]]:

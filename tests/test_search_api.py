@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,17 +18,7 @@ from assay.dataframe import DATAFRAME_COLUMNS
 from assay.entities import AssessmentSource, Trace
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.search import FilterError
-from assay.settings import Settings
 from factories import make_trace
-
-
-@pytest.fixture
-def rt(tracking_uri: str) -> Iterator[_runtime.Runtime]:
-    """A fresh default runtime on the test's database (SQLite and PostgreSQL)."""
-    runtime = _runtime.reset(Settings(tracking_uri=tracking_uri))
-    yield runtime
-    _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-    runtime.close()
 
 
 @assay.trace

@@ -30,6 +30,7 @@ from assay.store.sql.engine import WRITE_OPTION, create_engine
 from assay.tracing.live_span import NO_OP_TRACE_ID
 from conftest import Backend
 from factories import make_trace, new_span_id, new_trace_id
+from runtimes import read_trace
 
 HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="enduser_123")
 
@@ -44,12 +45,6 @@ def traced_call() -> str:
     trace_id = assay.get_last_active_trace_id()
     assert trace_id is not None
     return trace_id
-
-
-def get(trace_id: str) -> Trace:
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
 
 
 @contextlib.contextmanager
@@ -78,7 +73,7 @@ def test_feedback_right_after_the_traced_call_needs_no_flush(rt: _runtime.Runtim
     logged = assay.log_feedback(
         trace_id=trace_id, name="user_feedback", value=False,
         rationale="Missing details about key features", source=HUMAN)
-    trace = get(trace_id)
+    trace = read_trace(trace_id)
     assert trace.data.assessments == [logged]
     assert trace.info.assessments == [logged]
     [feedback] = trace.data.assessments
@@ -106,7 +101,7 @@ def test_feedback_waits_for_a_trace_still_queued_for_export(rt: _runtime.Runtime
     writer.join(timeout=30)
     assert len(logged) == 1
     assert not rt.exporter.is_pending(trace_id)
-    assert get(trace_id).info.assessments == logged
+    assert read_trace(trace_id).info.assessments == logged
 
 
 def test_a_client_on_another_store_logs_there(rt: _runtime.Runtime, tmp_path: Path) -> None:
@@ -114,7 +109,7 @@ def test_a_client_on_another_store_logs_there(rt: _runtime.Runtime, tmp_path: Pa
     other = SqlStore(other_uri)
     try:
         trace_id = traced_call()
-        get(trace_id)
+        read_trace(trace_id)
         elsewhere = make_trace()
         other.log_traces([elsewhere])
         client = AssayClient(tracking_uri=other_uri)
@@ -150,7 +145,7 @@ def test_feedback_inside_the_running_trace_is_written_with_it(rt: _runtime.Runti
 
     try:
         answer("Capital of France?")
-        trace = get(seen["trace_id"])
+        trace = read_trace(seen["trace_id"])
         assert trace.info.assessments == [seen["first"], seen["expected"]]
         assert trace.info.assessments[0].span_id == trace.data.spans[0].span_id
         assert outside.get_trace(seen["trace_id"]).info.assessments == trace.info.assessments
@@ -177,7 +172,7 @@ def test_every_rule_holds_inside_a_running_trace(rt: _runtime.Runtime) -> None:
         with pytest.raises(InvalidParameterError, match="no span"):
             assay.log_feedback(trace_id=trace_id, value=1, span_id=new_span_id())
         ids.update(a=str(a.assessment_id), c=str(c.assessment_id))
-    got = get(trace_id).info.assessments
+    got = read_trace(trace_id).info.assessments
     assert [(x.assessment_id, x.value, x.valid, x.overrides) for x in got] == [
         (ids["a"], 1, False, None), (ids["c"], 4, True, ids["a"])]
     assert got[1].rationale == "final" and got[1].metadata == {"y": "2"}
@@ -223,7 +218,7 @@ def test_fifty_threads_giving_feedback_on_one_trace_all_land(rt: _runtime.Runtim
     for thread in threads:
         thread.join()
     assert errors == []
-    found = get(trace_id).search_assessments("thumbs")
+    found = read_trace(trace_id).search_assessments("thumbs")
     assert len(found) == 50
     assert {a.source.source_id for a in found} == {f"user-{i}" for i in range(50)}
     assert sum(a.value is True for a in found) == 25
@@ -271,7 +266,7 @@ def test_a_retried_call_with_an_idempotency_key_stores_one(rt: _runtime.Runtime)
                                         idempotency_key="req-43")
     assert assay.log_expectation(trace_id=trace_id, name="answer", value="Paris",
                                  idempotency_key="req-43") == expectation
-    assert len(get(trace_id).info.assessments) == 2
+    assert len(read_trace(trace_id).info.assessments) == 2
 
 
 # -- the lifecycle -----------------------------------------------------------------------
@@ -280,19 +275,19 @@ def test_override_defaults_to_a_human_source_and_keeps_history(rt: _runtime.Runt
     trace_id = traced_call()
     judge = AssessmentSource("LLM_JUDGE", "openai:/gpt-4o-mini")
     original = assay.log_feedback(trace_id=trace_id, name="correct", value=False,
-                                  source=judge, span_id=get(trace_id).data.spans[0].span_id)
+                                  source=judge, span_id=read_trace(trace_id).data.spans[0].span_id)
     corrected = assay.override_feedback(trace_id=trace_id,
                                         assessment_id=str(original.assessment_id),
                                         value=True, rationale="The judge missed it")
     assert corrected.source == AssessmentSource(AssessmentSourceType.HUMAN, "default")
     assert corrected.name == "correct" and corrected.span_id == original.span_id
     assert corrected.overrides == original.assessment_id
-    trace = get(trace_id)
+    trace = read_trace(trace_id)
     assert [a.valid for a in trace.info.assessments] == [False, True]
     assert trace.search_assessments("correct") == [corrected]
     assert assay.get_assessment(trace_id, str(original.assessment_id)).valid is False
     assay.delete_assessment(trace_id, str(corrected.assessment_id))
-    assert get(trace_id).search_assessments("correct") == [
+    assert read_trace(trace_id).search_assessments("correct") == [
         assay.get_assessment(trace_id, str(original.assessment_id))]
     assert assay.get_assessment(trace_id, str(original.assessment_id)).valid is True
 
@@ -331,7 +326,7 @@ def test_log_assessment_takes_assessment_objects(rt: _runtime.Runtime) -> None:
         name="judge", error=AssessmentError("RATE_LIMIT_EXCEEDED", "try later"),
         source=AssessmentSourceType.LLM_JUDGE))
     assert isinstance(failed, Feedback) and failed.error_code == "RATE_LIMIT_EXCEEDED"
-    trace = get(trace_id)
+    trace = read_trace(trace_id)
     assert trace.search_assessments(type="expectation") == [logged]
     assert trace.search_assessments(type="feedback") == [failed]
     assert Trace.from_dict(trace.to_dict()).info.assessments == [logged, failed]
@@ -358,14 +353,14 @@ def test_bad_feedback_is_refused_naming_the_field(rt: _runtime.Runtime, kwargs: 
     trace_id = traced_call()
     with pytest.raises(ValueError, match=f"Invalid {field}"):
         assay.log_feedback(trace_id=trace_id, **{"value": True, **kwargs})
-    assert get(trace_id).info.assessments == []
+    assert read_trace(trace_id).info.assessments == []
 
 
 def test_an_expectation_needs_a_value(rt: _runtime.Runtime) -> None:
     trace_id = traced_call()
     with pytest.raises(ValueError, match="Invalid value of expectation 'answer'"):
         assay.log_expectation(trace_id=trace_id, name="answer", value=None)
-    assert get(trace_id).info.assessments == []
+    assert read_trace(trace_id).info.assessments == []
 
 
 def test_a_wrong_source_type_lists_the_allowed_ones(rt: _runtime.Runtime) -> None:
@@ -395,7 +390,7 @@ def test_unknown_ids_are_not_found_and_named(rt: _runtime.Runtime) -> None:
 
 def test_a_span_of_another_trace_is_a_clear_error(rt: _runtime.Runtime) -> None:
     trace_id = traced_call()
-    other_span = get(traced_call()).data.spans[0].span_id
+    other_span = read_trace(traced_call()).data.spans[0].span_id
     with pytest.raises(InvalidParameterError,
                        match=f"span_id '{other_span}': trace '{trace_id}' has no span"):
         assay.log_feedback(trace_id=trace_id, value=True, span_id=other_span)

@@ -22,16 +22,7 @@ from assay.entities import (
 from assay.entities import assessment as assessment_module
 from assay.errors import InvalidParameterError
 from factories import make_trace, new_span_id, new_trace_id
-
-
-def same_json(a: Any, b: Any) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    return bool(a == b)
+from store.test_assessments import same_json
 
 
 def test_mlflow_defaults() -> None:

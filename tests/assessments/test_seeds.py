@@ -13,12 +13,11 @@ checks what was stored.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from snippets import readme_snippet, run_python
 
 # -- seed 003 (human feedback quickstart), step 1 without the OpenAI call, and step 2 -------
 
@@ -443,12 +442,6 @@ def as_assay(code: str) -> str:
     return _MODULE_NAME.sub("assay", code)
 
 
-def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_the_renaming_leaves_reserved_keys_alone() -> None:
     code = 'import mlflow\nmlflow.log_feedback(metadata={"mlflow.trace.session": "s"})\n'
     assert as_assay(code) == (
@@ -502,9 +495,7 @@ def test_seed_002_feedback_endpoint_runs_as_written(tmp_path: Path) -> None:
 
 
 def test_the_readme_example_runs(tmp_path: Path) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("## Feedback and expectations", 1)[1]
-    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    example = readme_snippet("Feedback and expectations")
     prelude = '''
 import assay
 

@@ -8,8 +8,9 @@ import pytest
 
 import assay
 from assay import _runtime
-from assay.entities import Session, Trace
+from assay.entities import Session
 from assay.errors import InvalidParameterError, NotFoundError
+from runtimes import read_trace
 
 
 @assay.trace
@@ -30,12 +31,6 @@ def turn(message: str, session_id: str, **kwargs: str) -> str:
     trace_id = assay.get_last_active_trace_id()
     assert trace_id is not None
     return trace_id
-
-
-def get(trace_id: str) -> Trace:
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
 
 
 def test_sessions_come_newest_first_with_their_turns_in_order(rt: _runtime.Runtime) -> None:
@@ -87,22 +82,22 @@ def test_feedback_on_a_whole_session(rt: _runtime.Runtime) -> None:
     assert rating.trace_id == first  # stored on the first turn
     assert rating.session_id == "conv-1"
     assert rating.metadata == {"mlflow.trace.session": "conv-1"}
-    assert get(first).info.assessments == [rating]
-    assert get(second).data.assessments == [rating]
-    assert get(other).info.assessments == []
+    assert read_trace(first).info.assessments == [rating]
+    assert read_trace(second).data.assessments == [rating]
+    assert read_trace(other).info.assessments == []
     [session] = [s for s in assay.search_sessions() if s.id == "conv-1"]
     assert session.assessments == [rating]
     # MLflow's way: the metadata key on a trace of the session.
     resolved = assay.log_feedback(trace_id=second, name="resolved", value=True,
                                   metadata={"mlflow.trace.session": "conv-1"})
-    assert get(first).search_assessments("resolved") == [resolved]
+    assert read_trace(first).search_assessments("resolved") == [resolved]
     # Overridden and deleted through any trace of the session.
     better = assay.override_feedback(trace_id=second, assessment_id=str(rating.assessment_id),
                                      value=5)
     assert better.session_id == "conv-1" and better.trace_id == first
-    assert get(second).search_assessments("conversation_rating") == [better]
+    assert read_trace(second).search_assessments("conversation_rating") == [better]
     assay.delete_assessment(second, str(better.assessment_id))
-    assert get(second).search_assessments("conversation_rating")[0].value == 4
+    assert read_trace(second).search_assessments("conversation_rating")[0].value == 4
 
 
 def test_session_feedback_checks_its_session(rt: _runtime.Runtime) -> None:
@@ -114,6 +109,6 @@ def test_session_feedback_checks_its_session(rt: _runtime.Runtime) -> None:
                            metadata={"mlflow.trace.session": "conv-2"})
     with pytest.raises(NotFoundError, match="Session with ID 'conv-404' not found"):
         assay.log_feedback(session_id="conv-404", value=1)
-    assert get(trace_id).info.assessments == []
+    assert read_trace(trace_id).info.assessments == []
     expectation = assay.log_expectation(session_id="conv-1", name="goal", value="refund")
-    assert get(trace_id).info.assessments == [expectation]
+    assert read_trace(trace_id).info.assessments == [expectation]

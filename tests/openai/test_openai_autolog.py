@@ -21,8 +21,8 @@ from openai.resources.chat import AsyncCompletions, Completions
 
 import assay
 from assay import _runtime
-from assay.entities import Span, SpanStatusCode, SpanType, Trace, TraceState
-from assay.settings import Settings
+from assay.entities import Span, SpanStatusCode, SpanType, TraceState
+from runtimes import last_trace
 
 API_KEY = "sk-test-secret-key"
 HELLO: Any = [{"role": "system", "content": "Be brief."},
@@ -33,15 +33,6 @@ WEATHER_TOOL: Any = {"type": "function", "function": {
 
 
 # -- fixtures ------------------------------------------------------------------------------
-@pytest.fixture
-def rt(tracking_uri: str) -> Iterator[_runtime.Runtime]:
-    """A fresh default runtime tracing into the test's database (SQLite and PostgreSQL)."""
-    runtime = _runtime.reset(Settings(tracking_uri=tracking_uri))
-    yield runtime
-    _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-    runtime.close()
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[CompatibleServer]:
     live = CompatibleServer()
@@ -72,14 +63,6 @@ def client(api: CompatibleServer, autolog: None) -> Iterator[openai.OpenAI]:
 
 def async_client(api: CompatibleServer) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(api_key=API_KEY, base_url=api.base_url, max_retries=0)
-
-
-def last_trace() -> Trace:
-    trace_id = assay.get_last_active_trace_id()
-    assert trace_id is not None
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
 
 
 def chunk_values(span: Span) -> list[Any]:

@@ -1,5 +1,5 @@
-"""A real server with ``--auth`` on 127.0.0.1, one user per role (each with an API key): what
-the tests of authentication and permissions run against."""
+"""The server with ``--auth`` (in this process), one user per role (each with an API key):
+what the tests of authentication and permissions run against."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 from assay.entities.user import Role
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
-from server.live import LiveServer
+from server.live import InProcessServer
 
 #: The password of the member (the one user who can sign in to the pages).
 PASSWORD = "correct horse battery staple"
@@ -23,16 +23,17 @@ class AuthServer:
     """A server with auth on, one user per role (each with an API key), and the store."""
 
     store: SqlStore
-    url: str
+    server: InProcessServer
     keys: dict[str, str]
 
     def client(self, role: str | None = None,
                headers: dict[str, str] | None = None) -> httpx.Client:
-        """A client of the server; with ``role``, one sending that user's key."""
+        """A client of the server with cookies of its own; with ``role``, one sending that
+        user's key."""
         headers = dict(headers or {})
         if role is not None:
             headers["Authorization"] = f"Bearer {self.keys[role]}"
-        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
+        return self.server.client(headers)
 
 
 @contextmanager
@@ -44,9 +45,6 @@ def serve_with_auth(store: SqlStore) -> Iterator[AuthServer]:
         store.create_user(role.value, role, password=PASSWORD if role is Role.MEMBER
                           else None)
         keys[role.value] = store.create_api_key(role.value, "tests").token
-    live = LiveServer(store, ServerSettings(port=0, backend_store_uri=store.uri, auth=True))
-    live.start()
-    try:
-        yield AuthServer(store, live.url, keys)
-    finally:
-        live.stop()
+    settings = ServerSettings(port=0, backend_store_uri=store.uri, auth=True)
+    with InProcessServer(store, settings) as server:
+        yield AuthServer(store, server, keys)

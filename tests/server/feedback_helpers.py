@@ -1,5 +1,6 @@
-"""Helpers of the feedback and pending-assessment server tests: a live server with chosen
-settings, the server's counters, and spans made by the OpenTelemetry SDK to send as OTLP."""
+"""Helpers of the feedback and pending-assessment server tests: the server with chosen
+settings (in process, or live), the server's counters, and spans made by the OpenTelemetry
+SDK to send as OTLP."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -17,21 +17,25 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from assay.server import ServerSettings
 from assay.store.sql import SqlStore
-from server.live import LiveServer, Served
+from server.live import Served, in_process, live
 
-__all__ = ["post_otlp", "recorded_spans", "serving", "stats", "trace_id_of", "wait_for"]
+__all__ = ["post_otlp", "recorded_spans", "serving", "serving_live", "stats", "trace_id_of",
+           "wait_for"]
 
 
 @contextmanager
 def serving(store: SqlStore, **settings: Any) -> Iterator[Served]:
-    """A live server over ``store`` with these settings."""
-    live = LiveServer(store, ServerSettings(port=0, backend_store_uri=store.uri, **settings))
-    live.start()
-    try:
-        with httpx.Client(base_url=live.url, timeout=30) as http:
-            yield Served(store, http, live.url)
-    finally:
-        live.stop()
+    """The server over ``store`` with these settings, in this process."""
+    with in_process(store, ServerSettings(port=0, backend_store_uri=store.uri,
+                                          **settings)) as served:
+        yield served
+
+
+@contextmanager
+def serving_live(store: SqlStore, **settings: Any) -> Iterator[Served]:
+    """A live server over ``store`` with these settings, on 127.0.0.1."""
+    with live(store, ServerSettings(port=0, backend_store_uri=store.uri, **settings)) as served:
+        yield served
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None:

@@ -25,7 +25,7 @@ from assay.store.sql.engine import create_engine
 from assay.store.sql.schema import api_keys, login_sessions
 from factories import make_trace
 from server.auth_servers import PASSWORD, AuthServer, serve_with_auth
-from server.live import LiveServer
+from server.live import in_process
 
 
 @pytest.fixture
@@ -445,36 +445,32 @@ def test_session_requests_need_the_csrf_header_but_key_requests_do_not(
 
 
 def test_csrf_is_on_without_auth(sql_store: SqlStore) -> None:
-    live = LiveServer(sql_store)
-    live.start()
-    try:
-        with httpx.Client(base_url=live.url, timeout=30) as browser:
-            page = browser.get("/login")
-            assert "nothing to sign in to" in page.text
-            # Pages put the token in their forms; it is also the cookie's value.
-            token = browser.cookies["assay_csrf"]
-            form = browser.post("/api/v1/experiments", data={"name": "x"})
-            assert form.status_code == 403 and form.json()["error_code"] == "CSRF_FAILED"
-            plain = browser.post("/api/v1/experiments", content=b'{"name": "x"}',
-                                 headers={"content-type": "text/plain"})
-            assert plain.status_code == 403
-            cross_site = browser.post("/api/v1/experiments", json={"name": "x"},
-                                      headers={"Sec-Fetch-Site": "cross-site"})
-            assert cross_site.status_code == 403
-            with_token = browser.post("/logout", data={"csrf_token": token})
-            assert with_token.status_code == 303
-            multipart = browser.post("/logout", files={"f": ("a.txt", b"x")},
-                                     data={"csrf_token": token})
-            assert multipart.status_code == 303
-            # JSON and OTLP without auth need no token; nothing above was written.
-            assert browser.post("/api/v1/experiments", json={"name": "y"}).status_code == 200
-            assert browser.post("/v1/traces", content=_otlp_body(), headers={
-                "content-type": "application/x-protobuf"}).status_code == 200
-            assert browser.get("/api/v1/users/me").json() == {"auth_enabled": False,
-                                                              "user": None}
-        assert sql_store.find_experiment_by_name("x") is None
-    finally:
-        live.stop()
+    with in_process(sql_store) as served:
+        browser = served.http
+        page = browser.get("/login")
+        assert "nothing to sign in to" in page.text
+        # Pages put the token in their forms; it is also the cookie's value.
+        token = browser.cookies["assay_csrf"]
+        form = browser.post("/api/v1/experiments", data={"name": "x"})
+        assert form.status_code == 403 and form.json()["error_code"] == "CSRF_FAILED"
+        plain = browser.post("/api/v1/experiments", content=b'{"name": "x"}',
+                             headers={"content-type": "text/plain"})
+        assert plain.status_code == 403
+        cross_site = browser.post("/api/v1/experiments", json={"name": "x"},
+                                  headers={"Sec-Fetch-Site": "cross-site"})
+        assert cross_site.status_code == 403
+        with_token = browser.post("/logout", data={"csrf_token": token})
+        assert with_token.status_code == 303
+        multipart = browser.post("/logout", files={"f": ("a.txt", b"x")},
+                                 data={"csrf_token": token})
+        assert multipart.status_code == 303
+        # JSON and OTLP without auth need no token; nothing above was written.
+        assert browser.post("/api/v1/experiments", json={"name": "y"}).status_code == 200
+        assert browser.post("/v1/traces", content=_otlp_body(), headers={
+            "content-type": "application/x-protobuf"}).status_code == 200
+        assert browser.get("/api/v1/users/me").json() == {"auth_enabled": False,
+                                                          "user": None}
+    assert sql_store.find_experiment_by_name("x") is None
 
 
 def test_csrf_tokens_are_bound_to_the_sign_in() -> None:

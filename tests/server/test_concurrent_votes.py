@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from assay.entities import Assessment, Feedback
 from assay.store.sql import SqlStore
 from factories import make_trace
-from server.feedback_helpers import post_otlp, recorded_spans, serving, trace_id_of
+from server.feedback_helpers import post_otlp, recorded_spans, serving_live, trace_id_of
 from server.live import Served
 
 AT_ONCE = 8
@@ -89,7 +89,7 @@ def summary_count(served: Served) -> int:
 
 
 def test_simultaneous_votes_of_one_voter_leave_one_valid(sql_store: SqlStore) -> None:
-    with serving(sql_store, feedback_rate_limit_per_minute=10_000) as served:
+    with serving_live(sql_store, feedback_rate_limit_per_minute=10_000) as served:
         for round_number in range(ROUNDS):
             trace = make_trace()
             served.store.log_traces([trace])
@@ -108,7 +108,7 @@ def test_simultaneous_votes_of_one_voter_leave_one_valid(sql_store: SqlStore) ->
 
 def test_simultaneous_anonymous_votes_with_one_token_leave_one_valid(
         sql_store: SqlStore) -> None:
-    with serving(sql_store, feedback_rate_limit_per_minute=10_000) as served:
+    with serving_live(sql_store, feedback_rate_limit_per_minute=10_000) as served:
         for _ in range(ROUNDS):
             trace = make_trace()
             served.store.log_traces([trace])
@@ -120,7 +120,7 @@ def test_simultaneous_anonymous_votes_with_one_token_leave_one_valid(
 
 
 def test_simultaneous_votes_before_the_trace_leave_one_valid(sql_store: SqlStore) -> None:
-    with serving(sql_store, feedback_rate_limit_per_minute=10_000) as served:
+    with serving_live(sql_store, feedback_rate_limit_per_minute=10_000) as served:
         for _ in range(ROUNDS):
             spans = recorded_spans()
             trace_id = trace_id_of(spans)
@@ -135,7 +135,7 @@ def test_simultaneous_votes_before_the_trace_leave_one_valid(sql_store: SqlStore
 
 
 def test_votes_racing_their_trace_leave_one_valid(sql_store: SqlStore) -> None:
-    with serving(sql_store, feedback_rate_limit_per_minute=10_000) as served:
+    with serving_live(sql_store, feedback_rate_limit_per_minute=10_000) as served:
         for _ in range(ROUNDS):
             spans = recorded_spans()
             trace_id = trace_id_of(spans)
@@ -151,7 +151,7 @@ def test_votes_racing_their_trace_leave_one_valid(sql_store: SqlStore) -> None:
 
 
 def test_simultaneous_overrides_of_one_feedback_leave_one_valid(sql_store: SqlStore) -> None:
-    with serving(sql_store) as served:
+    with serving_live(sql_store) as served:
         for _ in range(ROUNDS):
             trace = make_trace()
             served.store.log_traces([trace])

@@ -10,16 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from assay import _runtime
 from assay.entities import AssessmentSource, AssessmentSourceType, Feedback
 from assay.entities._time import now_ms
 from assay.errors import InvalidParameterError
 from assay.feedback_tokens import FEEDBACK_TOKEN_PURPOSE, issue_token, verify_token
 from assay.server import ServerSettings
-from assay.settings import Settings
 from assay.store.sql import SqlStore
 from conftest import Backend
 from factories import make_trace, new_trace_id
+from runtimes import default_runtime
 from server.feedback_helpers import post_otlp, recorded_spans, serving, stats, trace_id_of
 from server.live import Served
 
@@ -357,8 +356,7 @@ def test_client_and_module_issue_tokens_on_every_backend(backend: Backend) -> No
         key = server_database.signing_key(FEEDBACK_TOKEN_PURPOSE)
     finally:
         server_database.close()
-    runtime = _runtime.reset(Settings(tracking_uri=backend.tracking_uri))
-    try:
+    with default_runtime(backend.tracking_uri):
         trace_id = new_trace_id()
         token = assay.AssayClient().create_feedback_token(
             trace_id, names=["thumbs"], end_user_id="u9", expires_in=120)
@@ -378,9 +376,6 @@ def test_client_and_module_issue_tokens_on_every_backend(backend: Backend) -> No
         claims = verify_token(key, answer())
         assert claims.trace_id == assay.get_last_active_trace_id()
         assert claims.end_user_id == "u10" and claims.names is None
-    finally:
-        _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-        runtime.close()
 
 
 def test_a_vote_replaces_the_same_end_users_feedback_logged_by_the_app(

@@ -24,6 +24,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import pytest
 from assay.entities.user import Role
 from assay.errors import InvalidParameterError
 from assay.store.sql import SqlStore
+from database_templates import new_schema
 from server.otlp_requests import PROTOBUF, make_batch
 from server.processes import ServerProcess
 
@@ -598,13 +600,12 @@ def harness(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     """A live ``assay server`` over a fresh database, with its data seeded."""
     tmp_path = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    if request.param == "sqlite":
-        uris: Iterator[str] = iter([f"sqlite:///{tmp_path / 'hostile.db'}"])
-    else:
-        from conftest import _postgres_schema_uri
-
-        uris = _postgres_schema_uri(request.getfixturevalue("postgres_server"))
-    for uri in uris:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            uri = f"sqlite:///{tmp_path / 'hostile.db'}"
+        else:
+            uri = stack.enter_context(
+                new_schema(request.getfixturevalue("postgres_server").base_uri()))
         if request.param == "postgresql":
             uri += quote(f" -cstatement_timeout={PG_SAFETY_TIMEOUT_MS}", safe="")
         SqlStore(uri).close()  # the schema, made once rather than by the first case

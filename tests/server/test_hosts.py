@@ -13,19 +13,16 @@ from assay.errors import InvalidParameterError
 from assay.server.hosts import allowed_host_names, host_name, is_loopback_name
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
-from server.live import LiveServer
+from server.live import in_process
 
 
 def _serve(tmp_path: Path, **settings: object) -> Iterator[httpx.Client]:
     store = SqlStore(f"sqlite:///{tmp_path / 'hosts.db'}")
-    live = LiveServer(store, ServerSettings(port=0, backend_store_uri=store.uri,
-                                            **settings))  # type: ignore[arg-type]
-    live.start()
     try:
-        with httpx.Client(base_url=live.url, timeout=10) as http:
-            yield http
+        with in_process(store, ServerSettings(port=0, backend_store_uri=store.uri,
+                                              **settings)) as served:  # type: ignore[arg-type]
+            yield served.http
     finally:
-        live.stop()
         store.close()
 
 

@@ -18,9 +18,10 @@ from server.processes import ServerProcess
 
 
 @pytest.fixture
-def two_servers(postgres_uri: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+def two_servers(empty_postgres_uri: str,
+                tmp_path: Path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Clients of two server processes started at once on a fresh (unmigrated) schema."""
-    servers = [ServerProcess(postgres_uri, tmp_path) for _ in range(2)]
+    servers = [ServerProcess(empty_postgres_uri, tmp_path) for _ in range(2)]
     try:
         urls = [server.wait_ready() for server in servers]
         with httpx.Client(base_url=urls[0], timeout=60) as a, \

@@ -14,7 +14,7 @@ import httpx
 from assay.server import ServerSettings, create_app
 from assay.store.sql import SqlStore
 from factories import make_trace
-from server.live import LiveServer, Served
+from server.live import Served, in_process
 
 NUL = "a\x00b"
 ZERO_TRACE_ID = "tr-" + "0" * 32
@@ -113,19 +113,14 @@ def test_feedback_for_the_all_zero_trace_id_is_400(served: Served) -> None:
 
 def test_signing_in_as_a_name_with_a_nul_is_a_failed_login(sql_store: SqlStore) -> None:
     sql_store.create_user("bob", "member", password="a long password")
-    live = LiveServer(sql_store, ServerSettings(port=0, backend_store_uri=sql_store.uri,
-                                                auth=True))
-    live.start()
-    try:
-        with httpx.Client(base_url=live.url, timeout=30,
-                          headers={"Accept": "text/html"}) as browser:
-            form = browser.get("/login")
-            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-            assert token is not None, form.text
-            response = browser.post("/login", data={
-                "username": "bob\x00", "password": "a long password", "next": "/",
-                "csrf_token": token.group(1)})
-            assert response.status_code == 401, response.text
-            assert "Wrong username or password." in response.text
-    finally:
-        live.stop()
+    settings = ServerSettings(port=0, backend_store_uri=sql_store.uri, auth=True)
+    with in_process(sql_store, settings, headers={"Accept": "text/html"}) as served:
+        browser = served.http
+        form = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None, form.text
+        response = browser.post("/login", data={
+            "username": "bob\x00", "password": "a long password", "next": "/",
+            "csrf_token": token.group(1)})
+        assert response.status_code == 401, response.text
+        assert "Wrong username or password." in response.text

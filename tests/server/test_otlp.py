@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -116,6 +117,7 @@ def _chat_trace(tracer: Tracer) -> None:
         root.set_status(Status(StatusCode.OK))
 
 
+@pytest.mark.live_server
 def test_real_exporter_maps_every_field(served: Served) -> None:
     experiment_id = served.store.create_experiment("otlp")
     with otel(served, {"x-assay-experiment-id": experiment_id}) as tracer:
@@ -173,6 +175,7 @@ def test_real_exporter_maps_every_field(served: Served) -> None:
     assert [t.info.trace_id for t in found] == [info.trace_id]
 
 
+@pytest.mark.live_server
 def test_gzip_mlflow_header_error_status_and_genai_session(served: Served) -> None:
     experiment_id = served.store.create_experiment("gz")
     with otel(served, {"x-mlflow-experiment-id": experiment_id},
@@ -190,6 +193,7 @@ def test_gzip_mlflow_header_error_status_and_genai_session(served: Served) -> No
     assert span.span_type == SpanType.UNKNOWN
 
 
+@pytest.mark.live_server
 def test_experiment_from_service_name_created_once(served: Served) -> None:
     for _ in range(2):
         with otel(served, service="billing-agent") as tracer, \
@@ -309,6 +313,7 @@ def test_trace_split_child_first_then_root(served: Served) -> None:
     assert trace.info.request_time == root.start_time // 1_000_000
 
 
+@pytest.mark.live_server
 def test_real_exporter_sends_children_before_root(served: Served) -> None:
     # SimpleSpanProcessor exports each span as it ends: every child in its own request,
     # then the root last.

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from assay.entities import Feedback
+from assay.entities._time import now_ms
 from assay.store.sql import SqlStore
 from assay.store.sql.engine import create_engine
 from assay.store.sql.schema import pending_assessments
@@ -107,9 +108,12 @@ def test_expired_feedback_is_dropped_at_start_counted_and_logged(
         sql_store: SqlStore, caplog: pytest.LogCaptureFixture) -> None:
     gone = sql_store.keep_pending_assessment(Feedback("thumbs", True, trace_id=new_trace_id()),
                                              0.001)
+    # The store read its clock (now_ms) for the expiry before this: 1 ms after it at most.
+    expires_by = now_ms() + 1
     kept = sql_store.keep_pending_assessment(Feedback("thumbs", True, trace_id=new_trace_id()),
                                              3600)
-    time.sleep(0.01)  # past the first one's expiry
+    while now_ms() <= expires_by:  # past the first one's expiry, on the store's clock
+        time.sleep(0.001)
     caplog.set_level(logging.WARNING, logger="assay.server.pending_sweep")
     with serving(sql_store) as served:
         wait_for(lambda: stats(served)["pending_expired"] == 1)

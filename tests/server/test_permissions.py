@@ -21,7 +21,7 @@ from assay.store.sql.engine import create_engine
 from assay.store.sql.schema import users
 from assay.store.sql.users import RESERVED_USERNAMES
 from server.auth_servers import AuthServer, serve_with_auth
-from threaded_server import ThreadedServer
+from server.live import in_process_client
 
 USERS_PREFIX = "/api/v1/users/"
 
@@ -41,13 +41,8 @@ def auth_server(sql_store: SqlStore) -> Iterator[AuthServer]:
 
 @contextmanager
 def _served(app: FastAPI) -> Iterator[httpx.Client]:
-    server = ThreadedServer(app, name="assay test server")
-    server.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            yield http
-    finally:
-        server.stop()
+    with in_process_client(app) as http:
+        yield http
 
 
 def _add_user_named_me(database_uri: str, role: Role) -> None:
@@ -152,8 +147,7 @@ def test_a_viewer_named_me_cannot_make_itself_admin(auth_server: AuthServer,
     store.create_user("alice", Role.ADMIN)
     _add_user_named_me(database_uri, Role.VIEWER)
     me_key = store.create_api_key("me", "laptop").token
-    with httpx.Client(base_url=auth_server.url, timeout=30,
-                      headers={"Authorization": f"Bearer {me_key}"}) as me:
+    with auth_server.client(headers={"Authorization": f"Bearer {me_key}"}) as me:
         promoted = me.patch("/api/v1/users/me", json={"role": "admin"})
         assert promoted.status_code == 403, promoted.text
         assert promoted.json()["error_code"] == "PERMISSION_DENIED"

@@ -38,7 +38,8 @@ from assay.entities.user import Role
 from assay.server import ServerSettings, create_app
 from assay.server.openapi import COMMITTED_PATH
 from assay.store.sql import SqlStore
-from conftest import PostgresServer, _postgres_schema_uri
+from conftest import PostgresServer
+from database_templates import new_schema
 
 if TYPE_CHECKING:
     # A case of an OpenAPI operation (schemathesis names it only for type checkers).
@@ -134,7 +135,7 @@ def auth_app(auth_store: SqlStore) -> Iterator[None]:
 def postgres_store(postgres_server: PostgresServer) -> Iterator[SqlStore]:
     """One PostgreSQL schema for the whole PostgreSQL run (migrating a schema per operation
     would cost more than the cases)."""
-    for uri in _postgres_schema_uri(postgres_server):
+    with new_schema(postgres_server.base_uri()) as uri:
         store = SqlStore(uri)
         yield store
         store.close()

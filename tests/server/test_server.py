@@ -84,6 +84,7 @@ def test_access_log_has_one_line_per_request_without_query_string(
     assert all("s3cret" not in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.live_server
 def test_concurrent_requests_are_served(served: Served) -> None:
     import concurrent.futures
 

@@ -498,7 +498,8 @@ def test_numeric_projection_ignores_non_finite_ints() -> None:
     assert math.isclose(numeric_value(2**70) or 0, 2.0**70)
 
 
-def test_a_database_of_the_first_schema_is_upgraded_with_its_traces(database_uri: str) -> None:
+def test_a_database_of_the_first_schema_is_upgraded_with_its_traces(
+        empty_database_uri: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -506,7 +507,7 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_traces(database_uri
     from assay.store.sql.engine import create_engine
     from assay.store.sql.schema import traces
 
-    engine, _ = create_engine(database_uri)
+    engine, _ = create_engine(empty_database_uri)
     trace_id = new_trace_id()
     try:
         with engine.begin() as conn:
@@ -521,7 +522,7 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_traces(database_uri
                 trace_id=trace_id, experiment_id=0, request_time_ms=1, state="OK"))
     finally:
         engine.dispose()
-    store = SqlStore(database_uri)  # upgrades to the head revision
+    store = SqlStore(empty_database_uri)  # upgrades to the head revision
     try:
         logged = store.log_assessment(feedback(trace_id))
         assert store.get_trace(trace_id).info.assessments == [logged]

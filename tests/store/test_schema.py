@@ -44,8 +44,9 @@ def test_head_revision_matches_the_migration_scripts() -> None:
     assert script.get_heads() == [HEAD_REVISION]
 
 
-def test_migrated_database_matches_schema_module(sql_store: SqlStore, database_uri: str) -> None:
-    engine, _ = create_engine(database_uri)
+def test_migrated_database_matches_schema_module(empty_database_uri: str) -> None:
+    SqlStore(empty_database_uri).close()
+    engine, _ = create_engine(empty_database_uri)
     try:
         with engine.connect() as conn:
             assert read_revision(conn) == HEAD_REVISION
@@ -63,11 +64,11 @@ def test_migrated_database_matches_schema_module(sql_store: SqlStore, database_u
     assert expected[engine.dialect.name] in index_names
 
 
-def test_downgrade_then_reopen_recreates_the_schema(sql_store: SqlStore,
-                                                    database_uri: str) -> None:
-    sql_store.log_traces([make_trace()])
-    sql_store.close()
-    engine, _ = create_engine(database_uri)
+def test_downgrade_then_reopen_recreates_the_schema(empty_database_uri: str) -> None:
+    store = SqlStore(empty_database_uri)
+    store.log_traces([make_trace()])
+    store.close()
+    engine, _ = create_engine(empty_database_uri)
     try:
         from alembic import command
 
@@ -78,7 +79,7 @@ def test_downgrade_then_reopen_recreates_the_schema(sql_store: SqlStore,
             assert read_revision(conn) is None
     finally:
         engine.dispose()
-    reopened = SqlStore(database_uri)
+    reopened = SqlStore(empty_database_uri)
     try:
         assert reopened.get_experiment("0").name == "Default"
         assert len(reopened.search_traces(["0"])) == 0
@@ -86,12 +87,12 @@ def test_downgrade_then_reopen_recreates_the_schema(sql_store: SqlStore,
         reopened.close()
 
 
-def test_reopening_an_up_to_date_database_does_not_import_alembic(sqlite_uri: str) -> None:
-    SqlStore(sqlite_uri).close()
+def test_reopening_an_up_to_date_database_does_not_import_alembic(empty_sqlite_uri: str) -> None:
+    SqlStore(empty_sqlite_uri).close()
     code = (
         "import sys\n"
         "from assay.store.sql import SqlStore\n"
-        f"SqlStore({sqlite_uri!r}).close()\n"
+        f"SqlStore({empty_sqlite_uri!r}).close()\n"
         "print('alembic' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -145,7 +146,7 @@ def test_processes_writing_one_sqlite_file_at_once_all_land(sqlite_uri: str) -> 
         store.close()
 
 
-def test_threads_opening_a_new_database_at_once_all_succeed(database_uri: str) -> None:
+def test_threads_opening_a_new_database_at_once_all_succeed(empty_database_uri: str) -> None:
     stores: list[SqlStore] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
@@ -153,7 +154,7 @@ def test_threads_opening_a_new_database_at_once_all_succeed(database_uri: str) -
     def open_one() -> None:
         start.wait()
         try:
-            stores.append(SqlStore(database_uri))
+            stores.append(SqlStore(empty_database_uri))
         except BaseException as exc:
             errors.append(exc)
 
@@ -170,9 +171,9 @@ def test_threads_opening_a_new_database_at_once_all_succeed(database_uri: str) -
             opened.close()
 
 
-def test_sqlite_connections_get_their_pragmas(sqlite_uri: str) -> None:
-    SqlStore(sqlite_uri).close()
-    engine, _ = create_engine(sqlite_uri)
+def test_sqlite_connections_get_their_pragmas(empty_sqlite_uri: str) -> None:
+    SqlStore(empty_sqlite_uri).close()
+    engine, _ = create_engine(empty_sqlite_uri)
     try:
         with engine.connect() as conn:
             def pragma(name: str) -> object:

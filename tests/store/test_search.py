@@ -5,6 +5,7 @@ filters that must either run or raise FilterError."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from assay.errors import InvalidParameterError
 from assay.search import FilterError
 from assay.store.sql import SqlStore
-from conftest import PostgresServer, _postgres_schema_uri
+from conftest import PostgresServer
+from database_templates import new_schema
 from search.test_errors import SPEC_ERROR_TABLE
 from search.test_fuzz import grammarish, valid_clause
 from store.search_data import ALL, build, tid
@@ -26,16 +28,15 @@ def searchable(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
                postgres_server: PostgresServer) -> Iterator[SqlStore]:
     """One store with the traces of ``search_data``, shared by the tests of this module
     (they only read)."""
-    if request.param == "sqlite":
-        uris: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('search') / 'a.db'}"])
-    else:
-        uris = _postgres_schema_uri(postgres_server)
-    uri = next(uris)
-    store = SqlStore(uri)
-    build(store)
-    yield store
-    store.close()
-    next(uris, None)  # drops the PostgreSQL schema
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            uri = f"sqlite:///{tmp_path_factory.mktemp('search') / 'a.db'}"
+        else:
+            uri = stack.enter_context(new_schema(postgres_server.base_uri()))
+        store = SqlStore(uri)
+        build(store)
+        yield store
+        store.close()
 
 
 def found(store: SqlStore, filter_string: str) -> set[str]:

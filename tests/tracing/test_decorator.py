@@ -11,16 +11,9 @@ import pytest
 
 import assay
 from assay import _runtime
-from assay.entities import SpanStatusCode, SpanType, Trace, TraceState
+from assay.entities import SpanStatusCode, SpanType, TraceState
 from assay.errors import InvalidParameterError
-
-
-def last_trace() -> Trace:
-    trace_id = assay.get_last_active_trace_id()
-    assert trace_id is not None
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
+from runtimes import last_trace
 
 
 def test_bare_decorator_records_inputs_outputs_and_name(rt: _runtime.Runtime) -> None:

@@ -19,8 +19,8 @@ import pytest
 
 import assay
 from assay import _runtime
-from assay.settings import Settings
 from assay.tracing import ExportStatus, get_export_status
+from runtimes import default_runtime
 from server.processes import ServerProcess
 
 
@@ -42,13 +42,10 @@ def tracing_to_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, list[Serv
     the list of servers started (to be killed at the end)."""
     server = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path)
     started = [server]
-    runtime = _runtime.reset(Settings(tracking_uri=server.wait_bound(60),
-                                      export_exit_timeout=5.0))
     try:
-        yield server, started
+        with default_runtime(server.wait_bound(60), export_exit_timeout=5.0):
+            yield server, started
     finally:
-        _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-        runtime.close()
         for process in started:
             process.kill()
 
@@ -111,29 +108,27 @@ def test_an_outage_beyond_the_retry_window_keeps_the_traces_and_says_so_once(
     monkeypatch.setenv("ASSAY_HTTP_RETRY_SECONDS", "0.3")
     server = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path)
     started = [server]
-    runtime = _runtime.reset(Settings(tracking_uri=server.wait_bound(60)))
     try:
-        caplog.set_level(logging.WARNING)
-        trace_one("before")
-        assert runtime.flush(timeout=30)
-        server.kill()
-        for i in range(3):
-            trace_one(f"during {i}")
-        wait_until(lambda: bool(messages(caplog, "cannot reach")))
-        time.sleep(2.0)  # several of the exporter's own attempts fail meanwhile
-        assert get_export_status().store_unavailable
-        restart(server, started, tmp_path)
+        with default_runtime(server.wait_bound(60)) as runtime:
+            caplog.set_level(logging.WARNING)
+            trace_one("before")
+            assert runtime.flush(timeout=30)
+            server.kill()
+            for i in range(3):
+                trace_one(f"during {i}")
+            wait_until(lambda: bool(messages(caplog, "cannot reach")))
+            time.sleep(2.0)  # several of the exporter's own attempts fail meanwhile
+            assert get_export_status().store_unavailable
+            restart(server, started, tmp_path)
 
-        assert runtime.flush(timeout=60)
-        status = get_export_status()
-        assert (status.queued, status.written, status.failed) == (4, 4, 0)
-        assert status.retries >= 2 and not status.store_unavailable
-        assert len(messages(caplog, "cannot reach")) == 1, caplog.text
-        [reached] = messages(caplog, "reached")
-        assert "again after" in reached and "s unavailable" in reached
+            assert runtime.flush(timeout=60)
+            status = get_export_status()
+            assert (status.queued, status.written, status.failed) == (4, 4, 0)
+            assert status.retries >= 2 and not status.store_unavailable
+            assert len(messages(caplog, "cannot reach")) == 1, caplog.text
+            [reached] = messages(caplog, "reached")
+            assert "again after" in reached and "s unavailable" in reached
     finally:
-        _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-        runtime.close()
         for process in started:
             process.kill()
 

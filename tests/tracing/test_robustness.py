@@ -18,13 +18,7 @@ from assay.settings import Settings
 from assay.tracing.assembly import build_trace
 from assay.tracing.exporter import Exporter
 from assay.tracing.tracer import InMemoryTrace
-
-
-def get(trace_id: str | None) -> Trace:
-    assert trace_id is not None
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
+from runtimes import default_runtime, read_trace
 
 
 def test_a_trace_with_a_thousand_spans(rt: _runtime.Runtime) -> None:
@@ -35,7 +29,7 @@ def test_a_trace_with_a_thousand_spans(rt: _runtime.Runtime) -> None:
     with assay.start_span("big") as root:
         for i in range(999):
             step(i)
-    trace = get(root.trace_id)
+    trace = read_trace(root.trace_id)
     assert len(trace.data.spans) == 1000
     assert trace.data.spans[0].name == "big"
     assert sorted(s.outputs for s in trace.data.spans[1:]) == list(range(999))
@@ -49,7 +43,7 @@ def test_unicode_everywhere(rt: _runtime.Runtime) -> None:
         return "答え: 42 ✅"
 
     answer("¿Qué es MLflow? 🧪")
-    trace = get(assay.get_last_active_trace_id())
+    trace = read_trace(assay.get_last_active_trace_id())
     [span] = trace.data.spans
     assert span.name == "répondre 🤖"
     assert span.inputs == {"question": "¿Qué es MLflow? 🧪"}
@@ -66,7 +60,7 @@ def test_one_megabyte_input_is_stored_whole(rt: _runtime.Runtime) -> None:
 
     document = "lorem ipsum " * (1024 * 1024 // 12 + 1)
     f(document)
-    trace = get(assay.get_last_active_trace_id())
+    trace = read_trace(assay.get_last_active_trace_id())
     assert trace.data.spans[0].inputs == {"document": document}
     assert trace.info.request_preview is not None
     assert len(trace.info.request_preview) <= 1003
@@ -86,7 +80,7 @@ def test_values_that_are_not_json_become_readable_strings(rt: _runtime.Runtime) 
     result = f(Opaque(), b"\xff\x00bin", dt.datetime(2024, 5, 1, 12, 0),
                np.arange(3), np.float32(1.5), ident, decimal.Decimal("1.10"), {3})
     assert result["obj"].__class__.__name__ == "Opaque"  # type: ignore[index]
-    [span] = get(assay.get_last_active_trace_id()).data.spans
+    [span] = read_trace(assay.get_last_active_trace_id()).data.spans
     inputs = span.inputs
     assert inputs["obj"] == "<Opaque thing>"
     assert inputs["raw"] == "base64:/wBiaW4="
@@ -125,8 +119,7 @@ def test_a_broken_database_file_never_reaches_the_caller(
 
     path = Path(str(tmp_path)) / "broken.db"
     path.write_bytes(b"this is not a database" * 100)
-    runtime = _runtime.reset(Settings(tracking_uri=f"sqlite:///{path}"))
-    try:
+    with default_runtime(f"sqlite:///{path}") as runtime:
         @assay.trace
         def f() -> str:
             return "fine"
@@ -134,9 +127,6 @@ def test_a_broken_database_file_never_reaches_the_caller(
         with caplog.at_level(logging.ERROR, logger="assay"):
             assert f() == "fine"
             runtime.flush(timeout=10)
-    finally:
-        _runtime.reset(Settings(tracking_uri="sqlite:///:memory:"))
-        runtime.close()
 
 
 def test_disable_and_enable(rt: _runtime.Runtime) -> None:
@@ -156,7 +146,7 @@ def test_disable_and_enable(rt: _runtime.Runtime) -> None:
         assert span.trace_id == "tr-no-op-span"
     assay.tracing.enable()
     assert f() == 2
-    assert get(assay.get_last_active_trace_id()).data.spans[0].outputs == 2
+    assert read_trace(assay.get_last_active_trace_id()).data.spans[0].outputs == 2
 
 
 def test_sampling(rt: _runtime.Runtime) -> None:
@@ -230,7 +220,7 @@ def test_reading_right_after_the_call_needs_no_flush(rt: _runtime.Runtime) -> No
 
     for i in range(300):
         f(i)
-    trace = get(assay.get_last_active_trace_id())
+    trace = read_trace(assay.get_last_active_trace_id())
     assert trace.data.spans[0].inputs == {"i": 299}
     page = assay.AssayClient().search_traces(max_results=500, include_spans=False)
     assert len(page) == 300

@@ -10,16 +10,10 @@ import pytest
 
 import assay
 from assay import _runtime
-from assay.entities import SpanEvent, SpanStatus, SpanStatusCode, Trace
+from assay.entities import SpanEvent, SpanStatus, SpanStatusCode
 from assay.tracing import ContextThreadPoolExecutor, wrap_context
 from assay.tracing.live_span import LiveSpan
-
-
-def get(trace_id: str | None) -> Trace:
-    assert trace_id is not None
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
+from runtimes import read_trace
 
 
 def test_start_span_records_a_trace_when_the_root_ends(rt: _runtime.Runtime) -> None:
@@ -38,7 +32,7 @@ def test_start_span_records_a_trace_when_the_root_ends(rt: _runtime.Runtime) -> 
         outer.set_outputs("done")
     assert assay.get_current_active_span() is None
     assert assay.get_active_trace_id() is None
-    trace = get(assay.get_last_active_trace_id())
+    trace = read_trace(assay.get_last_active_trace_id())
     assert trace.info.trace_id == outer.trace_id
     root, child = trace.data.spans
     assert root.span_id == outer.span_id and len(root.span_id) == 16
@@ -52,7 +46,7 @@ def test_start_span_records_a_trace_when_the_root_ends(rt: _runtime.Runtime) -> 
 def test_start_span_exception_sets_error_and_propagates(rt: _runtime.Runtime) -> None:
     with pytest.raises(RuntimeError, match="nope"), assay.start_span("s"):
         raise RuntimeError("nope")
-    [span] = get(assay.get_last_active_trace_id()).data.spans
+    [span] = read_trace(assay.get_last_active_trace_id()).data.spans
     assert span.status.status_code is SpanStatusCode.ERROR
     assert span.status.description == "RuntimeError: nope"
     assert span.events[0].name == "exception"
@@ -63,7 +57,7 @@ def test_explicit_status_and_end(rt: _runtime.Runtime) -> None:
         span.set_status("ERROR")
         span.end(outputs={"x": 1}, attributes={"a": "b"})
         span.end(outputs="ignored")  # a second end does nothing
-    [stored] = get(span.trace_id).data.spans
+    [stored] = read_trace(span.trace_id).data.spans
     assert stored.status.status_code is SpanStatusCode.ERROR
     assert stored.outputs == {"x": 1}
     assert stored.attributes == {"a": "b"}
@@ -77,7 +71,7 @@ def test_invalid_status_names_the_allowed_values(rt: _runtime.Runtime) -> None:
 def test_record_exception_on_a_live_span(rt: _runtime.Runtime) -> None:
     with assay.start_span("s") as span:
         span.record_exception(ValueError("bad"))
-    [stored] = get(span.trace_id).data.spans
+    [stored] = read_trace(span.trace_id).data.spans
     assert stored.status.status_code is SpanStatusCode.ERROR
     assert stored.events[0].attributes["exception.type"] == "ValueError"
 
@@ -89,7 +83,7 @@ def test_span_no_context_with_explicit_times(rt: _runtime.Runtime) -> None:
     assert assay.get_current_active_span() is None
     child.end(end_time_ns=1_200_000_000)
     root.end(outputs="ok", end_time_ns=1_500_000_000)
-    trace = get(root.trace_id)
+    trace = read_trace(root.trace_id)
     assert trace.info.request_time == 1000
     assert trace.info.execution_duration == 500
     assert [s.name for s in trace.data.spans] == ["root", "child"]
@@ -145,7 +139,7 @@ def test_eight_threads_keep_their_traces_apart(rt: _runtime.Runtime) -> None:
     assert len(set(all_ids)) == 200
     for w, trace_ids in ids.items():
         for i, trace_id in enumerate(trace_ids):
-            trace = get(trace_id)
+            trace = read_trace(trace_id)
             root_span, leaf_span = trace.data.spans
             assert root_span.inputs == {"worker": w, "i": i}
             assert leaf_span.parent_id == root_span.span_id
@@ -176,7 +170,7 @@ def test_fifty_asyncio_tasks_keep_their_traces_apart(rt: _runtime.Runtime) -> No
     asyncio.run(main())
     assert len(set(seen.values())) == 50
     for task, trace_id in seen.items():
-        trace = get(trace_id)
+        trace = read_trace(trace_id)
         assert trace.data.spans[0].inputs == {"task": task}
         steps = [s for s in trace.data.spans if s.name == "step"]
         assert sorted(s.outputs for s in steps) == [task * 100 + n for n in range(3)]
@@ -195,7 +189,7 @@ def test_context_carried_into_a_thread_pool(rt: _runtime.Runtime) -> None:
         t.start()
         t.join()
     assert results == [0, 2, 4, 6, 8, 10]
-    trace = get(parent.trace_id)
+    trace = read_trace(parent.trace_id)
     children = [s for s in trace.data.spans if s.name == "work"]
     assert len(children) == 7
     assert all(c.parent_id == parent.span_id for c in children)
@@ -211,7 +205,7 @@ def test_without_propagation_a_thread_starts_its_own_trace(rt: _runtime.Runtime)
         t.start()
         t.join()
     assert assay.get_last_active_trace_id() == parent.trace_id
-    assert len(get(parent.trace_id).data.spans) == 1
+    assert len(read_trace(parent.trace_id).data.spans) == 1
 
 
 def test_nests_under_a_foreign_opentelemetry_span(rt: _runtime.Runtime) -> None:
@@ -225,7 +219,7 @@ def test_nests_under_a_foreign_opentelemetry_span(rt: _runtime.Runtime) -> None:
     ctx = foreign.get_span_context()
     assert span.trace_id == f"tr-{ctx.trace_id:032x}"
     assert span.parent_id == f"{ctx.span_id:016x}"
-    [stored] = get(span.trace_id).data.spans
+    [stored] = read_trace(span.trace_id).data.spans
     assert stored.parent_id == f"{ctx.span_id:016x}"
 
 
@@ -247,5 +241,5 @@ def test_live_span_attribute_values_of_any_type(rt: _runtime.Runtime) -> None:
                               "bool": True}
     with assay.start_span("s") as span:
         span.set_attributes(values)
-    [stored] = get(span.trace_id).data.spans
+    [stored] = read_trace(span.trace_id).data.spans
     assert dict(stored.attributes) == values

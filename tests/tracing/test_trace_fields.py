@@ -12,18 +12,12 @@ import pytest
 
 import assay
 from assay import _runtime
-from assay.entities import Trace, TraceState
+from assay.entities import TraceState
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.tracing import source
 from assay.tracing.assembly import PREVIEW_MAX_CHARS
 from assay.tracing.source import source_metadata
-
-
-def get(trace_id: str | None) -> Trace:
-    assert trace_id is not None
-    trace = assay.get_trace(trace_id)
-    assert trace is not None
-    return trace
+from runtimes import read_trace
 
 
 def test_update_current_trace_sets_every_field(rt: _runtime.Runtime) -> None:
@@ -43,7 +37,7 @@ def test_update_current_trace_sets_every_field(rt: _runtime.Runtime) -> None:
 
     with pytest.warns(UserWarning, match="stream_start_time"):
         chat("What is MLflow?")
-    info = get(assay.get_last_active_trace_id()).info
+    info = read_trace(assay.get_last_active_trace_id()).info
     assert info.client_request_id == "req-abc-123"
     assert info.tags["team"] == "search"
     assert info.trace_metadata["environment"] == "production"
@@ -59,7 +53,7 @@ def test_update_current_trace_sets_every_field(rt: _runtime.Runtime) -> None:
 def test_session_id_and_user_keywords(rt: _runtime.Runtime) -> None:
     with assay.start_span("s") as span:
         assay.update_current_trace(session_id="s-9", user="bob", model_id="m-1")
-    info = get(span.trace_id).info
+    info = read_trace(span.trace_id).info
     assert (info.session_id, info.user_id) == ("s-9", "bob")
     assert info.trace_metadata["mlflow.modelId"] == "m-1"
 
@@ -83,7 +77,7 @@ def test_non_string_tag_values_are_stringified_with_a_warning(rt: _runtime.Runti
     messages = sorted(str(w.message) for w in warned)
     assert "'flag' has a bool value" in messages[0]
     assert "'n' has a int value" in messages[1]
-    info = get(span.trace_id).info
+    info = read_trace(span.trace_id).info
     assert info.tags["n"] == "5"
     assert info.trace_metadata["flag"] == "True"
 
@@ -101,15 +95,15 @@ def test_trace_tags_on_running_and_logged_traces(rt: _runtime.Runtime) -> None:
         assay.set_trace_tag(span.trace_id, "gone", "soon")
         assay.delete_trace_tag(span.trace_id, "gone")
     trace_id = span.trace_id
-    assert get(trace_id).info.tags["stage"] == "draft"
-    assert "gone" not in get(trace_id).info.tags
+    assert read_trace(trace_id).info.tags["stage"] == "draft"
+    assert "gone" not in read_trace(trace_id).info.tags
     assay.set_trace_tag(trace_id, "stage", "final")
     assay.set_trace_tag(trace_id, "long", "x" * 5000)
-    tags = get(trace_id).info.tags
+    tags = read_trace(trace_id).info.tags
     assert tags["stage"] == "final"
     assert len(tags["long"]) == 4096 and tags["long"].endswith("...")
     assay.delete_trace_tag(trace_id, "stage")
-    assert "stage" not in get(trace_id).info.tags
+    assert "stage" not in read_trace(trace_id).info.tags
     with pytest.raises(NotFoundError, match="tr-0000"):
         assay.set_trace_tag("tr-" + "0" * 32, "a", "b")
 
@@ -122,7 +116,7 @@ def test_automatic_metadata(rt: _runtime.Runtime, monkeypatch: pytest.MonkeyPatc
     try:
         with assay.start_span("s") as span:
             pass
-        meta = get(span.trace_id).info.trace_metadata
+        meta = read_trace(span.trace_id).info.trace_metadata
     finally:
         source.source_metadata.cache_clear()
     assert meta["assay.version"] == assay.__version__
@@ -166,7 +160,7 @@ def test_chat_aware_previews(rt: _runtime.Runtime) -> None:
 
     chat([{"role": "system", "content": "Be brief."},
           {"role": "user", "content": "Capital of France?"}])
-    info = get(assay.get_last_active_trace_id()).info
+    info = read_trace(assay.get_last_active_trace_id()).info
     assert info.request_preview == "Capital of France?"
     assert info.response_preview == "Paris."
 
@@ -178,7 +172,7 @@ def test_previews_of_plain_values_and_truncation(rt: _runtime.Runtime) -> None:
 
     big = "é" * (PREVIEW_MAX_CHARS * 3)
     f(1, big)
-    trace = get(assay.get_last_active_trace_id())
+    trace = read_trace(assay.get_last_active_trace_id())
     assert trace.info.request_preview is not None
     assert trace.info.request_preview.startswith('{"a":1,"b":"éé')
     assert len(trace.info.request_preview) == PREVIEW_MAX_CHARS + 3
@@ -196,5 +190,5 @@ def test_token_usage_is_summed_over_llm_spans(rt: _runtime.Runtime) -> None:
                 # a nested call inside a span that already reports usage is not counted
                 with assay.start_span("inner", span_type="LLM") as inner:
                     inner.set_attribute("mlflow.chat.tokenUsage", usage)
-    info = get(root.trace_id).info
+    info = read_trace(root.trace_id).info
     assert info.token_usage == {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}

@@ -1,5 +1,5 @@
-"""Fixtures of the web UI's tests: ``ui_server``, a real uvicorn server over a fresh store
-(SQLite and PostgreSQL), and ``browser``, headless Chromium driven by Playwright.
+"""Fixtures of the web UI's tests: ``ui_server``, the server over a fresh store (SQLite and
+PostgreSQL), and ``browser``, headless Chromium driven by Playwright.
 
 Chromium is the system's (``/usr/bin/chromium``, or ``ASSAY_TEST_CHROMIUM``); nothing is
 downloaded. Without it (or without the ``playwright`` package) browser tests are skipped with
@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import httpx
 import pytest
 
 from assay.store.sql import SqlStore
-from server.live import LiveServer, Served
+from server.live import Served, in_process, live
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -42,17 +41,15 @@ def _chromium_path() -> str | None:
 
 
 @pytest.fixture
-def ui_server(sql_store: SqlStore) -> Iterator[Served]:
-    """A real server over the ``sql_store`` fixture's database (SQLite and PostgreSQL), with
-    an httpx client that asks for HTML the way a browser does."""
-    live = LiveServer(sql_store)
-    live.start()
-    try:
-        with httpx.Client(base_url=live.url, timeout=30,
-                          headers={"Accept": "text/html,application/xhtml+xml"}) as http:
-            yield Served(sql_store, http, live.url)
-    finally:
-        live.stop()
+def ui_server(request: pytest.FixtureRequest, sql_store: SqlStore) -> Iterator[Served]:
+    """The server over the ``sql_store`` fixture's database (SQLite and PostgreSQL), with an
+    httpx client that asks for HTML the way a browser does. In this process, unless the test
+    drives a browser (it takes ``page`` or ``browser``) or is marked ``live_server``: then
+    real uvicorn serves it on 127.0.0.1."""
+    browses = not {"page", "browser"}.isdisjoint(request.fixturenames)
+    serve = live if browses or request.node.get_closest_marker("live_server") else in_process
+    with serve(sql_store, headers={"Accept": "text/html,application/xhtml+xml"}) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from assay.entities._time import now_ms
 from assay.feedback_tokens import FEEDBACK_TOKEN_PURPOSE, issue_token
 from assay.store.sql import SqlStore
 from factories import make_trace
-from server.feedback_helpers import serving
+from server.feedback_helpers import serving_live
 from server.live import Served
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def shop() -> Iterator[ShopPages]:
 @pytest.fixture
 def assay_server(sql_store: SqlStore, shop: ShopPages) -> Iterator[Served]:
     """An Assay server whose feedback endpoint takes votes from the shop's pages."""
-    with serving(sql_store, cors_origins=(shop.origin,)) as served:
+    with serving_live(sql_store, cors_origins=(shop.origin,)) as served:
         yield served
 
 
