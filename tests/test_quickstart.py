@@ -3,6 +3,7 @@ process; what is queued at exit is written; a bad tracking URI says what is acce
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from snippets import readme_snippet, run_python
@@ -84,3 +85,13 @@ except ValueError as e:
     assert "mysql://user:***@db/x" in result.stdout
     assert "hunter2" not in result.stdout
     assert "sqlite:///" in result.stdout and "postgresql://" in result.stdout
+
+
+def test_the_readme_expert_review_example_runs_as_written(tmp_path: Path) -> None:
+    snippet = readme_snippet("Expert review: label schemas and labeling sessions")
+    result = run_python(snippet, tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"Share this link with reviewers: http://127\.0\.0\.1:5000/review/"
+                        r"[0-9a-f]{32}", lines[0]), lines
+    assert lines[1:] == ["1 item(s) reviewed by both", "0.0"]
