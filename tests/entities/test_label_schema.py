@@ -159,7 +159,7 @@ INPUTS = st.one_of(
 )
 
 
-@given(label_input=INPUTS, title=st.none() | st.text(max_size=40),
+@given(label_input=INPUTS, title=st.none() | OPTION,
        comment=st.booleans(), kind=st.sampled_from(list(LabelSchemaType)))
 def test_the_json_form_round_trips(label_input: LabelInput, title: str | None, comment: bool,
                                    kind: LabelSchemaType) -> None:
