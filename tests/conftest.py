@@ -94,9 +94,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresServer) -> PostgresTemplate:
-    """What migrating a PostgreSQL schema executes, recorded once per test process."""
-    return PostgresTemplate(postgres_server.base_uri())
+def postgres_template(postgres_server: PostgresServer) -> Iterator[PostgresTemplate]:
+    """PostgreSQL schemas as the migrations make them, recorded once per test process and
+    reset for reuse between tests."""
+    template = PostgresTemplate(postgres_server.base_uri())
+    yield template
+    template.close()
 
 
 @dataclass(frozen=True)

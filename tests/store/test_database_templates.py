@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from assay.feedback_tokens import FEEDBACK_TOKEN_PURPOSE
 from assay.store.sql import SqlStore
 from assay.store.sql.engine import create_engine
 from conftest import PostgresServer
 from database_templates import PostgresTemplate, copy_sqlite_template, new_schema
+from factories import make_trace
 
 # When the migrations ran: the default experiment's times differ from copy to copy.
 _TIMES = {"creation_time_ms", "last_update_time_ms"}
@@ -146,3 +148,45 @@ def test_what_one_copy_gets_the_next_does_not(kind: str, request: pytest.Fixture
                 store.create_experiment("written to one copy")
             finally:
                 store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_schema_used_again_is_what_the_migrations_make(
+        postgres_template: PostgresTemplate, postgres_server: PostgresServer) -> None:
+    # A test's schema is reset for the next one: its rows and sequences must then be what
+    # a fresh migration leaves, whatever the test wrote.
+    with postgres_template.schema() as first:
+        store = SqlStore(first)
+        try:
+            experiment_id = store.create_experiment("written by the first test")
+            store.log_traces([make_trace(experiment_id=experiment_id)])
+            store.create_user("alice", "admin")
+            store.signing_key(FEEDBACK_TOKEN_PURPOSE)
+        finally:
+            store.close()
+    with postgres_template.schema() as again, new_schema(postgres_server.base_uri()) as fresh:
+        assert again == first  # used again, not made anew
+        SqlStore(fresh).close()
+        assert _describe(again) == _describe(fresh)
+        store = SqlStore(again)
+        try:
+            assert store.create_experiment("the next test's") == "1"
+        finally:
+            store.close()
+
+
+@pytest.mark.postgres
+def test_a_schema_whose_shape_a_test_changed_is_not_used_again(
+        postgres_template: PostgresTemplate, postgres_server: PostgresServer) -> None:
+    with postgres_template.schema() as changed:
+        engine, _ = create_engine(changed)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE traces ADD COLUMN surprise TEXT")
+        finally:
+            engine.dispose()
+    with postgres_template.schema() as next_one, \
+            new_schema(postgres_server.base_uri()) as fresh:
+        assert next_one != changed
+        SqlStore(fresh).close()
+        assert _describe(next_one) == _describe(fresh)
