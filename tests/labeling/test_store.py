@@ -143,6 +143,9 @@ def test_a_reviewer_lists_only_the_sessions_open_to_them(store: Store) -> None:
     ({"reviewers_per_item": 3, "assigned_users": ("ana", "ben")},
      "only 2 reviewer\\(s\\) are assigned"),
     ({"reviewers_per_item": 0}, "reviewers_per_item 0"),
+    ({"reviewers_per_item": 2**62, "assigned_users": ()}, "from 1 to 1,000"),
+    ({"name": "a\x00b"}, "run_name: it contains a NUL"),
+    ({"label_schemas": ("x" * 251,)}, "label_schemas item"),
 ])
 def test_a_bad_session_is_refused_and_nothing_is_written(store: Store, change: dict[str, Any],
                                                          message: str) -> None:

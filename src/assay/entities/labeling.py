@@ -75,9 +75,10 @@ class LabelingSessionInfo:
         for reviewer in self.assigned_users:
             check_reviewer(reviewer, "assigned_users item")
         n = self.reviewers_per_item
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REVIEWERS:
             raise InvalidParameterError(
-                f"Invalid reviewers_per_item {n!r}: expected a whole number of at least 1")
+                f"Invalid reviewers_per_item {n!r}: expected a whole number from 1 to "
+                f"{MAX_REVIEWERS:,}")
         if self.assigned_users and n > len(self.assigned_users):
             raise InvalidParameterError(
                 f"Invalid reviewers_per_item {n}: only {len(self.assigned_users)} "

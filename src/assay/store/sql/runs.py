@@ -18,10 +18,7 @@ from assay.entities._checks import MAX_METADATA_KEY_CHARS, check_key, check_text
 from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
-from assay.paging import PagedList
-from assay.store.checks import check_max_results
-from assay.store.sql.experiments import get_experiment, parse_experiment_id
-from assay.store.sql.page_tokens import decode_page_token, encode_page_token
+from assay.store.sql.experiments import get_experiment
 from assay.store.sql.schema import run_traces, runs, traces
 
 __all__ = [
@@ -29,10 +26,7 @@ __all__ = [
     "create_run",
     "get_run",
     "link_traces",
-    "list_run_trace_ids",
-    "list_runs",
     "unlink_traces",
-    "update_run",
 ]
 
 #: Most traces linked or unlinked by one call.
@@ -62,68 +56,6 @@ def get_run(conn: Connection, run_id: str) -> Run:
     if row is None:
         raise NotFoundError(f"Run with ID {run_id!r} not found")
     return _to_run(row)
-
-
-def list_runs(conn: Connection, experiment_ids: Sequence[str], kind: RunKind | None = None,
-              max_results: int = 1000, page_token: str | None = None) -> PagedList[Run]:
-    """Runs of the experiments, newest first, a page at a time (of one kind if given)."""
-    check_max_results(max_results)
-    keys = [key for key in map(parse_experiment_id, experiment_ids) if key is not None]
-    query = sa.select(runs).where(runs.c.experiment_id.in_(keys or [-1]))
-    if kind is not None:
-        query = query.where(runs.c.kind == RunKind(kind).value)
-    if page_token is not None:
-        started_ms, last_id = decode_page_token(page_token, _PAGE_KIND, int)
-        query = query.where(runs.c.start_time_ms <= started_ms,
-                            sa.or_(runs.c.start_time_ms < started_ms, runs.c.id < last_id))
-    query = query.order_by(runs.c.start_time_ms.desc(), runs.c.id.desc()).limit(max_results + 1)
-    rows = [row._mapping for row in conn.execute(query)]
-    token = None
-    if len(rows) > max_results:
-        rows = rows[:max_results]
-        token = encode_page_token(_PAGE_KIND, (rows[-1]["start_time_ms"], rows[-1]["id"]))
-    return PagedList([_to_run(row) for row in rows], token)
-
-
-def update_run(conn: Connection, run_id: str, *, status: RunStatus | str | None = None,
-               end_time: int | None = None, run_name: str | None = None,
-               metrics: Mapping[str, float] | None = None,
-               params: Mapping[str, str] | None = None,
-               tags: Mapping[str, str] | None = None) -> Run:
-    """Change a run: its status, end time or name, and metrics, params and tags merged into
-    what it has (a param, once set, keeps its value: MLflow's rule)."""
-    row = _find_row(conn, run_id, for_update=True)
-    if row is None:
-        raise NotFoundError(f"Run with ID {run_id!r} not found")
-    values: dict[str, Any] = {}
-    if status is not None:
-        values["status"] = RunStatus.parse(status).value
-    if end_time is not None:
-        if isinstance(end_time, bool) or not isinstance(end_time, int) or end_time < 0:
-            raise InvalidParameterError(
-                f"Invalid end_time {end_time!r}: expected milliseconds since the epoch")
-        values["end_time_ms"] = end_time
-    if run_name is not None:
-        check_text("run_name", run_name, 250)
-        values["name"] = run_name
-    if metrics:
-        merged = {**_json.loads(row["metrics"]), **_check_pairs("metrics", metrics, float)}
-        values["metrics"] = _json.dumps(merged)
-    if params:
-        current = _json.loads(row["params"])
-        new = _check_pairs("params", params, str)
-        for key, value in new.items():
-            if key in current and current[key] != value:
-                raise InvalidParameterError(
-                    f"Invalid params[{key!r}]: the run already has the value "
-                    f"{current[key]!r}; a param cannot change")
-        values["params"] = _json.dumps({**current, **new})
-    if tags:
-        values["tags"] = _json.dumps({**_json.loads(row["tags"]),
-                                      **_check_pairs("tags", tags, str)})
-    if values:
-        conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
-    return get_run(conn, run_id)
 
 
 def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
@@ -161,25 +93,8 @@ def unlink_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> li
     if linked:
         conn.execute(run_traces.delete().where(run_traces.c.run_id == run_id,
                                                run_traces.c.trace_id.in_(linked)))
-    return [trace_id for trace_id in wanted if trace_id in set(linked)]
-
-
-def list_run_trace_ids(conn: Connection, run_id: str, max_results: int = 1000,
-                       page_token: str | None = None) -> PagedList[str]:
-    """The ids of the traces linked to a run, in the order they were linked."""
-    check_max_results(max_results)
-    get_run(conn, run_id)
-    query = sa.select(run_traces.c.id, run_traces.c.trace_id).where(
-        run_traces.c.run_id == run_id)
-    if page_token is not None:
-        _, last_id = decode_page_token(page_token, _RUN_TRACES_PAGE_KIND, int)
-        query = query.where(run_traces.c.id > last_id)
-    rows = list(conn.execute(query.order_by(run_traces.c.id).limit(max_results + 1)))
-    token = None
-    if len(rows) > max_results:
-        rows = rows[:max_results]
-        token = encode_page_token(_RUN_TRACES_PAGE_KIND, (0, rows[-1].id))
-    return PagedList([row.trace_id for row in rows], token)
+    removed = set(linked)
+    return [trace_id for trace_id in wanted if trace_id in removed]
 
 
 def _check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
@@ -214,13 +129,10 @@ def _linked(conn: Connection, run_id: str, trace_ids: list[str]) -> list[str]:
     return linked
 
 
-def _find_row(conn: Connection, run_id: str, for_update: bool = False) -> RowMapping | None:
+def _find_row(conn: Connection, run_id: str) -> RowMapping | None:
     check_key("run_id", run_id)
     check_run_id(run_id)
-    query = sa.select(runs).where(runs.c.run_id == run_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
     return None if row is None else row._mapping
 
 
