@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from assay.server.access_log import ACCESS_LOGGER
+from assay.server.settings import ServerSettings
+from assay.store.sql import SqlStore
 from assay.version import __version__
-from server.live import Served
+from server.live import Served, in_process
 
 
 def test_health_and_version(served: Served) -> None:
@@ -95,3 +98,23 @@ def test_concurrent_requests_are_served(served: Served) -> None:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert list(pool.map(create, range(16))) == [200] * 16
     assert len(served.store.search_experiments()) == 17
+
+
+def test_apps_in_one_process_share_routes_but_not_their_store_or_settings(
+        sql_store: SqlStore, tmp_path: Path) -> None:
+    # The routes are built once per process (assay.server.app._routes); what a request
+    # reaches must still be its own app's store and settings.
+    other = SqlStore(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with in_process(sql_store) as first, in_process(
+                other, ServerSettings(port=0, max_request_bytes=1_000)) as second:
+            created = first.http.post("/api/v1/experiments", json={"name": "only-first"})
+            assert created.status_code == 200, created.text
+            names = {e.name for e in sql_store.search_experiments()}
+            assert "only-first" in names
+            assert "only-first" not in {e.name for e in other.search_experiments()}
+            big = {"name": "x" * 2_000}
+            assert first.http.post("/api/v1/experiments", json=big).status_code != 413
+            assert second.http.post("/api/v1/experiments", json=big).status_code == 413
+    finally:
+        other.close()

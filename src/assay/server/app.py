@@ -6,6 +6,7 @@ through :mod:`assay.server.deps`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from assay.errors import AssayError, StoreUnavailableError
 from assay.server import login
@@ -110,16 +111,32 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     # Outermost: every statement of a request, auth's included, is bounded and cancelled
     # when the client goes away.
     app.add_middleware(QueryBoundsMiddleware, timeout_seconds=settings.statement_timeout_seconds)
-    app.include_router(build_router())
-    app.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
-    app.include_router(login.router)  # /login, /logout
+    # The routes are built once per process and shared by every app (see _routes).
+    app.router.routes.extend(_routes())
+    return app
+
+
+@functools.cache
+def _routes() -> tuple[BaseRoute, ...]:
+    """Every route of the server, built once per process.
+
+    Building FastAPI's routes (their dependencies and response models) takes most of the time
+    an app takes to create; the routes depend on nothing of one app (what they need comes
+    from ``app.state`` at request time), so they are built once, on a template app with the
+    same app-wide dependency, and every app serves the same route objects.
+    """
+    template = FastAPI(openapi_url=None, docs_url=None, redoc_url=None,
+                       dependencies=[Depends(verify_route_action)])
+    template.include_router(build_router())
+    template.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
+    template.include_router(login.router)  # /login, /logout
     # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
     # shadow /api, /v1, /health or /version.
-    app.include_router(build_ui_router())
-    app.router.routes.append(declare(
+    template.include_router(build_ui_router())
+    template.router.routes.append(declare(
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"), Action.PUBLIC))
 
-    @app.get("/health", response_model=HealthResponse, tags=["server"],
+    @template.get("/health", response_model=HealthResponse, tags=["server"],
              responses={503: {"model": ErrorResponse,
                               "description": "The store does not answer"}},
              openapi_extra=needs(Action.PUBLIC))
@@ -133,14 +150,19 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
             raise StoreUnavailableError(f"The store does not answer: {exc.message}") from exc
         return HealthResponse(status="ok")
 
-    @app.get("/version", response_class=PlainTextResponse, tags=["server"],
+    @template.get("/version", response_class=PlainTextResponse, tags=["server"],
              responses={200: {"content": {"text/plain": {"example": __version__}}}},
              openapi_extra=needs(Action.PUBLIC))
     def version() -> str:
         """Assay's version as plain text (as MLflow's server answers)."""
         return __version__
 
-    return app
+    routes = tuple(template.router.routes)
+    # FastAPI resolves an included router's routes when first asked; do it now, once.
+    for route in routes:
+        for _ in getattr(route, "effective_route_contexts", tuple)():
+            pass
+    return routes
 
 
 def create_app_from_env() -> FastAPI:
