@@ -30,6 +30,7 @@ from assay.server.pending_sweep import pending_sweeps
 from assay.server.permissions import Action, declare, needs
 from assay.server.query_cancel import QueryBoundsMiddleware
 from assay.server.rate_limit import TokenBucketLimiter
+from assay.server.review import build_review_router
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
 from assay.server.ui import build_ui_router
@@ -116,6 +117,8 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
     # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
     # shadow /api, /v1, /health or /version.
     app.include_router(build_ui_router())
+    # The review app for experts (/review/…): a labeling session's url points here.
+    app.include_router(build_review_router())
     app.router.routes.append(declare(
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"), Action.PUBLIC))
 
