@@ -74,7 +74,7 @@ def reviewer_page(request: Request) -> Response:
 async def set_reviewer(request: Request) -> Response:
     """Keep the reviewer's name in a cookie, and go on to ``next``."""
     fields = dict(await _read_pairs(request))
-    target = safe_next(fields.get("next"))
+    target = _next_page(fields.get("next"))
     if signed_in_user(request) is not None:
         raise InvalidParameterError(
             "Invalid name: you are signed in, and review as your user")
@@ -96,9 +96,15 @@ def _name_form(request: Request, target: str, *, name: str = "", error: str | No
                status: int = 200) -> Response:
     if signed_in_user(request) is not None:
         return RedirectResponse("/review", status_code=303)
-    context = {"next": safe_next(target), "name": name or current_reviewer(request) or "",
+    context = {"next": _next_page(target), "name": name or current_reviewer(request) or "",
                "error": error}
     return page(request, "review/name.html", context, status=status)
+
+
+def _next_page(target: str | None) -> str:
+    """Where to go after the name form: a path on this server, else the sessions."""
+    safe = safe_next(target)
+    return "/review" if safe == "/" else safe
 
 
 def _ask_name(request: Request) -> Response:
