@@ -190,6 +190,8 @@ def test_review_works_without_javascript(ui_server: Served, browser: Browser,
             "\n".join(f"fact {n}" for n in range(6)))
         page.get_by_role("button", name="Submit and next").click()
         expect(page.locator("#a5-error")).to_have_text("6 lines; at most 5 are taken")
+        expect(page.locator("[data-form-error]")).to_have_text(
+            "Nothing was saved; check question 6.")
         expect(page.locator("input[name=a0][value=Accurate]")).to_be_checked()
         page.screenshot(path=str(tmp_path / "nojs-error.png"), full_page=True)
         page.get_by_role("button", name="Skip").click()

@@ -59,7 +59,7 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 1 << 20
 #: How many neighbours in time are read to find the previous and next item (more traces
 #: than this at the very same millisecond are walked past).
-_NEIGHBOURS = 20
+_NEIGHBOURS = 6
 
 
 # -- who reviews -----------------------------------------------------------------------------
@@ -302,6 +302,9 @@ def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trac
         "comment": {"enabled": enabled, "value": comment,
                     "error": None if posted is None else posted.errors.get(COMMENT_FIELD)},
         "form_error": None if posted is None else posted.errors.get("form"),
+        # Said at the top too: without the script, a message low in the panel goes unseen.
+        "error_summary": [{"field": q["field"], "number": q["number"], "title": q["title"]}
+                          for q in questions if q["error"]],
         "_change_name": signed_in_user(request) is None,
     }
     if request.query_params.get("fragment") == "1" and not is_json_request(request):
