@@ -351,3 +351,20 @@ def test_routes_declare_the_review_action(ui_server: Served) -> None:
         app.router.routes) if getattr(m, "path", "").startswith("/review")]
     assert len(review) == 12
     assert {action for _, action in review} == {Action.REVIEW}
+
+
+def test_a_question_whose_schema_was_deleted_is_shown_not_asked(ui_server: Served,
+                                                                 data: ReviewData) -> None:
+    store = ui_server.store
+    store.delete_label_schema(store.get_label_schema(experiment_id=data.experiment_id,
+                                                     name="response_accuracy").schema_id)
+    http = ui_server.http
+    token = _sign_in(http, ALICE)
+    item = f"/review/{data.run_id}/items/{data.trace_ids[0]}"
+    page = http.get(item)
+    assert page.status_code == 200
+    assert "label schema was deleted" in page.text and 'name="a0"' not in page.text
+    nothing = http.post(item, data={"csrf_token": token})
+    assert nothing.status_code == 400
+    assert "Answer at least one question" in _field_error(nothing, "a1")
+    assert http.post(item, data={"csrf_token": token, "a1": "pass"}).status_code == 303
