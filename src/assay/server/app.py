@@ -31,6 +31,7 @@ from assay.server.pending_sweep import pending_sweeps
 from assay.server.permissions import Action, declare, needs
 from assay.server.query_cancel import QueryBoundsMiddleware
 from assay.server.rate_limit import TokenBucketLimiter
+from assay.server.review import build_review_router
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
 from assay.server.ui import build_ui_router
@@ -133,13 +134,15 @@ def _routes() -> tuple[BaseRoute, ...]:
     # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
     # shadow /api, /v1, /health or /version.
     template.include_router(build_ui_router())
+    # The review app for experts (/review/…): a labeling session's url points here.
+    template.include_router(build_review_router())
     template.router.routes.append(declare(
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"), Action.PUBLIC))
 
     @template.get("/health", response_model=HealthResponse, tags=["server"],
-             responses={503: {"model": ErrorResponse,
-                              "description": "The store does not answer"}},
-             openapi_extra=needs(Action.PUBLIC))
+                  responses={503: {"model": ErrorResponse,
+                                   "description": "The store does not answer"}},
+                  openapi_extra=needs(Action.PUBLIC))
     def health(store: StoreDep) -> HealthResponse:
         """200 when the store answers a trivial read, 503 otherwise."""
         try:
@@ -151,8 +154,8 @@ def _routes() -> tuple[BaseRoute, ...]:
         return HealthResponse(status="ok")
 
     @template.get("/version", response_class=PlainTextResponse, tags=["server"],
-             responses={200: {"content": {"text/plain": {"example": __version__}}}},
-             openapi_extra=needs(Action.PUBLIC))
+                  responses={200: {"content": {"text/plain": {"example": __version__}}}},
+                  openapi_extra=needs(Action.PUBLIC))
     def version() -> str:
         """Assay's version as plain text (as MLflow's server answers)."""
         return __version__
