@@ -11,7 +11,13 @@ import logging
 import os
 from dataclasses import dataclass
 
-__all__ = ["Settings", "api_key_from_env", "http_retry_seconds_from_env"]
+__all__ = [
+    "Settings",
+    "api_key_from_env",
+    "http_retry_seconds_from_env",
+    "judge_model_from_env",
+    "openai_endpoint_from_env",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -36,6 +42,13 @@ ASSAY_EXPORT_EXIT_TIMEOUT = "ASSAY_EXPORT_EXIT_TIMEOUT"
 ASSAY_API_KEY = "ASSAY_API_KEY"
 #: Seconds a request to a server that does not answer keeps being retried. Default 30.
 ASSAY_HTTP_RETRY_SECONDS = "ASSAY_HTTP_RETRY_SECONDS"
+
+#: The model LLM judges use when the scorer names none, e.g. ``openai:/gpt-4o-mini``.
+#: ``MLFLOW_GENAI_JUDGE_DEFAULT_MODEL`` is read too; default ``openai:/gpt-4.1-mini``.
+ASSAY_GENAI_JUDGE_DEFAULT_MODEL = "ASSAY_GENAI_JUDGE_DEFAULT_MODEL"
+_MLFLOW_JUDGE_DEFAULT_MODEL = "MLFLOW_GENAI_JUDGE_DEFAULT_MODEL"
+#: The default of :data:`ASSAY_GENAI_JUDGE_DEFAULT_MODEL` (MLflow's).
+DEFAULT_JUDGE_MODEL = "openai:/gpt-4.1-mini"
 
 #: The default of :data:`ASSAY_HTTP_RETRY_SECONDS`.
 DEFAULT_HTTP_RETRY_SECONDS = 30.0
@@ -102,6 +115,22 @@ class Settings:
 def api_key_from_env() -> str | None:
     """:data:`ASSAY_API_KEY`, or None when it is unset or empty."""
     return os.environ.get(ASSAY_API_KEY) or None
+
+
+def judge_model_from_env() -> str:
+    """:data:`ASSAY_GENAI_JUDGE_DEFAULT_MODEL`, else MLflow's variable of the same meaning,
+    else :data:`DEFAULT_JUDGE_MODEL`."""
+    for variable in (ASSAY_GENAI_JUDGE_DEFAULT_MODEL, _MLFLOW_JUDGE_DEFAULT_MODEL):
+        if value := os.environ.get(variable, "").strip():
+            return value
+    return DEFAULT_JUDGE_MODEL
+
+
+def openai_endpoint_from_env() -> tuple[str | None, str | None]:
+    """The openai client's own variables, as a judge reads them: ``OPENAI_BASE_URL`` (None:
+    OpenAI's) and ``OPENAI_API_KEY``."""
+    return (os.environ.get("OPENAI_BASE_URL") or None,
+            os.environ.get("OPENAI_API_KEY") or None)
 
 
 def http_retry_seconds_from_env() -> float:
