@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from assay.entities.experiment import DEFAULT_EXPERIMENT_ID, Experiment
@@ -38,6 +39,10 @@ class Runtime:
         # The last trace ended in each thread or task (get_last_active_trace_id(True)).
         self.last_trace_id_in_context: ContextVar[str | None] = ContextVar(
             "assay_last_trace_id", default=None)
+        # Where traces finished in this context go instead of the exporter, when set: an
+        # evaluation takes its rows' traces and writes them with their scores.
+        self.trace_sink: ContextVar[Callable[[InMemoryTrace], None] | None] = ContextVar(
+            "assay_trace_sink", default=None)
         self._uri: str | None = None
         self._store: Store | None = None
         self._store_error_at = 0.0
@@ -138,7 +143,11 @@ class Runtime:
     # -- export ----------------------------------------------------------------------------
     def _on_trace_end(self, trace: InMemoryTrace) -> None:
         self.last_trace_id_in_context.set(trace.trace_id)
-        self.exporter.submit(trace)
+        sink = self.trace_sink.get()
+        if sink is not None:
+            sink(trace)
+        else:
+            self.exporter.submit(trace)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every finished trace is written; False on timeout."""

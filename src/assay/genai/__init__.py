@@ -1,5 +1,6 @@
 """Assay's GenAI quality tools, as MLflow's ``mlflow.genai``: label schemas and labeling
-sessions for expert review (evaluation with judges joins them).
+sessions for expert review, and evaluation with scorers and LLM judges
+(``assay.genai.scorers``, ``assay.genai.judges``).
 
 ``assay.genai.create_labeling_session(...)`` and ``from assay.genai.labeling import
 create_labeling_session`` name the same function.
@@ -8,6 +9,7 @@ create_labeling_session`` name the same function.
 from __future__ import annotations
 
 from assay.genai import label_schemas, labeling
+from assay.genai.evaluation import EvaluationResult, evaluate
 from assay.genai.label_schemas import (
     create_label_schema,
     delete_label_schema,
@@ -24,11 +26,13 @@ from assay.genai.labeling import (
 )
 
 __all__ = [
+    "EvaluationResult",
     "LabelingSession",
     "create_label_schema",
     "create_labeling_session",
     "delete_label_schema",
     "delete_labeling_session",
+    "evaluate",
     "get_label_schema",
     "get_labeling_session",
     "get_labeling_sessions",

@@ -16,7 +16,7 @@ from typing import Any
 from assay.entities import Assessment, Trace
 from assay.entities.label_schema import LabelInput, LabelSchema
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress
-from assay.entities.run import Run
+from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.paging import PagedList
 
 __all__ = ["Labeling"]
@@ -29,6 +29,24 @@ class Labeling(abc.ABC):
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run:
         """The run with this id; NotFoundError otherwise."""
+
+    @abc.abstractmethod
+    def create_run(self, info: RunInfo, data: RunData | None = None) -> Run:
+        """Store a new run in ``info.experiment_id`` (an evaluation's, say) and return it.
+        Storing the same run again returns it (a retry is harmless)."""
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, *, status: RunStatus | None = None,
+                   end_time: int | None = None, metrics: Mapping[str, float] | None = None,
+                   params: Mapping[str, str] | None = None,
+                   tags: Mapping[str, str] | None = None) -> Run:
+        """Set the status and end time given, and add metrics, params and tags (a key given
+        again is replaced)."""
+
+    @abc.abstractmethod
+    def link_run_traces(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        """Link traces of the run's experiment to it (at most 10,000 a call; idempotent)
+        and return the ids newly linked. All or nothing."""
 
     # -- label schemas ---------------------------------------------------------------------
     @abc.abstractmethod

@@ -30,7 +30,7 @@ from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema, input_to_dict
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress
-from assay.entities.run import Run
+from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.settings import ASSAY_API_KEY, api_key_from_env, http_retry_seconds_from_env
@@ -294,6 +294,35 @@ class RestStore(Store):
     def get_run(self, run_id: str) -> Run:
         body = self._http.call("GET", f"/api/v1/runs/{_segment(run_id)}")
         return Run.from_dict(body["run"])
+
+    def create_run(self, info: RunInfo, data: RunData | None = None) -> Run:
+        # The run's id is given, and storing the same run again returns it: safe to retry.
+        body = self._http.call("POST", "/api/v1/runs", idempotent=True, json={
+            "run_id": info.run_id, "experiment_id": info.experiment_id,
+            "run_name": info.run_name, "kind": info.kind.value, "status": info.status.value,
+            "start_time": info.start_time or None, "end_time": info.end_time,
+            "metrics": dict((data or RunData()).metrics),
+            "params": dict((data or RunData()).params), "tags": dict((data or RunData()).tags)})
+        return Run.from_dict(body["run"])
+
+    def update_run(self, run_id: str, *, status: RunStatus | None = None,
+                   end_time: int | None = None, metrics: Mapping[str, float] | None = None,
+                   params: Mapping[str, str] | None = None,
+                   tags: Mapping[str, str] | None = None) -> Run:
+        changes = {key: value for key, value in (
+            ("status", None if status is None else RunStatus.parse(status).value),
+            ("end_time", end_time),
+            ("metrics", None if metrics is None else dict(metrics)),
+            ("params", None if params is None else dict(params)),
+            ("tags", None if tags is None else dict(tags))) if value is not None}
+        body = self._http.call("PATCH", f"/api/v1/runs/{_segment(run_id)}", json=changes,
+                               idempotent=True)
+        return Run.from_dict(body["run"])
+
+    def link_run_traces(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        body = self._http.call("POST", f"/api/v1/runs/{_segment(run_id)}/traces",
+                               idempotent=True, json={"trace_ids": list(trace_ids)})
+        return list(body["linked"])
 
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
                             created_by: str | None = None) -> LabelSchema:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from assay import _json
 from assay.entities._checks import MAX_METADATA_KEY_CHARS, check_key, check_text
 from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, check_run_id
-from assay.errors import InvalidParameterError, NotFoundError
+from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
 from assay.store.sql.experiments import get_experiment
 from assay.store.sql.schema import run_traces, runs, traces
@@ -27,6 +27,7 @@ __all__ = [
     "get_run",
     "link_traces",
     "unlink_traces",
+    "update_run",
 ]
 
 #: Most traces linked or unlinked by one call.
@@ -36,7 +37,15 @@ _RUN_TRACES_PAGE_KIND = "run_traces"
 
 
 def create_run(conn: Connection, info: RunInfo, data: RunData | None = None) -> Run:
-    """Store a new run (its experiment must exist) and return it as stored."""
+    """Store a new run (its experiment must exist) and return it as stored. Storing the same
+    run again (a retried call) returns it; another run with its id is AlreadyExistsError."""
+    existing = _find_row(conn, info.run_id)
+    if existing is not None:
+        run = _to_run(existing)
+        if (run.info.experiment_id, run.info.run_name, run.info.kind) != (
+                info.experiment_id, info.run_name, info.kind):
+            raise AlreadyExistsError(f"Run with ID {info.run_id!r} already exists")
+        return run
     experiment = get_experiment(conn, info.experiment_id)
     data = data or RunData()
     conn.execute(runs.insert().values(
@@ -56,6 +65,34 @@ def get_run(conn: Connection, run_id: str) -> Run:
     if row is None:
         raise NotFoundError(f"Run with ID {run_id!r} not found")
     return _to_run(row)
+
+
+def update_run(conn: Connection, run_id: str, *, status: RunStatus | None = None,
+               end_time: int | None = None, metrics: Mapping[str, float] | None = None,
+               params: Mapping[str, str] | None = None,
+               tags: Mapping[str, str] | None = None) -> Run:
+    """Change a run's status and end time, and add to (or replace keys of) its metrics,
+    params and tags; return it as stored."""
+    row = _find_row(conn, run_id)
+    if row is None:
+        raise NotFoundError(f"Run with ID {run_id!r} not found")
+    run = _to_run(row)
+    values: dict[str, Any] = {}
+    if status is not None:
+        values["status"] = RunStatus.parse(status).value
+    if end_time is not None:
+        if isinstance(end_time, bool) or not isinstance(end_time, int) or end_time < 0:
+            raise InvalidParameterError(f"Invalid end_time {end_time!r}: expected "
+                                        "milliseconds since the epoch")
+        values["end_time_ms"] = end_time
+    for field, given, kind, old in (("metrics", metrics, float, run.data.metrics),
+                                    ("params", params, str, run.data.params),
+                                    ("tags", tags, str, run.data.tags)):
+        if given is not None:
+            values[field] = _json.dumps({**old, **_check_pairs(field, given, kind)})
+    if values:
+        conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+    return get_run(conn, run_id)
 
 
 def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:

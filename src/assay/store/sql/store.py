@@ -30,7 +30,7 @@ from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
-from assay.entities.run import Run
+from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
     AssayError,
@@ -446,6 +446,22 @@ class SqlStore(ServerStore):
     def get_run(self, run_id: str) -> Run:
         with self._reading() as conn:
             return sql_runs.get_run(conn, run_id)
+
+    def create_run(self, info: RunInfo, data: RunData | None = None) -> Run:
+        with self._writing() as conn:
+            return sql_runs.create_run(conn, info, data)
+
+    def update_run(self, run_id: str, *, status: RunStatus | None = None,
+                   end_time: int | None = None, metrics: Mapping[str, float] | None = None,
+                   params: Mapping[str, str] | None = None,
+                   tags: Mapping[str, str] | None = None) -> Run:
+        with self._writing() as conn:
+            return sql_runs.update_run(conn, run_id, status=status, end_time=end_time,
+                                       metrics=metrics, params=params, tags=tags)
+
+    def link_run_traces(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
+        with self._writing() as conn:
+            return sql_runs.link_traces(conn, run_id, trace_ids)
 
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
                             created_by: str | None = None) -> LabelSchema:
