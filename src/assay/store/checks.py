@@ -9,23 +9,29 @@ imports no backend: the REST store uses it without loading SQLAlchemy.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import cast, get_args
+from dataclasses import dataclass
+from typing import Any, cast, get_args
 
-from assay.entities._checks import check_key
+from assay.entities._checks import MAX_METADATA_KEY_CHARS, check_key, check_text
 from assay.entities.analytics import TimeBucket
+from assay.entities.run import RunStatus
 from assay.errors import InvalidParameterError
 
 __all__ = [
     "MAX_EXPERIMENT_NAME_CHARS",
     "MAX_KEY_CHARS",
     "MAX_TAG_VALUE_CHARS",
+    "RunUpdate",
     "check_delete_arguments",
     "check_experiment_name",
     "check_experiment_tags",
     "check_feedback_names",
     "check_max_results",
+    "check_run_pairs",
+    "check_run_update",
     "check_tag_key",
     "check_time_bucket",
     "experiment_keys",
@@ -197,3 +203,54 @@ def check_time_bucket(time_bucket: str | None) -> TimeBucket | None:
             f"Invalid time_bucket {time_bucket!r}: expected one of "
             f"{', '.join(get_args(TimeBucket))}")
     return cast(TimeBucket, time_bucket)
+
+
+def check_run_pairs(field: str, pairs: Mapping[str, Any],
+                    kind: type[str] | type[float]) -> dict[str, Any]:
+    """A run's metrics (``kind`` float: finite numbers) or params and tags (str), checked."""
+    if not isinstance(pairs, Mapping):
+        raise InvalidParameterError(
+            f"Invalid {field}: expected a dict, got {type(pairs).__name__}")
+    checked: dict[str, Any] = {}
+    for key, value in pairs.items():
+        check_text(f"{field} key", key, MAX_METADATA_KEY_CHARS)
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise InvalidParameterError(
+                    f"Invalid {field}[{key!r}] {value!r}: expected a finite number")
+            checked[key] = float(value)
+        else:
+            if not isinstance(value, str):
+                raise InvalidParameterError(
+                    f"Invalid {field}[{key!r}]: expected a str, got {type(value).__name__}")
+            check_key(f"{field}[{key!r}]", value)
+            checked[key] = value
+    return checked
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    """The checked arguments of ``update_run``."""
+
+    status: RunStatus | None
+    end_time: int | None
+    metrics: dict[str, Any] | None
+    params: dict[str, Any] | None
+    tags: dict[str, Any] | None
+
+
+def check_run_update(status: object, end_time: object, metrics: Mapping[str, Any] | None,
+                     params: Mapping[str, Any] | None,
+                     tags: Mapping[str, Any] | None) -> RunUpdate:
+    """``update_run``'s arguments, checked as every store checks them."""
+    if end_time is not None and (isinstance(end_time, bool) or not isinstance(end_time, int)
+                                 or not 0 <= end_time <= 2**53 - 1):
+        raise InvalidParameterError(f"Invalid end_time {end_time!r}: expected milliseconds "
+                                    "since the epoch")
+    return RunUpdate(
+        status=None if status is None else RunStatus.parse(status),
+        end_time=end_time,
+        metrics=None if metrics is None else check_run_pairs("metrics", metrics, float),
+        params=None if params is None else check_run_pairs("params", params, str),
+        tags=None if tags is None else check_run_pairs("tags", tags, str))

@@ -41,6 +41,8 @@ from assay.store.checks import (
     check_experiment_tags,
     check_feedback_names,
     check_max_results,
+    check_run_pairs,
+    check_run_update,
     check_tag_key,
     check_time_bucket,
     experiment_keys,
@@ -297,24 +299,25 @@ class RestStore(Store):
 
     def create_run(self, info: RunInfo, data: RunData | None = None) -> Run:
         # The run's id is given, and storing the same run again returns it: safe to retry.
+        data = data or RunData()
         body = self._http.call("POST", "/api/v1/runs", idempotent=True, json={
             "run_id": info.run_id, "experiment_id": info.experiment_id,
             "run_name": info.run_name, "kind": info.kind.value, "status": info.status.value,
             "start_time": info.start_time or None, "end_time": info.end_time,
-            "metrics": dict((data or RunData()).metrics),
-            "params": dict((data or RunData()).params), "tags": dict((data or RunData()).tags)})
+            "metrics": check_run_pairs("metrics", data.metrics, float),
+            "params": check_run_pairs("params", data.params, str),
+            "tags": check_run_pairs("tags", data.tags, str)})
         return Run.from_dict(body["run"])
 
     def update_run(self, run_id: str, *, status: RunStatus | None = None,
                    end_time: int | None = None, metrics: Mapping[str, float] | None = None,
                    params: Mapping[str, str] | None = None,
                    tags: Mapping[str, str] | None = None) -> Run:
+        checked = check_run_update(status, end_time, metrics, params, tags)
         changes = {key: value for key, value in (
-            ("status", None if status is None else RunStatus.parse(status).value),
-            ("end_time", end_time),
-            ("metrics", None if metrics is None else dict(metrics)),
-            ("params", None if params is None else dict(params)),
-            ("tags", None if tags is None else dict(tags))) if value is not None}
+            ("status", None if checked.status is None else checked.status.value),
+            ("end_time", checked.end_time), ("metrics", checked.metrics),
+            ("params", checked.params), ("tags", checked.tags)) if value is not None}
         body = self._http.call("PATCH", f"/api/v1/runs/{_segment(run_id)}", json=changes,
                                idempotent=True)
         return Run.from_dict(body["run"])

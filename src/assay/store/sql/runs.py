@@ -5,7 +5,6 @@ Functions take an open Connection; the caller owns the transaction.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from assay import _json
-from assay.entities._checks import MAX_METADATA_KEY_CHARS, check_key, check_text
+from assay.entities._checks import check_key
 from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, check_run_id
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
+from assay.store.checks import check_run_pairs, check_run_update
 from assay.store.sql.experiments import get_experiment
 from assay.store.sql.schema import run_traces, runs, traces
 
@@ -53,9 +53,9 @@ def create_run(conn: Connection, info: RunInfo, data: RunData | None = None) -> 
         kind=info.kind.value, status=info.status.value,
         start_time_ms=info.start_time or int(time.time() * 1000),
         end_time_ms=info.end_time, user_id=info.user_id,
-        params=_json.dumps(_check_pairs("params", data.params, str)),
-        metrics=_json.dumps(_check_pairs("metrics", data.metrics, float)),
-        tags=_json.dumps(_check_pairs("tags", data.tags, str))))
+        params=_json.dumps(check_run_pairs("params", data.params, str)),
+        metrics=_json.dumps(check_run_pairs("metrics", data.metrics, float)),
+        tags=_json.dumps(check_run_pairs("tags", data.tags, str))))
     return get_run(conn, info.run_id)
 
 
@@ -77,19 +77,17 @@ def update_run(conn: Connection, run_id: str, *, status: RunStatus | None = None
     if row is None:
         raise NotFoundError(f"Run with ID {run_id!r} not found")
     run = _to_run(row)
+    change = check_run_update(status, end_time, metrics, params, tags)
     values: dict[str, Any] = {}
-    if status is not None:
-        values["status"] = RunStatus.parse(status).value
-    if end_time is not None:
-        if isinstance(end_time, bool) or not isinstance(end_time, int) or end_time < 0:
-            raise InvalidParameterError(f"Invalid end_time {end_time!r}: expected "
-                                        "milliseconds since the epoch")
-        values["end_time_ms"] = end_time
-    for field, given, kind, old in (("metrics", metrics, float, run.data.metrics),
-                                    ("params", params, str, run.data.params),
-                                    ("tags", tags, str, run.data.tags)):
+    if change.status is not None:
+        values["status"] = change.status.value
+    if change.end_time is not None:
+        values["end_time_ms"] = change.end_time
+    for field, given, old in (("metrics", change.metrics, run.data.metrics),
+                              ("params", change.params, run.data.params),
+                              ("tags", change.tags, run.data.tags)):
         if given is not None:
-            values[field] = _json.dumps({**old, **_check_pairs(field, given, kind)})
+            values[field] = _json.dumps({**old, **given})
     if values:
         conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
     return get_run(conn, run_id)
@@ -171,29 +169,6 @@ def _find_row(conn: Connection, run_id: str) -> RowMapping | None:
     check_run_id(run_id)
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
     return None if row is None else row._mapping
-
-
-def _check_pairs(field: str, pairs: Mapping[str, Any],
-                 kind: type[str] | type[float]) -> dict[str, Any]:
-    if not isinstance(pairs, Mapping):
-        raise InvalidParameterError(
-            f"Invalid {field}: expected a dict, got {type(pairs).__name__}")
-    checked: dict[str, Any] = {}
-    for key, value in pairs.items():
-        check_text(f"{field} key", key, MAX_METADATA_KEY_CHARS)
-        if kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
-                raise InvalidParameterError(
-                    f"Invalid {field}[{key!r}] {value!r}: expected a finite number")
-            checked[key] = float(value)
-        else:
-            if not isinstance(value, str):
-                raise InvalidParameterError(
-                    f"Invalid {field}[{key!r}]: expected a str, got {type(value).__name__}")
-            check_key(f"{field}[{key!r}]", value)
-            checked[key] = value
-    return checked
 
 
 def _to_run(row: RowMapping) -> Run:
