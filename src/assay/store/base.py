@@ -14,9 +14,18 @@ from collections.abc import Mapping, Sequence
 
 from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
 from assay.entities.analytics import FeedbackSummary
-from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
+from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline, TraceCount
 from assay.errors import NotFoundError
 from assay.paging import PagedList
+from assay.store.checks import (
+    RECENT_TRACES_SCANNED,
+    check_max_count,
+    check_max_results,
+    check_trace_offset,
+    check_trace_value_field,
+    experiment_keys,
+    parse_experiment_id,
+)
 from assay.store.labeling import Labeling
 
 __all__ = ["Store"]
@@ -223,3 +232,51 @@ class Store(Labeling, abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store is not usable afterwards."""
+
+    # -- the traces page: counts, page jumps, recent values ------------------------------
+    # Not abstract: these defaults answer through search_traces (reading the traces
+    # themselves); the SQL store answers each in one bounded statement.
+    def count_traces(self, experiment_ids: Sequence[str], filter_string: str | None = None,
+                     max_count: int = 10_000) -> TraceCount:
+        """How many traces of the experiments match the filter (as ``search_traces`` reads
+        it), counted up to ``max_count`` (1 to 100,000): beyond it, ``capped`` is true and
+        ``count`` is ``max_count``. FilterError for a bad filter."""
+        experiment_keys(experiment_ids)
+        check_max_count(max_count)
+        found = self.search_traces(experiment_ids, max_results=max_count + 1,
+                                   include_spans=False, filter_string=filter_string)
+        return TraceCount(min(len(found), max_count), len(found) > max_count)
+
+    def find_trace_page_token(self, experiment_ids: Sequence[str], offset: int,
+                              filter_string: str | None = None,
+                              order_by: Sequence[str] | None = None) -> str | None:
+        """The ``page_token`` of ``search_traces`` (same experiments, filter and order)
+        whose page starts after the first ``offset`` matching traces (1 to 10,000): a jump
+        to a page by its number. None when no trace comes after them. FilterError for a bad
+        filter or order."""
+        experiment_keys(experiment_ids)
+        check_trace_offset(offset)
+        found = self.search_traces(experiment_ids, max_results=offset, include_spans=False,
+                                   filter_string=filter_string, order_by=order_by)
+        return found.token if len(found) == offset else None
+
+    def list_recent_values(self, experiment_id: str, field: str,
+                           max_results: int = 200) -> list[str]:
+        """The distinct values of a trace field (``user_id`` or ``session_id``) among the
+        newest 5,000 traces of an experiment, the most recently seen first (at most
+        ``max_results``): what a filter box offers as suggestions."""
+        check_trace_value_field(field)
+        check_max_results(max_results)
+        if parse_experiment_id(experiment_id) is None:
+            return []
+        try:
+            found = self.search_traces([experiment_id], max_results=RECENT_TRACES_SCANNED,
+                                       include_spans=False)
+        except NotFoundError:
+            return []
+        values: dict[str, None] = {}
+        for trace in found:
+            value = trace.info.user_id if field == "user_id" else trace.info.session_id
+            if value:
+                values.setdefault(value)
+        return list(values)[:max_results]

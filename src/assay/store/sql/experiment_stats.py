@@ -1,5 +1,6 @@
 """What an experiment holds at a glance, in the SQL store: per-experiment counts (traces,
-last trace, traces with feedback) and the assessment names used in an experiment.
+last trace, traces with feedback), the assessment names used in an experiment, and the user
+and session ids of its newest traces.
 
 Functions take an open Connection; the caller owns the transaction.
 """
@@ -13,10 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assay.entities.overview import AssessmentName, ExperimentStats
-from assay.store.checks import check_max_results, parse_experiment_id
+from assay.store.checks import (
+    RECENT_TRACES_SCANNED,
+    check_max_results,
+    check_trace_value_field,
+    parse_experiment_id,
+)
 from assay.store.sql.schema import assessments, traces
 
-__all__ = ["get_experiment_stats", "list_assessment_names"]
+__all__ = ["get_experiment_stats", "list_assessment_names", "list_recent_values"]
 
 _KINDS = ("feedback", "expectation")
 
@@ -104,3 +110,29 @@ def list_assessment_names(conn: Connection, experiment_id: str,
     rows = conn.execute(sa.select(names.c.name, kind).where(names.c.name.is_not(None))
                         .order_by(names.c.n))
     return [AssessmentName(cast(Any, row[1]), row[0]) for row in rows if row[1] in _KINDS]
+
+
+def list_recent_values(conn: Connection, experiment_id: str, field: str,
+                       max_results: int = 200) -> list[str]:
+    """The distinct values of ``user_id`` or ``session_id`` among the newest
+    RECENT_TRACES_SCANNED traces of an experiment, the most recently seen first.
+
+    One statement over the ``(experiment_id, request_time_ms)`` index: the newest rows
+    (NULLs among them, so that traces without the field cannot make it read further), then
+    grouped by value. An experiment of any size costs the same.
+    """
+    check_trace_value_field(field)
+    check_max_results(max_results)
+    key = parse_experiment_id(experiment_id)
+    if key is None:
+        return []
+    t = traces
+    newest = (sa.select(t.c[field].label("value"), t.c.request_time_ms.label("at"))
+              .where(t.c.experiment_id == key)
+              .order_by(t.c.request_time_ms.desc())
+              .limit(RECENT_TRACES_SCANNED).subquery())
+    seen = sa.func.max(newest.c.at)
+    rows = conn.execute(sa.select(newest.c.value).where(newest.c.value.is_not(None))
+                        .group_by(newest.c.value)
+                        .order_by(seen.desc(), newest.c.value).limit(max_results))
+    return [row[0] for row in rows]
