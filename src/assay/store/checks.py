@@ -247,4 +247,4 @@ def check_trace_value_field(field: object) -> str:
         shown = field[:40] if isinstance(field, str) else field
         raise InvalidParameterError(
             f"Invalid field {shown!r}: expected one of {', '.join(TRACE_VALUE_FIELDS)}")
-    return cast(str, field)
+    return field

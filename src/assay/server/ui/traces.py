@@ -12,7 +12,7 @@ import difflib
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,12 +20,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from assay.entities import Assessment, Experiment, Trace
-from assay.entities.overview import AssessmentName
+from assay.entities.overview import AssessmentName, TraceCount
 from assay.errors import InvalidParameterError
 from assay.search import AssessmentField, Expr, FilterError, iter_comparisons, parse_filter
 from assay.search.unparse import quote_name
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
+from assay.server.ui.pager import COUNT_CAP, jump_offset, last_page, pager
 from assay.server.ui.templating import page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
 from assay.server.ui.trace_view import (
@@ -41,6 +42,7 @@ from assay.server.ui.trace_view import (
     parse_view,
     thumbs_name,
 )
+from assay.store.base import Store
 
 __all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
 
@@ -51,6 +53,8 @@ _PREVIEW_CHARS = 300
 MAX_ASSESSMENT_NAMES = 100
 #: Score chips shown in a row before "+N".
 SHOWN_SCORES = 4
+#: User and session ids offered under their filters (the most recently seen first).
+MAX_SUGGESTIONS = 200
 
 
 @page_route(router, "/experiments/{experiment_id}", action=Action.READ)
@@ -86,11 +90,19 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
     filter_string = _combine(view.filter, quick)
     traces: list[Trace] = []
     next_token: str | None = None
-    if filter_error is None and not view.matches_nothing(feedback_names):
+    count: TraceCount | None = None
+    number: int | None = (view.number or None) if view.page else max(1, view.number)
+    if filter_error is None and view.matches_nothing(feedback_names):
+        count = TraceCount(0, False)
+    elif filter_error is None:
         try:
+            count = store.count_traces([experiment.experiment_id], filter_string,
+                                       max_count=COUNT_CAP)
+            view, number, token = _jump(store, view, number, count, filter_string,
+                                        columns, errors)
             found = store.search_traces(
                 [experiment.experiment_id], max_results=view.page_size,
-                page_token=view.page or None, include_spans=False,
+                page_token=token, include_spans=False,
                 filter_string=filter_string, order_by=view.order_by(columns))
             traces, next_token = list(found), found.token
         except FilterError as exc:
@@ -109,6 +121,7 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         view = replace(view, columns=None)  # the defaults: keep the URL short
     visible = _visible(view, columns)
     bases = {name: view.url(**{name: ""}) for name in ("user", "session")}
+    paged = pager(view, number, len(traces), count, next_token)
     context = {
         "experiment": experiment_summary(experiment),
         "view": _view_dict(view),
@@ -120,8 +133,10 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "traces": _order_scores([_with_filter_links(trace_row(t, columns), bases)
                                  for t in traces]),
         "next_page_token": next_token,
-        "next_url": view.url(page=next_token) if next_token else None,
-        "first_url": view.url() if view.page else None,
+        "next_url": paged.next_url,
+        "first_url": paged.first_url,
+        "count": None if count is None else {"count": count.count, "capped": count.capped},
+        "pager": asdict(paged),
         "_feedback_filters": FEEDBACK_FILTERS,
         "_feedback_names": feedback_names,
         "_thumbs_name": thumbs_name(view.thumbs, feedback_names),
@@ -134,9 +149,37 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "_clear_url": TraceView(experiment.experiment_id, columns=view.columns,
                                 page_size=view.page_size).url(),
         "_view": view,
+        "_suggestions": {field: store.list_recent_values(experiment.experiment_id, field,
+                                                         max_results=MAX_SUGGESTIONS)
+                         for field in ("user_id", "session_id")},
     }
     status = 400 if filter_error or (errors and not traces) else 200
     return page(request, "traces/list.html", context, status=status)
+
+
+def _jump(store: Store, view: TraceView, number: int | None, count: TraceCount,
+          filter_string: str | None, columns: Mapping[str, Column],
+          errors: list[str]) -> tuple[TraceView, int | None, str | None]:
+    """The view, page number and cursor of the page to read: the URL's cursor, or for a
+    page number alone (a jump) the cursor the store finds for it. A page past the last is
+    the last; a page deeper than a jump may reach is the first (and said so)."""
+    if view.page or number is None or number == 1:
+        return view, number, view.page or None
+    last = last_page(count, view.page_size)
+    if last is not None and number > last:
+        number = last
+    offset = jump_offset(number, view.page_size)
+    if offset is None:
+        errors.append(f"Page {number:,} starts past the first {COUNT_CAP:,} traces: it is "
+                      "reached with Next; showing the first page")
+        return replace(view, number=0), 1, None
+    if offset == 0:
+        return replace(view, number=0), 1, None
+    token = store.find_trace_page_token([view.experiment_id], offset, filter_string,
+                                        view.order_by(columns))
+    if token is None:  # fewer traces than the page needs (they changed since the count)
+        return replace(view, number=0), 1, None
+    return replace(view, number=number), number, token
 
 
 def experiment_summary(experiment: Experiment) -> dict[str, Any]:
