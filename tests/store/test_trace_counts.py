@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from assay.entities import Feedback
-from assay.entities.overview import TraceCount
+from assay.entities.overview import RecentIds, TraceCount
 from assay.errors import InvalidParameterError
 from assay.search import FilterError
 from assay.store.base import Store
@@ -125,23 +125,16 @@ def test_page_jumps_are_bounded(store: Store, bad: Any) -> None:
 def test_recent_user_and_session_ids_newest_first(store: Store) -> None:
     app, _ = _fill(store)
     # Trace 22 (u1, s4) is the newest with a user; 21 is u0; 20 has none; 19 is u1...
-    assert store.list_recent_values(app, "user_id") == ["u1", "u0", "u2"]
-    assert store.list_recent_values(app, "user_id", max_results=2) == ["u1", "u0"]
-    assert store.list_recent_values(app, "session_id") == ["s4", "s3", "s2", "s1", "s0"]
-    assert store.list_recent_values("424242", "user_id") == []
-    assert store.list_recent_values("not-an-id", "user_id") == []
-
-
-@pytest.mark.parametrize("field", ["trace_id", "user", "", None, 3, "user_id; DROP"])
-def test_recent_values_of_another_field_are_refused(store: Store, field: Any) -> None:
-    app, _ = _fill(store, 2)
-    with pytest.raises(InvalidParameterError, match="field"):
-        store.list_recent_values(app, field)
+    found = store.list_recent_ids(app)
+    assert found == RecentIds(["u1", "u0", "u2"], ["s4", "s3", "s2", "s1", "s0"])
+    assert store.list_recent_ids(app, max_results=2) == RecentIds(["u1", "u0"], ["s4", "s3"])
+    assert store.list_recent_ids("424242") == RecentIds([], [])
+    assert store.list_recent_ids("not-an-id") == RecentIds([], [])
     with pytest.raises(InvalidParameterError, match="max_results"):
-        store.list_recent_values(app, "user_id", max_results=0)
+        store.list_recent_ids(app, max_results=0)
 
 
-def test_recent_values_look_at_the_newest_traces_only(sql_store: Store) -> None:
+def test_recent_ids_look_at_the_newest_traces_only(sql_store: Store) -> None:
     # The suggestions cost the same in any experiment: an old user beyond the newest
     # RECENT_TRACES_SCANNED traces is not offered.
     store = sql_store
@@ -151,6 +144,7 @@ def test_recent_values_look_at_the_newest_traces_only(sql_store: Store) -> None:
     newer = [make_trace(experiment_id=app, request_time=BASE_TIME_MS + i, num_spans=1)
              for i in range(RECENT_TRACES_SCANNED)]
     newer[0] = make_trace(experiment_id=app, request_time=BASE_TIME_MS, num_spans=1,
-                          metadata={"mlflow.trace.user": "recent-user"})
+                          metadata={"mlflow.trace.user": "recent-user",
+                                    "mlflow.trace.session": "recent-session"})
     store.log_traces([old, *newer])
-    assert store.list_recent_values(app, "user_id") == ["recent-user"]
+    assert store.list_recent_ids(app) == RecentIds(["recent-user"], ["recent-session"])

@@ -7,6 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
+from assay.entities import Feedback
+from assay.server.ui import traces as traces_ui
 from factories import BASE_TIME_MS, make_trace
 from server.live import Served
 from ui.chatbot import QUESTIONS, seed_chatbot
@@ -363,3 +367,52 @@ def test_user_and_session_filters_suggest_recent_ids(ui_server: Served) -> None:
     ui_server.store.log_traces([make_trace(experiment_id=empty, num_spans=1)])
     html = ui_server.http.get(f"/experiments/{empty}").text
     assert "<datalist" not in html and 'list="user-ids"' not in html
+
+
+def test_the_count_route_counts_the_views_filters(ui_server: Served) -> None:
+    eid, _ = _busy(ui_server)
+    body = ui_server.http.get(f"/experiments/{eid}/count.json?user=u1&sort=duration&p=3")
+    assert body.status_code == 200, body.text
+    assert body.json()["count"] == {"count": 15, "capped": False}
+    assert body.json()["traces_url"] == f"/experiments/{eid}?user=u1&sort=duration&dir=desc"
+    html = ui_server.http.get(f"/experiments/{eid}/count?user=u1").text
+    assert re.search(r'<p id="trace-total"><strong class="num">15</strong> traces match these '
+                     r'filters', html)
+    everything = ui_server.http.get(f"/experiments/{eid}/count").text
+    assert "<strong class=\"num\">45</strong> traces in this experiment" in everything
+    # The page links to it with its filters only.
+    page = _json(ui_server, eid, "?user=u1&n=10&sort=duration")
+    assert page["count"] == {"count": 15, "capped": False}
+    # Hostile or broken input: a 4xx naming the problem, never a 500.
+    for query, status, words in (
+            ("?filter=trace.status%20%3D%3D", 400, "comparator"),
+            ("?range=forever", 400, "range"),
+            ("?filter=" + "x" * 5000, 200, None)):  # too long: ignored, as by the page
+        response = ui_server.http.get(f"/experiments/{eid}/count.json{query}")
+        assert response.status_code == status, (query, response.text)
+        if words:
+            assert words in response.json()["message"].lower(), response.text
+    assert ui_server.http.get("/experiments/424242/count.json").status_code == 404
+
+
+def test_a_count_past_its_budget_leaves_a_link(ui_server: Served,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # A count that takes longer than the page's budget: the page shows without it, "many"
+    # links to the count route, and the pager offers only the next page.
+    eid = ui_server.store.create_experiment("slow")
+    traces = [make_trace(experiment_id=eid, request_time=BASE_TIME_MS + i, num_spans=1)
+              for i in range(6000)]
+    ui_server.store.log_traces(traces)
+    for trace in traces[::50]:
+        ui_server.store.log_assessment(Feedback("ok", False, trace_id=trace.info.trace_id))
+    monkeypatch.setattr(traces_ui, "COUNT_SECONDS", 1e-6)
+    query = "?filter=feedback.ok%20IS%20NULL&n=10"
+    body = _json(ui_server, eid, query)
+    assert len(body["traces"]) == 10 and body["count"] is None
+    assert [link and link["number"] for link in body["pager"]["links"]] == [1, 2, None]
+    html = ui_server.http.get(f"/experiments/{eid}{query}").text
+    link = f"/experiments/{eid}/count?filter=feedback.ok+IS+NULL"
+    assert f'<a href="{link}" data-count-url="{link}"' in html
+    assert '<p class="table-summary" id="match-count" hidden' in html
+    counted = ui_server.http.get(link.replace("/count?", "/count.json?")).json()
+    assert counted["count"] == {"count": 5880, "capped": False}

@@ -1,13 +1,14 @@
 """What the web UI shows at a glance: an experiment's trace count, last trace and feedback
 rate, the assessment names used in it, the outline of a trace's spans (no payloads), and how
-many traces a search matches."""
+many traces a search matches, and the user and session ids of an experiment's newest
+traces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["AssessmentName", "ExperimentStats", "SpanOutline", "TraceCount"]
+__all__ = ["AssessmentName", "ExperimentStats", "RecentIds", "SpanOutline", "TraceCount"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,12 @@ class TraceCount:
 
     count: int
     capped: bool
+
+
+@dataclass(frozen=True)
+class RecentIds:
+    """The user and session ids of an experiment's newest traces, the most recently seen
+    first: what the filters of the traces page suggest."""
+
+    user_ids: list[str]
+    session_ids: list[str]

@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 
 from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
 from assay.entities.analytics import FeedbackSummary
-from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline, TraceCount
+from assay.entities.overview import (
+    AssessmentName,
+    ExperimentStats,
+    RecentIds,
+    SpanOutline,
+    TraceCount,
+)
 from assay.errors import NotFoundError
 from assay.paging import PagedList
 from assay.store.checks import (
@@ -22,7 +28,6 @@ from assay.store.checks import (
     check_max_count,
     check_max_results,
     check_trace_offset,
-    check_trace_value_field,
     experiment_keys,
     parse_experiment_id,
 )
@@ -260,23 +265,22 @@ class Store(Labeling, abc.ABC):
                                    filter_string=filter_string, order_by=order_by)
         return found.token if len(found) == offset else None
 
-    def list_recent_values(self, experiment_id: str, field: str,
-                           max_results: int = 200) -> list[str]:
-        """The distinct values of a trace field (``user_id`` or ``session_id``) among the
-        newest 5,000 traces of an experiment, the most recently seen first (at most
-        ``max_results``): what a filter box offers as suggestions."""
-        check_trace_value_field(field)
+    def list_recent_ids(self, experiment_id: str, max_results: int = 200) -> RecentIds:
+        """The distinct user ids and session ids of the newest 1,000 traces of an
+        experiment, the most recently seen first (at most ``max_results`` of each): what
+        the filters of the traces page suggest. Empty for an unknown experiment."""
         check_max_results(max_results)
-        if parse_experiment_id(experiment_id) is None:
-            return []
-        try:
-            found = self.search_traces([experiment_id], max_results=RECENT_TRACES_SCANNED,
-                                       include_spans=False)
-        except NotFoundError:
-            return []
-        values: dict[str, None] = {}
-        for trace in found:
-            value = trace.info.user_id if field == "user_id" else trace.info.session_id
-            if value:
-                values.setdefault(value)
-        return list(values)[:max_results]
+        users: dict[str, None] = {}
+        sessions: dict[str, None] = {}
+        if parse_experiment_id(experiment_id) is not None:
+            try:
+                found = self.search_traces([experiment_id], max_results=RECENT_TRACES_SCANNED,
+                                           include_spans=False)
+            except NotFoundError:
+                found = PagedList([], None)
+            for trace in found:
+                if trace.info.user_id:
+                    users.setdefault(trace.info.user_id)
+                if trace.info.session_id:
+                    sessions.setdefault(trace.info.session_id)
+        return RecentIds(list(users)[:max_results], list(sessions)[:max_results])

@@ -24,7 +24,6 @@ __all__ = [
     "MAX_TRACE_COUNT",
     "MAX_TRACE_OFFSET",
     "RECENT_TRACES_SCANNED",
-    "TRACE_VALUE_FIELDS",
     "check_delete_arguments",
     "check_experiment_name",
     "check_experiment_tags",
@@ -34,7 +33,6 @@ __all__ = [
     "check_tag_key",
     "check_time_bucket",
     "check_trace_offset",
-    "check_trace_value_field",
     "experiment_keys",
     "is_bigint",
     "parse_experiment_id",
@@ -212,10 +210,8 @@ def check_time_bucket(time_bucket: str | None) -> TimeBucket | None:
 MAX_TRACE_COUNT = 100_000
 #: The furthest a page jump reaches into a search (rows skipped to find where a page starts).
 MAX_TRACE_OFFSET = 10_000
-#: The newest traces of an experiment whose user or session ids are offered as suggestions.
-RECENT_TRACES_SCANNED = 5_000
-#: The trace fields whose recent values a store lists.
-TRACE_VALUE_FIELDS = ("user_id", "session_id")
+#: The newest traces of an experiment whose user and session ids are offered as suggestions.
+RECENT_TRACES_SCANNED = 1_000
 
 
 def check_max_count(max_count: object) -> int:
@@ -239,12 +235,3 @@ def check_trace_offset(offset: object) -> int:
             "(further pages are reached with page tokens)")
     return offset
 
-
-def check_trace_value_field(field: object) -> str:
-    """``field`` if it is one of TRACE_VALUE_FIELDS; InvalidParameterError naming it
-    otherwise."""
-    if field not in TRACE_VALUE_FIELDS:
-        shown = field[:40] if isinstance(field, str) else field
-        raise InvalidParameterError(
-            f"Invalid field {shown!r}: expected one of {', '.join(TRACE_VALUE_FIELDS)}")
-    return field

@@ -72,6 +72,8 @@ def pager(view: TraceView, number: int | None, shown: int, count: TraceCount | N
     reachable = MAX_TRACE_OFFSET // size + 1  # the deepest page a jump reaches
     if last is not None:
         reachable = min(reachable, last)
+    elif count is None and number is not None:  # not counted: only the next page is known
+        reachable = min(reachable, number + 1 if next_token else number)
 
     def url(n: int) -> str:
         return view.url(number=n) if n > 1 else view.url()

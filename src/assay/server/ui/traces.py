@@ -21,7 +21,7 @@ from fastapi.responses import Response
 
 from assay.entities import Assessment, Experiment, Trace
 from assay.entities.overview import AssessmentName, TraceCount
-from assay.errors import InvalidParameterError
+from assay.errors import InvalidParameterError, QueryTimeoutError
 from assay.search import AssessmentField, Expr, FilterError, iter_comparisons, parse_filter
 from assay.search.unparse import quote_name
 from assay.server.deps import StoreDep
@@ -43,8 +43,12 @@ from assay.server.ui.trace_view import (
     thumbs_name,
 )
 from assay.store.base import Store
+from assay.store.sql.engine import narrowed_timeout
 
-__all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
+__all__ = [
+    "COUNT_SECONDS", "assessment_cell", "experiment_summary", "router", "trace_count_page",
+    "trace_row",
+]
 
 router = APIRouter()
 
@@ -55,6 +59,9 @@ MAX_ASSESSMENT_NAMES = 100
 SHOWN_SCORES = 4
 #: User and session ids offered under their filters (the most recently seen first).
 MAX_SUGGESTIONS = 200
+#: How long the page waits for its count of matching traces (seconds); past it, the page
+#: shows without and its script asks the count route, which has the statement timeout.
+COUNT_SECONDS = 0.1
 
 
 @page_route(router, "/experiments/{experiment_id}", action=Action.READ)
@@ -96,15 +103,21 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         count = TraceCount(0, False)
     elif filter_error is None:
         try:
-            count = store.count_traces([experiment.experiment_id], filter_string,
-                                       max_count=COUNT_CAP)
-            view, number, token = _jump(store, view, number, count, filter_string,
-                                        columns, errors)
+            jumping = not view.page and number is not None and number > 1
+            if jumping:  # the count says where the last page is
+                count = _count(store, experiment.experiment_id, filter_string)
+                view, number, token = _jump(store, view, number, count, filter_string,
+                                            columns, errors)
+            else:
+                token = view.page or None
             found = store.search_traces(
                 [experiment.experiment_id], max_results=view.page_size,
                 page_token=token, include_spans=False,
                 filter_string=filter_string, order_by=view.order_by(columns))
             traces, next_token = list(found), found.token
+            if not jumping:
+                count = _count(store, experiment.experiment_id, filter_string,
+                               number, len(traces), next_token, view.page_size)
         except FilterError as exc:
             # The user's filter comes first, in parentheses, so its positions are off by one.
             if view.filter and exc.position is not None \
@@ -149,15 +162,68 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "_clear_url": TraceView(experiment.experiment_id, columns=view.columns,
                                 page_size=view.page_size).url(),
         "_view": view,
-        "_suggestions": {field: store.list_recent_values(experiment.experiment_id, field,
-                                                         max_results=MAX_SUGGESTIONS)
-                         for field in ("user_id", "session_id")},
+        "_suggestions": store.list_recent_ids(experiment.experiment_id,
+                                              max_results=MAX_SUGGESTIONS),
+        "_count_url": _count_url(view),
     }
     status = 400 if filter_error or (errors and not traces) else 200
     return page(request, "traces/list.html", context, status=status)
 
 
-def _jump(store: Store, view: TraceView, number: int | None, count: TraceCount,
+@page_route(router, "/experiments/{experiment_id}/count", action=Action.READ)
+def trace_count_page(experiment_id: str, request: Request, store: StoreDep) -> Response:
+    """How many traces the view of the traces page matches (its filters, in the same query
+    parameters), counted up to 10,000 within the server's statement timeout: what the
+    traces page links to, and what its script asks, when its own count ran out of time."""
+    experiment = store.get_experiment(experiment_id)
+    names = store.list_assessment_names(experiment.experiment_id,
+                                        max_results=MAX_ASSESSMENT_NAMES)
+    view = parse_view(experiment.experiment_id, request.query_params, [])
+    time_range = parse_time_range(view.range or None, view.start or None, view.end or None,
+                                  int(time.time() * 1000))
+    feedback_names = [n.name for n in names if n.kind == "feedback"]
+    count = TraceCount(0, False)
+    if not view.matches_nothing(feedback_names):
+        quick = view.quick_filter(feedback_names, time_range.filter_clause())
+        count = store.count_traces([experiment.experiment_id],
+                                   _combine(view.filter, quick), max_count=COUNT_CAP)
+    context = {
+        "experiment": experiment_summary(experiment),
+        "count": {"count": count.count, "capped": count.capped},
+        "traces_url": view.url(),
+        "_has_any_filter": bool(view.filter or view.user or view.session or view.feedback
+                                or view.range or view.start or view.end),
+    }
+    return page(request, "traces/count.html", context)
+
+
+def _count(store: Store, experiment_id: str, filter_string: str | None,
+           number: int | None = None, shown: int = 0, next_token: str | None = None,
+           page_size: int = 0) -> TraceCount | None:
+    """The count of the page: known without a query on a last page of known number, else
+    counted within COUNT_SECONDS (None past it: the page's script asks again without the
+    budget)."""
+    if number is not None and next_token is None:
+        return TraceCount((number - 1) * page_size + shown, False)
+    with narrowed_timeout(COUNT_SECONDS) as bounds:
+        try:
+            return store.count_traces([experiment_id], filter_string, max_count=COUNT_CAP)
+        except QueryTimeoutError:
+            if bounds.cancelled:
+                raise
+            return None
+
+
+def _count_url(view: TraceView) -> str:
+    """The URL of the count of the view's filters (its order, columns and page aside)."""
+    bare = TraceView(view.experiment_id, filter=view.filter, user=view.user,
+                     session=view.session, feedback=view.feedback, thumbs=view.thumbs,
+                     range=view.range, start=view.start, end=view.end)
+    path, _, query = bare.url().partition("?")
+    return f"{path}/count?{query}" if query else f"{path}/count"
+
+
+def _jump(store: Store, view: TraceView, number: int | None, count: TraceCount | None,
           filter_string: str | None, columns: Mapping[str, Column],
           errors: list[str]) -> tuple[TraceView, int | None, str | None]:
     """The view, page number and cursor of the page to read: the URL's cursor, or for a

@@ -29,7 +29,13 @@ from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress
-from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline, TraceCount
+from assay.entities.overview import (
+    AssessmentName,
+    ExperimentStats,
+    RecentIds,
+    SpanOutline,
+    TraceCount,
+)
 from assay.entities.run import Run
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
@@ -600,11 +606,9 @@ class SqlStore(ServerStore):
             return search.find_page_token(conn, self._dialect, experiment_ids, offset,
                                           filter_string, order_by)
 
-    def list_recent_values(self, experiment_id: str, field: str,
-                           max_results: int = 200) -> list[str]:
+    def list_recent_ids(self, experiment_id: str, max_results: int = 200) -> RecentIds:
         with self._reading() as conn:
-            return experiment_stats.list_recent_values(conn, experiment_id, field,
-                                                       max_results)
+            return experiment_stats.list_recent_ids(conn, experiment_id, max_results)
 
 
 def _hash_password(password: str | None) -> str | None:
