@@ -86,3 +86,32 @@ def test_count_and_pager_in_the_browser(ui_server: Served, browser: Browser, tmp
         page.screenshot(path=str(tmp_path / f"pager-user-{width}.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_a_count_past_the_pages_budget_is_filled_in_by_the_script(
+        ui_server: Served, browser: Browser, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from playwright.sync_api import expect
+
+    from assay.entities import Feedback
+    from assay.server.ui import traces as traces_ui
+
+    eid = ui_server.store.create_experiment("slow")
+    traces = [make_trace(experiment_id=eid, request_time=BASE_TIME_MS + i, num_spans=1)
+              for i in range(6000)]
+    ui_server.store.log_traces(traces)
+    for trace in traces[::50]:
+        ui_server.store.log_assessment(Feedback("ok", False, trace_id=trace.info.trace_id))
+    monkeypatch.setattr(traces_ui, "COUNT_SECONDS", 1e-6)  # every count is past it
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{ui_server.url}/experiments/{eid}?filter=feedback.ok%20IS%20NULL")
+        # The page came without its count; the script asked the count route for it.
+        expect(page.locator("#trace-count")).to_have_text(f"1{DASH}50 of 5,880 traces")
+        expect(page.locator("#match-count")).to_have_text("5,880 traces match these filters")
+        expect(page.locator("#trace-count a")).to_have_count(0)
+        page.screenshot(path=str(tmp_path / "pager-counted-late-1440.png"))
+    finally:
+        context.close()

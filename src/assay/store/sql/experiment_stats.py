@@ -130,7 +130,7 @@ def list_recent_ids(conn: Connection, experiment_id: str, max_results: int = 200
         rows = conn.execute(sa.select(t.c.user_id, t.c.session_id)
                             .where(t.c.experiment_id == key)
                             .order_by(t.c.request_time_ms.desc(), t.c.trace_id)
-                            .limit(RECENT_TRACES_SCANNED))
+                            .limit(RECENT_TRACES_SCANNED)).all()
         for user_id, session_id in rows:
             if user_id:
                 users.setdefault(user_id)

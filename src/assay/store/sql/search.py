@@ -318,10 +318,11 @@ def find_page_token(conn: Connection, dialect: Dialect, experiment_ids: Sequence
     """The page token of :func:`search_traces` whose page starts after the first ``offset``
     matching traces, or None when no trace comes after them.
 
-    It reads the sort values of the first ``offset + 1`` matching rows in the search's own
-    order (the query a page of that size runs, without loading a trace), and makes the token
-    of row ``offset``: the page after it is then an ordinary keyset page. ``offset`` is at
-    most MAX_TRACE_OFFSET, so a jump costs at most that many rows of an index.
+    It reads the sort values of row ``offset`` in the search's own order (an OFFSET the
+    database skips; when the first sort key can be NULL, the rows up to it as a page of that
+    size reads them), without loading a trace, and makes its token: the page after it is
+    then an ordinary keyset page. ``offset`` is at most MAX_TRACE_OFFSET, so a jump costs at
+    most that many rows of an index.
 
     Raises:
         FilterError: a filter or order_by entry Assay cannot take.
@@ -337,7 +338,14 @@ def find_page_token(conn: Connection, dialect: Dialect, experiment_ids: Sequence
     sort = [sort_key(key, has_session_assessments(conn, keys, field.kind, field.name)
                      if isinstance(field := key.field, AssessmentField) else False)
             for key in order]
-    rows = _page_rows(conn, found.where, sort, None, offset + 1)
-    if len(rows) <= offset:
+    if sort[0].nullable:
+        # Two sections (see _page_rows): read the rows up to the offset.
+        rows = _page_rows(conn, found.where, sort, None, offset + 1)[offset - 1:]
+    else:
+        # One ordered scan: the database skips the rows before the page's last one itself.
+        columns = [traces.c.trace_id, *(k.expr.label(f"k{i}") for i, k in enumerate(sort))]
+        rows = run_query(conn, sa.select(*columns).where(found.where)
+                         .order_by(*_order(sort)).offset(offset - 1).limit(2))
+    if len(rows) < 2:
         return None
-    return _encode_token(_fingerprint(keys, found, order), list(rows[offset - 1][1:]))
+    return _encode_token(_fingerprint(keys, found, order), list(rows[0][1:]))
