@@ -61,7 +61,7 @@ SHOWN_SCORES = 4
 MAX_SUGGESTIONS = 200
 #: How long the page waits for its count of matching traces (seconds); past it, the page
 #: shows without and its script asks the count route, which has the statement timeout.
-COUNT_SECONDS = 0.05
+COUNT_SECONDS = 0.03
 
 
 @page_route(router, "/experiments/{experiment_id}", action=Action.READ)
@@ -117,7 +117,7 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
             traces, next_token = list(found), found.token
             if not jumping:
                 count = _count(store, experiment.experiment_id, filter_string,
-                               number, len(traces), next_token, view.page_size)
+                               len(traces) if token is None and next_token is None else None)
         except FilterError as exc:
             # The user's filter comes first, in parentheses, so its positions are off by one.
             if view.filter and exc.position is not None \
@@ -199,13 +199,12 @@ def trace_count_page(experiment_id: str, request: Request, store: StoreDep) -> R
 
 
 def _count(store: Store, experiment_id: str, filter_string: str | None,
-           number: int | None = None, shown: int = 0, next_token: str | None = None,
-           page_size: int = 0) -> TraceCount | None:
-    """The count of the page: known without a query on a last page of known number, else
-    counted within COUNT_SECONDS (None past it: the page's script asks again without the
-    budget)."""
-    if number is not None and next_token is None:
-        return TraceCount((number - 1) * page_size + shown, False)
+           only_page: int | None = None) -> TraceCount | None:
+    """The count of the page: ``only_page`` when the first page is the only one (its rows
+    are the count), else counted within COUNT_SECONDS (None past it: the page's script asks
+    the count route, which has the whole statement timeout)."""
+    if only_page is not None:
+        return TraceCount(only_page, False)
     with narrowed_timeout(COUNT_SECONDS) as bounds:
         try:
             return store.count_traces([experiment_id], filter_string, max_count=COUNT_CAP)
