@@ -15,6 +15,7 @@ from assay.errors import InvalidParameterError
 from assay.search import FilterError
 from assay.store.base import Store
 from assay.store.checks import MAX_TRACE_OFFSET, RECENT_TRACES_SCANNED
+from assay.store.sql.engine import QueryBounds, bound_queries, narrowed_timeout
 from factories import BASE_TIME_MS, make_trace
 
 
@@ -148,3 +149,18 @@ def test_recent_ids_look_at_the_newest_traces_only(sql_store: Store) -> None:
                                     "mlflow.trace.session": "recent-session"})
     store.log_traces([old, *newer])
     assert store.list_recent_ids(app) == RecentIds(["recent-user"], ["recent-session"])
+
+
+def test_a_narrowed_timeout_is_a_budget_within_the_bounds_and_ends_with_its_block() -> None:
+    bounds = QueryBounds(30)
+    with bound_queries(bounds):
+        with narrowed_timeout(0.05) as inner:
+            assert inner is bounds and bounds.timeout_seconds == 0.05
+        assert bounds.timeout_seconds == 30
+        with narrowed_timeout(60):
+            assert bounds.timeout_seconds == 30  # never longer than the request's
+        with pytest.raises(RuntimeError), narrowed_timeout(0.01):
+            raise RuntimeError
+        assert bounds.timeout_seconds == 30
+    with narrowed_timeout(0.5) as own:  # outside a request: bounds of its own
+        assert own is not bounds and own.timeout_seconds == 0.5

@@ -11,7 +11,8 @@ running (the server calls it when the client goes away). PostgreSQL enforces the
 itself (``statement_timeout``) and is cancelled through the driver; on SQLite a progress
 handler checks the deadline and the cancel flag every few thousand virtual-machine steps.
 A stopped statement raises :class:`~assay.errors.QueryTimeoutError` (see
-:func:`database_error`).
+:func:`database_error`). :func:`narrowed_timeout` gives the statements of a block a shorter
+budget (the traces page's count).
 """
 
 from __future__ import annotations
