@@ -10,6 +10,12 @@ with a warm connection: the figures are what a browser waits for the HTML, loopb
     .venv/bin/python benchmarks/ui.py                       # fills a 1M-trace SQLite file
     .venv/bin/python benchmarks/ui.py --db /tmp/ui.db --keep  # keep it for the next run
     .venv/bin/python benchmarks/ui.py --db /tmp/ui.db       # reuse a file filled before
+    .venv/bin/python benchmarks/ui.py --demo                # the demo's data instead
+
+The traces pages include the count of matching traces (up to 10,000) and the user and
+session suggestions; "page 100" and "page 201" are jumps by page number (the store skips
+4,950 and 10,000 traces to find where they start). ``--demo`` records ``assay demo``'s
+experiment (about 500 traces) instead of the million, and times its traces pages.
 """
 
 from __future__ import annotations
@@ -118,6 +124,38 @@ def add_big_trace(uri: str) -> tuple[str, str]:
         store.close()
 
 
+def add_demo(uri: str) -> str:
+    """Record the demo experiment into the store (as ``assay demo`` does); its id."""
+    import assay
+    from assay.demo import record_demo
+
+    assay.set_tracking_uri(uri)
+    summary = record_demo()
+    assay.flush_trace_async_logging()
+    return summary.experiment_id
+
+
+def traces_pages(http: httpx.Client, experiment_id: str, user: str) -> dict[str, str]:
+    """The traces pages to time, by label."""
+    traces = f"/experiments/{experiment_id}"
+    first = http.get(f"{traces}.json?n=50").json()
+    return {
+        "traces page, first 50 (newest first)": traces,
+        "traces page, 100 rows": f"{traces}?n=100",
+        "traces page, next page by cursor": first["next_url"] or traces,
+        "traces page, page 2 by number": f"{traces}?p=2",
+        "traces page, page 100 by number": f"{traces}?p=100",
+        "traces page, page 201 by number (10,000 skipped)": f"{traces}?p=201",
+        "filtered: one user (quick filter)": f"{traces}?user={user}",
+        "filtered: thumbs down (quick filter)": f"{traces}?feedback=down",
+        "filtered: filter box, feedback.user_rating <= 2":
+            f"{traces}?filter=feedback.user_rating%20%3C%3D%202",
+        "filtered: status ERROR, sorted by duration":
+            f"{traces}?filter=trace.status%20%3D%20'ERROR'&sort=duration&dir=desc",
+        "traces page as JSON": f"{traces}.json",
+    }
+
+
 def serve(uri: str, port: int) -> None:
     """The server process: the app over the store, as ``assay server`` runs it."""
     import uvicorn
@@ -160,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, help="the SQLite file (filled if missing)")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--demo", action="store_true",
+                        help="time the demo experiment's traces pages instead")
     parser.add_argument("--role", default="parent", choices=["parent", "serve"])
     parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -173,10 +213,23 @@ def main(argv: list[str] | None = None) -> int:
         folder = tempfile.TemporaryDirectory(prefix="assay-bench-ui-")
         args.db = Path(folder.name) / "ui.db"
     uri = f"sqlite:///{args.db}"
-    if not args.db.exists():
-        log(f"Filling {args.db} with {args.traces:,} traces")
-        log(f"  filled in {fill_assay(uri, args.traces):.0f} s")
-    experiment_id, deep_span = add_big_trace(uri)
+    deep_span = ""
+    if args.demo:
+        if not args.db.exists():
+            log(f"Recording the demo into {args.db}")
+            add_demo(uri)
+        store = SqlStore(uri)
+        found = store.find_experiment_by_name("assay-demo/rag-chatbot")
+        store.close()
+        assert found is not None, "the file holds no demo experiment"
+        experiment_id = found.experiment_id
+        args.traces = SqlStore(uri).get_experiment_stats([experiment_id])[
+            experiment_id].num_traces
+    else:
+        if not args.db.exists():
+            log(f"Filling {args.db} with {args.traces:,} traces")
+            log(f"  filled in {fill_assay(uri, args.traces):.0f} s")
+        experiment_id, deep_span = add_big_trace(uri)
 
     port = free_port()
     server = subprocess.Popen(
@@ -195,26 +248,17 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not start")
                 time.sleep(0.2)
-            traces = f"/experiments/{experiment_id}"
-            first = http.get(f"{traces}.json?n=50").json()
-            page_two = first["next_url"]
-            pages = {
-                "traces page, first 50 (newest first)": traces,
-                "traces page, 100 rows": f"{traces}?n=100",
-                "traces page, next page by cursor": page_two,
-                "filtered: one user (quick filter)": f"{traces}?user=user-42",
-                "filtered: thumbs down (quick filter)": f"{traces}?feedback=down",
-                "filtered: filter box, feedback.user_rating <= 2":
-                    f"{traces}?filter=feedback.user_rating%20%3C%3D%202",
-                "filtered: status ERROR, sorted by duration":
-                    f"{traces}?filter=trace.status%20%3D%20'ERROR'&sort=duration&dir=desc",
-                "traces page as JSON": f"{traces}.json",
-                f"trace page, {BIG_TRACE_SPANS:,} spans": f"/traces/{BIG_TRACE_ID}",
-                "trace page, 3 spans": f"/traces/{first['traces'][0]['trace_id']}",
-                "one span alone (lazy payload)":
-                    f"/traces/{BIG_TRACE_ID}/spans/{deep_span}?fragment=1",
-                "experiments page (counts over all traces)": "/",
-            }
+            pages = traces_pages(http, experiment_id,
+                                 "user-jane" if args.demo else "user-42")
+            if not args.demo:
+                first = http.get(f"/experiments/{experiment_id}.json?n=50").json()
+                pages |= {
+                    f"trace page, {BIG_TRACE_SPANS:,} spans": f"/traces/{BIG_TRACE_ID}",
+                    "trace page, 3 spans": f"/traces/{first['traces'][0]['trace_id']}",
+                    "one span alone (lazy payload)":
+                        f"/traces/{BIG_TRACE_ID}/spans/{deep_span}?fragment=1",
+                    "experiments page (counts over all traces)": "/",
+                }
             for label, path in pages.items():
                 results[label] = time_page(http, path, args.reps)
                 log(f"  {label}: {results[label]['median_ms']:.1f} ms")

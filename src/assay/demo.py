@@ -48,10 +48,10 @@ from assay.examples.chat_app.documents import retrieve_documents
 from assay.examples.chat_app.llm import (
     OFFLINE_MODEL,
     SYSTEM_PROMPT,
-    _completion,
-    _usage,
     build_messages,
     compose_answer,
+    offline_completion,
+    offline_usage,
 )
 
 if TYPE_CHECKING:
@@ -508,8 +508,8 @@ def _llm_call(name: str, messages: list[dict[str, str]], answer: str,
         span.set_inputs({"messages": messages})
         if fail is not None:
             raise fail
-        span.set_attribute("mlflow.chat.tokenUsage", _usage(messages, answer))
-        span.set_outputs(_completion(answer))
+        span.set_attribute("mlflow.chat.tokenUsage", offline_usage(messages, answer))
+        span.set_outputs(offline_completion(answer))
     return answer
 
 
@@ -646,8 +646,8 @@ def _agent_turn(rng: random.Random, question: str, headers: dict[str, str], vers
                     if fatal == "broken_stream" and n == len(words) // 2:
                         raise ConnectionResetError("The model's stream broke off")
                     llm.add_event("chunk", {"content": word + " "})
-                llm.set_attribute("mlflow.chat.tokenUsage", _usage(messages, text))
-                llm.set_outputs(_completion(text))
+                llm.set_attribute("mlflow.chat.tokenUsage", offline_usage(messages, text))
+                llm.set_outputs(offline_completion(text))
             root.set_outputs(text)
             answer = text
     except (ModelTimeoutError, PermissionError, ConnectionResetError):

@@ -37,7 +37,8 @@ def _api_routes() -> list[tuple[str, str]]:
         store.close()
     routes = [(method.upper(), path) for path, ops in spec["paths"].items() for method in ops]
     return [*routes, ("GET", "/traces/{trace_id}"), ("GET", "/sessions/{session_id}"),
-            ("GET", "/experiments/{experiment_id}/traces")]
+            ("GET", "/experiments/{experiment_id}/traces"),
+            ("GET", "/experiments/{experiment_id}/count")]
 
 
 ROUTES = _api_routes()

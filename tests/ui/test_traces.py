@@ -7,6 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
+from assay.entities import Feedback
+from assay.server.ui import traces as traces_ui
 from factories import BASE_TIME_MS, make_trace
 from server.live import Served
 from ui.chatbot import QUESTIONS, seed_chatbot
@@ -186,8 +190,8 @@ def test_cursor_pages_follow_the_next_link(ui_server: Served) -> None:
     assert seen == bobs
     assert pages == 3
     html = ui_server.http.get(f"/experiments/{eid}?n=10&user=bob").text
-    assert 'rel="next">Next page' in html
-    assert "First page" not in html
+    assert 'rel="next" data-pager="next">Next' in html
+    assert 'data-pager="first"' not in html
     bad = ui_server.http.get(f"/experiments/{eid}.json?page=nonsense")
     assert bad.status_code == 400
     assert "Invalid page_token" in bad.json()["errors"][0]
@@ -259,3 +263,156 @@ def test_a_misspelled_assessment_name_is_pointed_out(ui_server: Served) -> None:
     [far] = _json(ui_server, eid, "?filter=expectation.zzz%20IS%20NULL")["warnings"]
     assert far["suggestion"] is None
     assert _json(ui_server, eid, "?filter=feedback.user_feedback%20IS%20NULL")["warnings"] == []
+
+DASH = "\N{EN DASH}"
+
+
+def _busy(ui: Served, n: int = 45) -> tuple[str, list[str]]:
+    """An experiment of ``n`` traces a second apart (ids newest first), users u0..u2 (the
+    newest trace is u2's when n is 45) and sessions of five turns."""
+    eid = ui.store.create_experiment("busy")
+    traces = [make_trace(experiment_id=eid, request_time=BASE_TIME_MS + i * 1000, num_spans=1,
+                         metadata={"mlflow.trace.user": f"u{i % 3}",
+                                   "mlflow.trace.session": f"s{i // 5}"})
+              for i in range(n)]
+    ui.store.log_traces(traces)
+    return eid, [t.info.trace_id for t in traces[::-1]]
+
+
+def test_count_and_page_numbers(ui_server: Served) -> None:
+    eid, ids = _busy(ui_server)
+    body = _json(ui_server, eid, "?n=10")
+    assert body["count"] == {"count": 45, "capped": False}
+    pager = body["pager"]
+    assert (pager["number"], pager["first_row"], pager["last_row"], pager["last_page"]) == (
+        1, 1, 10, 5)
+    assert [link and link["number"] for link in pager["links"]] == [1, 2, 3, None, 5]
+    assert pager["prev_url"] is None and pager["first_url"] is None
+    assert pager["last_url"] == f"/experiments/{eid}?n=10&p=5"
+    # Next is a cursor page that knows its number.
+    two = ui_server.http.get(pager["next_url"].replace(f"/experiments/{eid}?",
+                                                       f"/experiments/{eid}.json?")).json()
+    assert _ids(two) == ids[10:20]
+    assert (two["pager"]["number"], two["pager"]["first_row"]) == (2, 11)
+    assert two["pager"]["prev_url"] == f"/experiments/{eid}?n=10"
+    # A page number alone is a jump to the same rows a cursor reaches.
+    for number in (2, 3, 4, 5):
+        jumped = _json(ui_server, eid, f"?n=10&p={number}")
+        assert _ids(jumped) == ids[(number - 1) * 10:number * 10], number
+        assert jumped["pager"]["number"] == number
+        assert jumped["pager"]["prev_url"] == (f"/experiments/{eid}?n=10&p={number - 1}"
+                                               if number > 2 else f"/experiments/{eid}?n=10")
+    last = _json(ui_server, eid, "?n=10&p=5")
+    assert (last["pager"]["first_row"], last["pager"]["last_row"]) == (41, 45)
+    assert last["next_url"] is None and last["pager"]["last_url"] is None
+    assert [link and link["number"] for link in last["pager"]["links"]] == [1, None, 3, 4, 5]
+    # A page past the last shows the last.
+    past = _json(ui_server, eid, "?n=10&p=9")
+    assert _ids(past) == ids[40:] and past["pager"]["number"] == 5
+
+    html = ui_server.http.get(f"/experiments/{eid}?n=10&p=3").text
+    assert re.search(rf'id="trace-count"[^>]*><strong class="num">21{DASH}30</strong> of '
+                     r'<strong class="num">45</strong> traces', html)
+    assert 'aria-current="page" aria-label="Page 3, this page">3</a>' in html
+    assert 'rel="prev" data-pager="prev"' in html and 'data-pager="last"' in html
+
+
+def test_the_count_follows_the_filters(ui_server: Served) -> None:
+    eid, _ = _busy(ui_server)
+    assert _json(ui_server, eid, "?user=u1")["count"] == {"count": 15, "capped": False}
+    one = _json(ui_server, eid, "?filter=trace.session_id%20%3D%20's2'")
+    assert one["count"] == {"count": 5, "capped": False}
+    assert [link["number"] for link in one["pager"]["links"]] == [1]
+    assert one["pager"]["next_url"] is None and one["pager"]["last_url"] is None
+    html = ui_server.http.get(f"/experiments/{eid}?filter=trace.session_id%20%3D%20's2'").text
+    assert f'<strong class="num">1{DASH}5</strong> of <strong class="num">5</strong> traces' \
+        in html
+    assert 'class="page-numbers"' not in html  # one page: no page links
+    # No feedback in the experiment: "with feedback" matches nothing, counted as 0.
+    assert _json(ui_server, eid, "?feedback=any")["count"] == {"count": 0, "capped": False}
+    # A filter that does not parse is neither searched nor counted.
+    bad = _json(ui_server, eid, "?filter=trace.status%20%3D%3D", status=400)
+    assert bad["count"] is None and bad["traces"] == []
+
+
+def test_a_bad_page_number_is_named_and_the_first_page_shown(ui_server: Served) -> None:
+    eid, ids = _busy(ui_server)
+    for bad in ("0", "-2", "abc", "1e3", "²", "9" * 12, "3.5"):
+        body = _json(ui_server, eid, f"?n=10&p={bad}")
+        assert _ids(body) == ids[:10], bad
+        assert any("Invalid page number" in e for e in body["errors"]), bad
+        assert body["pager"]["number"] == 1
+    # A number beside a cursor only labels the page; the cursor decides the rows.
+    token = _json(ui_server, eid, "?n=10")["next_page_token"]
+    body = _json(ui_server, eid, f"?n=10&page={token}")
+    assert _ids(body) == ids[10:20]
+    assert body["pager"]["number"] is None and body["pager"]["first_url"]
+    html = ui_server.http.get(f"/experiments/{eid}?n=10&page={token}").text
+    assert re.search(r'id="trace-count"[^>]*>10 on this page of <strong class="num">45'
+                     r'</strong> traces', html)
+
+
+def test_user_and_session_filters_suggest_recent_ids(ui_server: Served) -> None:
+    eid, _ = _busy(ui_server)
+    html = ui_server.http.get(f"/experiments/{eid}").text
+    assert 'id="q-user" name="user"' in html and 'list="user-ids"' in html
+    assert ('<datalist id="user-ids"><option value="u2"></option><option value="u1"></option>'
+            '<option value="u0"></option></datalist>') in html
+    sessions = re.search(r'<datalist id="session-ids">(.*?)</datalist>', html)
+    assert sessions is not None
+    assert re.findall(r'value="([^"]+)"', sessions.group(1)) == [
+        f"s{i}" for i in range(8, -1, -1)]
+    # An experiment without users offers nothing (and no empty list).
+    empty = ui_server.store.create_experiment("quiet")
+    ui_server.store.log_traces([make_trace(experiment_id=empty, num_spans=1)])
+    html = ui_server.http.get(f"/experiments/{empty}").text
+    assert "<datalist" not in html and 'list="user-ids"' not in html
+
+
+def test_the_count_route_counts_the_views_filters(ui_server: Served) -> None:
+    eid, _ = _busy(ui_server)
+    body = ui_server.http.get(f"/experiments/{eid}/count.json?user=u1&sort=duration&p=3")
+    assert body.status_code == 200, body.text
+    assert body.json()["count"] == {"count": 15, "capped": False}
+    assert body.json()["traces_url"] == f"/experiments/{eid}?user=u1&sort=duration&dir=desc"
+    html = ui_server.http.get(f"/experiments/{eid}/count?user=u1").text
+    assert re.search(r'<p id="trace-total"><strong class="num">15</strong> traces match these '
+                     r'filters', html)
+    everything = ui_server.http.get(f"/experiments/{eid}/count").text
+    assert "<strong class=\"num\">45</strong> traces in this experiment" in everything
+    # The page links to it with its filters only.
+    page = _json(ui_server, eid, "?user=u1&n=10&sort=duration")
+    assert page["count"] == {"count": 15, "capped": False}
+    # Hostile or broken input: a 4xx naming the problem, never a 500.
+    for query, status, words in (
+            ("?filter=trace.status%20%3D%3D", 400, "comparator"),
+            ("?range=forever", 400, "range"),
+            ("?filter=" + "x" * 5000, 200, None)):  # too long: ignored, as by the page
+        response = ui_server.http.get(f"/experiments/{eid}/count.json{query}")
+        assert response.status_code == status, (query, response.text)
+        if words:
+            assert words in response.json()["message"].lower(), response.text
+    assert ui_server.http.get("/experiments/424242/count.json").status_code == 404
+
+
+def test_a_count_past_its_budget_leaves_a_link(ui_server: Served,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # A count that takes longer than the page's budget: the page shows without it, "many"
+    # links to the count route, and the pager offers only the next page.
+    eid = ui_server.store.create_experiment("slow")
+    traces = [make_trace(experiment_id=eid, request_time=BASE_TIME_MS + i, num_spans=1)
+              for i in range(6000)]
+    ui_server.store.log_traces(traces)
+    for trace in traces[::50]:
+        ui_server.store.log_assessment(Feedback("ok", False, trace_id=trace.info.trace_id))
+    monkeypatch.setattr(traces_ui, "COUNT_SECONDS", 1e-6)
+    query = "?filter=feedback.ok%20IS%20NULL&n=10"
+    body = _json(ui_server, eid, query)
+    assert len(body["traces"]) == 10 and body["count"] is None
+    assert [link and link["number"] for link in body["pager"]["links"]] == [1, 2, None]
+    html = ui_server.http.get(f"/experiments/{eid}{query}").text
+    link = f"/experiments/{eid}/count?filter=feedback.ok+IS+NULL"
+    assert f'<a href="{link}" data-count-url="{link}"' in html
+    assert '<p class="table-summary" id="match-count" hidden' in html
+    counted = ui_server.http.get(link.replace("/count?", "/count.json?")).json()
+    assert counted["count"] == {"count": 5880, "capped": False}

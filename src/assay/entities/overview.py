@@ -1,12 +1,14 @@
 """What the web UI shows at a glance: an experiment's trace count, last trace and feedback
-rate, the assessment names used in it, and the outline of a trace's spans (no payloads)."""
+rate, the assessment names used in it, the outline of a trace's spans (no payloads), and how
+many traces a search matches, and the user and session ids of an experiment's newest
+traces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["AssessmentName", "ExperimentStats", "SpanOutline"]
+__all__ = ["AssessmentName", "ExperimentStats", "RecentIds", "SpanOutline", "TraceCount"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,25 @@ class SpanOutline:
     @property
     def duration_ns(self) -> int | None:
         return None if self.end_time_ns is None else self.end_time_ns - self.start_time_ns
+
+
+@dataclass(frozen=True)
+class TraceCount:
+    """How many traces a search matches, counted up to a cap.
+
+    Attributes:
+        count: the matching traces, at most the cap.
+        capped: whether more than ``count`` match (the page shows "10,000+").
+    """
+
+    count: int
+    capped: bool
+
+
+@dataclass(frozen=True)
+class RecentIds:
+    """The user and session ids of an experiment's newest traces, the most recently seen
+    first: what the filters of the traces page suggest."""
+
+    user_ids: list[str]
+    session_ids: list[str]

@@ -14,9 +14,23 @@ from collections.abc import Mapping, Sequence
 
 from assay.entities import Assessment, Experiment, Session, Span, Trace, TraceInfo
 from assay.entities.analytics import FeedbackSummary
-from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
+from assay.entities.overview import (
+    AssessmentName,
+    ExperimentStats,
+    RecentIds,
+    SpanOutline,
+    TraceCount,
+)
 from assay.errors import NotFoundError
 from assay.paging import PagedList
+from assay.store.checks import (
+    RECENT_TRACES_SCANNED,
+    check_max_count,
+    check_max_results,
+    check_trace_offset,
+    experiment_keys,
+    parse_experiment_id,
+)
 from assay.store.labeling import Labeling
 
 __all__ = ["Store"]
@@ -223,3 +237,50 @@ class Store(Labeling, abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store is not usable afterwards."""
+
+    # -- the traces page: counts, page jumps, recent values ------------------------------
+    # Not abstract: these defaults answer through search_traces (reading the traces
+    # themselves); the SQL store answers each in one bounded statement.
+    def count_traces(self, experiment_ids: Sequence[str], filter_string: str | None = None,
+                     max_count: int = 10_000) -> TraceCount:
+        """How many traces of the experiments match the filter (as ``search_traces`` reads
+        it), counted up to ``max_count`` (1 to 100,000): beyond it, ``capped`` is true and
+        ``count`` is ``max_count``. FilterError for a bad filter."""
+        experiment_keys(experiment_ids)
+        check_max_count(max_count)
+        found = self.search_traces(experiment_ids, max_results=max_count + 1,
+                                   include_spans=False, filter_string=filter_string)
+        return TraceCount(min(len(found), max_count), len(found) > max_count)
+
+    def find_trace_page_token(self, experiment_ids: Sequence[str], offset: int,
+                              filter_string: str | None = None,
+                              order_by: Sequence[str] | None = None) -> str | None:
+        """The ``page_token`` of ``search_traces`` (same experiments, filter and order)
+        whose page starts after the first ``offset`` matching traces (1 to 10,000): a jump
+        to a page by its number. None when no trace comes after them. FilterError for a bad
+        filter or order."""
+        experiment_keys(experiment_ids)
+        check_trace_offset(offset)
+        found = self.search_traces(experiment_ids, max_results=offset, include_spans=False,
+                                   filter_string=filter_string, order_by=order_by)
+        return found.token if len(found) == offset else None
+
+    def list_recent_ids(self, experiment_id: str, max_results: int = 200) -> RecentIds:
+        """The distinct user ids and session ids of the newest 1,000 traces of an
+        experiment, the most recently seen first (at most ``max_results`` of each): what
+        the filters of the traces page suggest. Empty for an unknown experiment."""
+        check_max_results(max_results)
+        users: dict[str, None] = {}
+        sessions: dict[str, None] = {}
+        if parse_experiment_id(experiment_id) is not None:
+            try:
+                found = self.search_traces([experiment_id], max_results=RECENT_TRACES_SCANNED,
+                                           include_spans=False)
+            except NotFoundError:
+                found = PagedList([], None)
+            for trace in found:
+                if trace.info.user_id:
+                    users.setdefault(trace.info.user_id)
+                if trace.info.session_id:
+                    sessions.setdefault(trace.info.session_id)
+        return RecentIds(list(users)[:max_results], list(sessions)[:max_results])

@@ -24,16 +24,21 @@ __all__ = [
     "MAX_EXPERIMENT_NAME_CHARS",
     "MAX_KEY_CHARS",
     "MAX_TAG_VALUE_CHARS",
+    "MAX_TRACE_COUNT",
+    "MAX_TRACE_OFFSET",
+    "RECENT_TRACES_SCANNED",
     "RunUpdate",
     "check_delete_arguments",
     "check_experiment_name",
     "check_experiment_tags",
     "check_feedback_names",
+    "check_max_count",
     "check_max_results",
     "check_run_pairs",
     "check_run_update",
     "check_tag_key",
     "check_time_bucket",
+    "check_trace_offset",
     "experiment_keys",
     "is_bigint",
     "parse_experiment_id",
@@ -254,3 +259,34 @@ def check_run_update(status: object, end_time: object, metrics: Mapping[str, Any
         metrics=None if metrics is None else check_run_pairs("metrics", metrics, float),
         params=None if params is None else check_run_pairs("params", params, str),
         tags=None if tags is None else check_run_pairs("tags", tags, str))
+# -- counts, page jumps and recent values of the traces page ----------------------------------
+
+#: The most traces a count counts: beyond, a search only says "more than this".
+MAX_TRACE_COUNT = 100_000
+#: The furthest a page jump reaches into a search (rows skipped to find where a page starts).
+MAX_TRACE_OFFSET = 10_000
+#: The newest traces of an experiment whose user and session ids are offered as suggestions.
+RECENT_TRACES_SCANNED = 1_000
+
+
+def check_max_count(max_count: object) -> int:
+    """``max_count`` if it is an int from 1 to MAX_TRACE_COUNT; InvalidParameterError naming
+    it otherwise."""
+    if not isinstance(max_count, int) or isinstance(max_count, bool) \
+            or not 1 <= max_count <= MAX_TRACE_COUNT:
+        raise InvalidParameterError(
+            f"Invalid max_count {max_count!r}: expected an integer from 1 to "
+            f"{MAX_TRACE_COUNT:,}")
+    return max_count
+
+
+def check_trace_offset(offset: object) -> int:
+    """``offset`` if it is an int from 1 to MAX_TRACE_OFFSET; InvalidParameterError naming it
+    otherwise."""
+    if not isinstance(offset, int) or isinstance(offset, bool) \
+            or not 1 <= offset <= MAX_TRACE_OFFSET:
+        raise InvalidParameterError(
+            f"Invalid offset {offset!r}: expected an integer from 1 to {MAX_TRACE_OFFSET:,} "
+            "(further pages are reached with page tokens)")
+    return offset
+

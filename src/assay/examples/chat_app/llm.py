@@ -30,7 +30,10 @@ __all__ = [
     "OfflineResponder",
     "OpenAIChat",
     "build_messages",
+    "compose_answer",
     "create_chat_model",
+    "offline_completion",
+    "offline_usage",
 ]
 
 Message = dict[str, str]
@@ -173,13 +176,13 @@ class OfflineResponder:
         answer = compose_answer(messages)
         span = assay.get_current_active_span()
         if span is not None:
-            span.set_attribute(_TOKEN_USAGE, _usage(messages, answer))
-            span.set_outputs(_completion(answer))
+            span.set_attribute(_TOKEN_USAGE, offline_usage(messages, answer))
+            span.set_outputs(offline_completion(answer))
         return answer
 
     @assay.trace(name="offline_responder", span_type=SpanType.CHAT_MODEL,
                  attributes={_MODEL: OFFLINE_MODEL},
-                 output_reducer=lambda pieces: _completion("".join(pieces)))
+                 output_reducer=lambda pieces: offline_completion("".join(pieces)))
     async def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         answer = compose_answer(messages)
         for piece in _PIECE.findall(answer):
@@ -188,7 +191,7 @@ class OfflineResponder:
             yield piece
         span = assay.get_current_active_span()
         if span is not None:
-            span.set_attribute(_TOKEN_USAGE, _usage(messages, answer))
+            span.set_attribute(_TOKEN_USAGE, offline_usage(messages, answer))
 
     async def aclose(self) -> None:
         return None
@@ -219,14 +222,16 @@ def compose_answer(messages: Sequence[Message]) -> str:
     return " ".join(best[i] for i in sorted(ranked))
 
 
-def _usage(messages: Sequence[Message], answer: str) -> dict[str, int]:
+def offline_usage(messages: Sequence[Message], answer: str) -> dict[str, int]:
+    """The token usage the offline responder records: words and punctuation counted as
+    tokens, of the messages (input) and of the answer (output)."""
     prompt_tokens = sum(len(_TOKEN.findall(m.get("content", ""))) for m in messages)
     answer_tokens = len(_TOKEN.findall(answer))
     return {"input_tokens": prompt_tokens, "output_tokens": answer_tokens,
             "total_tokens": prompt_tokens + answer_tokens}
 
 
-def _completion(answer: str) -> dict[str, Any]:
+def offline_completion(answer: str) -> dict[str, Any]:
     """The answer in the shape of a chat completion, as the trace view shows one."""
     return {"object": "chat.completion", "model": OFFLINE_MODEL,
             "choices": [{"index": 0, "finish_reason": "stop",

@@ -1,8 +1,39 @@
 // The traces table: "/" jumps to the filter box, quick filters and the column picker apply
 // as soon as they change, and j/k (or the arrow keys) move through the rows, Enter opens one.
-// Without this file the same form works with its Apply button and every row is a link.
+// When the page's own count of matching traces ran out of time, it asks the count route
+// and fills the number in. Without this file the same form works with its Apply button,
+// every row is a link, and "many" links to the count.
 (function () {
   "use strict";
+
+  var countLink = document.querySelector("a[data-count-url]");
+  if (countLink && window.fetch) {
+    var parts = countLink.getAttribute("data-count-url").split("?");
+    var jsonUrl = parts[0] + ".json" + (parts[1] ? "?" + parts[1] : "");
+    fetch(jsonUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (!body || !body.count) return;
+        var n = body.count.count, capped = body.count.capped;
+        var text = n.toLocaleString("en-US") + (capped ? "+" : "");
+        var strong = document.createElement("strong");
+        strong.className = "num";
+        strong.textContent = text;
+        if (capped) strong.title = "More than " + n.toLocaleString("en-US") + " traces match; counting stops there";
+        countLink.replaceWith(strong);
+        var summary = document.getElementById("match-count");
+        if (summary) {
+          var one = n === 1 && !capped;
+          var filtered = summary.getAttribute("data-filtered") === "true";
+          summary.textContent = "";
+          summary.appendChild(strong.cloneNode(true));
+          summary.appendChild(document.createTextNode(" trace" + (one ? "" : "s") +
+            (filtered ? (one ? " matches" : " match") + " these filters" : "")));
+          summary.hidden = false;
+        }
+      })
+      .catch(function () { /* the link still counts */ });
+  }
 
   var form = document.querySelector("[data-trace-view]");
   var filter = document.getElementById("filter");

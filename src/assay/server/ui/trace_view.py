@@ -20,6 +20,8 @@ Query parameters:
 ``col``        a visible column (repeated); with ``cols=1`` the list is exact
 ``n``          rows per page (10 to 200)
 ``page``       the cursor of the page, from the previous page's "Next" link
+``p``          the page's number (1 is the first): alone, a jump to that page (within
+               the first 10,000 traces); beside ``page``, what the pager shows
 =============  ===============================================================
 """
 
@@ -60,6 +62,8 @@ __all__ = [
 DEFAULT_PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100, 200)
 _MIN_PAGE, _MAX_PAGE = 10, 200
+#: The highest page number a URL may name (deeper pages are reached with Next, and counted).
+MAX_PAGE_NUMBER = 10**8
 _MAX_TEXT = 4000
 
 #: The quick feedback filters and what they say.
@@ -160,6 +164,8 @@ class TraceView:
     columns: tuple[str, ...] | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     page: str = ""
+    #: The page's number (1 is the first; 0: not known, a cursor without ``p``).
+    number: int = 0
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     # -- the query ---------------------------------------------------------------------
@@ -215,16 +221,21 @@ class TraceView:
             pairs += [("col", c) for c in self.columns]
         if self.page_size != DEFAULT_PAGE_SIZE:
             pairs.append(("n", str(self.page_size)))
+        if self.number > 1:
+            pairs.append(("p", str(self.number)))
         if self.page:
             pairs.append(("page", self.page))
         return pairs
 
     def url(self, **changes: Any) -> str:
         """The URL of this view with ``changes`` (field names of this class); a change of
-        anything but the page goes back to the first page."""
+        anything but the page (``page`` and ``number``) goes back to the first page, and a
+        ``number`` without a ``page`` is a jump to that page."""
         view = replace(self, **changes)
         if "page" not in changes:
             view = replace(view, page="")
+            if "number" not in changes:
+                view = replace(view, number=0)
         query = urlencode(view.params())
         path = f"/experiments/{quote(self.experiment_id, safe='')}"
         return f"{path}?{query}" if query else path
@@ -299,6 +310,14 @@ def parse_view(experiment_id: str, query: Mapping[str, str],
     picked: tuple[str, ...] | None = None
     if query.get("cols") == "1" or columns:
         picked = tuple(dict.fromkeys(c for c in columns if c and len(c) <= 300))
+    number = 0
+    if query.get("p"):
+        raw = query["p"].strip()
+        number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+        if not 1 <= number <= MAX_PAGE_NUMBER:
+            errors.append(f"Invalid page number {raw[:12]!r}: expected 1 or more; showing the "
+                          "first page")
+            number = 0
     descending = direction == "desc" if direction else sort in ("time", "duration") \
         or sort.startswith("feedback:")
     return TraceView(
@@ -306,7 +325,7 @@ def parse_view(experiment_id: str, query: Mapping[str, str],
         session=text("session"), feedback=feedback, thumbs=text("on"), range=text("range"),
         start=text("from"),
         end=text("to"), sort=sort, descending=descending, columns=picked,
-        page_size=page_size, page=text("page"), errors=tuple(errors))
+        page_size=page_size, page=text("page"), number=number, errors=tuple(errors))
 
 
 def check_sort(view: TraceView, columns: Mapping[str, Column]) -> TraceView:

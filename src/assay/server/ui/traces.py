@@ -12,7 +12,7 @@ import difflib
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,13 +20,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from assay.entities import Assessment, Experiment, Trace
-from assay.entities.overview import AssessmentName
-from assay.errors import InvalidParameterError
+from assay.entities.overview import AssessmentName, RecentIds, TraceCount
+from assay.errors import InvalidParameterError, QueryTimeoutError
 from assay.search import AssessmentField, Expr, FilterError, iter_comparisons, parse_filter
 from assay.search.unparse import quote_name
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
-from assay.server.ui.templating import page, page_route
+from assay.server.ui.pager import COUNT_CAP, jump_offset, last_page, pager
+from assay.server.ui.templating import is_json_request, page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
 from assay.server.ui.trace_view import (
     BASE_COLUMNS,
@@ -41,8 +42,13 @@ from assay.server.ui.trace_view import (
     parse_view,
     thumbs_name,
 )
+from assay.store.base import Store
+from assay.store.sql.engine import narrowed_timeout
 
-__all__ = ["assessment_cell", "experiment_summary", "router", "trace_row"]
+__all__ = [
+    "COUNT_SECONDS", "assessment_cell", "experiment_summary", "router", "trace_count_page",
+    "trace_row",
+]
 
 router = APIRouter()
 
@@ -51,6 +57,11 @@ _PREVIEW_CHARS = 300
 MAX_ASSESSMENT_NAMES = 100
 #: Score chips shown in a row before "+N".
 SHOWN_SCORES = 4
+#: User and session ids offered under their filters (the most recently seen first).
+MAX_SUGGESTIONS = 200
+#: How long the page waits for its count of matching traces (seconds); past it, the page
+#: shows without and its script asks the count route, which has the statement timeout.
+COUNT_SECONDS = 0.03
 
 
 @page_route(router, "/experiments/{experiment_id}", action=Action.READ)
@@ -86,13 +97,27 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
     filter_string = _combine(view.filter, quick)
     traces: list[Trace] = []
     next_token: str | None = None
-    if filter_error is None and not view.matches_nothing(feedback_names):
+    count: TraceCount | None = None
+    number: int | None = (view.number or None) if view.page else max(1, view.number)
+    if filter_error is None and view.matches_nothing(feedback_names):
+        count = TraceCount(0, False)
+    elif filter_error is None:
         try:
+            jumping = not view.page and number is not None and number > 1
+            if jumping:  # the count says where the last page is
+                count = _count(store, experiment.experiment_id, filter_string)
+                view, number, token = _jump(store, view, number, count, filter_string,
+                                            columns, errors)
+            else:
+                token = view.page or None
             found = store.search_traces(
                 [experiment.experiment_id], max_results=view.page_size,
-                page_token=view.page or None, include_spans=False,
+                page_token=token, include_spans=False,
                 filter_string=filter_string, order_by=view.order_by(columns))
             traces, next_token = list(found), found.token
+            if not jumping:
+                count = _count(store, experiment.experiment_id, filter_string,
+                               len(traces) if token is None and next_token is None else None)
         except FilterError as exc:
             # The user's filter comes first, in parentheses, so its positions are off by one.
             if view.filter and exc.position is not None \
@@ -109,6 +134,7 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         view = replace(view, columns=None)  # the defaults: keep the URL short
     visible = _visible(view, columns)
     bases = {name: view.url(**{name: ""}) for name in ("user", "session")}
+    paged = pager(view, number, len(traces), count, next_token)
     context = {
         "experiment": experiment_summary(experiment),
         "view": _view_dict(view),
@@ -120,8 +146,10 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "traces": _order_scores([_with_filter_links(trace_row(t, columns), bases)
                                  for t in traces]),
         "next_page_token": next_token,
-        "next_url": view.url(page=next_token) if next_token else None,
-        "first_url": view.url() if view.page else None,
+        "next_url": paged.next_url,
+        "first_url": paged.first_url,
+        "count": None if count is None else {"count": count.count, "capped": count.capped},
+        "pager": asdict(paged),
         "_feedback_filters": FEEDBACK_FILTERS,
         "_feedback_names": feedback_names,
         "_thumbs_name": thumbs_name(view.thumbs, feedback_names),
@@ -134,9 +162,90 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "_clear_url": TraceView(experiment.experiment_id, columns=view.columns,
                                 page_size=view.page_size).url(),
         "_view": view,
+        # For the filter boxes of the HTML page only (the JSON twin has no use for them).
+        "_suggestions": RecentIds([], []) if is_json_request(request)
+        else store.list_recent_ids(experiment.experiment_id, max_results=MAX_SUGGESTIONS),
+        "_count_url": _count_url(view),
     }
     status = 400 if filter_error or (errors and not traces) else 200
     return page(request, "traces/list.html", context, status=status)
+
+
+@page_route(router, "/experiments/{experiment_id}/count", action=Action.READ)
+def trace_count_page(experiment_id: str, request: Request, store: StoreDep) -> Response:
+    """How many traces the view of the traces page matches (its filters, in the same query
+    parameters), counted up to 10,000 within the server's statement timeout: what the
+    traces page links to, and what its script asks, when its own count ran out of time."""
+    experiment = store.get_experiment(experiment_id)
+    names = store.list_assessment_names(experiment.experiment_id,
+                                        max_results=MAX_ASSESSMENT_NAMES)
+    view = parse_view(experiment.experiment_id, request.query_params, [])
+    time_range = parse_time_range(view.range or None, view.start or None, view.end or None,
+                                  int(time.time() * 1000))
+    feedback_names = [n.name for n in names if n.kind == "feedback"]
+    count = TraceCount(0, False)
+    if not view.matches_nothing(feedback_names):
+        quick = view.quick_filter(feedback_names, time_range.filter_clause())
+        count = store.count_traces([experiment.experiment_id],
+                                   _combine(view.filter, quick), max_count=COUNT_CAP)
+    context = {
+        "experiment": experiment_summary(experiment),
+        "count": {"count": count.count, "capped": count.capped},
+        "traces_url": view.url(),
+        "_has_any_filter": bool(view.filter or view.user or view.session or view.feedback
+                                or view.range or view.start or view.end),
+    }
+    return page(request, "traces/count.html", context)
+
+
+def _count(store: Store, experiment_id: str, filter_string: str | None,
+           only_page: int | None = None) -> TraceCount | None:
+    """The count of the page: ``only_page`` when the first page is the only one (its rows
+    are the count), else counted within COUNT_SECONDS (None past it: the page's script asks
+    the count route, which has the whole statement timeout)."""
+    if only_page is not None:
+        return TraceCount(only_page, False)
+    with narrowed_timeout(COUNT_SECONDS) as bounds:
+        try:
+            return store.count_traces([experiment_id], filter_string, max_count=COUNT_CAP)
+        except QueryTimeoutError:
+            if bounds.cancelled:
+                raise
+            return None
+
+
+def _count_url(view: TraceView) -> str:
+    """The URL of the count of the view's filters (its order, columns and page aside)."""
+    bare = TraceView(view.experiment_id, filter=view.filter, user=view.user,
+                     session=view.session, feedback=view.feedback, thumbs=view.thumbs,
+                     range=view.range, start=view.start, end=view.end)
+    path, _, query = bare.url().partition("?")
+    return f"{path}/count?{query}" if query else f"{path}/count"
+
+
+def _jump(store: Store, view: TraceView, number: int | None, count: TraceCount | None,
+          filter_string: str | None, columns: Mapping[str, Column],
+          errors: list[str]) -> tuple[TraceView, int | None, str | None]:
+    """The view, page number and cursor of the page to read: the URL's cursor, or for a
+    page number alone (a jump) the cursor the store finds for it. A page past the last is
+    the last; a page deeper than a jump may reach is the first (and said so)."""
+    if view.page or number is None or number == 1:
+        return view, number, view.page or None
+    last = last_page(count, view.page_size)
+    if last is not None and number > last:
+        number = last
+    offset = jump_offset(number, view.page_size)
+    if offset is None:
+        errors.append(f"Page {number:,} starts past the first {COUNT_CAP:,} traces: it is "
+                      "reached with Next; showing the first page")
+        return replace(view, number=0), 1, None
+    if offset == 0:
+        return replace(view, number=0), 1, None
+    token = store.find_trace_page_token([view.experiment_id], offset, filter_string,
+                                        view.order_by(columns))
+    if token is None:  # fewer traces than the page needs (they changed since the count)
+        return replace(view, number=0), 1, None
+    return replace(view, number=number), number, token
 
 
 def experiment_summary(experiment: Experiment) -> dict[str, Any]:

@@ -11,7 +11,8 @@ running (the server calls it when the client goes away). PostgreSQL enforces the
 itself (``statement_timeout``) and is cancelled through the driver; on SQLite a progress
 handler checks the deadline and the cancel flag every few thousand virtual-machine steps.
 A stopped statement raises :class:`~assay.errors.QueryTimeoutError` (see
-:func:`database_error`).
+:func:`database_error`). :func:`narrowed_timeout` gives the statements of a block a shorter
+budget (the traces page's count).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "database_error",
     "driver_message",
     "is_memory_sqlite",
+    "narrowed_timeout",
 ]
 
 #: Execution option that marks a connection as a writer: on SQLite its transactions start
@@ -371,3 +373,23 @@ def _create_postgres_engine(uri: str, url: URL) -> sa.Engine:
     event.listen(engine, "handle_error", _after_execute)
     return engine
 
+
+@contextmanager
+def narrowed_timeout(seconds: float) -> Iterator[QueryBounds]:
+    """Run the statements of this context for at most ``seconds`` each (or the bounds'
+    timeout, if shorter): a budget for a statement whose answer is a nicety, such as a
+    count beside a page. The request's bounds stay in force (a cancel still stops the
+    statement); without bounds, these are the only ones. A statement past the budget
+    raises :class:`~assay.errors.QueryTimeoutError`, and the bounds say whether it was
+    cancelled instead (``cancelled``)."""
+    bounds = _BOUNDS.get()
+    if bounds is None:
+        with bound_queries(QueryBounds(seconds)) as own:
+            yield own
+        return
+    saved = bounds.timeout_seconds, bounds.timed_out
+    bounds.timeout_seconds = seconds if saved[0] is None else min(saved[0], seconds)
+    try:
+        yield bounds
+    finally:
+        bounds.timeout_seconds, bounds.timed_out = saved

@@ -1,5 +1,6 @@
 """What an experiment holds at a glance, in the SQL store: per-experiment counts (traces,
-last trace, traces with feedback) and the assessment names used in an experiment.
+last trace, traces with feedback), the assessment names used in an experiment, and the user
+and session ids of its newest traces.
 
 Functions take an open Connection; the caller owns the transaction.
 """
@@ -12,11 +13,15 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from assay.entities.overview import AssessmentName, ExperimentStats
-from assay.store.checks import check_max_results, parse_experiment_id
+from assay.entities.overview import AssessmentName, ExperimentStats, RecentIds
+from assay.store.checks import (
+    RECENT_TRACES_SCANNED,
+    check_max_results,
+    parse_experiment_id,
+)
 from assay.store.sql.schema import assessments, traces
 
-__all__ = ["get_experiment_stats", "list_assessment_names"]
+__all__ = ["get_experiment_stats", "list_assessment_names", "list_recent_ids"]
 
 _KINDS = ("feedback", "expectation")
 
@@ -104,3 +109,31 @@ def list_assessment_names(conn: Connection, experiment_id: str,
     rows = conn.execute(sa.select(names.c.name, kind).where(names.c.name.is_not(None))
                         .order_by(names.c.n))
     return [AssessmentName(cast(Any, row[1]), row[0]) for row in rows if row[1] in _KINDS]
+
+
+
+def list_recent_ids(conn: Connection, experiment_id: str, max_results: int = 200) -> RecentIds:
+    """The distinct user and session ids of the newest RECENT_TRACES_SCANNED traces of an
+    experiment, the most recently seen first.
+
+    One statement over the ``(experiment_id, request_time_ms)`` index: the newest rows,
+    whether they have the ids or not (so that traces without them cannot make it read
+    further), kept in order and made distinct here. An experiment of any size costs the
+    same.
+    """
+    check_max_results(max_results)
+    key = parse_experiment_id(experiment_id)
+    users: dict[str, None] = {}
+    sessions: dict[str, None] = {}
+    if key is not None:
+        t = traces
+        rows = conn.execute(sa.select(t.c.user_id, t.c.session_id)
+                            .where(t.c.experiment_id == key)
+                            .order_by(t.c.request_time_ms.desc(), t.c.trace_id)
+                            .limit(RECENT_TRACES_SCANNED)).all()
+        for user_id, session_id in rows:
+            if user_id:
+                users.setdefault(user_id)
+            if session_id:
+                sessions.setdefault(session_id)
+    return RecentIds(list(users)[:max_results], list(sessions)[:max_results])

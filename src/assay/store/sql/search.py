@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assay.entities import Trace
+from assay.entities.overview import TraceCount
 from assay.errors import InvalidParameterError
 from assay.paging import PagedList
 from assay.search import (
@@ -48,14 +49,19 @@ from assay.search import (
     to_filter_string,
     with_tie_breakers,
 )
-from assay.store.checks import check_max_results, experiment_keys
+from assay.store.checks import (
+    check_max_count,
+    check_max_results,
+    check_trace_offset,
+    experiment_keys,
+)
 from assay.store.sql.dialect import Dialect
 from assay.store.sql.engine import driver_message
 from assay.store.sql.filters import TraceFilter, has_session_assessments, trace_filter
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
 from assay.store.sql.traces import load_traces
 
-__all__ = ["run_query", "search_traces"]
+__all__ = ["count_traces", "find_page_token", "run_query", "search_traces"]
 
 _TOKEN_KIND = "trace_search"
 _TOKEN_VERSION = 1
@@ -279,3 +285,67 @@ def _invalid_token(token: object, why: str = "") -> InvalidParameterError:
     return InvalidParameterError(
         f"Invalid page_token {shown!r}{reason}: pass the token returned with the previous "
         "page of the same search")
+
+
+# -- counts and page jumps -----------------------------------------------------------------
+
+def count_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str],
+                 filter_string: str | None, max_count: int) -> TraceCount:
+    """How many traces match, up to ``max_count``: one statement that counts the rows of
+    ``SELECT 1 ... WHERE <filter> LIMIT max_count + 1``, so a large experiment costs at most
+    ``max_count + 1`` rows of its index, and a selective filter what its search's last page
+    costs (both read until the matches run out).
+
+    Raises:
+        FilterError: a filter Assay cannot take.
+        InvalidParameterError: bad experiment ids or max_count.
+    """
+    keys = experiment_keys(experiment_ids)
+    check_max_count(max_count)
+    found = trace_filter(dialect, keys or [-1], filter_string, None, None,
+                         conn if keys else None)
+    if not keys:
+        return TraceCount(0, False)
+    matching = sa.select(sa.literal(1).label("one")).where(found.where) \
+        .limit(max_count + 1).subquery()
+    (count,), = run_query(conn, sa.select(sa.func.count()).select_from(matching))
+    return TraceCount(min(int(count), max_count), int(count) > max_count)
+
+
+def find_page_token(conn: Connection, dialect: Dialect, experiment_ids: Sequence[str],
+                    offset: int, filter_string: str | None,
+                    order_by: Sequence[str] | None) -> str | None:
+    """The page token of :func:`search_traces` whose page starts after the first ``offset``
+    matching traces, or None when no trace comes after them.
+
+    It reads the sort values of row ``offset`` in the search's own order (an OFFSET the
+    database skips; when the first sort key can be NULL, the rows up to it as a page of that
+    size reads them), without loading a trace, and makes its token: the page after it is
+    then an ordinary keyset page. ``offset`` is at most MAX_TRACE_OFFSET, so a jump costs at
+    most that many rows of an index.
+
+    Raises:
+        FilterError: a filter or order_by entry Assay cannot take.
+        InvalidParameterError: bad experiment ids or offset.
+    """
+    keys = experiment_keys(experiment_ids)
+    check_trace_offset(offset)
+    found = trace_filter(dialect, keys or [-1], filter_string, None, None,
+                         conn if keys else None)
+    order = with_tie_breakers(parse_order_by(order_by))
+    if not keys:
+        return None
+    sort = [sort_key(key, has_session_assessments(conn, keys, field.kind, field.name)
+                     if isinstance(field := key.field, AssessmentField) else False)
+            for key in order]
+    if sort[0].nullable:
+        # Two sections (see _page_rows): read the rows up to the offset.
+        rows = _page_rows(conn, found.where, sort, None, offset + 1)[offset - 1:]
+    else:
+        # One ordered scan: the database skips the rows before the page's last one itself.
+        columns = [traces.c.trace_id, *(k.expr.label(f"k{i}") for i, k in enumerate(sort))]
+        rows = run_query(conn, sa.select(*columns).where(found.where)
+                         .order_by(*_order(sort)).offset(offset - 1).limit(2))
+    if len(rows) < 2:
+        return None
+    return _encode_token(_fingerprint(keys, found, order), list(rows[0][1:]))

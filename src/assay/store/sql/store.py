@@ -29,7 +29,13 @@ from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress
-from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
+from assay.entities.overview import (
+    AssessmentName,
+    ExperimentStats,
+    RecentIds,
+    SpanOutline,
+    TraceCount,
+)
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
@@ -601,6 +607,24 @@ class SqlStore(ServerStore):
 
     def _unavailable(self, exc: sa.exc.OperationalError) -> AssayError:
         return database_error(self.uri, exc)
+
+    # -- the traces page: counts, page jumps, recent values ------------------------------
+    def count_traces(self, experiment_ids: Sequence[str], filter_string: str | None = None,
+                     max_count: int = 10_000) -> TraceCount:
+        with self._reading() as conn:
+            return search.count_traces(conn, self._dialect, experiment_ids, filter_string,
+                                       max_count)
+
+    def find_trace_page_token(self, experiment_ids: Sequence[str], offset: int,
+                              filter_string: str | None = None,
+                              order_by: Sequence[str] | None = None) -> str | None:
+        with self._reading() as conn:
+            return search.find_page_token(conn, self._dialect, experiment_ids, offset,
+                                          filter_string, order_by)
+
+    def list_recent_ids(self, experiment_id: str, max_results: int = 200) -> RecentIds:
+        with self._reading() as conn:
+            return experiment_stats.list_recent_ids(conn, experiment_id, max_results)
 
 
 def _hash_password(password: str | None) -> str | None:
