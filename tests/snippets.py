@@ -51,8 +51,10 @@ def readme_snippet(heading: str, index: int = 0, language: str = "python") -> st
     return blocks[index]
 
 
-def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``code`` run by this Python in a new process in ``cwd``, with a bare environment."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+def run_python(code: str, cwd: Path,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``code`` run by this Python in a new process in ``cwd``, with a bare environment (plus
+    ``env``)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)

@@ -13,10 +13,12 @@ checks what was stored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from genai.judge_server import JudgeServer
 from snippets import readme_snippet, run_python
 
 # -- seed 003 (human feedback quickstart), step 1 without the OpenAI call, and step 2 -------
@@ -133,6 +135,41 @@ expectation = assay.get_trace(trace_id).search_assessments("expected_response")[
 assert expectation.source.source_id == "expert@example.com"
 assert labeling_session.progress().done_items == 1
 print("CHECKED", labeling_session.url)
+'''
+
+SEED_003_STEP_6 = '''
+import mlflow
+from mlflow.genai.scorers import Correctness
+
+# Get traces from the labeling session
+labeled_traces = mlflow.search_traces(
+run_id=labeling_session.mlflow_run_id, # Labeling Sessions are MLflow Runs
+)
+
+# Evaluate your app against expert expectations
+eval_results = mlflow.genai.evaluate(
+data=labeled_traces,
+predict_fn=my_chatbot, # The app we created in Step 1
+scorers=[Correctness()] # Compares outputs to expected_response
+)
+'''
+
+SEED_003_STEP_6_CHECKS = '''
+import assay
+print("METRICS", sorted(eval_results.metrics))
+assert eval_results.metrics["correctness/mean"] == 0.0  # the stand-in app misses the facts
+run = assay.get_run(eval_results.run_id)
+assert run.info.kind == "evaluation" and run.info.status == "FINISHED"
+[row] = eval_results.rows
+[judged] = row.feedback
+assert judged.name == "correctness" and judged.value == "no", judged
+assert judged.source.source_id == "openai:/judge"
+new_trace = assay.get_trace(row.trace_id)
+assert new_trace.info.trace_id != trace_id  # the app ran again, as a new trace
+assert new_trace.search_assessments("expected_response")[0].value.startswith("MLflow is an")
+assert [t.info.trace_id for t in assay.search_traces(run_id=eval_results.run_id,
+                                                      return_type="list")] == [row.trace_id]
+print("CHECKED", eval_results.run_id)
 '''
 
 # -- seed 000 (collect user feedback), approach 1: the FastAPI backend ----------------------
@@ -476,6 +513,33 @@ def test_seed_003_step_5_sends_the_trace_to_experts_as_written(tmp_path: Path) -
     assert re.search(r"Share this link with reviewers: http://127\.0\.0\.1:5000/review/"
                      r"[0-9a-f]{32}\n", result.stdout), result.stdout
     assert "CHECKED http://127.0.0.1:5000/review/" in result.stdout
+
+
+@pytest.fixture
+def judge_server() -> Iterator[JudgeServer]:
+    """An OpenAI-compatible judge (see tests/genai/judge_server.py)."""
+    server = JudgeServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_seed_003_step_6_evaluates_the_app_against_the_experts_labels(
+        tmp_path: Path, judge_server: JudgeServer) -> None:
+    pytest.importorskip("pandas")
+    code = as_assay(SEED_003_APP + SEED_003_STEP_2 + SEED_003_STEP_5) \
+        + SEED_003_STEP_5_CHECKS + as_assay(SEED_003_STEP_6) + SEED_003_STEP_6_CHECKS
+    result = run_python(code, tmp_path, env={
+        "OPENAI_BASE_URL": judge_server.base_url,
+        "ASSAY_GENAI_JUDGE_DEFAULT_MODEL": "openai:/judge"})
+    assert result.returncode == 0, result.stderr
+    assert "METRICS ['correctness/completion_tokens', 'correctness/mean', " \
+           "'correctness/prompt_tokens']" in result.stdout
+    assert "CHECKED " in result.stdout
+    # The judge read the expert's expected response and the app's new answer.
+    [prompt] = judge_server.prompts()
+    assert "tracking, projects, models and the model registry" in prompt
+    assert "MLflow is a platform. MLflow is an open-s" in prompt
 
 
 def test_seed_000_feedback_backend_runs_as_written(tmp_path: Path) -> None:
