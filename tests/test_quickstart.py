@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from genai.judge_server import JudgeServer
 from snippets import readme_snippet, run_python
 
 # "Tracing in five lines", exactly as README.md shows it.
@@ -95,3 +96,18 @@ def test_the_readme_expert_review_example_runs_as_written(tmp_path: Path) -> Non
     assert re.fullmatch(r"Share this link with reviewers: http://127\.0\.0\.1:5000/review/"
                         r"[0-9a-f]{32}", lines[0]), lines
     assert lines[1:] == ["1 item(s) reviewed by both", "0.0"]
+
+
+def test_the_readme_evaluation_example_runs_as_written(tmp_path: Path) -> None:
+    judge = JudgeServer()
+    judge.start()
+    try:
+        result = run_python(readme_snippet("Evaluation: scorers, LLM judges and runs"),
+                            tmp_path, env={"OPENAI_BASE_URL": judge.base_url,
+                                           "OPENAI_API_KEY": "sk-test"})
+    finally:
+        judge.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["1.0", "0.5", "2"]
+    assert {r["model"] for r in judge.requests} == {"gpt-4.1-mini"}  # the default model
+    assert len(judge.requests) == 4  # two judges, two rows
