@@ -52,7 +52,7 @@ from assay.entities.assessment import Assessment, AssessmentError
 from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
 from assay.entities.run import RunData, RunInfo, RunKind, RunStatus, new_run_id
 from assay.entities.span import SpanType
-from assay.errors import InvalidParameterError
+from assay.errors import AssayError, InvalidParameterError
 from assay.genai.judges.judge import TOKEN_METADATA
 from assay.genai.scoring import Scorer, ScorerInputs, aggregate, row_fields
 from assay.tracing import fluent as tracing
@@ -70,6 +70,9 @@ DEFAULT_MAX_WORKERS = 10
 DEFAULT_SCORER_WORKERS = 10
 #: Metadata key of a trace made by an evaluation, and of its Feedback: the run (MLflow's).
 SOURCE_RUN_KEY = "mlflow.sourceRun"
+#: Metadata key of a trace made by an evaluation: its row's place in the data (zero-padded,
+#: so that it sorts).
+ROW_KEY = "assay.evaluation.row"
 ASSESSMENT_RUN_KEY = "mlflow.assessment.sourceRunId"
 #: Traces written per store call.
 _WRITE_BATCH = 500
@@ -354,9 +357,10 @@ def _score(scorer: Scorer, fields: ScorerInputs) -> list[Feedback]:
     try:
         return scorer.run(fields)
     except Exception as exc:
+        # Assay's own errors say what is wrong in words; others keep their class's name.
+        message = str(exc) if isinstance(exc, AssayError) else f"{type(exc).__name__}: {exc}"
         return [Feedback(name=scorer.name, error=AssessmentError(
-            error_code="SCORER_ERROR", error_message=f"{type(exc).__name__}: {exc}"),
-            source=scorer.source)]
+            error_code="SCORER_ERROR", error_message=message), source=scorer.source)]
 
 
 def _timeout_feedback(scorer: Scorer, seconds: float) -> Feedback:
@@ -585,6 +589,7 @@ def _write(store: Any, sink: _TraceCollector, rows: list[_Row], results: list[Ro
         if running is not None:
             trace = build_trace(running)
             trace.info.trace_metadata[SOURCE_RUN_KEY] = run_id
+            trace.info.trace_metadata[ROW_KEY] = f"{row.index:06d}"
             trace.info.assessments.extend([*_expectations(result, trace), *stamped])
             new.append(trace)
         elif result.trace_id is not None and row.trace is not None:
@@ -630,6 +635,7 @@ def _number(value: Any) -> float | None:
 
 def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, float]:
     by_name: dict[str, list[float]] = {}
+    failures: dict[str, int] = {}
     tokens: dict[str, list[int]] = {}
     owner: dict[str, Scorer] = {}
     sources = {s.source: s for s in scorers}
@@ -639,6 +645,9 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
                 or sources.get(feedback.source)
             if scorer is not None:
                 owner.setdefault(feedback.name, scorer)
+            failures.setdefault(feedback.name, 0)
+            if feedback.error is not None:
+                failures[feedback.name] += 1
             number = None if feedback.error is not None else _number(feedback.value)
             if number is not None:
                 by_name.setdefault(feedback.name, []).append(number)
@@ -655,6 +664,8 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
             value = aggregate(aggregation, values)
             if math.isfinite(value):
                 metrics[f"{name}/{label}"] = value
+    for name, count in failures.items():
+        metrics[f"{name}/errors"] = float(count)
     for name, (prompt, completion) in tokens.items():
         if prompt or completion:
             metrics[f"{name}/prompt_tokens"] = float(prompt)
