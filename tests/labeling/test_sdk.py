@@ -169,6 +169,36 @@ def test_agreement_and_disagreements_of_a_session(rt: _runtime.Runtime) -> None:
     assert result["accuracy"].cohen_kappa == pytest.approx(0.5)
     assert result["rating"].krippendorff_alpha == pytest.approx(1.0)
     assert result["ideal"].excluded_reason is not None
-    [(item, differing)] = session.disagreements()["accuracy"]
+    [(item, differing, adjudicated)] = session.disagreements()["accuracy"]
     assert item == ids[1] and differing == {"ana": "Accurate", "ben": "Inaccurate"}
+    assert adjudicated is None
     assert session.progress().done_items == 4
+
+
+def test_adjudication_settles_a_disagreement_and_becomes_gold(rt: _runtime.Runtime) -> None:
+    accuracy()
+    ids = traced(3)
+    session = create_labeling_session("gold", label_schemas=["accuracy"],
+                                      assigned_users=["ana", "ben"], reviewers_per_item=2)
+    session.add_traces(ids)
+    for reviewer, verdicts in {"ana": ["Accurate", "Accurate"],
+                               "ben": ["Accurate", "Inaccurate"]}.items():
+        for trace_id, verdict in zip(ids, verdicts, strict=False):
+            session.submit(trace_id, reviewer, {"accuracy": verdict})
+    assert session.gold_labels() == {"accuracy": {ids[0]: "Accurate"}}
+    [unsettled] = session.disagreements()["accuracy"]
+    assert unsettled.item_id == ids[1] and unsettled.adjudicated is None
+    label = session.adjudicate(ids[1], "accuracy", "Inaccurate", adjudicator="cy")
+    assert label is not None and label.value == "Inaccurate" and label.adjudicated
+    [settled] = session.disagreements()["accuracy"]
+    assert settled.adjudicated == "Inaccurate"
+    assert session.gold_labels() == {"accuracy": {ids[0]: "Accurate", ids[1]: "Inaccurate"}}
+    assert assay.genai.get_gold_labels(ids) == {ids[0]: {"accuracy": "Accurate"},
+                                                ids[1]: {"accuracy": "Inaccurate"}}
+    found = assay.search_traces(filter_string="gold.accuracy = 'Inaccurate'",
+                                return_type="list")
+    assert [t.info.trace_id for t in found] == [ids[1]]
+    with pytest.raises(InvalidParameterError, match="Maybe"):
+        session.adjudicate(ids[2], "accuracy", "Maybe")
+    assert session.adjudicate(ids[1], "accuracy", None) is None  # cleared: no agreement
+    assert session.gold_labels() == {"accuracy": {ids[0]: "Accurate"}}

@@ -5,12 +5,18 @@ A labeling session is a run (kind ``labeling``) whose linked traces are its item
 (item, reviewer) moves from pending (no record yet) to in progress (claimed until a time,
 after which an abandoned claim returns to the pool) to completed or skipped. An item is done
 once ``reviewers_per_item`` reviewers completed it.
+
+The **gold label** of an item for one question (:func:`gold_label`) is the value an
+adjudicator set, if any; otherwise the value every reviewer who completed the item gave, once
+at least ``reviewers_per_item`` of them answered it and all agree (with one reviewer per item,
+their answer). A multi-select answer agrees with another holding the same options in any
+order.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +26,13 @@ from assay.errors import InvalidParameterError
 __all__ = [
     "MAX_REVIEWERS",
     "MAX_SESSION_SCHEMAS",
+    "GoldLabel",
     "LabelingSessionInfo",
     "ReviewState",
     "ReviewerProgress",
     "SessionProgress",
     "check_reviewer",
+    "gold_label",
 ]
 
 #: Most reviewers assigned to one session, and most questions one session asks.
@@ -176,3 +184,43 @@ class SessionProgress:
                    reviewers_per_item=d["reviewers_per_item"],
                    completed_reviews=d["completed_reviews"],
                    reviewers={p.reviewer: p for p in reviewers})
+
+
+@dataclass(frozen=True)
+class GoldLabel:
+    """The gold label of one item for one question: its value, and whether an adjudicator
+    set it (else the reviewers agreed on it)."""
+
+    value: Any
+    adjudicated: bool = False
+
+
+def gold_label(answers: Sequence[Any], reviewers_per_item: int,
+               adjudicated_value: Any = None) -> GoldLabel | None:
+    """The gold label given the answers of the reviewers who completed an item (one each)
+    and the adjudicated value (None: not adjudicated); None when there is none yet.
+
+    The adjudicated value wins. Otherwise the answers give it when there are at least
+    ``reviewers_per_item`` of them and all are equal; a list (a multi-select answer) is
+    compared as a set of options, and the first answer's own form is returned.
+    """
+    if adjudicated_value is not None:
+        return GoldLabel(adjudicated_value, adjudicated=True)
+    given = [answer for answer in answers if answer is not None]
+    if not given or len(given) < max(reviewers_per_item, 1):
+        return None
+    if len({_comparable(answer) for answer in given}) != 1:
+        return None
+    return GoldLabel(given[0])
+
+
+def _comparable(value: Any) -> Hashable:
+    if isinstance(value, list):
+        return ("selection", frozenset(_comparable(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, _comparable(item)) for key, item in value.items()))
+    if isinstance(value, bool):
+        # True == 1 in Python; an answer of true does not agree with an answer of 1.
+        return ("bool", value)
+    assert isinstance(value, Hashable)
+    return value

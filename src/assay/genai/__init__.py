@@ -19,6 +19,7 @@ from assay.genai.labeling import (
     LabelingSession,
     create_labeling_session,
     delete_labeling_session,
+    get_gold_labels,
     get_labeling_session,
     get_labeling_sessions,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "create_labeling_session",
     "delete_label_schema",
     "delete_labeling_session",
+    "get_gold_labels",
     "get_label_schema",
     "get_labeling_session",
     "get_labeling_sessions",

@@ -29,7 +29,7 @@ from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
 from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema, input_to_dict
-from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import GoldLabel, LabelingSessionInfo, SessionProgress
 from assay.entities.run import Run
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
@@ -433,6 +433,29 @@ class RestStore(Store):
         answers: dict[str, dict[str, dict[str, Any]]] = body["answers"]
         return answers
 
+    def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
+                                 value: Any, adjudicator: str | None = None
+                                 ) -> GoldLabel | None:
+        # Idempotent: setting the same value again leaves the same state.
+        body = self._http.call(
+            "PUT", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/"
+                   f"{_segment(trace_id)}/adjudication",
+            json={"schema_name": schema_name, "value": value, "adjudicator": adjudicator},
+            idempotent=True)
+        label = body.get("gold_label")
+        return None if label is None else _gold_label(label)
+
+    def get_labeling_gold(self, run_id: str) -> dict[str, dict[str, GoldLabel]]:
+        body = self._http.call("GET", f"/api/v1/labeling-sessions/{_segment(run_id)}/gold")
+        return {name: {trace_id: _gold_label(label) for trace_id, label in by_item.items()}
+                for name, by_item in body["gold_labels"].items()}
+
+    def get_gold_labels(self, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        body = self._http.call("POST", "/api/v1/gold-labels/query",
+                               json={"trace_ids": list(trace_ids)}, idempotent=True)
+        found: dict[str, dict[str, Any]] = body["gold_labels"]
+        return found
+
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
         self._http.close()
@@ -448,6 +471,10 @@ def _pages(fetch: Any, max_results: int, page_token: str | None) -> PagedList[An
         items.extend(page)
         if not token or len(items) >= max_results:
             return PagedList(items, token)
+
+
+def _gold_label(d: Mapping[str, Any]) -> GoldLabel:
+    return GoldLabel(d["value"], adjudicated=bool(d["adjudicated"]))
 
 
 def _segment(value: str) -> str:

@@ -28,7 +28,7 @@ from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trac
 from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema
-from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import GoldLabel, LabelingSessionInfo, SessionProgress
 from assay.entities.overview import AssessmentName, ExperimentStats, SpanOutline
 from assay.entities.run import Run
 from assay.entities.user import ApiKey, NewApiKey, Role, User
@@ -50,6 +50,7 @@ from assay.store.sql import (
     trace_tags,
 )
 from assay.store.sql import assessments as sql_assessments
+from assay.store.sql import gold as sql_gold
 from assay.store.sql import label_schemas as sql_label_schemas
 from assay.store.sql import labeling as sql_labeling
 from assay.store.sql import pending as sql_pending
@@ -264,7 +265,12 @@ class SqlStore(ServerStore):
     # -- assessments ---------------------------------------------------------------------
     def log_assessment(self, assessment: Assessment) -> Assessment:
         with self._writing_checked("the assessment") as conn:
-            return sql_assessments.log_assessment(conn, self._dialect, assessment)
+            stored = sql_assessments.log_assessment(conn, self._dialect, assessment)
+            # A reviewer's answer overridden (or a new one) may change a gold label.
+            sql_gold.refresh_trace_gold(
+                conn, self._dialect, str(stored.trace_id),
+                None if stored.overrides is not None else stored.name)
+            return stored
 
     def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
         with self._reading() as conn:
@@ -273,11 +279,15 @@ class SqlStore(ServerStore):
     def update_assessment(self, trace_id: str, assessment_id: str,
                           assessment: Assessment) -> Assessment:
         with self._writing_checked("the assessment") as conn:
-            return sql_assessments.update_assessment(conn, trace_id, assessment_id, assessment)
+            updated = sql_assessments.update_assessment(conn, trace_id, assessment_id,
+                                                        assessment)
+            sql_gold.refresh_trace_gold(conn, self._dialect, trace_id)
+            return updated
 
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         with self._writing() as conn:
             sql_assessments.delete_assessment(conn, trace_id, assessment_id)
+            sql_gold.refresh_trace_gold(conn, self._dialect, trace_id)
 
     # -- feedback tokens ------------------------------------------------------------------
     def create_feedback_token(self, trace_id: str, names: Sequence[str] | None = None,
@@ -537,6 +547,23 @@ class SqlStore(ServerStore):
     def get_labeling_answers(self, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
         with self._reading() as conn:
             return sql_labeling.session_answers(conn, run_id)
+
+    def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
+                                 value: Any, adjudicator: str | None = None
+                                 ) -> GoldLabel | None:
+        with self._writing_checked("the adjudication") as conn:
+            return sql_labeling.adjudicate(conn, self._dialect, run_id, trace_id, schema_name,
+                                           value, adjudicator)
+
+    def get_labeling_gold(self, run_id: str) -> dict[str, dict[str, GoldLabel]]:
+        with self._reading() as conn:
+            sql_labeling.get_session(conn, run_id)
+            return sql_gold.session_gold(conn, run_id)
+
+    def get_gold_labels(self, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        ids = sql_runs.check_trace_ids(trace_ids)
+        with self._reading() as conn:
+            return sql_gold.traces_gold(conn, ids)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
