@@ -101,3 +101,33 @@ def test_adjudicating_outside_the_session_is_not_found(auth_server: AuthServer) 
         too_many = http.post("/api/v1/gold-labels/query",
                              json={"trace_ids": [item] * 10_001})
         assert too_many.status_code == 400 and "trace_ids" in too_many.json()["message"]
+
+
+def test_only_writers_change_routing_rules_and_readers_list_them(
+        auth_server: AuthServer) -> None:
+    run_id, _, _ = _session(auth_server.store)
+    rules = f"/api/v1/labeling-sessions/{run_id}/routing-rules"
+    body = {"filter_string": "feedback.user_feedback = 'false'", "sample_rate": 0.5}
+    with auth_server.client("reviewer") as http:
+        assert http.post(rules, json=body).status_code == 403
+        assert http.get(rules).status_code == 403
+    with auth_server.client("member") as http:
+        created = http.post(rules, json=body)
+        assert created.status_code == 200, created.text
+        rule = created.json()["routing_rule"]
+        assert rule["created_by"] == "member" and rule["hit_count"] == 0
+        for bad, field in [({**body, "sample_rate": 0}, "sample_rate"),
+                           ({**body, "sample_rate": "1"}, "sample_rate"),
+                           ({**body, "filter_string": "tags.x = "}, "position"),
+                           ({**body, "filter_string": "x" * 10_001}, "filter_string"),
+                           ({"sample_rate": 1}, "filter_string")]:
+            refused = http.post(rules, json=bad)
+            assert refused.status_code == 400 and field in refused.json()["message"], bad
+    with auth_server.client("viewer") as http:
+        assert [r["rule_id"] for r in http.get(rules).json()["routing_rules"]] == [
+            rule["rule_id"]]
+        assert http.delete(f"{rules}/{rule['rule_id']}").status_code == 403
+    with auth_server.client("admin") as http:
+        assert http.delete(f"{rules}/{rule['rule_id']}").status_code == 200
+        assert http.delete(f"{rules}/{rule['rule_id']}").status_code == 404
+    assert auth_server.store.list_routing_rules(run_id) == []

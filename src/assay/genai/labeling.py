@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 from assay import _runtime
 from assay.entities import Assessment, Trace
 from assay.entities.label_schema import InputNumeric, InputText, InputTextList
-from assay.entities.labeling import GoldLabel, LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import (
+    GoldLabel,
+    LabelingSessionInfo,
+    RoutingRule,
+    SessionProgress,
+)
 from assay.entities.run import new_run_id
 from assay.errors import InvalidParameterError
 from assay.ids import is_trace_id
@@ -221,6 +226,29 @@ class LabelingSession:
                             "text" if isinstance(kind, (InputText, InputTextList)) else
                             "nominal")
         return levels
+
+    # -- routing rules ---------------------------------------------------------------------
+    def add_routing_rule(self, filter_string: str, sample_rate: float = 1.0) -> RoutingRule:
+        """Route traces into this session as they arrive: from now on, a trace of the
+        session's experiment that matches ``filter_string`` (the language of
+        ``search_traces``) when it, an assessment on it or one of its tags is written is
+        added to the session, at most once per rule (one removed by hand is not added
+        again by the same rule). With ``sample_rate`` below 1, only that share of the
+        matching traces, chosen by a hash of rule and trace, so the same ones every time.
+        Examples: ``"feedback.user_feedback = 'false'"``, or ``"tags.env = 'production'"``
+        with ``sample_rate=0.2``. A filter that does not parse is refused with its error."""
+        return _runtime.runtime().store().create_routing_rule(self.run_id, filter_string,
+                                                              sample_rate)
+
+    def routing_rules(self) -> list[RoutingRule]:
+        """The session's routing rules, oldest first, each with its ``hit_count`` (traces
+        it routed)."""
+        return _runtime.runtime().store().list_routing_rules(self.run_id)
+
+    def delete_routing_rule(self, rule_id: str | RoutingRule) -> None:
+        """Delete a routing rule (or the rule with this id); the traces it routed stay."""
+        rule = rule_id.rule_id if isinstance(rule_id, RoutingRule) else rule_id
+        _runtime.runtime().store().delete_routing_rule(self.run_id, rule)
 
     # -- what a reviewer does --------------------------------------------------------------
     def next_item(self, reviewer: str) -> str | None:

@@ -401,6 +401,52 @@ def _gold_json(label: GoldLabel) -> dict[str, Any]:
     return {"value": label.value, "adjudicated": label.adjudicated}
 
 
+# -- routing rules ---------------------------------------------------------------------------
+
+class CreateRoutingRuleRequest(RequestModel):
+    filter_string: str = Field(min_length=1, max_length=10_000,
+                               description="A search filter (as search_traces takes)")
+    sample_rate: float = Field(default=1.0, gt=0, le=1,
+                               description="The share of matching traces routed, (0, 1]")
+
+
+class RoutingRuleResponse(BaseModel):
+    routing_rule: dict[str, Any] = Field(
+        description="rule_id, run_id, filter_string, sample_rate, hit_count, created_time, "
+                    "created_by")
+
+
+class RoutingRulesResponse(BaseModel):
+    routing_rules: list[dict[str, Any]]
+
+
+@router.post("/labeling-sessions/{run_id}/routing-rules", response_model=RoutingRuleResponse,
+             openapi_extra=needs(Action.WRITE))
+def create_routing_rule(run_id: str, body: CreateRoutingRuleRequest, store: StoreDep,
+                        user: CurrentUserDep) -> RoutingRuleResponse:
+    """Route traces that match a filter (a sampled share of them) into the session as they,
+    their feedback or their tags are written; each trace once."""
+    rule = store.create_routing_rule(run_id, body.filter_string, body.sample_rate,
+                                     None if user is None else user.username)
+    return RoutingRuleResponse(routing_rule=rule.to_dict())
+
+
+@router.get("/labeling-sessions/{run_id}/routing-rules", response_model=RoutingRulesResponse,
+            openapi_extra=needs(Action.READ))
+def list_routing_rules(run_id: str, store: StoreDep) -> RoutingRulesResponse:
+    """The session's routing rules, oldest first, with their hit counts."""
+    return RoutingRulesResponse(
+        routing_rules=[rule.to_dict() for rule in store.list_routing_rules(run_id)])
+
+
+@router.delete("/labeling-sessions/{run_id}/routing-rules/{rule_id}",
+               response_model=EmptyResponse, openapi_extra=needs(Action.WRITE))
+def delete_routing_rule(run_id: str, rule_id: str, store: StoreDep) -> EmptyResponse:
+    """Delete a routing rule; the traces it routed stay in the session."""
+    store.delete_routing_rule(run_id, rule_id)
+    return EmptyResponse()
+
+
 # -- who may see what ------------------------------------------------------------------------
 
 def _is_reviewer(user: User | None) -> bool:

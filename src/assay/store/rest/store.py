@@ -29,7 +29,13 @@ from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
 from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema, input_to_dict
-from assay.entities.labeling import GoldLabel, LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import (
+    GoldLabel,
+    LabelingSessionInfo,
+    RoutingRule,
+    SessionProgress,
+    check_sample_rate,
+)
 from assay.entities.run import Run
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
@@ -455,6 +461,25 @@ class RestStore(Store):
                                json={"trace_ids": list(trace_ids)}, idempotent=True)
         found: dict[str, dict[str, Any]] = body["gold_labels"]
         return found
+
+    def create_routing_rule(self, run_id: str, filter_string: str, sample_rate: float = 1.0,
+                            created_by: str | None = None) -> RoutingRule:
+        # The server names the creator (the caller); created_by is for local stores. A NaN
+        # cannot travel as JSON, so the rate is checked here first.
+        body = self._http.call(
+            "POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/routing-rules",
+            json={"filter_string": filter_string, "sample_rate": check_sample_rate(sample_rate)},
+            idempotent=False)
+        return RoutingRule.from_dict(body["routing_rule"])
+
+    def list_routing_rules(self, run_id: str) -> list[RoutingRule]:
+        body = self._http.call("GET",
+                               f"/api/v1/labeling-sessions/{_segment(run_id)}/routing-rules")
+        return [RoutingRule.from_dict(rule) for rule in body["routing_rules"]]
+
+    def delete_routing_rule(self, run_id: str, rule_id: str) -> None:
+        self._http.call("DELETE", f"/api/v1/labeling-sessions/{_segment(run_id)}/"
+                                  f"routing-rules/{_segment(rule_id)}")
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
