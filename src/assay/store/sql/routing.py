@@ -110,18 +110,18 @@ def route_traces(conn: Connection, dialect: Dialect, trace_ids: Sequence[str],
     if not trace_ids:
         return 0
     r = labeling_routing_rules
-    query = sa.select(r.c.rule_id, r.c.run_id, r.c.experiment_id, r.c.filter_string,
-                      r.c.sample_rate)
     if experiment_keys is not None:
         keys = sorted(set(experiment_keys))
         if not keys:
             return 0
-        query = query.where(r.c.experiment_id.in_(keys))
+        # Built once (see _RULES_OF): with no rules this is all routing costs a batch.
+        rules = conn.execute(_RULES_OF, {"keys": keys}).all()
     else:
-        query = query.where(r.c.experiment_id.in_(
-            sa.select(traces.c.experiment_id).where(
-                in_values(dialect, traces.c.trace_id, list(trace_ids)))))
-    rules = conn.execute(query.order_by(r.c.id)).all()
+        rules = conn.execute(
+            _RULE_COLUMNS.where(r.c.experiment_id.in_(
+                sa.select(traces.c.experiment_id).where(
+                    in_values(dialect, traces.c.trace_id, list(trace_ids)))))
+            .order_by(r.c.id)).all()
     if not rules:
         return 0
     ids = sorted(set(trace_ids))
@@ -156,6 +156,18 @@ def route_traces(conn: Connection, dialect: Dialect, trace_ids: Sequence[str],
                      .values(hit_count=r.c.hit_count + len(new)))
         routed += len(new)
     return routed
+
+
+_RULE_COLUMNS = sa.select(
+    labeling_routing_rules.c.rule_id, labeling_routing_rules.c.run_id,
+    labeling_routing_rules.c.experiment_id, labeling_routing_rules.c.filter_string,
+    labeling_routing_rules.c.sample_rate)
+#: The rules of some experiments, oldest first: a statement built once at import, as the
+#: write path of every batch runs it.
+_RULES_OF = (_RULE_COLUMNS
+             .where(labeling_routing_rules.c.experiment_id.in_(
+                 sa.bindparam("keys", expanding=True)))
+             .order_by(labeling_routing_rules.c.id))
 
 
 def _matching(conn: Connection, dialect: Dialect, rule_id: str, experiment_key: int,
