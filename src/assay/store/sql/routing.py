@@ -173,7 +173,8 @@ _RULES_OF = (_RULE_COLUMNS
 def _matching(conn: Connection, dialect: Dialect, rule_id: str, experiment_key: int,
               filter_string: str, trace_ids: list[str]) -> list[str]:
     """The traces of ``trace_ids`` the rule's filter matches and the rule never routed."""
-    where = trace_filter(dialect, [experiment_key], filter_string, conn=conn).where
+    # Without conn: no probe for session-level assessments first, so one query a rule.
+    where = trace_filter(dialect, [experiment_key], filter_string).where
     done = sa.exists().where(labeling_routed_traces.c.rule_id == rule_id,
                              labeling_routed_traces.c.trace_id == traces.c.trace_id)
     found: list[str] = []
