@@ -95,7 +95,7 @@ def test_the_readme_expert_review_example_runs_as_written(tmp_path: Path) -> Non
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"Share this link with reviewers: http://127\.0\.0\.1:5000/review/"
                         r"[0-9a-f]{32}", lines[0]), lines
-    assert lines[1:] == ["1 item(s) reviewed by both", "0.0"]
+    assert lines[1:] == ["1 item(s) reviewed by both", "0.0", "Partially Accurate"]
 
 
 def test_the_readme_evaluation_example_runs_as_written(tmp_path: Path) -> None:

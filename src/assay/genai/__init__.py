@@ -21,6 +21,7 @@ from assay.genai.labeling import (
     LabelingSession,
     create_labeling_session,
     delete_labeling_session,
+    get_gold_labels,
     get_labeling_session,
     get_labeling_sessions,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "delete_label_schema",
     "delete_labeling_session",
     "evaluate",
+    "get_gold_labels",
     "get_label_schema",
     "get_labeling_session",
     "get_labeling_sessions",

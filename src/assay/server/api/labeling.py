@@ -1,8 +1,9 @@
 """Label schemas, runs and labeling sessions: what owners set up and what reviewers do.
 
-Owners (``write``) create schemas and sessions and add items. Reviewers (``review``: admins,
-members and reviewers) take items, answer and skip them, and read the items of the sessions
-they are assigned to; a reviewer acts only as themself, and sees only their sessions.
+Owners (``write``) create schemas and sessions, add items and adjudicate. Reviewers
+(``review``: admins, members and reviewers) take items, answer and skip them, and read the
+items of the sessions they are assigned to; a reviewer acts only as themself, and sees only
+their sessions. Gold labels are read with ``read``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities.label_schema import LabelSchema, LabelSchemaType, input_from_dict
-from assay.entities.labeling import LabelingSessionInfo
+from assay.entities.labeling import GoldLabel, LabelingSessionInfo
 from assay.entities.run import RunData, RunInfo, RunKind, RunStatus, new_run_id
 from assay.entities.user import Role, User
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
@@ -407,6 +408,117 @@ def get_labeling_progress(run_id: str, store: StoreDep,
 def get_labeling_answers(run_id: str, store: StoreDep) -> SessionAnswersResponse:
     """Every reviewer's current answers in the session."""
     return SessionAnswersResponse(answers=store.get_labeling_answers(run_id))
+
+
+# -- gold labels -----------------------------------------------------------------------------
+
+class AdjudicationRequest(RequestModel):
+    schema_name: str = Field(min_length=1, max_length=250,
+                             description="The question (a label schema of the session)")
+    value: JsonValue = Field(description="The final value, checked against the schema; null "
+                                         "clears the adjudication")
+    adjudicator: str | None = Field(default=None, min_length=1, max_length=250,
+                                    description="Who decided; default: the caller")
+
+
+class GoldLabelResponse(BaseModel):
+    gold_label: dict[str, Any] | None = Field(
+        description="The item's gold label for the question afterwards, {value, "
+                    "adjudicated}, or null when it has none")
+
+
+class SessionGoldResponse(BaseModel):
+    gold_labels: dict[str, dict[str, dict[str, Any]]] = Field(
+        description="Schema name to trace id to {value, adjudicated}")
+
+
+class GoldLabelsRequest(RequestModel):
+    trace_ids: list[str] = Field(max_length=10_000, description="At most 10,000 a call")
+
+
+class TracesGoldResponse(BaseModel):
+    gold_labels: dict[str, dict[str, JsonValue]] = Field(
+        description="Trace id to schema name to value (the newest session's, for a trace in "
+                    "several); traces without gold labels are left out")
+
+
+@router.put("/labeling-sessions/{run_id}/items/{trace_id}/adjudication",
+            response_model=GoldLabelResponse, openapi_extra=needs(Action.WRITE))
+def adjudicate_labeling_item(run_id: str, trace_id: str, body: AdjudicationRequest,
+                             store: StoreDep,
+                             user: CurrentUserDep) -> GoldLabelResponse:
+    """Set (or, with a null value, clear) the final value of an item for one question."""
+    adjudicator = body.adjudicator or (None if user is None else user.username)
+    label = store.adjudicate_labeling_item(run_id, trace_id, body.schema_name, body.value,
+                                           adjudicator)
+    return GoldLabelResponse(gold_label=None if label is None else _gold_json(label))
+
+
+@router.get("/labeling-sessions/{run_id}/gold", response_model=SessionGoldResponse,
+            openapi_extra=needs(Action.READ))
+def get_labeling_gold(run_id: str, store: StoreDep) -> SessionGoldResponse:
+    """The session's gold labels (adjudicated, or agreed by every reviewer)."""
+    found = store.get_labeling_gold(run_id)
+    return SessionGoldResponse(gold_labels={
+        name: {trace_id: _gold_json(label) for trace_id, label in by_item.items()}
+        for name, by_item in found.items()})
+
+
+@router.post("/gold-labels/query", response_model=TracesGoldResponse,
+             openapi_extra=needs(Action.READ))
+def get_gold_labels(body: GoldLabelsRequest, store: StoreDep) -> TracesGoldResponse:
+    """The gold labels of traces, for evaluation to read as expectations."""
+    return TracesGoldResponse(gold_labels=store.get_gold_labels(body.trace_ids))
+
+
+def _gold_json(label: GoldLabel) -> dict[str, Any]:
+    return {"value": label.value, "adjudicated": label.adjudicated}
+
+
+# -- routing rules ---------------------------------------------------------------------------
+
+class CreateRoutingRuleRequest(RequestModel):
+    filter_string: str = Field(min_length=1, max_length=10_000,
+                               description="A search filter (as search_traces takes)")
+    sample_rate: float = Field(default=1.0, gt=0, le=1,
+                               description="The share of matching traces routed, (0, 1]")
+
+
+class RoutingRuleResponse(BaseModel):
+    routing_rule: dict[str, Any] = Field(
+        description="rule_id, run_id, filter_string, sample_rate, hit_count, created_time, "
+                    "created_by")
+
+
+class RoutingRulesResponse(BaseModel):
+    routing_rules: list[dict[str, Any]]
+
+
+@router.post("/labeling-sessions/{run_id}/routing-rules", response_model=RoutingRuleResponse,
+             openapi_extra=needs(Action.WRITE))
+def create_routing_rule(run_id: str, body: CreateRoutingRuleRequest, store: StoreDep,
+                        user: CurrentUserDep) -> RoutingRuleResponse:
+    """Route traces that match a filter (a sampled share of them) into the session as they,
+    their feedback or their tags are written; each trace once."""
+    rule = store.create_routing_rule(run_id, body.filter_string, body.sample_rate,
+                                     None if user is None else user.username)
+    return RoutingRuleResponse(routing_rule=rule.to_dict())
+
+
+@router.get("/labeling-sessions/{run_id}/routing-rules", response_model=RoutingRulesResponse,
+            openapi_extra=needs(Action.READ))
+def list_routing_rules(run_id: str, store: StoreDep) -> RoutingRulesResponse:
+    """The session's routing rules, oldest first, with their hit counts."""
+    return RoutingRulesResponse(
+        routing_rules=[rule.to_dict() for rule in store.list_routing_rules(run_id)])
+
+
+@router.delete("/labeling-sessions/{run_id}/routing-rules/{rule_id}",
+               response_model=EmptyResponse, openapi_extra=needs(Action.WRITE))
+def delete_routing_rule(run_id: str, rule_id: str, store: StoreDep) -> EmptyResponse:
+    """Delete a routing rule; the traces it routed stay in the session."""
+    store.delete_routing_rule(run_id, rule_id)
+    return EmptyResponse()
 
 
 # -- who may see what ------------------------------------------------------------------------

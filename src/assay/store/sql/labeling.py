@@ -30,6 +30,7 @@ from assay.entities.assessment import (
 )
 from assay.entities.label_schema import LabelSchema, LabelSchemaType
 from assay.entities.labeling import (
+    GoldLabel,
     LabelingSessionInfo,
     ReviewerProgress,
     ReviewState,
@@ -38,6 +39,8 @@ from assay.entities.labeling import (
 )
 from assay.entities.run import RunInfo, RunKind, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
+from assay.ids import check_trace_id
+from assay.store.sql import gold as sql_gold
 from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
 from assay.store.sql.dialect import Dialect, upsert
@@ -55,6 +58,7 @@ from assay.store.sql.schema import (
 __all__ = [
     "DEFAULT_CLAIM_SECONDS",
     "add_items",
+    "adjudicate",
     "check_item",
     "create_session",
     "delete_session",
@@ -152,6 +156,7 @@ def remove_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> lis
     if removed:
         conn.execute(labeling_reviews.delete().where(labeling_reviews.c.run_id == run_id,
                                                      labeling_reviews.c.trace_id.in_(removed)))
+        sql_gold.forget_items(conn, run_id, removed)
     return removed
 
 
@@ -244,7 +249,34 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
                      .where(run_traces.c.run_id == run_id, run_traces.c.trace_id == trace_id)
                      .values(completed_reviews=run_traces.c.completed_reviews + 1))
     _set_review(conn, dialect, run_id, trace_id, reviewer, ReviewState.COMPLETED, now_ms, None)
+    sql_gold.refresh_gold(conn, dialect, run_id, trace_id, info.label_schemas,
+                          info.reviewers_per_item)
     return written
+
+
+def adjudicate(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
+               schema_name: str, value: Any, adjudicator: str | None = None,
+               *, now_ms: int | None = None) -> GoldLabel | None:
+    """Set the final value of an item for one of the session's questions (checked against
+    its schema), replacing any earlier one; ``value=None`` clears it. Returns the item's
+    gold label for that question afterwards (None: there is none)."""
+    info = get_session(conn, run_id, lock=True)
+    if not isinstance(schema_name, str) or schema_name not in info.label_schemas:
+        raise InvalidParameterError(
+            f"Invalid schema_name {schema_name!r}: not a question of labeling session "
+            f"{info.name!r} (its questions: {', '.join(info.label_schemas) or 'none'})")
+    if adjudicator is not None:
+        check_reviewer(adjudicator, "adjudicator")
+    check_item(conn, run_id, check_trace_id(trace_id))
+    checked = None
+    if value is not None:
+        schema = _schemas(conn, info.experiment_id, [schema_name])[schema_name]
+        checked = schema.check_value(value)
+    sql_gold.set_adjudication(conn, dialect, run_id, trace_id, schema_name, checked,
+                              adjudicator, now_ms)
+    found = sql_gold.refresh_gold(conn, dialect, run_id, trace_id, [schema_name],
+                                  info.reviewers_per_item)
+    return found.get(schema_name)
 
 
 def skip_item(conn: Connection, dialect: Dialect, run_id: str, trace_id: str, reviewer: str,

@@ -23,6 +23,7 @@ from assay.store.sql.schema import run_traces, runs, traces
 
 __all__ = [
     "MAX_LINKED_TRACES",
+    "check_trace_ids",
     "create_run",
     "get_run",
     "link_traces",
@@ -100,7 +101,7 @@ def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list
     and the error names the first that does not.
     """
     run = get_run(conn, run_id)
-    wanted = _check_trace_ids(trace_ids)
+    wanted = check_trace_ids(trace_ids)
     found = _experiments_of(conn, wanted)
     for trace_id in wanted:
         experiment_id = found.get(trace_id)
@@ -123,7 +124,7 @@ def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list
 def unlink_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
     """Unlink traces from a run and return the ids that were linked (others are ignored)."""
     get_run(conn, run_id)
-    wanted = _check_trace_ids(trace_ids)
+    wanted = check_trace_ids(trace_ids)
     linked = _linked(conn, run_id, wanted)
     if linked:
         conn.execute(run_traces.delete().where(run_traces.c.run_id == run_id,
@@ -132,7 +133,8 @@ def unlink_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> li
     return [trace_id for trace_id in wanted if trace_id in removed]
 
 
-def _check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
+def check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
+    """The distinct trace ids of a list of at most MAX_LINKED_TRACES, each checked."""
     if isinstance(trace_ids, str) or not isinstance(trace_ids, Sequence):
         raise InvalidParameterError(
             f"Invalid trace_ids: expected a list of trace ids, got {type(trace_ids).__name__}")
