@@ -272,3 +272,29 @@ def test_predict_fn_needs_keyword_inputs_and_no_outputs(sqlite_rt: _runtime.Runt
     with pytest.raises(InvalidParameterError, match="Invalid max_workers 0"):
         evaluate(data=[{"inputs": {"q": 1}}], predict_fn=lambda q: q, scorers=[short],
                  max_workers=0)
+
+
+def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeServer) -> None:
+    from assay.genai.label_schemas import InputText, create_label_schema
+    from assay.genai.labeling import create_labeling_session
+
+    @assay.trace
+    def app(question: str) -> str:
+        return "Rome is the capital"
+
+    app("capital of Italy?")
+    create_label_schema(name="expected_response", type="expectation", input=InputText())
+    session = create_labeling_session(name="experts", label_schemas=["expected_response"],
+                                      assigned_users=["ana", "ben"], reviewers_per_item=2)
+    session.add_traces(assay.search_traces())
+    for reviewer, answer in (("ana", "Milan"), ("ben", "Rome")):
+        item = session.next_item(reviewer)
+        assert item is not None
+        session.submit(item, reviewer, {"expected_response": answer})
+    labeled = assay.search_traces(run_id=session.mlflow_run_id)
+    before = evaluate(data=labeled, scorers=[Correctness()])
+    assert before.rows[0].expectations == {"expected_response": "Rome"}  # the newest answer
+    session.adjudicate(item, "expected_response", "Milan")
+    after = evaluate(data=labeled, scorers=[Correctness()])
+    assert after.rows[0].expectations == {"expected_response": "Milan"}  # the gold label
+    assert after.metrics["correctness/mean"] == 0.0

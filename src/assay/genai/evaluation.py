@@ -150,6 +150,7 @@ class _Row:
     outputs: Any
     expectations: dict[str, Any]
     trace: Trace | None  # a trace the data gave (stored already)
+    given: frozenset[str] = frozenset()  # the expectations the row itself gave
 
 
 def _rows(data: Any) -> list[_Row]:
@@ -211,7 +212,26 @@ def _row(index: int, item: Any) -> _Row:
                         expectations=expectations, trace=trace)
     if fields.inputs is None and trace is None:
         raise InvalidParameterError(f"Invalid row {index}: it has no inputs")
-    return _Row(index, fields.inputs, fields.outputs, fields.expectations, trace)
+    return _Row(index, fields.inputs, fields.outputs, fields.expectations, trace,
+                frozenset(expectations or ()))
+
+
+def _with_gold_labels(store: Any, rows: list[_Row]) -> None:
+    """Where experts labeled a row's trace in a labeling session, its gold label (the
+    adjudicated value, or the one every reviewer gave) is the expectation, rather than the
+    newest reviewer's answer; expectations the row gives itself stay."""
+    ids = [r.trace.info.trace_id for r in rows if r.trace is not None]
+    gold: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 10_000):
+        gold.update(store.get_gold_labels(ids[start:start + 10_000]))
+    for row in rows:
+        labels = gold.get(row.trace.info.trace_id) if row.trace is not None else None
+        if not labels or row.trace is None:
+            continue
+        expected = {a.name for a in row.trace.search_assessments(type="expectation")}
+        for name, value in labels.items():
+            if name in expected and name not in row.given:
+                row.expectations[name] = value
 
 
 def _check(rows: list[_Row], scorers: Sequence[Scorer],
@@ -387,7 +407,8 @@ def evaluate(data: Any, scorers: Sequence[Scorer], predict_fn: Callable[..., Any
         data: the rows: a ``search_traces`` DataFrame or a list of Trace (scored as they are,
             or their inputs given to ``predict_fn``), a DataFrame or a list of dicts with
             ``inputs`` (a dict), ``outputs`` and ``expectations`` (a dict), or a dataset.
-            Expectations come from the row, else from the trace's expectations.
+            Expectations come from the row, else from the trace: a labeling session's gold
+            label where there is one, else the trace's newest expectation of that name.
         scorers: the scorers (``Correctness()``, ``@scorer`` functions, ``make_judge``).
         predict_fn: the app: called with each row's inputs as keyword arguments.
         model_id: recorded as the run's ``model_id`` param.
@@ -408,6 +429,7 @@ def evaluate(data: Any, scorers: Sequence[Scorer], predict_fn: Callable[..., Any
             raise InvalidParameterError(f"Invalid {name} {value!r}: expected 1 to 1000")
     rt = _runtime.runtime()
     store = rt.readable_store()
+    _with_gold_labels(store, rows)
     experiment_id = _run_experiment(rt, rows, predict_fn)
     run_id = new_run_id()
     params = {"scorers": ", ".join(s.name for s in scorers), "rows": str(len(rows))}
