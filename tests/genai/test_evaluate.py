@@ -294,7 +294,8 @@ def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeSer
     labeled = assay.search_traces(run_id=session.mlflow_run_id)
     before = evaluate(data=labeled, scorers=[Correctness()])
     assert before.rows[0].expectations == {"expected_response": "Rome"}  # the newest answer
-    session.adjudicate(item, "expected_response", "Milan")
+    [trace_id] = labeled["trace_id"]
+    session.adjudicate(trace_id, "expected_response", "Milan")
     after = evaluate(data=labeled, scorers=[Correctness()])
     assert after.rows[0].expectations == {"expected_response": "Milan"}  # the gold label
     assert after.metrics["correctness/mean"] == 0.0
