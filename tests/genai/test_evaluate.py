@@ -291,7 +291,7 @@ def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeSer
         item = session.next_item(reviewer)
         assert item is not None
         session.submit(item, reviewer, {"expected_response": answer})
-    labeled = assay.search_traces(run_id=session.mlflow_run_id)
+    labeled: Any = assay.search_traces(run_id=session.mlflow_run_id)
     before = evaluate(data=labeled, scorers=[Correctness()])
     assert before.rows[0].expectations == {"expected_response": "Rome"}  # the newest answer
     [trace_id] = labeled["trace_id"]
