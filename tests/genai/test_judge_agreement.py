@@ -12,10 +12,11 @@ import pytest
 import assay
 from assay import _runtime
 from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
-from assay.errors import InvalidParameterError
+from assay.errors import AssayError, InvalidParameterError
 from assay.genai import evaluate, judge_agreement
 from assay.genai.judges import make_judge
 from assay.genai.judges.alignment import EXAMPLES_HEADING
+from assay.genai.judges.judge import InstructionsJudge
 from genai.judge_server import JudgeServer
 
 JUDGE = AssessmentSource(AssessmentSourceType.LLM_JUDGE, "openai:/judge")
@@ -220,3 +221,13 @@ def test_align_refuses_what_cannot_work(sqlite_rt: _runtime.Runtime) -> None:
         helpful.align([], max_examples=0)
     with pytest.raises(InvalidParameterError, match="list of Trace"):
         helpful.align(["not a trace"])
+
+
+def test_align_with_a_judge_that_always_fails_says_so(sqlite_rt: _runtime.Runtime,
+                                                      judge: JudgeServer) -> None:
+    down = InstructionsJudge(name="helpful", instructions="Helpful? {{ outputs }}",
+                             value_type=None, description=None, model="openai:/down",
+                             max_retries=0)
+    with pytest.raises(AssayError, match=r"failed on all 14 traces it learns from; the "
+                                         r"first: InternalServerError"):
+        down.align(_labeled())

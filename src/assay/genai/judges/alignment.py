@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay.entities import Feedback, Trace
-from assay.errors import InvalidParameterError
+from assay.entities.assessment import AssessmentError
+from assay.errors import AssayError, InvalidParameterError, mask_secrets
 from assay.genai.judge_agreement import compare_labels, human_label
 from assay.genai.scoring import row_fields
 from assay.stats.agreement import compute_agreement
@@ -132,6 +133,10 @@ def align_judge(judge: InstructionsJudge, traces: Any, *, holdout: float = 0.3,
     verdicts = _judge_all(judge, [t for t, _, _ in learn])
     usable = [(row, v) for row, v in zip(learn, verdicts, strict=True)
               if v is not None and v.error is None]
+    failed = [v for v in verdicts if v is not None and v.error is not None]
+    if not usable and failed:
+        raise AssayError(f"Judge {judge.name!r} failed on all {len(failed)} traces it "
+                         f"learns from; the first: {failed[0].error_message}")
     judged, humans = compare_labels([v.value for _, v in usable],
                                     [human for (_, human, _), _ in usable])
     agreeing = [(row, v) for (row, v), j, h in zip(usable, judged, humans, strict=True)
@@ -217,13 +222,18 @@ def _in_turn(pool: list[tuple[Row, Feedback]], count: int,
 
 
 def _judge_all(judge: InstructionsJudge, traces: Sequence[Trace]) -> list[Feedback | None]:
-    """The judge's Feedback on each trace (None where the row lacks what it reads)."""
+    """The judge's Feedback on each trace: None where the row lacks what it reads, a
+    Feedback with an error where the call failed (a model down, out of retries)."""
 
     def one(trace: Trace) -> Feedback | None:
         try:
             return judge(trace=trace)
         except InvalidParameterError:
             return None
+        except Exception as exc:  # one failed call leaves that trace out, as in evaluate
+            message = mask_secrets(f"{type(exc).__name__}: {exc}")
+            return Feedback(name=judge.name, source=judge.source, error=AssessmentError(
+                error_code="SCORER_ERROR", error_message=message))
 
     if not traces:
         return []
