@@ -120,6 +120,20 @@ def test_only_one_runs_verdicts_are_compared_when_asked(rt: _runtime.Runtime,
     assert judge_agreement("safe").confusion_matrix == ((2, 0), (0, 2))  # the newest
 
 
+def test_ratings_are_labels_in_numeric_order(sqlite_rt: _runtime.Runtime) -> None:
+    for i, (rated, label) in enumerate([(2, 2), (10, 10), (2, 10), (3, 3.0)]):
+        trace_id = _trace(f"q{i}", f"a{i}")
+        assay.log_feedback(trace_id=trace_id, name="rating", value=rated,
+                           source=AssessmentSource(AssessmentSourceType.CODE, "rater"))
+        assay.log_feedback(trace_id=trace_id, name="rating", value=label,
+                           source=_human("ann"))
+    agreement = judge_agreement("rating")
+    assert agreement.labels == (2, 3, 10)  # 3 and 3.0 are one label
+    assert agreement.confusion_matrix == ((1, 0, 0), (0, 1, 0), (1, 0, 1))
+    assert agreement.accuracy == 0.75 and not agreement.is_pass_fail
+    assert (agreement.true_positive_rate, agreement.true_negative_rate) == (None, None)
+
+
 def test_nothing_to_compare_is_an_error_that_says_why(sqlite_rt: _runtime.Runtime) -> None:
     assay.log_feedback(trace_id=_trace("q", "a"), name="correct", value="yes", source=JUDGE)
     with pytest.raises(InvalidParameterError, match=r"1 judged traces without a human"):
