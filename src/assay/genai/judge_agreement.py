@@ -212,10 +212,10 @@ def judge_agreement(judge_name: str, human_name: str | None = None,
             f"No trace has both a judge's Feedback {judge_name!r} and a human label "
             f"{human_name!r} ({without_label} judged traces without a human label, "
             f"{errors} with a judge error)")
-    return summarise(judge_name, human_name, judged, errors, without_label)
+    return _summarise(judge_name, human_name, judged, errors, without_label)
 
 
-def summarise(judge_name: str, human_name: str,
+def _summarise(judge_name: str, human_name: str,
               judged: Sequence[tuple[Trace, Assessment, Assessment]], judge_errors: int = 0,
               without_human_label: int = 0) -> JudgeAgreement:
     """The agreement of (trace, judge's assessment, human label) triples."""
