@@ -245,3 +245,25 @@ def test_align_with_a_judge_that_always_fails_says_so(sqlite_rt: _runtime.Runtim
     with pytest.raises(AssayError, match=r"failed on all 14 traces it learns from; the "
                                          r"first: InternalServerError"):
         down.align(_labeled())
+
+
+def test_a_labeling_sessions_gold_label_is_the_human_label(rt: _runtime.Runtime) -> None:
+    from assay.genai.label_schemas import InputPassFail, create_label_schema
+    from assay.genai.labeling import create_labeling_session
+
+    trace_id = _trace("capital of France?", "Lyon")
+    assay.log_feedback(trace_id=trace_id, name="correct", value="yes", source=JUDGE)
+    create_label_schema(name="correct", type="feedback", input=InputPassFail())
+    session = create_labeling_session(name="experts", label_schemas=["correct"],
+                                      assigned_users=["ann", "ben"], reviewers_per_item=2)
+    session.add_traces([trace_id])
+    for reviewer, answer in (("ann", False), ("ben", True)):
+        assert session.next_item(reviewer) == trace_id
+        session.submit(trace_id, reviewer, {"correct": answer})
+    # No gold label yet (the reviewers differ): the newest answer, ben's, is the label.
+    assert judge_agreement("correct").accuracy == 1.0
+    session.adjudicate(trace_id, "correct", False)
+    agreement = judge_agreement("correct")
+    assert agreement.accuracy == 0.0
+    [disagreement] = agreement.disagreements
+    assert (disagreement.human_value, disagreement.human) == (False, "gold label")

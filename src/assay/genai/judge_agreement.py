@@ -17,12 +17,13 @@ reviewer's Pass; any other values are compared as they are (categories, numbers)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assay import _runtime
 from assay.entities import Assessment, Feedback, Trace
-from assay.entities.assessment_source import AssessmentSourceType
+from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
 from assay.errors import InvalidParameterError
 from assay.fluent import get_run
 from assay.genai._values import all_traces, as_pass_fail, label
@@ -41,16 +42,36 @@ __all__ = [
 _JUDGE_SOURCES = (AssessmentSourceType.LLM_JUDGE, AssessmentSourceType.CODE)
 
 
-def human_label(trace: Trace, name: str) -> Assessment | None:
-    """The human label of ``trace`` for ``name``, or None: today the newest valid HUMAN
-    assessment (Feedback or Expectation) of that name without an error.
+#: The source id of a human label that is a labeling session's gold label.
+GOLD_SOURCE_ID = "gold label"
+
+
+def gold_labels_of(traces: Sequence[Trace]) -> dict[str, dict[str, Any]]:
+    """The gold labels of these traces (trace id → name → value), from the store."""
+    store = _runtime.runtime().readable_store()
+    ids = [t.info.trace_id for t in traces]
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 10_000):
+        found.update(store.get_gold_labels(ids[start:start + 10_000]))
+    return found
+
+
+def human_label(trace: Trace, name: str,
+                gold: Mapping[str, Mapping[str, Any]] | None = None) -> Assessment | None:
+    """The human label of ``trace`` for ``name``, or None.
 
     This is the one place that decides what "the humans said" about a trace, for
-    :func:`judge_agreement` and ``Judge.align``. Gold labels slot in here, as the first
-    choice: once a labeling session records an item's gold label (the adjudicated value,
-    or the one all its reviewers gave), that label wins, and the newest human answer is
-    only the fallback for traces without one.
+    :func:`judge_agreement` and ``Judge.align``. The first choice is the trace's gold label
+    from a labeling session (the adjudicated value, or the one all its reviewers gave;
+    ``gold`` as :func:`gold_labels_of` gives them), as a HUMAN Feedback whose source id is
+    :data:`GOLD_SOURCE_ID`; else the newest valid HUMAN assessment (Feedback or
+    Expectation) of that name without an error.
     """
+    labels = (gold or {}).get(trace.info.trace_id) or {}
+    if labels.get(name) is not None:
+        return Feedback(name=name, value=labels[name], trace_id=trace.info.trace_id,
+                        source=AssessmentSource(AssessmentSourceType.HUMAN, GOLD_SOURCE_ID),
+                        rationale="the labeling session's gold label")
     found = [a for a in trace.search_assessments(name)
              if a.source.source_type == AssessmentSourceType.HUMAN and a.error is None
              and a.value is not None]
@@ -195,6 +216,7 @@ def judge_agreement(judge_name: str, human_name: str | None = None,
                         run_id=run_id)
     judged: list[tuple[Trace, Feedback, Assessment]] = []
     errors = without_label = 0
+    gold = gold_labels_of(traces)
     for trace in traces:
         verdict = judge_feedback(trace, judge_name, run_id)
         if verdict is None:
@@ -202,7 +224,7 @@ def judge_agreement(judge_name: str, human_name: str | None = None,
         if verdict.error is not None:
             errors += 1
             continue
-        human = human_label(trace, human_name)
+        human = human_label(trace, human_name, gold)
         if human is None:
             without_label += 1
             continue

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from assay.entities import Feedback, Trace
 from assay.entities.assessment import AssessmentError
 from assay.errors import AssayError, InvalidParameterError, mask_secrets
-from assay.genai.judge_agreement import compare_labels, human_label
+from assay.genai.judge_agreement import compare_labels, gold_labels_of, human_label
 from assay.genai.scoring import row_fields
 from assay.stats.agreement import compute_agreement
 
@@ -119,8 +119,9 @@ def align_judge(judge: InstructionsJudge, traces: Any, *, holdout: float = 0.3,
             f"Invalid max_examples {max_examples!r}: expected 1 to 100")
     given = _traces(traces)
     labeled: list[tuple[Trace, Any, str | None]] = []
+    gold = gold_labels_of(given)
     for trace in given:
-        human = human_label(trace, judge.name)
+        human = human_label(trace, judge.name, gold)
         if human is not None:
             labeled.append((trace, human.value, human.rationale))
     if len(labeled) < 2:
