@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from assay.entities import Trace
-from assay.fluent import search_traces
+from assay.store.base import Store
 
 __all__ = ["all_traces", "as_number", "as_pass_fail", "digest", "label"]
+
+#: Traces read per store call.
+_PAGE = 1000
 
 _PASS = frozenset({"yes", "true", "pass"})
 _FAIL = frozenset({"no", "false", "fail"})
@@ -59,11 +62,16 @@ def digest(inputs: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def all_traces(experiment_ids: Sequence[str] | None, *, filter_string: str | None = None,
-               run_id: str | None = None) -> list[Trace]:
+def all_traces(store: Store, experiment_ids: Sequence[str], *,
+               filter_string: str | None = None, run_id: str | None = None) -> list[Trace]:
     """Every trace of the search, with its spans and assessments, oldest first."""
-    found = search_traces(experiment_ids=experiment_ids, filter_string=filter_string,
-                          run_id=run_id, return_type="list",
-                          order_by=["timestamp_ms ASC"])
-    assert isinstance(found, list)
-    return found
+    found: list[Trace] = []
+    token: str | None = None
+    while True:
+        page = store.search_traces(list(experiment_ids), max_results=_PAGE,
+                                   page_token=token, filter_string=filter_string,
+                                   order_by=["timestamp_ms ASC"], run_id=run_id)
+        found.extend(page)
+        token = page.token
+        if token is None:
+            return found

@@ -36,12 +36,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from assay import _runtime
 from assay.entities import Assessment, Trace
 from assay.errors import InvalidParameterError
-from assay.fluent import get_run
 from assay.genai._values import all_traces, as_number, as_pass_fail, digest
 from assay.genai.evaluation import ASSESSMENT_RUN_KEY
 from assay.stats.paired import bootstrap_interval, mcnemar_exact_p, wilcoxon_p
+from assay.store.base import Store
 
 __all__ = ["EvaluationComparison", "Flip", "ScorerComparison", "compare_evaluations"]
 
@@ -181,12 +182,12 @@ class _Row:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def _run_rows(run_id: str) -> dict[tuple[str, int], _Row]:
+def _run_rows(store: Store, run_id: str) -> dict[tuple[str, int], _Row]:
     """A run's rows, by (digest of inputs, occurrence) → its trace and scores."""
-    run = get_run(run_id)
+    run = store.get_run(run_id)
     rows: dict[tuple[str, int], _Row] = {}
     seen: Counter[str] = Counter()
-    for trace in all_traces([run.info.experiment_id], run_id=run_id):
+    for trace in all_traces(store, [run.info.experiment_id], run_id=run_id):
         root = trace.data.root_span
         inputs = None if root is None else root.inputs
         key = digest(inputs)
@@ -214,7 +215,15 @@ def _names(rows: dict[tuple[str, int], _Row]) -> set[str]:
 
 def compare_evaluations(candidate_run_id: str, baseline_run_id: str,
                         confidence_level: float = 0.95) -> EvaluationComparison:
-    """Compare two evaluation runs row by row, scorer by scorer.
+    """Compare two evaluation runs row by row, scorer by scorer (see :func:`compare_runs`,
+    which this calls on the tracking store)."""
+    return compare_runs(_runtime.runtime().readable_store(), candidate_run_id,
+                        baseline_run_id, confidence_level)
+
+
+def compare_runs(store: Store, candidate_run_id: str, baseline_run_id: str,
+                 confidence_level: float = 0.95) -> EvaluationComparison:
+    """Compare two evaluation runs of ``store`` row by row, scorer by scorer.
 
     Args:
         candidate_run_id: the run being judged (e.g. the new prompt).
@@ -236,8 +245,8 @@ def compare_evaluations(candidate_run_id: str, baseline_run_id: str,
         raise InvalidParameterError(
             f"Invalid confidence_level {confidence_level!r}: expected a number between 0 "
             "and 1, e.g. 0.95")
-    baseline = _run_rows(baseline_run_id)
-    candidate = _run_rows(candidate_run_id)
+    baseline = _run_rows(store, baseline_run_id)
+    candidate = _run_rows(store, candidate_run_id)
     for which, run_id, rows in (("baseline", baseline_run_id, baseline),
                                 ("candidate", candidate_run_id, candidate)):
         if not rows:

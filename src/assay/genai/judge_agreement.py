@@ -25,10 +25,10 @@ from assay import _runtime
 from assay.entities import Assessment, Feedback, Trace
 from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
 from assay.errors import InvalidParameterError
-from assay.fluent import get_run
 from assay.genai._values import all_traces, as_pass_fail, label
 from assay.search.unparse import quote_name
 from assay.stats.agreement import compute_agreement
+from assay.store.base import Store
 
 __all__ = [
     "JudgeAgreement",
@@ -46,9 +46,8 @@ _JUDGE_SOURCES = (AssessmentSourceType.LLM_JUDGE, AssessmentSourceType.CODE)
 GOLD_SOURCE_ID = "gold label"
 
 
-def gold_labels_of(traces: Sequence[Trace]) -> dict[str, dict[str, Any]]:
-    """The gold labels of these traces (trace id → name → value), from the store."""
-    store = _runtime.runtime().readable_store()
+def gold_labels_of(store: Store, traces: Sequence[Trace]) -> dict[str, dict[str, Any]]:
+    """The gold labels of these traces (trace id → name → value), from ``store``."""
     ids = [t.info.trace_id for t in traces]
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 10_000):
@@ -190,13 +189,25 @@ def _sort_key(value: Hashable) -> tuple[int, Any]:
 def judge_agreement(judge_name: str, human_name: str | None = None,
                     experiment_id: str | None = None,
                     run_id: str | None = None) -> JudgeAgreement:
-    """Compare a judge's Feedback with the human labels of the same traces.
+    """Compare a judge's Feedback with the human labels of the same traces, in the tracking
+    store (see :func:`agreement_in`; the experiment defaults to the run's, else the active
+    one)."""
+    rt = _runtime.runtime()
+    store = rt.readable_store()
+    if experiment_id is None:
+        experiment_id = (store.get_run(run_id).info.experiment_id if isinstance(run_id, str)
+                         and run_id else rt.active_experiment_id())
+    return agreement_in(store, judge_name, human_name, experiment_id, run_id)
+
+
+def agreement_in(store: Store, judge_name: str, human_name: str | None,
+                 experiment_id: str, run_id: str | None = None) -> JudgeAgreement:
+    """Compare a judge's Feedback with the human labels of the same traces of ``store``.
 
     Args:
         judge_name: the judge's Feedback name (e.g. ``"correctness"``).
         human_name: the humans' assessment name (default: ``judge_name``).
-        experiment_id: where the traces are (default: the run's experiment, else the active
-            one).
+        experiment_id: where the traces are.
         run_id: only the judge's Feedback of this evaluation run (on the traces linked to
             it).
 
@@ -209,14 +220,12 @@ def judge_agreement(judge_name: str, human_name: str | None = None,
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise InvalidParameterError(f"Invalid {key} {value!r}: expected a name")
     human_name = human_name or judge_name
-    if experiment_id is None and run_id is not None:
-        experiment_id = get_run(run_id).info.experiment_id
-    traces = all_traces(None if experiment_id is None else [experiment_id],
+    traces = all_traces(store, [experiment_id],
                         filter_string=f"feedback.{quote_name(judge_name)} IS NOT NULL",
                         run_id=run_id)
     judged: list[tuple[Trace, Feedback, Assessment]] = []
     errors = without_label = 0
-    gold = gold_labels_of(traces)
+    gold = gold_labels_of(store, traces)
     for trace in traces:
         verdict = judge_feedback(trace, judge_name, run_id)
         if verdict is None:

@@ -29,6 +29,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assay import _runtime
 from assay.entities import Feedback, Trace
 from assay.entities.assessment import AssessmentError
 from assay.errors import AssayError, InvalidParameterError, mask_secrets
@@ -119,7 +120,7 @@ def align_judge(judge: InstructionsJudge, traces: Any, *, holdout: float = 0.3,
             f"Invalid max_examples {max_examples!r}: expected 1 to 100")
     given = _traces(traces)
     labeled: list[tuple[Trace, Any, str | None]] = []
-    gold = gold_labels_of(given)
+    gold = gold_labels_of(_runtime.runtime().readable_store(), given)
     for trace in given:
         human = human_label(trace, judge.name, gold)
         if human is not None:
