@@ -26,6 +26,7 @@ __all__ = [
     "create_run",
     "get_run",
     "link_traces",
+    "run_from_row",
     "unlink_traces",
 ]
 
@@ -55,7 +56,7 @@ def get_run(conn: Connection, run_id: str) -> Run:
     row = _find_row(conn, run_id)
     if row is None:
         raise NotFoundError(f"Run with ID {run_id!r} not found")
-    return _to_run(row)
+    return run_from_row(row)
 
 
 def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
@@ -159,7 +160,8 @@ def _check_pairs(field: str, pairs: Mapping[str, Any],
     return checked
 
 
-def _to_run(row: RowMapping) -> Run:
+def run_from_row(row: Mapping[Any, Any]) -> Run:
+    """A run from its row of ``runs``."""
     info = RunInfo(run_id=row["run_id"], experiment_id=str(row["experiment_id"]),
                    run_name=row["name"], kind=RunKind(row["kind"]),
                    status=RunStatus(row["status"]), start_time=row["start_time_ms"],
