@@ -353,3 +353,22 @@ def test_a_value_logged_under_a_schemas_name_is_checked_however_it_is_written(
     assert store.log_assessment(Feedback("verdict", "maybe", trace_id=there)).value == "maybe"
     assert [a.value for a in store.get_trace(trace_id, include_spans=False).info.assessments
             ] == [False, None]
+
+
+def test_a_schema_made_by_another_client_checks_the_very_next_value(backend: Backend,
+                                                                     store: Store) -> None:
+    # Nothing is remembered between writes: a schema another process creates applies at
+    # once, and so does its deletion.
+    trace_id = logged_traces(store, 1)[0].info.trace_id
+    assert store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id)).value \
+        == "maybe"
+    other = open_store(backend.tracking_uri)
+    try:
+        made = other.create_label_schema(schema("verdict", input=InputPassFail("Good", "Bad")))
+        with pytest.raises(InvalidParameterError, match="label schema 'verdict'"):
+            store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id))
+        other.delete_label_schema(made.schema_id)
+    finally:
+        other.close()
+    assert store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id)).value \
+        == "maybe"
