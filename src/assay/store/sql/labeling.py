@@ -360,8 +360,17 @@ def session_answers(conn: Connection, run_id: str) -> dict[str, dict[str, dict[s
              .join(run_traces, sa.and_(run_traces.c.run_id == run_id,
                                        run_traces.c.trace_id == a.c.trace_id))
              .order_by(a.c.create_time_ms, a.c.id))
-    for name, trace_id, reviewer, value in conn.execute(query):
-        answers[name].setdefault(trace_id, {})[reviewer] = _json.loads(value)
+    # Most answers are one of a few options: each distinct JSON text is decoded once (only
+    # immutable values are shared), and the rows are fetched at once, not one by one.
+    decoded: dict[str, Any] = {}
+    for name, trace_id, reviewer, value in conn.execute(query).all():
+        if value in decoded:
+            answer = decoded[value]
+        else:
+            answer = _json.loads(value)
+            if answer is None or isinstance(answer, str | int | float):
+                decoded[value] = answer
+        answers[name].setdefault(trace_id, {})[reviewer] = answer
     return answers
 
 

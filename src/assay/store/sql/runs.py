@@ -18,6 +18,7 @@ from assay.entities._checks import MAX_METADATA_KEY_CHARS, check_key, check_text
 from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
+from assay.store.sql.dialect import Dialect, in_values, upsert_many
 from assay.store.sql.experiments import get_experiment
 from assay.store.sql.schema import run_traces, runs, traces
 
@@ -80,9 +81,11 @@ def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list
     new = [trace_id for trace_id in wanted if trace_id not in linked]
     if new:
         now_ms = int(time.time() * 1000)
-        conn.execute(run_traces.insert(), [
-            {"run_id": run_id, "trace_id": trace_id, "added_time_ms": now_ms}
-            for trace_id in new])
+        # One statement for the batch (10,000 rows inserted one by one took 0.7 s on
+        # PostgreSQL); rows keep the order given, which ``id`` records.
+        upsert_many(conn, Dialect.of(conn), run_traces, ("run_id", "trace_id"),
+                    ("run_id", "trace_id", "added_time_ms"),
+                    [(run_id, trace_id, now_ms) for trace_id in new], replace=False)
     return new
 
 
@@ -111,23 +114,16 @@ def _check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
 
 
 def _experiments_of(conn: Connection, trace_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(trace_ids), 1000):
-        chunk = trace_ids[start:start + 1000]
-        for row in conn.execute(sa.select(traces.c.trace_id, traces.c.experiment_id)
-                                .where(traces.c.trace_id.in_(chunk))):
-            found[row.trace_id] = str(row.experiment_id)
-    return found
+    # The ids as one parameter (see dialect.in_values): one query however many.
+    query = sa.select(traces.c.trace_id, traces.c.experiment_id).where(
+        in_values(Dialect.of(conn), traces.c.trace_id, trace_ids))
+    return {trace_id: str(experiment_id) for trace_id, experiment_id in conn.execute(query)}
 
 
 def _linked(conn: Connection, run_id: str, trace_ids: list[str]) -> list[str]:
-    linked: list[str] = []
-    for start in range(0, len(trace_ids), 1000):
-        chunk = trace_ids[start:start + 1000]
-        linked.extend(conn.execute(
-            sa.select(run_traces.c.trace_id).where(run_traces.c.run_id == run_id,
-                                                   run_traces.c.trace_id.in_(chunk))).scalars())
-    return linked
+    return list(conn.execute(sa.select(run_traces.c.trace_id).where(
+        run_traces.c.run_id == run_id,
+        in_values(Dialect.of(conn), run_traces.c.trace_id, trace_ids))).scalars())
 
 
 def _find_row(conn: Connection, run_id: str) -> RowMapping | None:
