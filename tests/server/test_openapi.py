@@ -56,6 +56,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/runs/{run_id}", "get"),
         ("/api/v1/runs/{run_id}", "patch"),
         ("/api/v1/runs/{run_id}/traces", "post"),
+        ("/api/v1/runs/search", "post"),
         ("/api/v1/labeling-sessions", "post"), ("/api/v1/labeling-sessions/{run_id}", "get"),
         ("/api/v1/labeling-sessions/{run_id}", "delete"),
         ("/api/v1/experiments/{experiment_id}/labeling-sessions", "get"),

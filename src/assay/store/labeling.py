@@ -53,6 +53,18 @@ class Labeling(abc.ABC):
         """Link traces of the run's experiment to it (at most 10,000 a call; idempotent)
         and return the ids newly linked. All or nothing."""
 
+    @abc.abstractmethod
+    def search_runs(self, experiment_ids: Sequence[str], max_results: int = 1000,
+                    page_token: str | None = None, filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None) -> PagedList[Run]:
+        """Runs (labeling sessions and evaluations) of these experiments that match a
+        filter in MLflow's runs grammar (:mod:`assay.search.runs`), a page at a time.
+
+        The order is ``order_by`` (default newest first) then ``start_time DESC, run_id
+        ASC``; ``.token`` is the next page's cursor, valid for the same arguments.
+        FilterError for a bad filter or order.
+        """
+
     # -- label schemas ---------------------------------------------------------------------
     @abc.abstractmethod
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,

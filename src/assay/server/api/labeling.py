@@ -15,11 +15,10 @@ from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities.label_schema import LabelSchema, LabelSchemaType, input_from_dict
 from assay.entities.labeling import GoldLabel, LabelingSessionInfo
-from assay.entities.run import RunData, RunInfo, RunKind, RunStatus, new_run_id
+from assay.entities.run import new_run_id
 from assay.entities.user import Role, User
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from assay.server.api.common import (
-    BIGINT_MAX,
     EmptyResponse,
     JsonInt,
     RequestModel,
@@ -135,86 +134,6 @@ def delete_label_schema(schema_id: str, store: StoreDep) -> EmptyResponse:
     """Delete a label schema; the answers it collected stay on their traces."""
     store.delete_label_schema(schema_id)
     return EmptyResponse()
-
-
-# -- runs ------------------------------------------------------------------------------------
-
-class RunResponse(BaseModel):
-    run: dict[str, Any] = Field(description="MLflow's run JSON: info and data")
-
-
-@router.get("/runs/{run_id}", response_model=RunResponse, openapi_extra=needs(Action.READ))
-def get_run(run_id: str, store: StoreDep) -> RunResponse:
-    """A run: a labeling session or an evaluation."""
-    return RunResponse(run=store.get_run(run_id).to_dict())
-
-
-class CreateRunRequest(RequestModel):
-    run_id: str = Field(pattern=_RUN_ID, description="32 hex digits, chosen by the caller, "
-                        "so that a retried request creates one run")
-    experiment_id: str = Field(min_length=1, max_length=32)
-    run_name: str = Field(min_length=1, max_length=250)
-    kind: str = Field(default="evaluation", description="Only evaluation runs are made "
-                      "here (a labeling session makes its own)",
-                      json_schema_extra={"enum": ["evaluation"]})
-    status: str = Field(default="RUNNING", description="RUNNING, FINISHED, FAILED or KILLED")
-    start_time: JsonInt | None = Field(default=None, ge=0, le=BIGINT_MAX,
-                                       description="ms since the epoch (default now)")
-    end_time: JsonInt | None = Field(default=None, ge=0, le=BIGINT_MAX)
-    metrics: dict[str, float] = Field(default_factory=dict, max_length=1000,
-                                      description="name → number")
-    params: dict[str, str] = Field(default_factory=dict, max_length=1000)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=1000)
-
-
-class UpdateRunRequest(RequestModel):
-    status: str | None = Field(default=None, description="RUNNING, FINISHED, FAILED or KILLED")
-    end_time: JsonInt | None = Field(default=None, ge=0, le=BIGINT_MAX)
-    metrics: dict[str, float] | None = Field(default=None, max_length=1000,
-                                             description="Added; a name given again replaced")
-    params: dict[str, str] | None = Field(default=None, max_length=1000)
-    tags: dict[str, str] | None = Field(default=None, max_length=1000)
-
-
-class LinkTracesRequest(RequestModel):
-    trace_ids: list[str] = Field(min_length=1, max_length=10_000)
-
-
-class LinkedResponse(BaseModel):
-    linked: list[str] = Field(description="The ids newly linked")
-
-
-@router.post("/runs", response_model=RunResponse, openapi_extra=needs(Action.WRITE),
-             responses={409: CONFLICT_RESPONSE})
-def create_run(body: CreateRunRequest, store: StoreDep,
-               user: CurrentUserDep) -> RunResponse:
-    """Create an evaluation run (sending the same one again returns it)."""
-    if body.kind != RunKind.EVALUATION.value:
-        raise InvalidParameterError(f"Invalid kind {body.kind!r}: only evaluation runs are "
-                                    "created here; a labeling session makes its own run")
-    info = RunInfo(run_id=body.run_id, experiment_id=body.experiment_id,
-                   run_name=body.run_name, kind=RunKind.EVALUATION,
-                   status=RunStatus.parse(body.status), start_time=body.start_time or 0,
-                   end_time=body.end_time, user_id=None if user is None else user.username)
-    run = store.create_run(info, RunData(metrics=dict(body.metrics), params=dict(body.params),
-                                         tags=dict(body.tags)))
-    return RunResponse(run=run.to_dict())
-
-
-@router.patch("/runs/{run_id}", response_model=RunResponse, openapi_extra=needs(Action.WRITE))
-def update_run(run_id: str, body: UpdateRunRequest, store: StoreDep) -> RunResponse:
-    """Set a run's status or end time; add metrics, params and tags."""
-    run = store.update_run(run_id, status=None if body.status is None else
-                           RunStatus.parse(body.status), end_time=body.end_time,
-                           metrics=body.metrics, params=body.params, tags=body.tags)
-    return RunResponse(run=run.to_dict())
-
-
-@router.post("/runs/{run_id}/traces", response_model=LinkedResponse,
-             openapi_extra=needs(Action.WRITE))
-def link_run_traces(run_id: str, body: LinkTracesRequest, store: StoreDep) -> LinkedResponse:
-    """Link traces of the run's experiment to it (an evaluation's rows)."""
-    return LinkedResponse(linked=store.link_run_traces(run_id, body.trace_ids))
 
 
 # -- labeling sessions -----------------------------------------------------------------------

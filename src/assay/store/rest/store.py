@@ -333,6 +333,20 @@ class RestStore(Store):
                                idempotent=True, json={"trace_ids": list(trace_ids)})
         return list(body["linked"])
 
+    def search_runs(self, experiment_ids: Sequence[str], max_results: int = 1000,
+                    page_token: str | None = None, filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None) -> PagedList[Run]:
+        def fetch(size: int, token: str | None) -> tuple[list[Run], str | None]:
+            body = self._http.call("POST", "/api/v1/runs/search", idempotent=True, json={
+                "experiment_ids": [str(e) for e in experiment_ids], "max_results": size,
+                "page_token": token, "filter_string": filter_string,
+                "order_by": list(order_by) if order_by is not None else None})
+            return [Run.from_dict(r) for r in body["runs"]], body.get("next_page_token")
+
+        experiment_keys(experiment_ids)
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
                             created_by: str | None = None) -> LabelSchema:
         # created_by is the caller as the server knows them.

@@ -57,6 +57,7 @@ from assay.store.sql import (
     credentials,
     experiment_stats,
     experiments,
+    run_search,
     search,
     sessions,
     trace_tags,
@@ -496,6 +497,13 @@ class SqlStore(ServerStore):
     def link_run_traces(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
         with self._writing() as conn:
             return sql_runs.link_traces(conn, run_id, trace_ids)
+
+    def search_runs(self, experiment_ids: Sequence[str], max_results: int = 1000,
+                    page_token: str | None = None, filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None) -> PagedList[Run]:
+        with self._reading() as conn:
+            return run_search.search_runs(conn, self._dialect, experiment_ids, max_results,
+                                          page_token, filter_string, order_by)
 
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
                             created_by: str | None = None) -> LabelSchema:
