@@ -123,3 +123,64 @@ def test_the_run_page_in_the_browser(ui_server: Served, browser: Browser, tmp_pa
         expect(page.locator("table.eval-rows tbody tr")).to_have_count(6)
     finally:
         context.close()
+
+
+def test_the_evaluations_tab_lists_runs_and_compares_two(ui_server: Served) -> None:
+    first = _evaluate(ui_server, rows=6)
+
+    @scorer(name="mentions_paris")
+    def stricter(outputs: Any) -> bool:
+        return str(outputs) == "Paris"
+
+    with default_runtime(ui_server.store.uri):
+        second = evaluate(data=[{"inputs": {"n": n, "question": f"Where {n}?"},
+                                 "outputs": "Paris" if n % 3 else "Lyon"}
+                                for n in range(6)], scorers=[stricter], run_name="candidate")
+    eid = ui_server.store.get_run(first).info.experiment_id
+    listed = ui_server.http.get(f"/experiments/{eid}/evaluations.json").json()
+    assert [r["name"] for r in listed["runs"]] == ["candidate", "nightly"]
+    assert listed["runs"][1]["scores"][0] == {"name": "mentions_paris", "mean": 0.5,
+                                              "errors": 0.0}
+    html = ui_server.http.get(f"/experiments/{eid}/evaluations").text
+    assert 'aria-current="page" class="active">Evaluations</a>' in html
+
+    compared = ui_server.http.get(
+        f"/experiments/{eid}/evaluations/compare.json?candidate={second.run_id}"
+        f"&baseline={first}").json()
+    assert compared["rows_shared"] == 6
+    [paris] = [s for s in compared["scorers"] if s["name"] == "mentions_paris"]
+    # Rows 0..5: the baseline passes 1, 3, 5; the candidate passes 1, 2, 4, 5.
+    assert (paris["baseline_mean"], paris["candidate_mean"]) == (0.5, pytest.approx(4 / 6))
+    assert sorted(f["direction"] for f in paris["flips"]) == [
+        "fail_to_pass", "fail_to_pass", "pass_to_fail"]
+    assert paris["reading"] == "no significant change"
+    page_html = ui_server.http.get(
+        f"/experiments/{eid}/evaluations/compare?candidate={second.run_id}&baseline={first}")
+    assert page_html.status_code == 200 and "rows that flipped" in page_html.text
+    other = ui_server.store.create_experiment("elsewhere")
+    wrong = ui_server.http.get(f"/experiments/{other}/evaluations/compare?"
+                               f"candidate={second.run_id}&baseline={first}")
+    assert wrong.status_code == 400 and "not an evaluation run of this experiment" in wrong.text
+
+
+def test_the_judge_against_the_humans(ui_server: Served) -> None:
+    from assay.entities import Feedback
+    from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
+
+    run_id = _evaluate(ui_server, rows=4)
+    rows = ui_server.http.get(f"/runs/{run_id}.json").json()["rows"]
+    for i, row in enumerate(rows):  # humans fail row 1, which the scorer passed
+        ui_server.store.log_assessment(Feedback(
+            "mentions_paris", value=bool(i == 3), trace_id=row["trace_id"],
+            source=AssessmentSource(AssessmentSourceType.HUMAN, "ann")))
+    eid = ui_server.store.get_run(run_id).info.experiment_id
+    empty = ui_server.http.get(f"/experiments/{eid}/evaluations/judge.json").json()
+    assert empty["report"] is None and "mentions_paris" in empty["names"]
+    report = ui_server.http.get(f"/experiments/{eid}/evaluations/judge.json?"
+                                f"judge=mentions_paris&run={run_id}").json()["report"]
+    assert report["n"] == 4 and report["labels"] == ["fail", "pass"]
+    assert report["matrix"] == [[2, 1], [0, 1]]
+    assert report["accuracy"] == 0.75
+    assert [d["human_value"] for d in report["disagreements"]] == ["fail"]
+    html = ui_server.http.get(f"/experiments/{eid}/evaluations/judge?judge=mentions_paris").text
+    assert "Confusion matrix" in html and "75%" in html

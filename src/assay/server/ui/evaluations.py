@@ -1,4 +1,13 @@
-"""Evaluation runs: one run's scores, row by row.
+"""Evaluation runs: the list of an experiment's runs, one run's scores row by row, two runs
+compared, and a judge against the humans.
+
+``/experiments/{id}/evaluations`` lists the evaluation runs, newest first, with each score's
+mean; two chosen runs open the comparison. ``/experiments/{id}/evaluations/compare`` compares
+a candidate run with a baseline (``?candidate=&baseline=``): per score, both means, the
+difference with its confidence interval and the test's p-value, in words, and the rows that
+flipped. ``/experiments/{id}/evaluations/judge`` sets a judge's Feedback against the human
+labels of the same traces (``?judge=&human=&run=``): the confusion matrix, accuracy, kappa,
+true positive and negative rates, and the disagreements.
 
 ``/runs/{run_id}`` shows an evaluation run: its status, time and parameters, one card per
 score (its mean, how many rows passed and failed, errors, the tokens its judge used), and
@@ -11,6 +20,7 @@ page. Answers as JSON at the same URL plus
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -20,7 +30,9 @@ from fastapi.responses import RedirectResponse, Response
 from assay.entities import Assessment, Trace
 from assay.entities.run import Run, RunKind
 from assay.errors import InvalidParameterError
+from assay.genai.comparison import ScorerComparison, compare_runs
 from assay.genai.evaluation import ROW_KEY
+from assay.genai.judge_agreement import agreement_in
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
 from assay.server.ui.chips import assessment_chip
@@ -30,8 +42,9 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-#: Rows per page of a run.
+#: Rows per page of a run; runs per page of the list.
 ROWS_PER_PAGE = 100
+RUNS_PER_PAGE = 50
 #: What the run page says of a metric's aggregation.
 _AGGREGATIONS = ("mean", "median", "min", "max", "p90", "variance")
 _NAME_CHARS = 250
@@ -132,3 +145,149 @@ def _row(trace: Trace, run_id: str, names: list[str]) -> dict[str, Any]:
         "scores": {name: (assessment_chip(mine[name]) if name in mine else None)
                    for name in names},
     }
+
+
+@page_route(router, "/experiments/{experiment_id}/evaluations", action=Action.READ)
+def evaluations_page(request: Request, experiment_id: str, store: StoreDep,
+                     page_token: Annotated[str | None, Query(alias="page",
+                                                             max_length=4096)] = None,
+                     ) -> Response:
+    """The experiment's evaluation runs, newest first."""
+    experiment = store.get_experiment(experiment_id)
+    eid = experiment.experiment_id
+    found = store.search_runs([eid], max_results=RUNS_PER_PAGE, page_token=page_token,
+                              filter_string="attributes.kind = 'evaluation'")
+    base = f"/experiments/{quote(eid, safe='')}/evaluations"
+    runs = []
+    for run in found:
+        scores = _scores(run)
+        runs.append({**_run(run), "url": f"/runs/{quote(run.info.run_id, safe='')}",
+                     "scores": [{"name": name, "mean": m.get("mean"),
+                                 "errors": m.get("errors", 0.0)}
+                                for name, m in scores.items()]})
+    context = {
+        "experiment": _experiment(eid, experiment.name),
+        "runs": runs,
+        "compare_url": f"{base}/compare",
+        "judge_url": f"{base}/judge",
+        "next_url": f"{base}?{urlencode({'page': found.token})}" if found.token else None,
+        "first_url": base if page_token else None,
+    }
+    return page(request, "evaluations/list.html", context)
+
+
+def _experiment(eid: str, name: str) -> dict[str, str]:
+    return {"experiment_id": eid, "name": name, "url": f"/experiments/{quote(eid, safe='')}"}
+
+
+_RUN_ID_QUERY = Query(min_length=1, max_length=64)
+
+
+@page_route(router, "/experiments/{experiment_id}/evaluations/compare", action=Action.READ)
+def compare_page(request: Request, experiment_id: str, store: StoreDep,
+                 candidate: Annotated[str, _RUN_ID_QUERY],
+                 baseline: Annotated[str, _RUN_ID_QUERY]) -> Response:
+    """A candidate evaluation run against a baseline, score by score."""
+    experiment = store.get_experiment(experiment_id)
+    eid = experiment.experiment_id
+    runs = {}
+    for role, run_id in (("candidate", candidate), ("baseline", baseline)):
+        run = store.get_run(run_id)
+        if run.info.experiment_id != eid or run.info.kind is not RunKind.EVALUATION:
+            raise InvalidParameterError(
+                f"Invalid {role} {run_id!r}: not an evaluation run of this experiment")
+        runs[role] = {**_run(run), "url": f"/runs/{quote(run_id, safe='')}"}
+    result = compare_runs(store, candidate, baseline)
+    context = {
+        "experiment": _experiment(eid, experiment.name),
+        "candidate": runs["candidate"], "baseline": runs["baseline"],
+        "confidence_level": result.confidence_level,
+        "rows_shared": result.rows_shared, "baseline_rows": result.baseline_rows,
+        "candidate_rows": result.candidate_rows,
+        "scorers": [_compared(s, result.confidence_level) for s in result.scorers],
+        "swap_url": (f"/experiments/{quote(eid, safe='')}/evaluations/compare?"
+                     f"{urlencode({'candidate': baseline, 'baseline': candidate})}"),
+    }
+    return page(request, "evaluations/compare.html", context)
+
+
+def _compared(s: ScorerComparison, level: float) -> dict[str, Any]:
+    significant = s.p_value is not None and s.p_value < 1 - level
+    if s.kind in ("baseline_only", "candidate_only"):
+        reading = f"only in the {s.kind.split('_')[0]} run"
+    elif s.difference is None:
+        reading = s.note or "not compared"
+    elif not significant:
+        reading = "no significant change"
+    else:
+        reading = "better" if s.difference > 0 else "worse"
+        reading = f"{reading}, beyond noise (p = {s.p_value:.3g})"
+    return {
+        "name": s.name, "kind": s.kind, "n": s.n, "baseline_mean": s.baseline_mean,
+        "candidate_mean": s.candidate_mean, "difference": s.difference,
+        "interval": list(s.interval) if s.interval is not None else None,
+        "test": {"mcnemar": "McNemar's exact test", "wilcoxon": "Wilcoxon signed-rank",
+                 None: None}[s.test],
+        "p_value": s.p_value, "significant": significant, "reading": reading,
+        "baseline_errors": s.baseline_errors, "candidate_errors": s.candidate_errors,
+        "flips": [{"direction": f.direction, "inputs": json.dumps(f.inputs, default=str)[:300],
+                   "baseline_url": f"/traces/{quote(f.baseline_trace_id, safe='')}",
+                   "candidate_url": f"/traces/{quote(f.candidate_trace_id, safe='')}",
+                   "baseline_value": f.baseline_value, "candidate_value": f.candidate_value}
+                  for f in s.flips],
+    }
+
+
+_NAME_QUERY = Query(min_length=1, max_length=_NAME_CHARS)
+
+
+@page_route(router, "/experiments/{experiment_id}/evaluations/judge", action=Action.READ)
+def judge_page(request: Request, experiment_id: str, store: StoreDep,
+               judge: Annotated[str | None, _NAME_QUERY] = None,
+               human: Annotated[str | None, _NAME_QUERY] = None,
+               run: Annotated[str | None, _RUN_ID_QUERY] = None) -> Response:
+    """A judge's Feedback against the human labels of the same traces."""
+    experiment = store.get_experiment(experiment_id)
+    eid = experiment.experiment_id
+    names = [n.name for n in store.list_assessment_names(eid, max_results=500)]
+    report = None
+    if judge is not None:
+        if run is not None and store.get_run(run).info.experiment_id != eid:
+            raise InvalidParameterError(f"Invalid run {run!r}: not a run of this experiment")
+        found = agreement_in(store, judge, human, eid, run)
+        report = {
+            "judge_name": found.judge_name, "human_name": found.human_name, "n": found.n,
+            "labels": [_label(v) for v in found.labels],
+            "matrix": [list(row) for row in found.confusion_matrix],
+            "accuracy": found.accuracy, "cohen_kappa": found.cohen_kappa,
+            "kappa_reading": _kappa_words(found.cohen_kappa),
+            "true_positive_rate": found.true_positive_rate,
+            "true_negative_rate": found.true_negative_rate,
+            "judge_errors": found.judge_errors,
+            "without_human_label": found.without_human_label,
+            "disagreements": [{
+                "trace_id": d.trace_id, "url": f"/traces/{quote(d.trace_id, safe='')}",
+                "judge_value": _label(d.judge_value), "human_value": _label(d.human_value),
+                "judge_rationale": d.judge_rationale, "human_rationale": d.human_rationale,
+                "human": d.human} for d in found.disagreements],
+        }
+    context = {"experiment": _experiment(eid, experiment.name), "names": names,
+               "judge": judge, "human": human, "run": run, "report": report}
+    return page(request, "evaluations/judge.html", context)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "pass" if value else "fail"
+    return str(value)
+
+
+def _kappa_words(kappa: float | None) -> str:
+    """Landis and Koch's words for a kappa."""
+    if kappa is None:
+        return "undefined: one label only"
+    for bound, words in ((0.0, "no agreement beyond chance"), (0.2, "slight"),
+                         (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial")):
+        if kappa <= bound:
+            return words if bound == 0.0 else f"{words} agreement"
+    return "almost perfect agreement"
