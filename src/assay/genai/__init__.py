@@ -1,6 +1,6 @@
 """Assay's GenAI quality tools, as MLflow's ``mlflow.genai``: label schemas and labeling
-sessions for expert review, and evaluation with scorers and LLM judges
-(``assay.genai.scorers``, ``assay.genai.judges``).
+sessions for expert review, evaluation datasets (``assay.genai.datasets``), and evaluation
+with scorers and LLM judges (``assay.genai.scorers``, ``assay.genai.judges``).
 
 ``assay.genai.create_labeling_session(...)`` and ``from assay.genai.labeling import
 create_labeling_session`` name the same function.
@@ -8,7 +8,14 @@ create_labeling_session`` name the same function.
 
 from __future__ import annotations
 
-from assay.genai import label_schemas, labeling
+from assay.genai import datasets, label_schemas, labeling
+from assay.genai.datasets import (
+    EvaluationDataset,
+    create_dataset,
+    delete_dataset,
+    get_dataset,
+    search_datasets,
+)
 from assay.genai.evaluation import EvaluationResult, evaluate
 from assay.genai.label_schemas import (
     create_label_schema,
@@ -26,18 +33,24 @@ from assay.genai.labeling import (
 )
 
 __all__ = [
+    "EvaluationDataset",
     "EvaluationResult",
     "LabelingSession",
+    "create_dataset",
     "create_label_schema",
     "create_labeling_session",
+    "datasets",
+    "delete_dataset",
     "delete_label_schema",
     "delete_labeling_session",
     "evaluate",
+    "get_dataset",
     "get_label_schema",
     "get_labeling_session",
     "get_labeling_sessions",
     "label_schemas",
     "labeling",
     "list_label_schemas",
+    "search_datasets",
     "update_label_schema",
 ]
