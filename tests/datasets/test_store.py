@@ -3,6 +3,7 @@ HTTP: dedup and merge, versions, deleting records, search, and hostile arguments
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from assay.entities.dataset import MAX_INPUTS_CHARS, MAX_RECORDS_PER_CHANGE
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.store.base import Store
+from assay.store.sql import SqlStore
 
 
 def _inputs(records: list[Any]) -> list[dict[str, Any]]:
@@ -199,3 +201,35 @@ def test_a_missing_experiment_or_dataset_is_not_found(store: Store) -> None:
         store.merge_dataset_records("d-" + "0" * 32, [{"inputs": {"q": 1}}])
     with pytest.raises(NotFoundError):
         store.delete_dataset("d-" + "0" * 32)
+
+
+def test_concurrent_changes_of_one_dataset_make_one_version_each(sql_store: SqlStore) -> None:
+    dataset_id = sql_store.create_dataset("busy", ["0"]).dataset_id
+    errors: list[BaseException] = []
+
+    def merge(worker: int) -> None:
+        try:
+            for batch in range(3):
+                sql_store.merge_dataset_records(dataset_id, [
+                    {"inputs": {"worker": worker, "batch": batch, "i": i}} for i in range(20)]
+                    + [{"inputs": {"shared": True}, "tags": {f"w{worker}": str(batch)}}])
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=merge, args=(n,), name=f"merge-{n}") for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    latest = sql_store.get_dataset(dataset_id=dataset_id)
+    assert (latest.version, latest.num_records) == (12, 4 * 3 * 20 + 1)
+    records = sql_store.list_dataset_records(dataset_id, max_results=10_000)
+    assert len(records) == latest.num_records
+    shared = [r for r in records if "shared" in r.inputs]
+    assert len(shared) == 1 and dict(shared[0].tags) == {f"w{n}": "2" for n in range(4)}
+    counts = [sql_store.get_dataset(dataset_id=dataset_id, version=v).num_records
+              for v in range(13)]
+    assert counts == [0, *sorted(counts[1:])] and counts[1] == 21
+    for version, count in enumerate(counts):
+        assert len(sql_store.list_dataset_records(dataset_id, version, 10_000)) == count

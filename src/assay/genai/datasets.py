@@ -261,7 +261,7 @@ def _session_traces(store: Store, run_id: str, experiment_id: str) -> list[Trace
     token: str | None = None
     while True:
         page = store.search_traces([experiment_id], max_results=_PAGE, page_token=token,
-                                   run_id=run_id)
+                                   run_id=run_id, order_by=["timestamp_ms ASC"])
         traces.extend(page)
         token = page.token
         if token is None:

@@ -40,6 +40,7 @@ from assay.entities.overview import (
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
+    AlreadyExistsError,
     AssayError,
     InvalidParameterError,
     InvalidTrackingURIError,
@@ -566,9 +567,13 @@ class SqlStore(ServerStore):
     def create_dataset(self, name: str, experiment_ids: Sequence[str],
                        tags: Mapping[str, str] | None = None,
                        created_by: str | None = None) -> DatasetInfo:
-        with self._writing_checked("the dataset") as conn:
-            return sql_datasets.create_dataset(conn, name, experiment_ids, tags, created_by,
-                                               _now_ms())
+        try:
+            with self._writing() as conn:
+                return sql_datasets.create_dataset(conn, name, experiment_ids, tags,
+                                                   created_by, _now_ms())
+        except sa.exc.IntegrityError as exc:
+            # Another writer took the name between the check and the insert.
+            raise AlreadyExistsError(f"Dataset with name {name!r} already exists") from exc
 
     def get_dataset(self, *, dataset_id: str | None = None, name: str | None = None,
                     version: int | None = None) -> DatasetInfo:
