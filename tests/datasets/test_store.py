@@ -7,11 +7,14 @@ import threading
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from assay.entities.dataset import MAX_INPUTS_CHARS, MAX_RECORDS_PER_CHANGE
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.store.base import Store
 from assay.store.sql import SqlStore
+from assay.store.sql.engine import create_engine
+from assay.store.sql.schema import dataset_records
 
 
 def _inputs(records: list[Any]) -> list[dict[str, Any]]:
@@ -233,3 +236,25 @@ def test_concurrent_changes_of_one_dataset_make_one_version_each(sql_store: SqlS
     assert counts == [0, *sorted(counts[1:])] and counts[1] == 21
     for version, count in enumerate(counts):
         assert len(sql_store.list_dataset_records(dataset_id, version, 10_000)) == count
+
+
+def test_a_version_stores_what_changed_not_a_copy(database_uri: str) -> None:
+    store = SqlStore(database_uri)
+    try:
+        dataset_id = store.create_dataset("big", ["0"]).dataset_id
+        store.merge_dataset_records(dataset_id, [{"inputs": {"i": i}} for i in range(200)])
+        for version in range(5):
+            store.merge_dataset_records(dataset_id, [
+                {"inputs": {"i": version}, "expectations": {"v": version}}])
+        first = store.list_dataset_records(dataset_id, max_results=1)[0].record_id
+        store.delete_dataset_records(dataset_id, [first])
+    finally:
+        store.close()
+    engine, _ = create_engine(database_uri)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(sa.func.count()).select_from(dataset_records)
+                                .where(dataset_records.c.dataset_id == dataset_id)).scalar()
+    finally:
+        engine.dispose()
+    assert rows == 200 + 5  # seven versions, one row per record plus one per update

@@ -87,10 +87,10 @@ def create_dataset(conn: Connection, name: str, experiment_ids: Sequence[str],
 
 
 def get_dataset(conn: Connection, *, dataset_id: str | None = None, name: str | None = None,
-                version: int | None = None, for_update: bool = False) -> DatasetInfo:
+                version: int | None = None) -> DatasetInfo:
     """The dataset with this id or name at ``version`` (default the latest)."""
     wanted = check_version(version)
-    row = _dataset_row(conn, dataset_id, name, for_update)
+    row = _dataset_row(conn, dataset_id, name, for_update=False)
     if wanted is not None and wanted > row["version"]:
         raise NotFoundError(
             f"Dataset {row['name']!r} has no version {wanted}; its latest is {row['version']}")
