@@ -75,6 +75,12 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/labeling-sessions/{run_id}/routing-rules", "post"),
         ("/api/v1/labeling-sessions/{run_id}/routing-rules", "get"),
         ("/api/v1/labeling-sessions/{run_id}/routing-rules/{rule_id}", "delete"),
+        ("/api/v1/datasets", "post"), ("/api/v1/datasets/search", "post"),
+        ("/api/v1/datasets/get-by-name", "get"), ("/api/v1/datasets/{dataset_id}", "get"),
+        ("/api/v1/datasets/{dataset_id}", "delete"),
+        ("/api/v1/datasets/{dataset_id}/records", "post"),
+        ("/api/v1/datasets/{dataset_id}/records", "get"),
+        ("/api/v1/datasets/{dataset_id}/records/delete", "post"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

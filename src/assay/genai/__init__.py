@@ -1,7 +1,8 @@
 """Assay's GenAI quality tools, as MLflow's ``mlflow.genai``: label schemas and labeling
-sessions for expert review, evaluation with scorers and LLM judges
-(``assay.genai.scorers``, ``assay.genai.judges``), the comparison of two evaluation runs and
-a judge's agreement with human labels.
+sessions for expert review, evaluation datasets (``assay.genai.datasets``),
+evaluation with scorers and LLM judges (``assay.genai.scorers``,
+``assay.genai.judges``), the comparison of two evaluation runs and a judge's
+agreement with human labels.
 
 ``assay.genai.create_labeling_session(...)`` and ``from assay.genai.labeling import
 create_labeling_session`` name the same function.
@@ -9,8 +10,15 @@ create_labeling_session`` name the same function.
 
 from __future__ import annotations
 
-from assay.genai import label_schemas, labeling
+from assay.genai import datasets, label_schemas, labeling
 from assay.genai.comparison import EvaluationComparison, compare_evaluations
+from assay.genai.datasets import (
+    EvaluationDataset,
+    create_dataset,
+    delete_dataset,
+    get_dataset,
+    search_datasets,
+)
 from assay.genai.evaluation import EvaluationResult, evaluate
 from assay.genai.judge_agreement import JudgeAgreement, judge_agreement
 from assay.genai.label_schemas import (
@@ -31,15 +39,20 @@ from assay.genai.labeling import (
 
 __all__ = [
     "EvaluationComparison",
+    "EvaluationDataset",
     "EvaluationResult",
     "JudgeAgreement",
     "LabelingSession",
     "compare_evaluations",
+    "create_dataset",
     "create_label_schema",
     "create_labeling_session",
+    "datasets",
+    "delete_dataset",
     "delete_label_schema",
     "delete_labeling_session",
     "evaluate",
+    "get_dataset",
     "get_gold_labels",
     "get_label_schema",
     "get_labeling_session",
@@ -48,5 +61,6 @@ __all__ = [
     "label_schemas",
     "labeling",
     "list_label_schemas",
+    "search_datasets",
     "update_label_schema",
 ]

@@ -437,6 +437,9 @@ def evaluate(data: Any, scorers: Sequence[Scorer], predict_fn: Callable[..., Any
         params["model_id"] = str(model_id)
     if predict_fn is not None:
         params["predict_fn"] = getattr(predict_fn, "__qualname__", repr(predict_fn))[:500]
+    dataset_params = getattr(data, "evaluation_params", None)  # a dataset: which version
+    if callable(dataset_params):
+        params.update(dataset_params())
     store.create_run(RunInfo(run_id=run_id, experiment_id=experiment_id,
                              run_name=run_name or time.strftime("evaluation-%Y%m%d-%H%M%S"),
                              kind=RunKind.EVALUATION), RunData(params=params))

@@ -45,6 +45,8 @@ from assay.store.uri import is_server_uri
 if TYPE_CHECKING:
     import pandas
 
+    from assay.genai.datasets import EvaluationDataset
+
 __all__ = [
     "LabelingSession",
     "create_labeling_session",
@@ -269,6 +271,17 @@ class LabelingSession:
     def skip(self, trace_id: str, reviewer: str) -> None:
         """``reviewer`` passes on an item; it goes to someone else."""
         _runtime.runtime().store().skip_labeling_item(self.run_id, trace_id, reviewer)
+
+    # -- building a dataset ----------------------------------------------------------------
+    def sync(self, to_dataset: str) -> EvaluationDataset:
+        """Add the session's items to the dataset named ``to_dataset`` (created in the
+        session's experiment when missing), each with the reviewers' expectations: per
+        question, the value every reviewer gave, else the latest answer. An item already in
+        the dataset is merged. Returns the dataset, at its new version."""
+        from assay.genai.datasets import sync_labeling_session
+
+        return sync_labeling_session(self.run_id, self.experiment_id, self.label_schemas,
+                                     to_dataset)
 
 
 def create_labeling_session(name: str, *, assigned_users: Sequence[str] | None = None,

@@ -31,14 +31,16 @@ from assay.store.checks import (
     experiment_keys,
     parse_experiment_id,
 )
+from assay.store.datasets import Datasets
 from assay.store.labeling import Labeling
 
 __all__ = ["Store"]
 
 
-class Store(Labeling, abc.ABC):
+class Store(Labeling, Datasets, abc.ABC):
     """Where experiments, traces, spans and assessments are kept (and, from
-    :class:`~assay.store.labeling.Labeling`, runs, label schemas and labeling sessions)."""
+    :class:`~assay.store.labeling.Labeling`, runs, label schemas and labeling sessions; from
+    :class:`~assay.store.datasets.Datasets`, evaluation datasets)."""
 
     #: The tracking URI this store was opened with (passwords masked).
     uri: str

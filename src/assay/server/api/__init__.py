@@ -8,6 +8,7 @@ from assay.server.api import (
     analytics,
     assessment_records,
     assessments,
+    datasets,
     experiments,
     feedback,
     feedback_tokens,
@@ -26,6 +27,7 @@ def build_router() -> APIRouter:
     """The ``/api/v1`` router with every resource's routes."""
     router = APIRouter(prefix="/api/v1")
     for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
-                   users, feedback_tokens, feedback, server_stats, labeling, runs):
+                   users, feedback_tokens, feedback, server_stats, labeling, runs,
+                   datasets):
         router.include_router(module.router)
     return router

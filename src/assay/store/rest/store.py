@@ -28,6 +28,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
 from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
+from assay.entities.dataset import (
+    DatasetInfo,
+    DatasetRecord,
+    check_dataset_experiment_ids,
+    check_dataset_id,
+    check_dataset_name,
+    check_dataset_tags,
+    check_new_records,
+    check_record_ids,
+    check_version,
+)
 from assay.entities.label_schema import LabelInput, LabelSchema, input_to_dict
 from assay.entities.labeling import (
     GoldLabel,
@@ -526,6 +537,94 @@ class RestStore(Store):
     def delete_routing_rule(self, run_id: str, rule_id: str) -> None:
         self._http.call("DELETE", f"/api/v1/labeling-sessions/{_segment(run_id)}/"
                                   f"routing-rules/{_segment(rule_id)}")
+
+    # -- evaluation datasets ---------------------------------------------------------------
+    def create_dataset(self, name: str, experiment_ids: Sequence[str],
+                       tags: Mapping[str, str] | None = None,
+                       created_by: str | None = None) -> DatasetInfo:
+        # created_by is the caller as the server knows them.
+        check_dataset_name(name)
+        body = self._http.call("POST", "/api/v1/datasets", json={
+            "name": name, "experiment_ids": check_dataset_experiment_ids(experiment_ids),
+            "tags": check_dataset_tags(tags)})
+        return DatasetInfo.from_dict(body["dataset"])
+
+    def get_dataset(self, *, dataset_id: str | None = None, name: str | None = None,
+                    version: int | None = None) -> DatasetInfo:
+        if (dataset_id is None) == (name is None):
+            raise InvalidParameterError("Pass exactly one of dataset_id and name")
+        params: dict[str, Any] = {}
+        if check_version(version) is not None:
+            params["version"] = version
+        if dataset_id is not None:
+            check_dataset_id(dataset_id)
+            body = self._http.call("GET", f"/api/v1/datasets/{_segment(dataset_id)}",
+                                   params=params)
+        else:
+            check_dataset_name(name)
+            body = self._http.call("GET", "/api/v1/datasets/get-by-name",
+                                   params={**params, "name": name})
+        return DatasetInfo.from_dict(body["dataset"])
+
+    def search_datasets(self, experiment_ids: Sequence[str] | None = None,
+                        filter_string: str | None = None, max_results: int = 1000,
+                        order_by: Sequence[str] | None = None,
+                        page_token: str | None = None) -> PagedList[DatasetInfo]:
+        def fetch(size: int, token: str | None) -> tuple[list[DatasetInfo], str | None]:
+            body = self._http.call("POST", "/api/v1/datasets/search", idempotent=True, json={
+                "experiment_ids": None if experiment_ids is None
+                else [str(e) for e in experiment_ids],
+                "filter_string": filter_string, "max_results": size,
+                "order_by": None if order_by is None else list(order_by),
+                "page_token": token})
+            return ([DatasetInfo.from_dict(d) for d in body["datasets"]],
+                    body.get("next_page_token"))
+
+        if experiment_ids is not None:
+            experiment_keys(experiment_ids)
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        check_dataset_id(dataset_id)
+        self._http.call("DELETE", f"/api/v1/datasets/{_segment(dataset_id)}")
+
+    def merge_dataset_records(self, dataset_id: str, records: Sequence[Mapping[str, Any]],
+                              updated_by: str | None = None) -> DatasetInfo:
+        check_dataset_id(dataset_id)
+        checked = check_new_records(records)
+        # A merge sent again changes nothing more (no second version): safe to retry.
+        body = self._http.call("POST", f"/api/v1/datasets/{_segment(dataset_id)}/records",
+                               idempotent=True,
+                               json={"records": [r.to_dict() for r in checked]})
+        return DatasetInfo.from_dict(body["dataset"])
+
+    def delete_dataset_records(self, dataset_id: str, record_ids: Sequence[str],
+                               updated_by: str | None = None) -> DatasetInfo:
+        check_dataset_id(dataset_id)
+        body = self._http.call(
+            "POST", f"/api/v1/datasets/{_segment(dataset_id)}/records/delete",
+            idempotent=True, json={"record_ids": check_record_ids(record_ids)})
+        return DatasetInfo.from_dict(body["dataset"])
+
+    def list_dataset_records(self, dataset_id: str, version: int | None = None,
+                             max_results: int = 1000,
+                             page_token: str | None = None) -> PagedList[DatasetRecord]:
+        def fetch(size: int, token: str | None) -> tuple[list[DatasetRecord], str | None]:
+            params: dict[str, Any] = {"max_results": size}
+            if version is not None:
+                params["version"] = version
+            if token is not None:
+                params["page_token"] = token
+            body = self._http.call("GET", f"/api/v1/datasets/{_segment(dataset_id)}/records",
+                                   params=params)
+            return ([DatasetRecord.from_dict(r) for r in body["records"]],
+                    body.get("next_page_token"))
+
+        check_dataset_id(dataset_id)
+        check_version(version)
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

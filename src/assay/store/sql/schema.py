@@ -20,6 +20,11 @@ __all__ = [
     "NAMING_CONVENTION",
     "api_keys",
     "assessments",
+    "dataset_experiments",
+    "dataset_records",
+    "dataset_tags",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "label_schemas",
     "labeling_adjudications",
@@ -453,4 +458,95 @@ labeling_routed_traces = sa.Table(
     sa.Column("routed_time_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("rule_id", "trace_id"),
     sa.Index(None, "trace_id"),
+)
+
+
+# -- evaluation datasets (migration 0007) ----------------------------------------------------
+
+#: Evaluation datasets, unique by name; ``version`` is the latest (0: created, no change yet).
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(34), nullable=False),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("last_updated_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.UniqueConstraint("dataset_id"),
+    sa.UniqueConstraint("name"),
+    sa.Index(None, "created_time_ms"),
+    sa.Index(None, "last_update_time_ms"),
+)
+
+#: Which experiments a dataset belongs to (one or more).
+dataset_experiments = sa.Table(
+    "dataset_experiments",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(34),
+              sa.ForeignKey(datasets.c.dataset_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("experiment_id", ID_TYPE, sa.ForeignKey(experiments.c.experiment_id),
+              nullable=False),
+    sa.UniqueConstraint("dataset_id", "experiment_id"),
+    sa.Index(None, "experiment_id"),
+)
+
+#: A dataset's tags (not versioned), one row a key, for filters on ``tags.<key>``.
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(34),
+              sa.ForeignKey(datasets.c.dataset_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.UniqueConstraint("dataset_id", "key"),
+)
+
+#: Each version of a dataset: when it was made, by whom, and how many records it holds.
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(34),
+              sa.ForeignKey(datasets.c.dataset_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("num_records", sa.Integer, nullable=False),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.UniqueConstraint("dataset_id", "version"),
+)
+
+#: Records, each row one state of a record: it is in versions ``valid_from`` up to (not
+#: including) ``valid_to`` (NULL: still current). A change writes rows only for the records
+#: it touches, so a version costs what changed, not a copy of the dataset. ``record_id``
+#: stays the same across a record's rows; ``inputs_digest`` is what makes records unique.
+dataset_records = sa.Table(
+    "dataset_records",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(34),
+              sa.ForeignKey(datasets.c.dataset_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("record_id", sa.String(35), nullable=False),
+    sa.Column("inputs_digest", sa.String(64), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=True),
+    sa.Column("expectations", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("last_updated_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("valid_from", sa.Integer, nullable=False),
+    sa.Column("valid_to", sa.Integer, nullable=True),
+    # The record's place in its dataset (1, 2, ... as records were first added), kept by
+    # every row of the record: records are listed in this order.
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("dataset_id", "inputs_digest", "valid_from"),
+    sa.Index(None, "dataset_id", "record_id"),
+    sa.Index(None, "dataset_id", "position"),
 )

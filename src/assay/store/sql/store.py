@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trace, TraceInfo
 from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
+from assay.entities.dataset import DatasetInfo, DatasetRecord, check_new_records
 from assay.entities.label_schema import LabelInput, LabelSchema
 from assay.entities.labeling import (
     GoldLabel,
@@ -44,6 +45,7 @@ from assay.entities.overview import (
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
+    AlreadyExistsError,
     AssayError,
     InvalidParameterError,
     InvalidTrackingURIError,
@@ -63,6 +65,7 @@ from assay.store.sql import (
     trace_tags,
 )
 from assay.store.sql import assessments as sql_assessments
+from assay.store.sql import datasets as sql_datasets
 from assay.store.sql import gold as sql_gold
 from assay.store.sql import label_schemas as sql_label_schemas
 from assay.store.sql import labeling as sql_labeling
@@ -629,6 +632,59 @@ class SqlStore(ServerStore):
         with self._writing() as conn:
             sql_labeling.get_session(conn, run_id, lock=True)
             sql_routing.delete_rule(conn, run_id, rule_id)
+
+    # -- evaluation datasets ---------------------------------------------------------------
+    def create_dataset(self, name: str, experiment_ids: Sequence[str],
+                       tags: Mapping[str, str] | None = None,
+                       created_by: str | None = None) -> DatasetInfo:
+        try:
+            with self._writing() as conn:
+                return sql_datasets.create_dataset(conn, name, experiment_ids, tags,
+                                                   created_by, _now_ms())
+        except sa.exc.IntegrityError as exc:
+            # Another writer took the name between the check and the insert.
+            raise AlreadyExistsError(f"Dataset with name {name!r} already exists") from exc
+
+    def get_dataset(self, *, dataset_id: str | None = None, name: str | None = None,
+                    version: int | None = None) -> DatasetInfo:
+        with self._reading() as conn:
+            return sql_datasets.get_dataset(conn, dataset_id=dataset_id, name=name,
+                                            version=version)
+
+    def search_datasets(self, experiment_ids: Sequence[str] | None = None,
+                        filter_string: str | None = None, max_results: int = 1000,
+                        order_by: Sequence[str] | None = None,
+                        page_token: str | None = None) -> PagedList[DatasetInfo]:
+        with self._reading() as conn:
+            found, token = sql_datasets.search_datasets(conn, self._dialect, experiment_ids,
+                                                        filter_string, max_results, order_by,
+                                                        page_token)
+        return PagedList(found, token)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        with self._writing() as conn:
+            sql_datasets.delete_dataset(conn, dataset_id)
+
+    def merge_dataset_records(self, dataset_id: str, records: Sequence[Mapping[str, Any]],
+                              updated_by: str | None = None) -> DatasetInfo:
+        # Checked (and hashed) before taking a turn to write.
+        checked = check_new_records(records)
+        with self._writing_checked("the records") as conn:
+            return sql_datasets.merge_records(conn, dataset_id, checked, updated_by, _now_ms())
+
+    def delete_dataset_records(self, dataset_id: str, record_ids: Sequence[str],
+                               updated_by: str | None = None) -> DatasetInfo:
+        with self._writing() as conn:
+            return sql_datasets.delete_records(conn, dataset_id, record_ids, updated_by,
+                                               _now_ms())
+
+    def list_dataset_records(self, dataset_id: str, version: int | None = None,
+                             max_results: int = 1000,
+                             page_token: str | None = None) -> PagedList[DatasetRecord]:
+        with self._reading() as conn:
+            found, token = sql_datasets.list_records(conn, dataset_id, version, max_results,
+                                                     page_token)
+        return PagedList(found, token)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
