@@ -23,6 +23,8 @@ string is the one reported, with its position.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from assay.search.ast import (
     Comparison,
     Expr,
@@ -91,12 +93,60 @@ def parse_filter(text: str | None) -> Expr | None:
 class TokenReader:
     """A cursor over the tokens of one string, with the identifier rule shared with order_by."""
 
-    __slots__ = ("i", "text", "tokens")
+    __slots__ = ("i", "num_values", "text", "tokens")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.num_values = 0
+
+    def count_value(self, tok: Token) -> None:
+        """Count one more value (a clause's, or an IN list item), within :data:`MAX_VALUES`."""
+        self.num_values += 1
+        if self.num_values > MAX_VALUES:
+            raise FilterError(
+                f"The filter has too many values: the one at position {tok.pos} is past the "
+                f"limit of {MAX_VALUES:,} (clauses and IN list items together).",
+                position=tok.pos, fragment=tok.text)
+
+    def read_comparator(self, ident: Ident, word_ops: Mapping[str, Op], *,
+                        null_tests: bool, hint: str) -> Op:
+        """The comparator after ``ident``: a symbol, one of ``word_ops``, ``NOT IN``, and
+        with ``null_tests`` ``IS [NOT] NULL``; ``hint`` ends the error for anything else."""
+        tok = self.next()
+        if tok.kind == "op":
+            op = _SYMBOL_OPS.get(tok.text)
+            if op is None:
+                better = "=" if tok.text == "==" else "!="
+                raise FilterError(f"Invalid comparator {tok.text!r} at position {tok.pos}. "
+                                  f"Use {better!r}.", position=tok.pos, fragment=tok.text)
+            return op
+        word = tok.value if tok.kind == "word" and isinstance(tok.value, str) else ""
+        known = word_ops.get(word)
+        if known is not None:
+            return known
+        if word == "NOT":
+            after = self.next()
+            if after.kind == "word" and after.value == "IN":
+                return Op.NOT_IN
+            if after.kind == "word" and after.value in ("LIKE", "ILIKE", "RLIKE"):
+                raise FilterError(
+                    f"'NOT {after.value}' is not supported (position {tok.pos}); write "
+                    f"NOT {ident.text} {after.value} … instead.",
+                    position=tok.pos, fragment=self.text[tok.pos:after.pos + len(after.text)])
+            raise self.unexpected(after, "IN after NOT")
+        if word == "IS" and null_tests:
+            after = self.next()
+            negated = after.kind == "word" and after.value == "NOT"
+            if negated:
+                after = self.next()
+            if after.kind != "word" or after.value != "NULL":
+                raise self.unexpected(after, "NULL after IS" + (" NOT" if negated else ""))
+            return Op.IS_NOT_NULL if negated else Op.IS_NULL
+        raise FilterError(
+            f"Expected a comparator after {ident.text!r} at position {tok.pos}, found "
+            f"{describe_token(tok)}. {hint}", position=tok.pos, fragment=tok.text)
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -150,13 +200,12 @@ class TokenReader:
 
 
 class _Parser(TokenReader):
-    __slots__ = ("depth", "num_clauses", "num_values")
+    __slots__ = ("depth", "num_clauses")
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.depth = 0
         self.num_clauses = 0
-        self.num_values = 0
 
     def parse(self) -> Expr:
         expr = self.or_expr()
@@ -246,47 +295,10 @@ class _Parser(TokenReader):
         return SpanGroup((comparison,)) if isinstance(field, SpanField) else comparison
 
     def operator(self, ident: Ident) -> Op:
-        tok = self.next()
-        if tok.kind == "op":
-            op = _SYMBOL_OPS.get(tok.text)
-            if op is None:
-                better = "=" if tok.text == "==" else "!="
-                raise FilterError(f"Invalid comparator {tok.text!r} at position {tok.pos}. "
-                                  f"Use {better!r}.", position=tok.pos, fragment=tok.text)
-            return op
-        word = tok.value if tok.kind == "word" else ""
-        if word in _WORD_OPS:
-            return _WORD_OPS[word]
-        if word == "NOT":
-            after = self.next()
-            if after.kind == "word" and after.value == "IN":
-                return Op.NOT_IN
-            if after.kind == "word" and after.value in ("LIKE", "ILIKE", "RLIKE"):
-                raise FilterError(
-                    f"'NOT {after.value}' is not supported (position {tok.pos}); write "
-                    f"NOT {ident.text} {after.value} … instead.",
-                    position=tok.pos, fragment=self.text[tok.pos:after.pos + len(after.text)])
-            raise self.unexpected(after, "IN after NOT")
-        if word == "IS":
-            after = self.next()
-            negated = after.kind == "word" and after.value == "NOT"
-            if negated:
-                after = self.next()
-            if after.kind != "word" or after.value != "NULL":
-                raise self.unexpected(after, "NULL after IS" + (" NOT" if negated else ""))
-            return Op.IS_NOT_NULL if negated else Op.IS_NULL
-        raise FilterError(
-            f"Expected a comparator after {ident.text!r} at position {tok.pos}, found "
-            f"{describe_token(tok)}. Comparators: {describe_ops(frozenset(Op))}. Names with "
-            "special characters need backticks.", position=tok.pos, fragment=tok.text)
-
-    def count_value(self, tok: Token) -> None:
-        self.num_values += 1
-        if self.num_values > MAX_VALUES:
-            raise FilterError(
-                f"The filter has too many values: the one at position {tok.pos} is past the "
-                f"limit of {MAX_VALUES:,} (clauses and IN list items together).",
-                position=tok.pos, fragment=tok.text)
+        return self.read_comparator(
+            ident, _WORD_OPS, null_tests=True,
+            hint=f"Comparators: {describe_ops(frozenset(Op))}. Names with special characters "
+                 "need backticks.")
 
     def value(self, ident: Ident, field: Field, op: Op, rule: Rule) -> Value:
         if op is Op.IS_NULL or op is Op.IS_NOT_NULL:

@@ -39,7 +39,7 @@ from assay.search.ast import Op
 from assay.search.errors import FilterError
 from assay.search.fields import Ident, describe_ops
 from assay.search.lexer import Token
-from assay.search.parser import MAX_CLAUSES, MAX_IN_VALUES, MAX_VALUES, TokenReader
+from assay.search.parser import MAX_CLAUSES, MAX_IN_VALUES, TokenReader
 from assay.search.values import check_number, describe_token
 
 __all__ = [
@@ -117,7 +117,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _NUMERIC = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
 _TEXT = frozenset({Op.EQ, Op.NE, Op.LIKE, Op.ILIKE})
 _ATTRIBUTE_TEXT = _TEXT | {Op.IN, Op.NOT_IN}
-_SYMBOL_OPS = {"=": Op.EQ, "!=": Op.NE, "<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
 _WORD_OPS = {"LIKE": Op.LIKE, "ILIKE": Op.ILIKE, "IN": Op.IN}
 
 
@@ -172,11 +171,7 @@ def with_run_tie_breakers(keys: Sequence[RunOrderKey]) -> list[RunOrderKey]:
 
 
 class _RunFilterParser(TokenReader):
-    __slots__ = ("num_values",)
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.num_values = 0
+    __slots__ = ()
 
     def parse(self) -> tuple[RunClause, ...]:
         clauses = [self.clause()]
@@ -229,26 +224,9 @@ class _RunFilterParser(TokenReader):
                          self.text[ident.pos:last.pos + len(last.text)])
 
     def operator(self, ident: Ident) -> Op:
-        tok = self.next()
-        if tok.kind == "op":
-            op = _SYMBOL_OPS.get(tok.text)
-            if op is None:
-                better = "=" if tok.text == "==" else "!="
-                raise FilterError(f"Invalid comparator {tok.text!r} at position {tok.pos}. "
-                                  f"Use {better!r}.", position=tok.pos, fragment=tok.text)
-            return op
-        word = tok.value if tok.kind == "word" else ""
-        if word in _WORD_OPS:
-            return _WORD_OPS[word]
-        if word == "NOT":
-            after = self.next()
-            if after.kind == "word" and after.value == "IN":
-                return Op.NOT_IN
-            raise self.unexpected(after, "IN after NOT")
-        raise FilterError(
-            f"Expected a comparator after {ident.text!r} at position {tok.pos}, found "
-            f"{describe_token(tok)}. Names with special characters need backticks, e.g. "
-            "metrics.`my-metric`.", position=tok.pos, fragment=tok.text)
+        return self.read_comparator(
+            ident, _WORD_OPS, null_tests=False,
+            hint="Names with special characters need backticks, e.g. metrics.`my-metric`.")
 
     def value(self, ident: Ident, field: RunField, op: Op) -> str | int | float | tuple[str, ...]:
         tok = self.next()
@@ -313,14 +291,6 @@ class _RunFilterParser(TokenReader):
                 return tuple(values)
             if sep.kind != ",":
                 raise self.unexpected(sep, f"',' or ')' in the {op.value} list")
-
-    def count_value(self, tok: Token) -> None:
-        self.num_values += 1
-        if self.num_values > MAX_VALUES:
-            raise FilterError(
-                f"The filter has too many values: the one at position {tok.pos} is past the "
-                f"limit of {MAX_VALUES:,} (clauses and IN list items together).",
-                position=tok.pos, fragment=tok.text)
 
 
 def _resolve(ident: Ident) -> RunField:
