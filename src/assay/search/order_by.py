@@ -14,8 +14,9 @@ The default order and the tie-breakers that make keyset paging stable come from
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from assay.search.ast import AssessmentField, MetadataField, TagField, TraceField
 from assay.search.errors import FilterError
@@ -48,20 +49,35 @@ def parse_order_by(items: Sequence[str] | None) -> list[OrderKey]:
             field, has something other than ASC/DESC after the field, or repeats a field
             (aliases count: ``timestamp`` repeats ``timestamp_ms``).
     """
+    return parse_order_items(items, _parse_item, "timestamp_ms DESC")
+
+
+class _Keyed(Protocol):
+    @property
+    def field(self) -> Hashable: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def parse_order_items(items: Sequence[str] | None, parse_item: Callable[[object, int], K],
+                      example: str) -> list[K]:
+    """Each ``order_by`` entry parsed by ``parse_item(item, index)``, refusing a plain string
+    and a field ordered twice (what the traces', runs' and other orders share)."""
     if items is None:
         return []
     if isinstance(items, str):
-        raise FilterError("order_by must be a list of strings, e.g. ['timestamp_ms DESC'], "
+        raise FilterError(f"order_by must be a list of strings, e.g. [{example!r}], "
                           f"not the string {items!r}.")
-    keys: list[OrderKey] = []
-    seen: dict[object, str] = {}
+    keys: list[K] = []
+    seen: dict[Hashable, str] = {}
     for index, item in enumerate(items):
-        key = _parse_item(item, index)
+        key = parse_item(item, index)
         if key.field in seen:
             raise FilterError(
                 f"`order_by` contains duplicate fields: {item!r} (entry {index}) orders by the "
-                f"same field as {seen[key.field]!r}.", fragment=item)
-        seen[key.field] = item
+                f"same field as {seen[key.field]!r}.", fragment=str(item))
+        seen[key.field] = str(item)
         keys.append(key)
     return keys
 

@@ -39,6 +39,7 @@ from assay.search.ast import Op
 from assay.search.errors import FilterError
 from assay.search.fields import Ident, describe_ops
 from assay.search.lexer import Token
+from assay.search.order_by import parse_order_items
 from assay.search.parser import MAX_CLAUSES, MAX_IN_VALUES, TokenReader
 from assay.search.values import check_number, describe_token
 
@@ -143,22 +144,7 @@ def parse_run_order_by(items: Sequence[str] | None) -> list[RunOrderKey]:
         FilterError: an entry that is not a string, names an unknown field, has something
             other than ASC/DESC after the field, or repeats a field.
     """
-    if items is None:
-        return []
-    if isinstance(items, str):
-        raise FilterError("order_by must be a list of strings, e.g. ['metrics.accuracy DESC'], "
-                          f"not the string {items!r}.")
-    keys: list[RunOrderKey] = []
-    seen: dict[RunField, str] = {}
-    for index, item in enumerate(items):
-        key = _parse_order_item(item, index)
-        if key.field in seen:
-            raise FilterError(
-                f"`order_by` contains duplicate fields: {item!r} (entry {index}) orders by the "
-                f"same field as {seen[key.field]!r}.", fragment=item)
-        seen[key.field] = item
-        keys.append(key)
-    return keys
+    return parse_order_items(items, _parse_order_item, "metrics.accuracy DESC")
 
 
 def with_run_tie_breakers(keys: Sequence[RunOrderKey]) -> list[RunOrderKey]:
