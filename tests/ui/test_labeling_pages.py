@@ -76,16 +76,18 @@ def test_disagreements_list_each_reviewers_answer(ui_server: Served,
                                                   seeded: Disagreeing) -> None:
     body = ui_server.http.get(_session_path(seeded) + ".json").json()
     by_name = {q["name"]: q for q in body["questions"]}
-    accuracy = by_name["response_accuracy"]
-    assert accuracy["num_disagreements"] == 1
-    (d,) = accuracy["disagreements"]
-    assert d["trace_id"] == seeded.disputed
-    assert {a["reviewer"]: a["shown"] for a in d["answers"]} == {
-        ALICE: "Accurate", BOB: "Inaccurate"}
-    assert d["gold"] is None
-    helpful = by_name["helpful"]["disagreements"][0]
-    assert {a["shown"] for a in helpful["answers"]} == {"Helpful", "Not helpful"}
+    assert by_name["response_accuracy"]["num_disagreements"] == 1
     assert by_name["issues"]["num_disagreements"] == 0
+    assert (body["num_disputed_items"], body["num_open_items"]) == (1, 1)
+    (dispute,) = body["disputes"]
+    assert dispute["trace_id"] == seeded.disputed
+    assert dispute["request"] == "Does it trace LLM apps?"
+    questions = {q["name"]: q for q in dispute["questions"]}
+    assert list(questions) == ["response_accuracy", "helpful", "rating"]
+    assert {a["reviewer"]: a["shown"] for a in questions["response_accuracy"]["answers"]} == {
+        ALICE: "Accurate", BOB: "Inaccurate"}
+    assert questions["response_accuracy"]["gold"] is None
+    assert {a["shown"] for a in questions["helpful"]["answers"]} == {"Helpful", "Not helpful"}
     gold = {item["trace_id"]: item["gold"] for item in body["items"]}
     assert gold[seeded.data.trace_ids[0]]["response_accuracy"]["shown"] == "Accurate"
     assert gold[seeded.disputed]["response_accuracy"] is None

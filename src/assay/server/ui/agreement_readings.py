@@ -26,7 +26,7 @@ _BANDS = ((0.0, "poor agreement (below 0)"), (0.20, "slight agreement (0.00\u201
 def kappa_reading(value: float) -> str:
     """A kappa in Landis & Koch's words, with its band."""
     if value < 0:
-        return "poor agreement (below 0): less than chance would give"
+        return "poor agreement (below 0): worse than chance"
     for top, words in _BANDS[1:]:
         if value <= top:
             return words
@@ -35,11 +35,11 @@ def kappa_reading(value: float) -> str:
 
 def _alpha_reading(value: float) -> str:
     if value >= 0.8:
-        return "reliable (0.800 or more, Krippendorff's threshold)"
+        return "reliable (0.800 or more)"
     if value >= 0.667:
-        return "tentative: good enough for tentative conclusions only (0.667\u20130.800)"
+        return "tentative conclusions only (0.667\u20130.800)"
     if value < 0:
-        return "unreliable: disagreement beyond what chance would give"
+        return "unreliable: below chance"
     return "unreliable (below 0.667)"
 
 
@@ -67,8 +67,7 @@ def agreement_card(agreement: Agreement | None, level: Level,
     p = agreement.percent_agreement
     if p is not None:
         add("percent_agreement", "Percent agreement", p,
-            f"reviewers gave the same answer in {p * 100:.0f}% of the pairs of answers "
-            "(not corrected for chance)")
+            "pairs of answers that are equal (not corrected for chance)")
     if agreement.cohen_kappa is not None:
         add("cohen_kappa", "Cohen's kappa", agreement.cohen_kappa,
             kappa_reading(agreement.cohen_kappa))
@@ -77,26 +76,25 @@ def agreement_card(agreement: Agreement | None, level: Level,
             kappa_reading(agreement.fleiss_kappa))
     alpha = agreement.krippendorff_alpha
     if alpha is not None:
-        add("krippendorff_alpha", f"Krippendorff's alpha ({level})", alpha,
-            _alpha_reading(alpha))
+        add("krippendorff_alpha", "Krippendorff's alpha", alpha,
+            _alpha_reading(alpha) + (" \u00b7 numbers compared by distance"
+                                     if level == "interval" else ""))
     labels = (schema.input if schema is not None and isinstance(schema.input, InputPassFail)
               else InputPassFail())
     if agreement.positive_agreement is not None:
         add("positive_agreement", f"Positive agreement ({labels.positive_label})",
             agreement.positive_agreement,
-            f"when one reviewer answers {labels.positive_label!r}, another does too "
-            f"{agreement.positive_agreement * 100:.0f}% of the time")
+            f"chance that a second reviewer also says {labels.positive_label!r}")
     if agreement.negative_agreement is not None:
         add("negative_agreement", f"Negative agreement ({labels.negative_label})",
             agreement.negative_agreement,
-            f"when one reviewer answers {labels.negative_label!r}, another does too "
-            f"{agreement.negative_agreement * 100:.0f}% of the time")
+            f"chance that a second reviewer also says {labels.negative_label!r}")
     n = agreement.n_items
     if n == 0:
         note = "No item has two answers yet: agreement needs at least two reviewers per item."
     elif n < TOO_FEW_ITEMS:
         note = (f"Only {n} item{'' if n == 1 else 's'} with two answers or more: too few "
-                "for these figures to mean much.")
+                "to mean much.")
     elif n < FEW_ITEMS:
         note = f"{n} items with two answers or more: few; read the figures with care."
     else:

@@ -38,8 +38,10 @@ __all__ = ["router", "session_url"]
 
 router = APIRouter()
 
-#: Disagreements listed per question (the rest are counted).
-DISAGREEMENTS_SHOWN = 25
+#: Items with a disagreement listed on the page (the rest are counted), open ones first.
+DISPUTES_SHOWN = 20
+#: The longest request or response shown beside a disagreement.
+_PREVIEW_CHARS = 600
 #: Items per page of the items table.
 ITEMS_PER_PAGE = 25
 _PATH = "/experiments/{experiment_id}/labeling/sessions/{run_id}"
@@ -86,9 +88,6 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
             "kind": schema.input.kind if schema else "missing",
             "agreement": agreement_card(agreement.get(name), levels.get(name, "nominal"),
                                         schema),
-            "disagreements": _disagreements(len(questions), name, schema,
-                                            disagreements.get(name, []), gold.get(name, {}),
-                                            error),
             "num_disagreements": len(disagreements.get(name, [])),
             "num_adjudicated": sum(1 for g in gold.get(name, {}).values() if g.adjudicated),
             "num_gold": len(gold.get(name, {})),
@@ -122,6 +121,11 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
                 for r in reviewers],
         },
         "questions": questions,
+        "disputes": _disputes(store, info, schemas, disagreements, gold, error),
+        "num_disputed_items": len({d.item_id for found in disagreements.values()
+                                   for d in found}),
+        "num_open_items": len({d.item_id for found in disagreements.values() for d in found
+                               if d.adjudicated is None}),
         "items": items,
         "next_items_url": f"{base}?{urlencode({'page': found.token})}#items"
         if found.token else None,
@@ -172,32 +176,62 @@ def _gold(schema: LabelSchema | None, label: GoldLabel | None) -> dict[str, Any]
             "adjudicated": label.adjudicated}
 
 
-def _disagreements(position: int, name: str, schema: LabelSchema | None, found: list[Any],
-                   gold: dict[str, GoldLabel],
-                   error: dict[str, Any] | None) -> list[dict[str, Any]]:
-    # Open ones first: they are what the owner has left to do.
-    ordered = sorted(found, key=lambda d: d.adjudicated is not None)[:DISAGREEMENTS_SHOWN]
-    rows = []
-    for d in ordered:
-        label = gold.get(d.item_id)
-        mine = (error if error is not None and error["trace_id"] == d.item_id
-                and error["schema"] == name else None)
-        value = (mine["values"].get("a0") if mine is not None else
-                 form_values(schema, label.value) if schema and label else None)
-        rows.append({
-            "trace_id": d.item_id,
-            "trace_url": f"/traces/{quote(d.item_id, safe='')}",
-            "answers": [{"reviewer": r, "shown": shown_value(schema, v),
-                         "pick": json.dumps(sorted(v) if isinstance(v, frozenset) else v,
-                                            ensure_ascii=False)}
-                        for r, v in sorted(d.answers.items())],
-            "gold": _gold(schema, label),
-            "question": (question_context(0, name, schema, value,
-                                          mine["message"] if mine else None)
-                         if schema else None),
-            "anchor": f"d{position}-{d.item_id}",
+def _disputes(store: Store, info: LabelingSessionInfo, schemas: dict[str, LabelSchema],
+              disagreements: dict[str, list[Any]], gold: dict[str, dict[str, GoldLabel]],
+              error: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The items whose reviewers disagree on some question, open ones first (at most
+    DISPUTES_SHOWN): each with its request and response, and per disputed question every
+    reviewer's answer and the control to set the final value."""
+    by_item: dict[str, list[tuple[int, str, Any]]] = {}
+    for position, name in enumerate(info.label_schemas):
+        for d in disagreements.get(name, []):
+            by_item.setdefault(d.item_id, []).append((position, name, d))
+    ranked = sorted(by_item, key=lambda item: all(d.adjudicated is not None
+                                                  for _, _, d in by_item[item]))
+    shown = ranked[:DISPUTES_SHOWN]
+    traces = store.find_traces(shown) if shown else {}
+    disputes = []
+    for item in shown:
+        trace = traces.get(item)
+        disputes.append({
+            "trace_id": item,
+            "trace_url": f"/traces/{quote(item, safe='')}",
+            "request": _clip(trace.info.request_preview if trace else None),
+            "response": _clip(trace.info.response_preview if trace else None),
+            "is_open": any(d.adjudicated is None for _, _, d in by_item[item]),
+            "questions": [_dispute(position, name, schemas.get(name), d,
+                                   gold.get(name, {}).get(item), error)
+                          for position, name, d in by_item[item]],
         })
-    return rows
+    return disputes
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= _PREVIEW_CHARS:
+        return text
+    return text[:_PREVIEW_CHARS - 1] + "\u2026"
+
+
+def _dispute(position: int, name: str, schema: LabelSchema | None, d: Any,
+             label: GoldLabel | None, error: dict[str, Any] | None) -> dict[str, Any]:
+    mine = (error if error is not None and error["trace_id"] == d.item_id
+            and error["schema"] == name else None)
+    value = (mine["values"].get("a0") if mine is not None else
+             form_values(schema, label.value) if schema and label and label.adjudicated
+             else None)
+    return {
+        "name": name,
+        "title": schema.question if schema else name,
+        "answers": [{"reviewer": r, "shown": shown_value(schema, v),
+                     "pick": json.dumps(sorted(v) if isinstance(v, frozenset) else v,
+                                        ensure_ascii=False)}
+                    for r, v in sorted(d.answers.items())],
+        "gold": _gold(schema, label),
+        "question": (question_context(0, name, schema, value,
+                                      mine["message"] if mine else None)
+                     if schema else None),
+        "anchor": f"d{position}-{d.item_id}",
+    }
 
 
 def _item(trace_id: str, request_preview: str | None, info: LabelingSessionInfo,
