@@ -362,3 +362,50 @@ def test_routes_declare_read_or_write(ui_server: Served) -> None:
     assert found
     for (path, methods), action in found.items():
         assert action is (Action.READ if methods == ("GET",) else Action.WRITE), path
+
+
+# -- sending traces from the traces table ----------------------------------------------------
+
+def test_traces_are_sent_from_the_table(ui_server: Served, seeded: Disagreeing) -> None:
+    http, store = ui_server.http, ui_server.store
+    eid, run_id = seeded.data.experiment_id, seeded.data.run_id
+    table = http.get(f"/experiments/{eid}", headers=HTML)
+    assert 'id="send-to-session"' in table.text and "Quickstart review" in table.text
+    assert f'value="{seeded.data.other_trace_id}" form="send-to-session"' in table.text
+    token = _token(table)
+    before = store.get_labeling_progress(run_id).items
+    sent = http.post(f"/experiments/{eid}/labeling/send", data={
+        "csrf_token": token, "session": run_id, "scope": "selected",
+        "trace_id": [seeded.data.other_trace_id, seeded.data.trace_ids[0]],
+        "back": f"/experiments/{eid}?n=50"})
+    assert sent.status_code == 303
+    assert sent.headers["location"].startswith(f"/experiments/{eid}?n=50&flash=1+trace+added")
+    assert store.get_labeling_progress(run_id).items == before + 1
+    everything = http.post(f"/experiments/{eid}/labeling/send", data={
+        "csrf_token": token, "session": run_id, "scope": "filter", "filter": "",
+        "back": "https://evil.example/"})
+    assert everything.status_code == 303
+    assert everything.headers["location"].startswith(f"/experiments/{eid}?flash=")
+    num_traces = store.get_experiment_stats([eid])[eid].num_traces
+    assert store.get_labeling_progress(run_id).items == num_traces
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"scope": "selected", "trace_id": "tr-" + "0" * 32}, "Invalid session"),
+    ({"session": "RUN", "scope": "selected"}, "Invalid trace_id"),
+    ({"session": "RUN", "scope": "selected", "trace_id": "<b>x</b>"}, "Invalid trace_id"),
+    ({"session": "RUN", "scope": "everything"}, "Invalid scope"),
+    ({"session": "RUN", "scope": "filter", "filter": "feedback.x ==="}, ""),
+])
+def test_a_bad_send_is_refused_and_adds_nothing(ui_server: Served, seeded: Disagreeing,
+                                                fields: dict[str, str], message: str) -> None:
+    http, store = ui_server.http, ui_server.store
+    eid, run_id = seeded.data.experiment_id, seeded.data.run_id
+    token = _token(http.get(f"/experiments/{eid}", headers=HTML))
+    before = store.get_labeling_progress(run_id).items
+    data = {k: (run_id if v == "RUN" else v) for k, v in fields.items()}
+    refused = http.post(f"/experiments/{eid}/labeling/send", data={"csrf_token": token, **data})
+    assert refused.status_code == 400
+    assert message in html.unescape(refused.text)
+    assert "<b>x</b>" not in refused.text
+    assert store.get_labeling_progress(run_id).items == before

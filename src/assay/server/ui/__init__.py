@@ -19,6 +19,7 @@ from assay.server.ui import (
     evaluations,
     experiments,
     labeling,
+    labeling_send,
     labeling_session,
     sessions,
     trace_detail,
@@ -32,6 +33,6 @@ def build_ui_router() -> APIRouter:
     """One router with every page of the UI."""
     router = APIRouter()
     for module in (experiments, traces, trace_detail, sessions, dashboard, evaluations,
-                   labeling, labeling_session, api_docs):
+                   labeling, labeling_session, labeling_send, api_docs):
         router.include_router(module.router)
     return router
