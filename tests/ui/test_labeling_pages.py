@@ -409,3 +409,23 @@ def test_a_bad_send_is_refused_and_adds_nothing(ui_server: Served, seeded: Disag
     assert message in html.unescape(refused.text)
     assert "<b>x</b>" not in refused.text
     assert store.get_labeling_progress(run_id).items == before
+
+
+def test_the_trace_page_shows_its_labeling_state(ui_server: Served,
+                                                 seeded: Disagreeing) -> None:
+    http = ui_server.http
+    first = seeded.data.trace_ids[0]
+    body = http.get(f"/traces/{first}.json").json()["labeling"]
+    assert [s["name"] for s in body["sessions"]] == ["Quickstart review"]
+    assert body["sessions"][0]["reviewed_by"] == [ALICE, BOB]
+    assert body["sessions"][0]["url"] == _session_path(seeded)
+    assert body["gold"]["response_accuracy"] == "Accurate"
+    assert body["gold"]["helpful"] == "true"
+    page = http.get(f"/traces/{first}", headers=HTML)
+    assert 'id="labeling-heading"' in page.text
+    assert f'href="{_session_path(seeded)}"' in page.text
+    # A trace in no session and without gold labels has no such panel.
+    lone = next(t.info.trace_id for t in ui_server.store.search_traces(
+        [seeded.data.experiment_id], max_results=50, include_spans=False)
+        if t.info.trace_id not in (*seeded.data.trace_ids, seeded.data.other_trace_id))
+    assert 'id="labeling-heading"' not in http.get(f"/traces/{lone}", headers=HTML).text
