@@ -151,6 +151,10 @@ def test_adjudication_refuses_what_is_not_the_sessions(ui_server: Served,
     unknown = http.post(path, data={"csrf_token": token, "trace_id": seeded.disputed,
                                     "schema": "nope", "a0": "1"})
     assert unknown.status_code == 400 and "Invalid schema" in unknown.text
+    garbled = http.post(path, data={"csrf_token": token, "trace_id": "<i>nope</i>",
+                                    "schema": "helpful", "pick": "true"})
+    assert garbled.status_code == 400
+    assert "Invalid trace_id" in html.unescape(garbled.text) and "<i>nope" not in garbled.text
     outside = http.post(path, data={"csrf_token": token, "trace_id": seeded.data.other_trace_id,
                                     "schema": "helpful", "pick": "true"})
     assert outside.status_code == 404
@@ -429,3 +433,38 @@ def test_the_trace_page_shows_its_labeling_state(ui_server: Served,
         [seeded.data.experiment_id], max_results=50, include_spans=False)
         if t.info.trace_id not in (*seeded.data.trace_ids, seeded.data.other_trace_id))
     assert 'id="labeling-heading"' not in http.get(f"/traces/{lone}", headers=HTML).text
+
+
+@pytest.mark.parametrize(("name", "fields", "field", "kept"), [
+    ("response_accuracy", {"kind": "categorical", "options": "Accurate\nPartially accurate"},
+     "options", "'Inaccurate'"),
+    ("rating", {"kind": "numeric", "min_value": "1", "max_value": "4"}, "max_value", "above 4"),
+    ("rating", {"kind": "numeric", "min_value": "3", "max_value": "5"}, "min_value", "below 3"),
+])
+def test_a_schema_edit_that_would_leave_answers_invalid_is_refused(
+        ui_server: Served, seeded: Disagreeing, name: str, fields: dict[str, str],
+        field: str, kept: str) -> None:
+    http, store = ui_server.http, ui_server.store
+    eid = seeded.data.experiment_id
+    schema = store.get_label_schema(experiment_id=eid, name=name)
+    path = f"/experiments/{eid}/labeling/schemas/{schema.schema_id}"
+    token = _token(http.get(path, headers=HTML))
+    refused = http.post(path, data={"csrf_token": token, "name": name, **fields})
+    assert refused.status_code == 400
+    assert kept in _error_at(refused, field)
+    assert store.get_label_schema(schema_id=schema.schema_id).input == schema.input
+
+
+def test_a_schema_edit_that_keeps_answers_valid_is_saved(ui_server: Served,
+                                                         seeded: Disagreeing) -> None:
+    http, store = ui_server.http, ui_server.store
+    eid = seeded.data.experiment_id
+    schema = store.get_label_schema(experiment_id=eid, name="response_accuracy")
+    path = f"/experiments/{eid}/labeling/schemas/{schema.schema_id}"
+    token = _token(http.get(path, headers=HTML))
+    saved = http.post(path, data={"csrf_token": token, "name": "response_accuracy",
+                                  "kind": "categorical",
+                                  "options": "Accurate\nInaccurate\nOff topic"})
+    assert saved.status_code == 303
+    assert store.get_label_schema(schema_id=schema.schema_id).input.parameters()[
+        "options"] == ["Accurate", "Inaccurate", "Off topic"]
