@@ -9,7 +9,7 @@ from assay.entities import Feedback
 from assay.entities.assessment import AssessmentSource, AssessmentSourceType
 from assay.entities.label_schema import InputNumeric, InputPassFail, LabelSchemaType
 from assay.entities.labeling import GoldLabel, LabelingSessionInfo
-from assay.entities.run import new_run_id
+from assay.entities.run import RunInfo, RunKind, new_run_id
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.store.base import Store
 from labeling.test_store import ACCURACY, EXPECTED, logged_traces, new_session, schema
@@ -240,3 +240,25 @@ def test_an_expectation_schema_needs_no_feedback_to_be_gold(store: Store) -> Non
     store.add_labeling_items(info.run_id, [a])
     store.submit_labeling_answers(info.run_id, a, "anyone", {"facts": 7}, None)
     assert store.get_gold_labels([a]) == {a: {"facts": 7}}
+
+
+def test_the_sessions_of_traces_newest_first(store: Store) -> None:
+    a, b, c = ids_of(store, 3)
+    older = new_session(store)
+    newer = new_session(store)
+    store.add_labeling_items(older.run_id, [a, b])
+    store.add_labeling_items(newer.run_id, [a])
+    evaluation = store.create_run(RunInfo(run_id=new_run_id(), experiment_id="0",
+                                          run_name="an evaluation", kind=RunKind.EVALUATION,
+                                          start_time=1))
+    store.link_run_traces(evaluation.info.run_id, [a, c])  # not a session: left out
+    found = store.list_trace_labeling_sessions([a, b, c, a])
+    assert found == {a: [newer.run_id, older.run_id], b: [older.run_id]}
+    store.remove_labeling_items(newer.run_id, [a])
+    assert store.list_trace_labeling_sessions([a]) == {a: [older.run_id]}
+    store.delete_labeling_session(older.run_id)
+    assert store.list_trace_labeling_sessions([a, b]) == {}
+    with pytest.raises(InvalidParameterError):
+        store.list_trace_labeling_sessions(["tr-" + "a" * 32] * 10_001)
+    with pytest.raises(InvalidParameterError):
+        store.list_trace_labeling_sessions(["nope"])

@@ -72,6 +72,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/labeling-sessions/{run_id}/items/{trace_id}/adjudication", "put"),
         ("/api/v1/labeling-sessions/{run_id}/gold", "get"),
         ("/api/v1/gold-labels/query", "post"),
+        ("/api/v1/trace-labeling-sessions/query", "post"),
         ("/api/v1/labeling-sessions/{run_id}/routing-rules", "post"),
         ("/api/v1/labeling-sessions/{run_id}/routing-rules", "get"),
         ("/api/v1/labeling-sessions/{run_id}/routing-rules/{rule_id}", "delete"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay import _runtime
 from assay.entities import Assessment, Trace
-from assay.entities.label_schema import InputNumeric, InputText, InputTextList
+from assay.entities.label_schema import InputNumeric, InputText, InputTextList, LabelInput
 from assay.entities.labeling import (
     GoldLabel,
     LabelingSessionInfo,
@@ -49,11 +49,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LabelingSession",
+    "agreement_by_schema",
     "create_labeling_session",
     "delete_labeling_session",
+    "disagreements_by_schema",
     "get_gold_labels",
     "get_labeling_session",
     "get_labeling_sessions",
+    "level_of",
 ]
 
 #: Where ``assay server`` listens by default: a local store's sessions are reviewed there.
@@ -172,25 +175,15 @@ class LabelingSession:
         and pass/fail, interval for numeric), and for pass/fail ``positive_agreement`` and
         ``negative_agreement``. Text questions are counted, not measured
         (``excluded_reason`` says so)."""
-        levels = self._levels()
-        return {name: compute_agreement(_hashable(by_item), levels[name])
-                for name, by_item in self.answers().items()}
+        return agreement_by_schema(self.answers(), self._levels())
 
     def disagreements(self) -> dict[str, list[Disagreement[str, str]]]:
         """Per question, the items whose reviewers answered differently, with each answer
         (text questions included) and, once an adjudicator settled one, the value they set
         (``adjudicated``; None until then)."""
         store = _runtime.runtime().store()
-        answers = store.get_labeling_answers(self.run_id)
-        gold = store.get_labeling_gold(self.run_id)
-        found: dict[str, list[Disagreement[str, str]]] = {}
-        for name, by_item in answers.items():
-            settled = gold.get(name, {})
-            found[name] = [
-                d._replace(adjudicated=settled[d.item_id].value)
-                if d.item_id in settled and settled[d.item_id].adjudicated else d
-                for d in list_disagreements(_hashable(by_item))]
-        return found
+        return disagreements_by_schema(store.get_labeling_answers(self.run_id),
+                                       store.get_labeling_gold(self.run_id))
 
     # -- gold labels -----------------------------------------------------------------------
     def adjudicate(self, trace_id: str, schema_name: str, value: Any, *,
@@ -221,13 +214,9 @@ class LabelingSession:
 
     def _levels(self) -> dict[str, Level]:
         store = _runtime.runtime().store()
-        levels: dict[str, Level] = {}
-        for name in self.label_schemas:
-            kind = store.get_label_schema(experiment_id=self.experiment_id, name=name).input
-            levels[name] = ("interval" if isinstance(kind, InputNumeric) else
-                            "text" if isinstance(kind, (InputText, InputTextList)) else
-                            "nominal")
-        return levels
+        return {name: level_of(store.get_label_schema(experiment_id=self.experiment_id,
+                                                      name=name).input)
+                for name in self.label_schemas}
 
     # -- routing rules ---------------------------------------------------------------------
     def add_routing_rule(self, filter_string: str, sample_rate: float = 1.0) -> RoutingRule:
@@ -343,6 +332,39 @@ def get_gold_labels(trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     the newest session (the one created last) that has a gold label for it; traces without
     any are left out. At most 10,000 ids a call."""
     return _runtime.runtime().store().get_gold_labels(list(trace_ids))
+
+
+def level_of(label_input: LabelInput) -> Level:
+    """The level at which a schema's answers are compared: interval for numbers, text for
+    free text (counted, not measured), nominal for the rest."""
+    return ("interval" if isinstance(label_input, InputNumeric) else
+            "text" if isinstance(label_input, (InputText, InputTextList)) else "nominal")
+
+
+def agreement_by_schema(answers: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                        levels: Mapping[str, Level]) -> dict[str, Agreement]:
+    """The agreement per question of a session's answers (schema name → trace id → reviewer
+    → value, as ``get_labeling_answers`` returns them) at each question's level (nominal
+    when ``levels`` does not name it). What :meth:`LabelingSession.agreement` returns; the
+    web UI's session page shows the same figures."""
+    return {name: compute_agreement(_hashable(by_item), levels.get(name, "nominal"))
+            for name, by_item in answers.items()}
+
+
+def disagreements_by_schema(answers: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                            gold: Mapping[str, Mapping[str, GoldLabel]]
+                            ) -> dict[str, list[Disagreement[str, str]]]:
+    """Per question, the items whose reviewers answered differently, each with its
+    adjudicated value when an adjudicator set one (what
+    :meth:`LabelingSession.disagreements` returns)."""
+    found: dict[str, list[Disagreement[str, str]]] = {}
+    for name, by_item in answers.items():
+        settled = gold.get(name, {})
+        found[name] = [
+            d._replace(adjudicated=settled[d.item_id].value)
+            if d.item_id in settled and settled[d.item_id].adjudicated else d
+            for d in list_disagreements(_hashable(by_item))]
+    return found
 
 
 def _hashable(by_item: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Hashable]]:

@@ -31,7 +31,7 @@ from assay.server.pending_sweep import pending_sweeps
 from assay.server.permissions import Action, declare, needs
 from assay.server.query_cancel import QueryBoundsMiddleware
 from assay.server.rate_limit import TokenBucketLimiter
-from assay.server.review import build_review_router
+from assay.server.review.pages import build_review_router
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
 from assay.server.ui import build_ui_router

@@ -199,3 +199,10 @@ class Labeling(abc.ABC):
     def delete_routing_rule(self, run_id: str, rule_id: str) -> None:
         """Delete a routing rule; the traces it routed stay in the session. NotFoundError
         if the session has no such rule."""
+
+    # -- a trace's sessions ----------------------------------------------------------------
+    @abc.abstractmethod
+    def list_trace_labeling_sessions(self, trace_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The labeling sessions that hold these traces as items (at most 10,000 ids a
+        call): trace id → the sessions' run ids, the newest session first. Traces in no
+        session are left out."""

@@ -390,6 +390,20 @@ def get_gold_labels(body: GoldLabelsRequest, store: StoreDep) -> TracesGoldRespo
     return TracesGoldResponse(gold_labels=store.get_gold_labels(body.trace_ids))
 
 
+class TraceSessionsResponse(BaseModel):
+    sessions: dict[str, list[str]] = Field(
+        description="Trace id to the run ids of the labeling sessions holding it, newest "
+                    "first; traces in none are left out")
+
+
+@router.post("/trace-labeling-sessions/query", response_model=TraceSessionsResponse,
+             openapi_extra=needs(Action.READ))
+def list_trace_labeling_sessions(body: GoldLabelsRequest,
+                                 store: StoreDep) -> TraceSessionsResponse:
+    """The labeling sessions that hold these traces as items."""
+    return TraceSessionsResponse(sessions=store.list_trace_labeling_sessions(body.trace_ids))
+
+
 def _gold_json(label: GoldLabel) -> dict[str, Any]:
     return {"value": label.value, "adjudicated": label.adjudicated}
 

@@ -5,17 +5,7 @@
 ``questions.py`` the form (a control per label schema input, and the answers read back);
 ``conversation.py`` the trace as a conversation. The templates are in
 ``templates/review/``; ``static/review.js`` adds the keyboard and the in-place next item.
+
+The package itself imports nothing (``pages.build_review_router`` gives the routes), so the
+web UI's owner pages can use ``questions.py`` without a cycle through the routes.
 """
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-from assay.server.review import pages
-
-__all__ = ["build_review_router"]
-
-
-def build_review_router() -> APIRouter:
-    """The review app's routes."""
-    return pages.router

@@ -51,9 +51,15 @@ from assay.server.ui.templating import (
 )
 from assay.store.base import Store
 
-__all__ = ["router"]
+__all__ = ["build_review_router", "router"]
 
 router = APIRouter()
+
+
+def build_review_router() -> APIRouter:
+    """The review app's routes."""
+    return router
+
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 1 << 20

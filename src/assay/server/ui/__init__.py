@@ -3,7 +3,9 @@ URL plus ``.json``.
 
 Pages: ``/`` (experiments), ``/experiments/{id}`` (traces), ``/traces/{id}`` (a trace),
 ``/experiments/{id}/sessions`` and ``/experiments/{id}/sessions/{session}``,
-``/experiments/{id}/dashboard``, ``/runs/{id}`` (an evaluation run); ``/docs``, the API
+``/experiments/{id}/dashboard``, ``/experiments/{id}/labeling`` (label schemas and
+labeling sessions) and ``/experiments/{id}/labeling/sessions/{run}`` (a session's
+progress, agreement and adjudication), ``/runs/{id}`` (an evaluation run); ``/docs``, the API
 reference.
 """
 
@@ -16,6 +18,9 @@ from assay.server.ui import (
     dashboard,
     evaluations,
     experiments,
+    labeling,
+    labeling_send,
+    labeling_session,
     sessions,
     trace_detail,
     traces,
@@ -28,6 +33,6 @@ def build_ui_router() -> APIRouter:
     """One router with every page of the UI."""
     router = APIRouter()
     for module in (experiments, traces, trace_detail, sessions, dashboard, evaluations,
-                   api_docs):
+                   labeling, labeling_session, labeling_send, api_docs):
         router.include_router(module.router)
     return router

@@ -31,6 +31,7 @@ from assay.server.ui.assessment_forms import (
 from assay.server.ui.assessment_forms import router as forms_router
 from assay.server.ui.span_views import span_detail, span_rows_html, span_tree, trace_start_ns
 from assay.server.ui.templating import environment, page, page_route, request_context
+from assay.server.ui.trace_labeling import labeling_state
 from assay.server.ui.traces import experiment_summary
 
 __all__ = ["assessment_groups", "router"]
@@ -126,6 +127,7 @@ def _render(request: Request, store: StoreDep, trace_id: str, span_id: str | Non
         "assessments": assessment_groups(trace.info.assessments, span_names),
         "assessment_names": sorted({n.name for n in names}),
         "notices": notices,
+        "labeling": labeling_state(store, trace),
         "form": dict(form or {}),
         "form_error": form_error,
         "_data_types": DATA_TYPES,

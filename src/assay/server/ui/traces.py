@@ -166,6 +166,12 @@ def traces_page(experiment_id: str, request: Request, store: StoreDep) -> Respon
         "_suggestions": RecentIds([], []) if is_json_request(request)
         else store.list_recent_ids(experiment.experiment_id, max_results=MAX_SUGGESTIONS),
         "_count_url": _count_url(view),
+        # The "Send to session" form (HTML only): the experiment's labeling sessions.
+        "_labeling_sessions": [] if is_json_request(request) else [
+            {"run_id": s.run_id, "name": s.name}
+            for s in store.list_labeling_sessions([experiment.experiment_id])],
+        "_send_url": f"/experiments/{quote(experiment.experiment_id, safe='')}/labeling/send",
+        "_back_url": view.url(),
     }
     status = 400 if filter_error or (errors and not traces) else 200
     return page(request, "traces/list.html", context, status=status)

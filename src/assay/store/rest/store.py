@@ -627,6 +627,12 @@ class RestStore(Store):
         return _pages(fetch, max_results, page_token)
 
     # -- lifecycle -----------------------------------------------------------------------
+    def list_trace_labeling_sessions(self, trace_ids: Sequence[str]) -> dict[str, list[str]]:
+        body = self._http.call("POST", "/api/v1/trace-labeling-sessions/query",
+                               json={"trace_ids": list(trace_ids)}, idempotent=True)
+        found: dict[str, list[str]] = body["sessions"]
+        return found
+
     def close(self) -> None:
         self._http.close()
 

@@ -56,6 +56,9 @@ from assay.store.sql.schema import (
     runs,
 )
 
+#: Trace ids per query of :func:`sessions_of_traces` (bound parameters stay few).
+_TRACE_CHUNK = 1000
+
 __all__ = [
     "DEFAULT_CLAIM_SECONDS",
     "add_items",
@@ -69,6 +72,7 @@ __all__ = [
     "progress",
     "remove_items",
     "session_answers",
+    "sessions_of_traces",
     "set_assigned_users",
     "skip_item",
     "submit_answers",
@@ -485,3 +489,20 @@ def _to_info(conn: Connection, row: RowMapping) -> LabelingSessionInfo:
         assigned_users=tuple(reviewers), reviewers_per_item=row["reviewers_per_item"],
         instructions=row["instructions"], created_by=row["user_id"],
         created_at=row["start_time_ms"])
+
+
+def sessions_of_traces(conn: Connection, trace_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The labeling sessions holding these traces: trace id → run ids, newest session
+    first (a run linked to traces that is not a session, an evaluation's, is left out)."""
+    found: dict[str, list[str]] = {}
+    ids = list(dict.fromkeys(trace_ids))
+    for start in range(0, len(ids), _TRACE_CHUNK):
+        chunk = ids[start:start + _TRACE_CHUNK]
+        for trace_id, run_id in conn.execute(
+                sa.select(run_traces.c.trace_id, run_traces.c.run_id)
+                .join(labeling_sessions, labeling_sessions.c.run_id == run_traces.c.run_id)
+                .join(runs, runs.c.run_id == run_traces.c.run_id)
+                .where(run_traces.c.trace_id.in_(chunk))
+                .order_by(runs.c.start_time_ms.desc(), runs.c.id.desc())):
+            found.setdefault(trace_id, []).append(run_id)
+    return found

@@ -752,6 +752,11 @@ class SqlStore(ServerStore):
         with self._reading() as conn:
             return experiment_stats.list_recent_ids(conn, experiment_id, max_results)
 
+    def list_trace_labeling_sessions(self, trace_ids: Sequence[str]) -> dict[str, list[str]]:
+        ids = sql_runs.check_trace_ids(trace_ids)
+        with self._reading() as conn:
+            return sql_labeling.sessions_of_traces(conn, ids)
+
 
 def _experiment_keys(traces: Sequence[Trace]) -> set[int]:
     keys = (parse_experiment_id(t.info.experiment_id) for t in traces)
