@@ -56,6 +56,7 @@ def test_static_rows_are_scored_and_recorded_as_a_run(rt: _runtime.Runtime,
     assert result.metrics["correctness/mean"] == pytest.approx(2 / 3)
     assert result.metrics["short/mean"] == pytest.approx(2 / 3)
     assert result.metrics["correctness/prompt_tokens"] > 0
+    assert "correctness/cost_usd" not in result.metrics  # the test's model has no price
     assert not result.passed
     assert result.reason == ("correctness: 1 of 3 rows failed; short: 1 of 3 rows failed")
 
@@ -272,3 +273,15 @@ def test_predict_fn_needs_keyword_inputs_and_no_outputs(sqlite_rt: _runtime.Runt
     with pytest.raises(InvalidParameterError, match="Invalid max_workers 0"):
         evaluate(data=[{"inputs": {"q": 1}}], predict_fn=lambda q: q, scorers=[short],
                  max_workers=0)
+
+
+def test_a_priced_judge_s_cost_is_on_each_feedback_and_summed_as_a_metric(
+        rt: _runtime.Runtime, judge: JudgeServer) -> None:
+    result = evaluate(data=ROWS, scorers=[Correctness(model="openai:/gpt-4.1-mini")])
+    costs = [float(f.metadata["assay.judge.cost_usd"]) for r in result.rows for f in r.feedback]
+    assert len(costs) == 3 and all(c > 0 for c in costs)
+    assert result.metrics["correctness/cost_usd"] == pytest.approx(sum(costs))
+    assert assay.get_run(result.run_id).data.metrics["correctness/cost_usd"] == pytest.approx(
+        sum(costs))
+    stored = _feedback(result.rows[0].trace_id or "", "correctness")
+    assert float(stored.metadata["assay.judge.cost_usd"]) == pytest.approx(costs[0])
