@@ -25,6 +25,7 @@ Usage::
     .venv/bin/python benchmarks/ingest_cpu.py --kind sdk
     .venv/bin/python benchmarks/ingest_cpu.py --postgres
     .venv/bin/python benchmarks/ingest_cpu.py --profile 25     # + cProfile, top 25
+    .venv/bin/python benchmarks/ingest_cpu.py --routing-rule "tags.env = 'production'"
 
 Nothing here asserts a timing; it prints figures.
 """
@@ -53,6 +54,8 @@ sys.path.insert(0, str(HERE))
 
 from assay import ingest  # noqa: E402
 from assay.entities import Trace  # noqa: E402
+from assay.entities.labeling import LabelingSessionInfo  # noqa: E402
+from assay.entities.run import new_run_id  # noqa: E402
 from assay.server.api import otlp  # noqa: E402
 from assay.server.limits import check_otlp_request  # noqa: E402
 from assay.server.settings import ServerSettings  # noqa: E402
@@ -163,6 +166,10 @@ def run(args: argparse.Namespace) -> None:
         store, drop = open_store(args, workdir)
         try:
             experiment_id = store.create_experiment(f"ingest-cpu-{os.getpid()}")
+            for filter_string in args.routing_rule:
+                session = store.create_labeling_session(LabelingSessionInfo(
+                    run_id=new_run_id(), experiment_id=experiment_id, name="ingest-cpu"))
+                store.create_routing_rule(session.run_id, filter_string)
             bodies = (sdk_bodies(recorded, args.batch, experiment_id) if args.kind == "sdk"
                       else otlp_bodies(count, args.batch, args.seed))
             measure(args, store, bodies, experiment_id)
@@ -230,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"],
                         help="how --profile orders the functions (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--routing-rule", action="append", default=[], metavar="FILTER",
+                        help="a labeling session with this routing rule in the experiment "
+                             "(repeatable): what rules cost ingest")
     run(parser.parse_args(argv))
     return 0
 

@@ -95,7 +95,7 @@ def test_the_readme_expert_review_example_runs_as_written(tmp_path: Path) -> Non
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"Share this link with reviewers: http://127\.0\.0\.1:5000/review/"
                         r"[0-9a-f]{32}", lines[0]), lines
-    assert lines[1:] == ["1 item(s) reviewed by both", "0.0"]
+    assert lines[1:] == ["1 item(s) reviewed by both", "0.0", "Partially Accurate"]
 
 
 def test_the_readme_evaluation_example_runs_as_written(tmp_path: Path) -> None:
@@ -111,3 +111,16 @@ def test_the_readme_evaluation_example_runs_as_written(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == ["1.0", "0.5", "2"]
     assert {r["model"] for r in judge.requests} == {"gpt-4.1-mini"}  # the default model
     assert len(judge.requests) == 4  # two judges, two rows
+
+
+def test_the_readme_comparison_example_runs_as_written(tmp_path: Path) -> None:
+    snippet = readme_snippet("Comparing runs, and checking a judge against the experts")
+    result = run_python(snippet, tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"Candidate run [0-9a-f]{32} vs baseline run [0-9a-f]{32}: 20 "
+                        r"shared rows \(baseline 20, candidate 20\)", lines[0]), lines
+    [row] = [line for line in lines if line.startswith("mentions_paris ")]
+    assert row.split()[1:5] == ["20", "0.400", "0.900", "+0.500"]
+    assert "0 pass→fail, 10 fail→pass" in row
+    assert lines[-2:] == ["10 0 0.001953125", "((1, 6), (1, 12)) 0.65"]

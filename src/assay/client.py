@@ -29,6 +29,7 @@ from assay.entities import (
 )
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.assessment import DEFAULT_FEEDBACK_NAME
+from assay.entities.run import Run, check_run_view_type
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.rules import overriding_feedback, session_target
@@ -153,6 +154,36 @@ class AssayClient:
         return store.search_traces(ids, max_results, page_token, include_spans,
                                    filter_string=filter_string, order_by=order_by,
                                    run_id=run_id, model_id=model_id)
+
+    # -- runs ------------------------------------------------------------------------------
+    def search_runs(self, experiment_ids: Sequence[str] | None = None,
+                    filter_string: str = "", run_view_type: int | str | None = None,
+                    max_results: int = 1000, order_by: Sequence[str] | None = None,
+                    page_token: str | None = None) -> PagedList[Run]:
+        """One page of the runs (labeling sessions and evaluations) that match a filter;
+        ``.token`` is the next page's cursor.
+
+        Args:
+            experiment_ids: where to search; default: the active experiment.
+            filter_string: MLflow's runs filter, clauses joined with AND, e.g.
+                ``"metrics.accuracy > 0.9 AND attributes.kind = 'labeling'"`` (see
+                :mod:`assay.search.runs`).
+            run_view_type: MLflow's ViewType: ACTIVE_ONLY (1) or ALL (3); Assay deletes
+                runs rather than marking them, so every run is active.
+            max_results: the page size.
+            order_by: e.g. ``["metrics.accuracy DESC"]``; NULLs (runs without the metric)
+                sort last. Default: newest first.
+            page_token: the ``.token`` of the previous page of the same search.
+
+        Raises:
+            FilterError: a filter or order_by entry Assay cannot take; the message names
+                what and where.
+        """
+        check_run_view_type(run_view_type)
+        store = self._get_store()
+        ids = self._experiment_ids(store, experiment_ids, None)
+        return store.search_runs(ids, max_results, page_token, filter_string or None,
+                                 order_by)
 
     def get_feedback_summary(self, experiment_ids: Sequence[str] | None = None,
                              filter_string: str | None = None,

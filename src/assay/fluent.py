@@ -45,6 +45,7 @@ __all__ = [
     "log_feedback",
     "override_feedback",
     "search_experiments",
+    "search_runs",
     "search_sessions",
     "search_traces",
     "set_experiment",
@@ -208,6 +209,77 @@ def search_traces(experiment_ids: Sequence[str] | None = None,
     if return_type == "pandas":
         return dataframe.traces_to_dataframe(found)
     return found
+
+
+def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "",
+                run_view_type: int | str | None = None, max_results: int = 100_000,
+                order_by: Sequence[str] | None = None,
+                output_format: Literal["pandas", "list"] = "pandas",
+                search_all_experiments: bool = False,
+                experiment_names: Sequence[str] | None = None) -> pandas.DataFrame | list[Run]:
+    """The runs (labeling sessions and evaluations) that match a filter, as MLflow's
+    ``search_runs``: a DataFrame by default, or a list of Run with ``output_format="list"``.
+
+    Args:
+        experiment_ids: where to search (``experiment_names`` picks them by name); default:
+            the active experiment, or every experiment with ``search_all_experiments``.
+        filter_string: MLflow's runs filter, clauses joined with AND: ``metrics.<k> > 0.5``,
+            ``params.<k> = 'v'``, ``tags.<k> LIKE 'v%'``, ``attributes.status = 'FINISHED'``,
+            ``attributes.run_name`` (or ``run_name``, ``name``), ``attributes.start_time >
+            <ms>``, and Assay's ``attributes.kind = 'labeling'`` or ``'evaluation'``.
+        run_view_type: ACTIVE_ONLY (1) or ALL (3); every stored run is active.
+        max_results: at most this many runs.
+        order_by: e.g. ``["metrics.accuracy DESC"]``; default newest first.
+        output_format: ``"pandas"`` or ``"list"``.
+
+    The DataFrame has ``run_id, experiment_id, status, start_time, end_time`` (UTC
+    datetimes), Assay's ``run_name`` and ``kind``, then a column ``metrics.<k>``,
+    ``params.<k>`` and ``tags.<k>`` for each key any run has (``tags.mlflow.runName`` and
+    ``tags.mlflow.user`` as MLflow writes them).
+    """
+    from assay import dataframe
+
+    if output_format not in ("pandas", "list"):
+        raise InvalidParameterError(
+            f"Invalid output_format {output_format!r}: expected 'pandas' or 'list'")
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+        raise InvalidParameterError(
+            f"Invalid max_results {max_results!r}: expected a positive integer")
+    client = AssayClient()
+    ids = list(experiment_ids or ())
+    for name in experiment_names or ():
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise NotFoundError(f"Experiment with name {name!r} not found")
+        ids.append(experiment.experiment_id)
+    if not ids and search_all_experiments:
+        ids = [e.experiment_id for e in _all_experiments(client)]
+        if not ids:
+            return dataframe.runs_to_dataframe([]) if output_format == "pandas" else []
+    found: list[Run] = []
+    token: str | None = None
+    while len(found) < max_results:
+        page = client.search_runs(ids or None, filter_string, run_view_type,
+                                  min(_SEARCH_PAGE_SIZE, max_results - len(found)), order_by,
+                                  token)
+        found.extend(page)
+        token = page.token
+        if token is None:
+            break
+    if output_format == "pandas":
+        return dataframe.runs_to_dataframe(found)
+    return found
+
+
+def _all_experiments(client: AssayClient) -> list[Experiment]:
+    found: list[Experiment] = []
+    token: str | None = None
+    while True:
+        page = client.search_experiments(page_token=token)
+        found.extend(page)
+        token = page.token
+        if token is None:
+            return found
 
 
 def get_feedback_summary(experiment_ids: Sequence[str] | None = None,

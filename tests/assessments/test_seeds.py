@@ -533,8 +533,8 @@ def test_seed_003_step_6_evaluates_the_app_against_the_experts_labels(
         "OPENAI_BASE_URL": judge_server.base_url,
         "ASSAY_GENAI_JUDGE_DEFAULT_MODEL": "openai:/judge"})
     assert result.returncode == 0, result.stderr
-    assert "METRICS ['correctness/completion_tokens', 'correctness/mean', " \
-           "'correctness/prompt_tokens']" in result.stdout
+    assert "METRICS ['correctness/completion_tokens', 'correctness/errors', " \
+           "'correctness/mean', 'correctness/prompt_tokens']" in result.stdout
     assert "CHECKED " in result.stdout
     # The judge read the expert's expected response and the app's new answer.
     [prompt] = judge_server.prompts()

@@ -10,6 +10,12 @@ The rule, on the tagged sections Assay's prompts carry (``<response>``, ``<expec
 - documents and a response: "yes" when every such word of the response is in the documents;
 - otherwise "yes", unless the prompt holds the word UNSAFE.
 
+A prompt with few-shot examples (``<example>`` blocks, as an aligned judge writes them)
+learns from them like a nearest neighbour: the rule above reads the prompt without its
+examples, then the example whose ``<example_outputs>`` shares the most such words with the
+prompt's ``<response>`` (or, without one, the rest of the prompt) gives its
+``<human_verdict>``; with no word shared, the rule's verdict stands.
+
 The answer is ``{"rationale": ..., "result": ...}`` as JSON; token counts are word counts.
 Some model names misbehave on purpose: ``slow-<ms>`` answers after that many milliseconds,
 ``flaky`` answers 429 (``Retry-After: 0``) to the first call of each prompt, ``down`` always
@@ -45,8 +51,27 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+_EXAMPLE = re.compile(r"<example>\n(.*?)\n</example>", re.DOTALL)
+
+
 def verdict(prompt: str) -> tuple[str, str]:
-    """The rule's verdict on a prompt, and why."""
+    """The verdict on a prompt (its examples first, then the rule), and why."""
+    examples = _EXAMPLE.findall(prompt)
+    rest = _EXAMPLE.sub("", prompt)
+    if examples:
+        target = _words(_section(rest, "response") or rest)
+        best, shared = None, 0
+        for number, example in enumerate(examples, 1):
+            overlap = len(_words(_section(example, "example_outputs") or "") & target)
+            if overlap > shared:
+                best, shared = (number, example), overlap
+        if best is not None:
+            answer = (_section(best[1], "human_verdict") or "").strip()
+            return answer, f"like example {best[0]}"
+    return _rule(rest)
+
+
+def _rule(prompt: str) -> tuple[str, str]:
     response = _section(prompt, "response")
     expected = _section(prompt, "expected_response") or _section(prompt, "expected_facts")
     document = _section(prompt, "document")

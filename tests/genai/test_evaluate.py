@@ -285,3 +285,30 @@ def test_a_priced_judge_s_cost_is_on_each_feedback_and_summed_as_a_metric(
         sum(costs))
     stored = _feedback(result.rows[0].trace_id or "", "correctness")
     assert float(stored.metadata["assay.judge.cost_usd"]) == pytest.approx(costs[0])
+
+
+def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeServer) -> None:
+    from assay.genai.label_schemas import InputText, create_label_schema
+    from assay.genai.labeling import create_labeling_session
+
+    @assay.trace
+    def app(question: str) -> str:
+        return "Rome is the capital"
+
+    app("capital of Italy?")
+    create_label_schema(name="expected_response", type="expectation", input=InputText())
+    session = create_labeling_session(name="experts", label_schemas=["expected_response"],
+                                      assigned_users=["ana", "ben"], reviewers_per_item=2)
+    session.add_traces(assay.search_traces())
+    for reviewer, answer in (("ana", "Milan"), ("ben", "Rome")):
+        item = session.next_item(reviewer)
+        assert item is not None
+        session.submit(item, reviewer, {"expected_response": answer})
+    labeled: Any = assay.search_traces(run_id=session.mlflow_run_id)
+    before = evaluate(data=labeled, scorers=[Correctness()])
+    assert before.rows[0].expectations == {"expected_response": "Rome"}  # the newest answer
+    [trace_id] = labeled["trace_id"]
+    session.adjudicate(trace_id, "expected_response", "Milan")
+    after = evaluate(data=labeled, scorers=[Correctness()])
+    assert after.rows[0].expectations == {"expected_response": "Milan"}  # the gold label
+    assert after.metrics["correctness/mean"] == 0.0

@@ -10,6 +10,7 @@ import pytest
 import assay
 from assay import _runtime
 from assay.entities import Trace
+from assay.entities.labeling import is_sampled
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.genai import label_schemas as schemas
 from assay.genai.labeling import (
@@ -169,6 +170,57 @@ def test_agreement_and_disagreements_of_a_session(rt: _runtime.Runtime) -> None:
     assert result["accuracy"].cohen_kappa == pytest.approx(0.5)
     assert result["rating"].krippendorff_alpha == pytest.approx(1.0)
     assert result["ideal"].excluded_reason is not None
-    [(item, differing)] = session.disagreements()["accuracy"]
+    [(item, differing, adjudicated)] = session.disagreements()["accuracy"]
     assert item == ids[1] and differing == {"ana": "Accurate", "ben": "Inaccurate"}
+    assert adjudicated is None
     assert session.progress().done_items == 4
+
+
+def test_adjudication_settles_a_disagreement_and_becomes_gold(rt: _runtime.Runtime) -> None:
+    accuracy()
+    ids = traced(3)
+    session = create_labeling_session("gold", label_schemas=["accuracy"],
+                                      assigned_users=["ana", "ben"], reviewers_per_item=2)
+    session.add_traces(ids)
+    for reviewer, verdicts in {"ana": ["Accurate", "Accurate"],
+                               "ben": ["Accurate", "Inaccurate"]}.items():
+        for trace_id, verdict in zip(ids, verdicts, strict=False):
+            session.submit(trace_id, reviewer, {"accuracy": verdict})
+    assert session.gold_labels() == {"accuracy": {ids[0]: "Accurate"}}
+    [unsettled] = session.disagreements()["accuracy"]
+    assert unsettled.item_id == ids[1] and unsettled.adjudicated is None
+    label = session.adjudicate(ids[1], "accuracy", "Inaccurate", adjudicator="cy")
+    assert label is not None and label.value == "Inaccurate" and label.adjudicated
+    [settled] = session.disagreements()["accuracy"]
+    assert settled.adjudicated == "Inaccurate"
+    assert session.gold_labels() == {"accuracy": {ids[0]: "Accurate", ids[1]: "Inaccurate"}}
+    assert assay.genai.get_gold_labels(ids) == {ids[0]: {"accuracy": "Accurate"},
+                                                ids[1]: {"accuracy": "Inaccurate"}}
+    found = assay.search_traces(filter_string="gold.accuracy = 'Inaccurate'",
+                                return_type="list")
+    assert [t.info.trace_id for t in found] == [ids[1]]
+    with pytest.raises(InvalidParameterError, match="Maybe"):
+        session.adjudicate(ids[2], "accuracy", "Maybe")
+    assert session.adjudicate(ids[1], "accuracy", None) is None  # cleared: no agreement
+    assert session.gold_labels() == {"accuracy": {ids[0]: "Accurate"}}
+
+
+def test_routing_rules_add_arriving_traces_to_a_session(rt: _runtime.Runtime) -> None:
+    accuracy()
+    session = create_labeling_session("routed", label_schemas=["accuracy"])
+    rule = session.add_routing_rule("feedback.user_feedback = 'false'")
+    sampled = session.add_routing_rule("trace.name = 'answer'", sample_rate=0.2)
+    assert [r.rule_id for r in session.routing_rules()] == [rule.rule_id, sampled.rule_id]
+    ids = traced(20)
+    assay.log_feedback(trace_id=ids[1], name="user_feedback", value=False)
+    routed = {t.info.trace_id for t in assay.search_traces(run_id=session.mlflow_run_id,
+                                                           return_type="list")}
+    chosen = {t for t in ids if is_sampled(sampled.rule_id, t, 0.2)}
+    assert routed == chosen | {ids[1]}
+    counts = {r.rule_id: r.hit_count for r in session.routing_rules()}
+    assert counts == {rule.rule_id: 1, sampled.rule_id: len(chosen)}
+    session.delete_routing_rule(rule)
+    session.delete_routing_rule(sampled.rule_id)
+    assert session.routing_rules() == []
+    with pytest.raises(InvalidParameterError, match="position"):
+        session.add_routing_rule("feedback.user_feedback =")

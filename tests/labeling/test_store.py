@@ -204,6 +204,21 @@ def test_items_go_to_as_many_reviewers_as_each_needs_oldest_first(store: Store) 
     assert progress.reviewers["ben"].in_progress == 1
 
 
+@pytest.mark.parametrize("per_item", [2, 3, 12])
+def test_the_oldest_open_item_comes_first_whatever_its_reviews(store: Store,
+                                                               per_item: int) -> None:
+    # Items with more completed reviews are found in other index ranges than fresh ones
+    # (up to 10 reviewers per item; past that, in one), and the oldest still wins.
+    info = new_session(store, users=(), per_item=per_item)
+    a, b = (t.info.trace_id for t in logged_traces(store, 2))
+    store.add_labeling_items(info.run_id, [a, b])
+    assert store.next_labeling_item(info.run_id, "u0") == a
+    store.submit_labeling_answers(info.run_id, a, "u0", {ACCURACY: "Accurate"}, None)
+    assert store.next_labeling_item(info.run_id, "u1") == a  # 1 done, a slot left
+    assert store.next_labeling_item(info.run_id, "u0") == b  # a is done by u0
+    assert store.next_labeling_item(info.run_id, "u2") == (a if per_item > 2 else b)
+
+
 def test_nothing_left_for_a_reviewer_is_none(store: Store) -> None:
     info = new_session(store)
     (only,) = (t.info.trace_id for t in logged_traces(store, 1))
@@ -353,3 +368,22 @@ def test_a_value_logged_under_a_schemas_name_is_checked_however_it_is_written(
     assert store.log_assessment(Feedback("verdict", "maybe", trace_id=there)).value == "maybe"
     assert [a.value for a in store.get_trace(trace_id, include_spans=False).info.assessments
             ] == [False, None]
+
+
+def test_a_schema_made_by_another_client_checks_the_very_next_value(backend: Backend,
+                                                                     store: Store) -> None:
+    # Nothing is remembered between writes: a schema another process creates applies at
+    # once, and so does its deletion.
+    trace_id = logged_traces(store, 1)[0].info.trace_id
+    assert store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id)).value \
+        == "maybe"
+    other = open_store(backend.tracking_uri)
+    try:
+        made = other.create_label_schema(schema("verdict", input=InputPassFail("Good", "Bad")))
+        with pytest.raises(InvalidParameterError, match="label schema 'verdict'"):
+            store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id))
+        other.delete_label_schema(made.schema_id)
+    finally:
+        other.close()
+    assert store.log_assessment(Feedback("verdict", "maybe", trace_id=trace_id)).value \
+        == "maybe"

@@ -56,6 +56,7 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/runs/{run_id}", "get"),
         ("/api/v1/runs/{run_id}", "patch"),
         ("/api/v1/runs/{run_id}/traces", "post"),
+        ("/api/v1/runs/search", "post"),
         ("/api/v1/labeling-sessions", "post"), ("/api/v1/labeling-sessions/{run_id}", "get"),
         ("/api/v1/labeling-sessions/{run_id}", "delete"),
         ("/api/v1/experiments/{experiment_id}/labeling-sessions", "get"),
@@ -68,6 +69,12 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/labeling-sessions/{run_id}/items/{trace_id}/skip", "post"),
         ("/api/v1/labeling-sessions/{run_id}/progress", "get"),
         ("/api/v1/labeling-sessions/{run_id}/answers", "get"),
+        ("/api/v1/labeling-sessions/{run_id}/items/{trace_id}/adjudication", "put"),
+        ("/api/v1/labeling-sessions/{run_id}/gold", "get"),
+        ("/api/v1/gold-labels/query", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/routing-rules", "post"),
+        ("/api/v1/labeling-sessions/{run_id}/routing-rules", "get"),
+        ("/api/v1/labeling-sessions/{run_id}/routing-rules/{rule_id}", "delete"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

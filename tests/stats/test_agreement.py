@@ -473,8 +473,8 @@ def test_disagreements_list_each_answer_in_the_given_order() -> None:
         Disagreement("t3", {"ann": "bad", "bob": "good"}),
         Disagreement("t0", {"ann": 1, "bob": 2, "cy": 1}),
     ]
-    item_id, given_ = list_disagreements(answers)[0]
-    assert (item_id, given_) == ("t3", {"ann": "bad", "bob": "good"})
+    item_id, given_, adjudicated = list_disagreements(answers)[0]
+    assert (item_id, given_, adjudicated) == ("t3", {"ann": "bad", "bob": "good"}, None)
 
 
 def test_unanimous_value() -> None:

@@ -5,12 +5,22 @@ A labeling session is a run (kind ``labeling``) whose linked traces are its item
 (item, reviewer) moves from pending (no record yet) to in progress (claimed until a time,
 after which an abandoned claim returns to the pool) to completed or skipped. An item is done
 once ``reviewers_per_item`` reviewers completed it.
+
+The **gold label** of an item for one question (:func:`gold_label`) is the value an
+adjudicator set, if any; otherwise the value every reviewer who completed the item gave, once
+at least ``reviewers_per_item`` of them answered it and all agree (with one reviewer per item,
+their answer). A multi-select answer agrees with another holding the same options in any
+order.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import hashlib
+import math
+import re
+import uuid
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +29,25 @@ from assay.errors import InvalidParameterError
 
 __all__ = [
     "MAX_REVIEWERS",
+    "MAX_ROUTING_RULES",
     "MAX_SESSION_SCHEMAS",
+    "GoldLabel",
     "LabelingSessionInfo",
     "ReviewState",
     "ReviewerProgress",
+    "RoutingRule",
     "SessionProgress",
     "check_reviewer",
+    "check_rule_id",
+    "check_sample_rate",
+    "gold_label",
+    "is_sampled",
+    "new_rule_id",
 ]
+
+#: Most routing rules one session has.
+MAX_ROUTING_RULES = 100
+_RULE_ID = re.compile(r"rr-[0-9a-f]{32}")
 
 #: Most reviewers assigned to one session, and most questions one session asks.
 MAX_REVIEWERS = 1000
@@ -176,3 +198,104 @@ class SessionProgress:
                    reviewers_per_item=d["reviewers_per_item"],
                    completed_reviews=d["completed_reviews"],
                    reviewers={p.reviewer: p for p in reviewers})
+
+
+@dataclass(frozen=True)
+class GoldLabel:
+    """The gold label of one item for one question: its value, and whether an adjudicator
+    set it (else the reviewers agreed on it)."""
+
+    value: Any
+    adjudicated: bool = False
+
+
+def gold_label(answers: Sequence[Any], reviewers_per_item: int,
+               adjudicated_value: Any = None) -> GoldLabel | None:
+    """The gold label given the answers of the reviewers who completed an item (one each)
+    and the adjudicated value (None: not adjudicated); None when there is none yet.
+
+    The adjudicated value wins. Otherwise the answers give it when there are at least
+    ``reviewers_per_item`` of them and all are equal; a list (a multi-select answer) is
+    compared as a set of options, and the first answer's own form is returned.
+    """
+    if adjudicated_value is not None:
+        return GoldLabel(adjudicated_value, adjudicated=True)
+    given = [answer for answer in answers if answer is not None]
+    if not given or len(given) < max(reviewers_per_item, 1):
+        return None
+    if len({_comparable(answer) for answer in given}) != 1:
+        return None
+    return GoldLabel(given[0])
+
+
+def _comparable(value: Any) -> Hashable:
+    if isinstance(value, list):
+        return ("selection", frozenset(_comparable(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, _comparable(item)) for key, item in value.items()))
+    if isinstance(value, bool):
+        # True == 1 in Python; an answer of true does not agree with an answer of 1.
+        return ("bool", value)
+    assert isinstance(value, Hashable)
+    return value
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """A routing rule of a labeling session: traces of the session's experiment that match
+    ``filter_string`` when they (or their feedback or tags) are written are added to the
+    session; with ``sample_rate`` below 1, only that share of them, chosen by
+    :func:`is_sampled`. A rule routes a trace once at most; ``hit_count`` counts the traces
+    it routed."""
+
+    rule_id: str
+    run_id: str
+    filter_string: str
+    sample_rate: float = 1.0
+    hit_count: int = 0
+    created_time: int = 0
+    created_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "run_id": self.run_id,
+                "filter_string": self.filter_string, "sample_rate": self.sample_rate,
+                "hit_count": self.hit_count, "created_time": self.created_time,
+                "created_by": self.created_by}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RoutingRule:
+        return cls(rule_id=d["rule_id"], run_id=d["run_id"], filter_string=d["filter_string"],
+                   sample_rate=float(d["sample_rate"]), hit_count=int(d["hit_count"]),
+                   created_time=int(d["created_time"]), created_by=d.get("created_by"))
+
+
+def new_rule_id() -> str:
+    """A fresh routing rule id: ``rr-`` and 32 hex digits."""
+    return f"rr-{uuid.uuid4().hex}"
+
+
+def check_rule_id(value: object) -> str:
+    """``value`` if it is a routing rule id; InvalidParameterError naming it otherwise."""
+    if not isinstance(value, str) or not _RULE_ID.fullmatch(value):
+        raise InvalidParameterError(
+            f"Invalid rule_id {value!r}: expected 'rr-' and 32 lowercase hex digits")
+    return value
+
+
+def check_sample_rate(value: object) -> float:
+    """A sample rate: a number greater than 0 and at most 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or not 0 < value <= 1:
+        raise InvalidParameterError(
+            f"Invalid sample_rate {value!r}: expected a number greater than 0 and at most 1")
+    return float(value)
+
+
+def is_sampled(rule_id: str, trace_id: str, sample_rate: float) -> bool:
+    """Whether a rule with this sample rate takes this trace: the same answer every time
+    (a hash of the rule and the trace, read as a fraction in [0, 1), below the rate), and
+    independent from one rule to another."""
+    if sample_rate >= 1:
+        return True
+    digest = hashlib.sha256(f"{rule_id}/{trace_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < sample_rate

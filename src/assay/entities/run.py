@@ -25,6 +25,7 @@ __all__ = [
     "RunKind",
     "RunStatus",
     "check_run_id",
+    "check_run_view_type",
     "new_run_id",
 ]
 
@@ -46,6 +47,22 @@ def check_run_id(value: object, field_name: str = "run_id") -> str:
     shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else "(too long)"
     raise InvalidParameterError(
         f"Invalid {field_name} {shown}: expected a run id, 32 lowercase hex digits")
+
+
+# MLflow's ViewType values that include every run Assay keeps (it deletes runs instead of
+# marking them deleted): ACTIVE_ONLY and ALL.
+_VIEW_TYPES: frozenset[int | str] = frozenset({1, 3, "ACTIVE_ONLY", "ALL"})
+
+
+def check_run_view_type(value: object) -> None:
+    """InvalidParameterError unless ``value`` is None or MLflow's ViewType ACTIVE_ONLY (1) or
+    ALL (3); DELETED_ONLY (2) has nothing to show in Assay and is refused as such."""
+    if value is None or (isinstance(value, int | str) and not isinstance(value, bool)
+                         and value in _VIEW_TYPES):
+        return
+    raise InvalidParameterError(
+        f"Invalid run_view_type {value!r}: expected ACTIVE_ONLY (1) or ALL (3); Assay deletes "
+        "runs instead of marking them deleted, so DELETED_ONLY has nothing to show")
 
 
 class RunKind(enum.StrEnum):

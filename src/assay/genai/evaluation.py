@@ -56,7 +56,7 @@ from assay.entities.assessment import Assessment, AssessmentError
 from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
 from assay.entities.run import RunData, RunInfo, RunKind, RunStatus, new_run_id
 from assay.entities.span import SpanType
-from assay.errors import InvalidParameterError
+from assay.errors import AssayError, InvalidParameterError
 from assay.genai.judges.judge import COST_METADATA, TOKEN_METADATA
 from assay.genai.scoring import Scorer, ScorerInputs, aggregate, row_fields
 from assay.tracing import fluent as tracing
@@ -74,6 +74,9 @@ DEFAULT_MAX_WORKERS = 10
 DEFAULT_SCORER_WORKERS = 10
 #: Metadata key of a trace made by an evaluation, and of its Feedback: the run (MLflow's).
 SOURCE_RUN_KEY = "mlflow.sourceRun"
+#: Metadata key of a trace made by an evaluation: its row's place in the data (zero-padded,
+#: so that it sorts).
+ROW_KEY = "assay.evaluation.row"
 ASSESSMENT_RUN_KEY = "mlflow.assessment.sourceRunId"
 #: Traces written per store call.
 _WRITE_BATCH = 500
@@ -153,6 +156,7 @@ class _Row:
     outputs: Any
     expectations: dict[str, Any]
     trace: Trace | None  # a trace the data gave (stored already)
+    given: frozenset[str] = frozenset()  # the expectations the row itself gave
 
 
 def _rows(data: Any) -> list[_Row]:
@@ -214,7 +218,26 @@ def _row(index: int, item: Any) -> _Row:
                         expectations=expectations, trace=trace)
     if fields.inputs is None and trace is None:
         raise InvalidParameterError(f"Invalid row {index}: it has no inputs")
-    return _Row(index, fields.inputs, fields.outputs, fields.expectations, trace)
+    return _Row(index, fields.inputs, fields.outputs, fields.expectations, trace,
+                frozenset(expectations or ()))
+
+
+def _with_gold_labels(store: Any, rows: list[_Row]) -> None:
+    """Where experts labeled a row's trace in a labeling session, its gold label (the
+    adjudicated value, or the one every reviewer gave) is the expectation, rather than the
+    newest reviewer's answer; expectations the row gives itself stay."""
+    ids = [r.trace.info.trace_id for r in rows if r.trace is not None]
+    gold: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 10_000):
+        gold.update(store.get_gold_labels(ids[start:start + 10_000]))
+    for row in rows:
+        labels = gold.get(row.trace.info.trace_id) if row.trace is not None else None
+        if not labels or row.trace is None:
+            continue
+        expected = {a.name for a in row.trace.search_assessments(type="expectation")}
+        for name, value in labels.items():
+            if name in expected and name not in row.given:
+                row.expectations[name] = value
 
 
 def _check(rows: list[_Row], scorers: Sequence[Scorer],
@@ -372,9 +395,10 @@ def _score(scorer: Scorer, fields: ScorerInputs) -> list[Feedback]:
     try:
         return scorer.run(fields)
     except Exception as exc:
+        # Assay's own errors say what is wrong in words; others keep their class's name.
+        message = str(exc) if isinstance(exc, AssayError) else f"{type(exc).__name__}: {exc}"
         return [Feedback(name=scorer.name, error=AssessmentError(
-            error_code="SCORER_ERROR", error_message=f"{type(exc).__name__}: {exc}"),
-            source=scorer.source)]
+            error_code="SCORER_ERROR", error_message=message), source=scorer.source)]
 
 
 def _timeout_feedback(scorer: Scorer, seconds: float) -> Feedback:
@@ -401,7 +425,8 @@ def evaluate(data: Any, scorers: Sequence[Scorer], predict_fn: Callable[..., Any
         data: the rows: a ``search_traces`` DataFrame or a list of Trace (scored as they are,
             or their inputs given to ``predict_fn``), a DataFrame or a list of dicts with
             ``inputs`` (a dict), ``outputs`` and ``expectations`` (a dict), or a dataset.
-            Expectations come from the row, else from the trace's expectations.
+            Expectations come from the row, else from the trace: a labeling session's gold
+            label where there is one, else the trace's newest expectation of that name.
         scorers: the scorers (``Correctness()``, ``@scorer`` functions, ``make_judge``).
         predict_fn: the app: called with each row's inputs as keyword arguments.
         model_id: recorded as the run's ``model_id`` param.
@@ -422,6 +447,7 @@ def evaluate(data: Any, scorers: Sequence[Scorer], predict_fn: Callable[..., Any
             raise InvalidParameterError(f"Invalid {name} {value!r}: expected 1 to 1000")
     rt = _runtime.runtime()
     store = rt.readable_store()
+    _with_gold_labels(store, rows)
     experiment_id = _run_experiment(rt, rows, predict_fn)
     run_id = new_run_id()
     params = {"scorers": ", ".join(s.name for s in scorers), "rows": str(len(rows))}
@@ -676,6 +702,7 @@ def _write(store: Any, sink: _TraceCollector, rows: list[_Row], results: list[Ro
         trace = sink.build(result.trace_id)
         if trace is not None:
             trace.info.trace_metadata[SOURCE_RUN_KEY] = run_id
+            trace.info.trace_metadata[ROW_KEY] = f"{row.index:06d}"
             trace.info.assessments.extend([*_expectations(result, trace), *stamped])
             new.append(trace)
         elif result.trace_id is not None and row.trace is not None:
@@ -721,6 +748,7 @@ def _number(value: Any) -> float | None:
 
 def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, float]:
     by_name: dict[str, list[float]] = {}
+    failures: dict[str, int] = {}
     tokens: dict[str, list[int]] = {}
     costs: dict[str, float] = {}
     owner: dict[str, Scorer] = {}
@@ -731,6 +759,9 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
                 or sources.get(feedback.source)
             if scorer is not None:
                 owner.setdefault(feedback.name, scorer)
+            failures.setdefault(feedback.name, 0)
+            if feedback.error is not None:
+                failures[feedback.name] += 1
             number = None if feedback.error is not None else _number(feedback.value)
             if number is not None:
                 by_name.setdefault(feedback.name, []).append(number)
@@ -751,6 +782,8 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
             value = aggregate(aggregation, values)
             if math.isfinite(value):
                 metrics[f"{name}/{label}"] = value
+    for name, count in failures.items():
+        metrics[f"{name}/errors"] = float(count)
     for name, (prompt, completion) in tokens.items():
         if prompt or completion:
             metrics[f"{name}/prompt_tokens"] = float(prompt)

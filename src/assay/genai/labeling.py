@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 from assay import _runtime
 from assay.entities import Assessment, Trace
 from assay.entities.label_schema import InputNumeric, InputText, InputTextList
-from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import (
+    GoldLabel,
+    LabelingSessionInfo,
+    RoutingRule,
+    SessionProgress,
+)
 from assay.entities.run import new_run_id
 from assay.errors import InvalidParameterError
 from assay.ids import is_trace_id
@@ -44,6 +49,7 @@ __all__ = [
     "LabelingSession",
     "create_labeling_session",
     "delete_labeling_session",
+    "get_gold_labels",
     "get_labeling_session",
     "get_labeling_sessions",
 ]
@@ -170,9 +176,46 @@ class LabelingSession:
 
     def disagreements(self) -> dict[str, list[Disagreement[str, str]]]:
         """Per question, the items whose reviewers answered differently, with each answer
-        (text questions included)."""
-        return {name: list_disagreements(_hashable(by_item))
-                for name, by_item in self.answers().items()}
+        (text questions included) and, once an adjudicator settled one, the value they set
+        (``adjudicated``; None until then)."""
+        store = _runtime.runtime().store()
+        answers = store.get_labeling_answers(self.run_id)
+        gold = store.get_labeling_gold(self.run_id)
+        found: dict[str, list[Disagreement[str, str]]] = {}
+        for name, by_item in answers.items():
+            settled = gold.get(name, {})
+            found[name] = [
+                d._replace(adjudicated=settled[d.item_id].value)
+                if d.item_id in settled and settled[d.item_id].adjudicated else d
+                for d in list_disagreements(_hashable(by_item))]
+        return found
+
+    # -- gold labels -----------------------------------------------------------------------
+    def adjudicate(self, trace_id: str, schema_name: str, value: Any, *,
+                   adjudicator: str | None = None) -> GoldLabel | None:
+        """Set the final value of an item for one question: it becomes the item's gold
+        label whatever the reviewers answered. ``value`` is checked against the schema;
+        adjudicating again replaces it, and ``value=None`` clears the adjudication (the gold
+        label is then the reviewers' agreed answer again, if any). ``adjudicator``: who
+        decided (on a server, default: the caller). Returns the item's gold label for that
+        question afterwards, or None when it has none.
+
+        Raises:
+            NotFoundError: the trace is not an item of the session (or the session is gone).
+            InvalidParameterError: the session does not ask ``schema_name``, or its schema
+                refuses ``value``.
+        """
+        return _runtime.runtime().store().adjudicate_labeling_item(
+            self.run_id, trace_id, schema_name, value, adjudicator)
+
+    def gold_labels(self) -> dict[str, dict[str, Any]]:
+        """The session's gold labels: schema name → trace id → value. An item's gold label
+        for a question is the adjudicated value, else the answer every reviewer gave once
+        ``reviewers_per_item`` of them completed it (the single answer, with one reviewer
+        per item); items without one are left out."""
+        found = _runtime.runtime().store().get_labeling_gold(self.run_id)
+        return {name: {trace_id: label.value for trace_id, label in by_item.items()}
+                for name, by_item in found.items()}
 
     def _levels(self) -> dict[str, Level]:
         store = _runtime.runtime().store()
@@ -183,6 +226,29 @@ class LabelingSession:
                             "text" if isinstance(kind, (InputText, InputTextList)) else
                             "nominal")
         return levels
+
+    # -- routing rules ---------------------------------------------------------------------
+    def add_routing_rule(self, filter_string: str, sample_rate: float = 1.0) -> RoutingRule:
+        """Route traces into this session as they arrive: from now on, a trace of the
+        session's experiment that matches ``filter_string`` (the language of
+        ``search_traces``) when it, an assessment on it or one of its tags is written is
+        added to the session, at most once per rule (one removed by hand is not added
+        again by the same rule). With ``sample_rate`` below 1, only that share of the
+        matching traces, chosen by a hash of rule and trace, so the same ones every time.
+        Examples: ``"feedback.user_feedback = 'false'"``, or ``"tags.env = 'production'"``
+        with ``sample_rate=0.2``. A filter that does not parse is refused with its error."""
+        return _runtime.runtime().store().create_routing_rule(self.run_id, filter_string,
+                                                              sample_rate)
+
+    def routing_rules(self) -> list[RoutingRule]:
+        """The session's routing rules, oldest first, each with its ``hit_count`` (traces
+        it routed)."""
+        return _runtime.runtime().store().list_routing_rules(self.run_id)
+
+    def delete_routing_rule(self, rule_id: str | RoutingRule) -> None:
+        """Delete a routing rule (or the rule with this id); the traces it routed stay."""
+        rule = rule_id.rule_id if isinstance(rule_id, RoutingRule) else rule_id
+        _runtime.runtime().store().delete_routing_rule(self.run_id, rule)
 
     # -- what a reviewer does --------------------------------------------------------------
     def next_item(self, reviewer: str) -> str | None:
@@ -256,6 +322,14 @@ def delete_labeling_session(session: LabelingSession | str) -> None:
     """Delete a session (or the session with this run id); the answers stay on the traces."""
     run_id = session.run_id if isinstance(session, LabelingSession) else session
     _runtime.runtime().store().delete_labeling_session(run_id)
+
+
+def get_gold_labels(trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The gold labels of traces, as evaluation reads them for expectations: trace id →
+    schema name → value. A trace reviewed in several sessions takes each name's value from
+    the newest session (the one created last) that has a gold label for it; traces without
+    any are left out. At most 10,000 ids a call."""
+    return _runtime.runtime().store().get_gold_labels(list(trace_ids))
 
 
 def _hashable(by_item: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Hashable]]:

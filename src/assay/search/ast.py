@@ -5,6 +5,7 @@ A filter string becomes a tree of frozen dataclasses::
     Expr        := And | Or | Not | Comparison | SpanGroup
     Comparison  := field  op  value            (one clause, e.g. ``trace.status = 'OK'``)
     Field       := TraceField | TagField | MetadataField | SpanField | AssessmentField
+                   | GoldField
                  | IssueField
 
 Fields are already *resolved*: aliases are gone (``attributes.timestamp`` is
@@ -37,6 +38,7 @@ __all__ = [
     "Comparison",
     "Expr",
     "Field",
+    "GoldField",
     "IssueField",
     "MetadataField",
     "Not",
@@ -126,13 +128,21 @@ class AssessmentField:
 
 
 @dataclass(frozen=True, slots=True)
+class GoldField:
+    """The gold label of one label schema in any labeling session (``gold.<name>``)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class IssueField:
     """An issue linked to the trace (``issue.id``)."""
 
     key: Literal["id"] = "id"
 
 
-Field: TypeAlias = TraceField | TagField | MetadataField | SpanField | AssessmentField | IssueField
+Field: TypeAlias = (TraceField | TagField | MetadataField | SpanField | AssessmentField
+                    | GoldField | IssueField)
 Value: TypeAlias = str | int | float | tuple[str, ...] | None
 
 

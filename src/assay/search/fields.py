@@ -19,6 +19,7 @@ from assay.entities.trace import TraceState, metadata_keys
 from assay.search.ast import (
     AssessmentField,
     Field,
+    GoldField,
     IssueField,
     MetadataField,
     Op,
@@ -41,7 +42,8 @@ __all__ = [
     "rule_for",
 ]
 
-Entity = Literal["attribute", "tag", "metadata", "span", "feedback", "expectation", "issue"]
+Entity = Literal["attribute", "tag", "metadata", "span", "feedback", "expectation", "gold",
+                 "issue"]
 
 # Entity names as written -> the entity. Case-sensitive, as in MLflow.
 ENTITIES: dict[str, Entity] = {
@@ -55,6 +57,7 @@ ENTITIES: dict[str, Entity] = {
     "span": "span",
     "feedback": "feedback",
     "expectation": "expectation",
+    "gold": "gold",
     "issue": "issue",
 }
 
@@ -160,6 +163,7 @@ _SPAN_RULES: dict[str, Rule] = {
     "attributes": Rule(_STRING | _LIST, kind="span attribute"),
 }
 _ASSESSMENT_RULE = Rule(_STRING | _NULL | _ORDER, _ORDER, kind="assessment")
+_GOLD_RULE = Rule(_STRING | _NULL | _ORDER, _ORDER, kind="gold label")
 _ISSUE_RULE = Rule(frozenset({Op.EQ}), kind="issue field")
 
 
@@ -175,6 +179,8 @@ def rule_for(field: Field) -> Rule:
         return _SPAN_RULES[field.attr]
     if isinstance(field, AssessmentField):
         return _ASSESSMENT_RULE
+    if isinstance(field, GoldField):
+        return _GOLD_RULE
     return _ISSUE_RULE
 
 
@@ -221,6 +227,8 @@ def resolve_filter_field(ident: Ident) -> Field:
         if key == "id":
             return IssueField()
         raise _error(f"Invalid issue key {key!r}", ident.key_pos, key, "Supported: issue.id.")
+    if entity == "gold":
+        return GoldField(key)
     return AssessmentField(entity, key)
 
 

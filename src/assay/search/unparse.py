@@ -15,6 +15,7 @@ from assay.search.ast import (
     Comparison,
     Expr,
     Field,
+    GoldField,
     IssueField,
     MetadataField,
     Not,
@@ -91,6 +92,8 @@ def _ident(field: Field) -> str:
         return f"span.{field.attr}"
     if isinstance(field, AssessmentField):
         return f"{field.kind}.{quote_name(field.name)}"
+    if isinstance(field, GoldField):
+        return f"gold.{quote_name(field.name)}"
     assert isinstance(field, IssueField)
     return f"issue.{field.key}"
 

@@ -137,10 +137,12 @@ class Agreement:
 
 
 class Disagreement(NamedTuple, Generic[ItemT, ReviewerT]):
-    """An item whose answers differ, with every answer (``None`` answers left out)."""
+    """An item whose answers differ, with every answer (``None`` answers left out), and the
+    value an adjudicator settled it with (``None``: not adjudicated)."""
 
     item_id: ItemT
     answers: Mapping[ReviewerT, Hashable]
+    adjudicated: Any = None
 
 
 @dataclass

@@ -15,7 +15,12 @@ from typing import Any
 
 from assay.entities import Assessment, Trace
 from assay.entities.label_schema import LabelInput, LabelSchema
-from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import (
+    GoldLabel,
+    LabelingSessionInfo,
+    RoutingRule,
+    SessionProgress,
+)
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.paging import PagedList
 
@@ -47,6 +52,18 @@ class Labeling(abc.ABC):
     def link_run_traces(self, run_id: str, trace_ids: Sequence[str]) -> list[str]:
         """Link traces of the run's experiment to it (at most 10,000 a call; idempotent)
         and return the ids newly linked. All or nothing."""
+
+    @abc.abstractmethod
+    def search_runs(self, experiment_ids: Sequence[str], max_results: int = 1000,
+                    page_token: str | None = None, filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None) -> PagedList[Run]:
+        """Runs (labeling sessions and evaluations) of these experiments that match a
+        filter in MLflow's runs grammar (:mod:`assay.search.runs`), a page at a time.
+
+        The order is ``order_by`` (default newest first) then ``start_time DESC, run_id
+        ASC``; ``.token`` is the next page's cursor, valid for the same arguments.
+        FilterError for a bad filter or order.
+        """
 
     # -- label schemas ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -142,3 +159,43 @@ class Labeling(abc.ABC):
     @abc.abstractmethod
     def get_labeling_answers(self, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
         """The reviewers' current answers: schema name → trace id → reviewer → value."""
+
+    # -- gold labels -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
+                                 value: Any, adjudicator: str | None = None
+                                 ) -> GoldLabel | None:
+        """Set the final value of an item for one of the session's questions, checked
+        against its schema (adjudicating again replaces it); ``value=None`` clears the
+        adjudication. Returns the item's gold label for that question afterwards (None:
+        none). NotFoundError for a trace that is not an item; InvalidParameterError for a
+        question the session does not ask or a value its schema refuses."""
+
+    @abc.abstractmethod
+    def get_labeling_gold(self, run_id: str) -> dict[str, dict[str, GoldLabel]]:
+        """A session's gold labels: schema name → trace id → gold label (only the items
+        that have one)."""
+
+    @abc.abstractmethod
+    def get_gold_labels(self, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The gold labels of traces (at most 10,000 ids a call): trace id → schema name →
+        value. For a trace in several sessions each name's value comes from the newest
+        session (created last) that has one. Traces without any are left out."""
+
+    # -- routing rules ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_routing_rule(self, run_id: str, filter_string: str, sample_rate: float = 1.0,
+                            created_by: str | None = None) -> RoutingRule:
+        """Add a routing rule to a session: from now on, traces of its experiment that match
+        ``filter_string`` when they, their assessments or their tags are written are added
+        to the session, each once (a ``sample_rate`` share of them, chosen by a hash of rule
+        and trace). A filter that does not compile is refused with its FilterError."""
+
+    @abc.abstractmethod
+    def list_routing_rules(self, run_id: str) -> list[RoutingRule]:
+        """A session's routing rules, oldest first, with their hit counts."""
+
+    @abc.abstractmethod
+    def delete_routing_rule(self, run_id: str, rule_id: str) -> None:
+        """Delete a routing rule; the traces it routed stay in the session. NotFoundError
+        if the session has no such rule."""

@@ -23,6 +23,7 @@ from assay.entities.assessment_source import AssessmentSource, AssessmentSourceT
 from assay.entities.span import Span
 from assay.entities.trace import Trace
 from assay.errors import InvalidParameterError
+from assay.genai.judges.alignment import AlignmentReport, align_judge
 from assay.genai.judges.models import JudgeAnswerError, JudgeModel, default_judge_model
 from assay.genai.scoring import FIELDS, Aggregation, Scorer, row_fields
 
@@ -221,6 +222,9 @@ class OneQuestionJudge(Judge):
 class InstructionsJudge(OneQuestionJudge):
     """A judge made by :func:`make_judge`."""
 
+    #: How it was aligned with human labels (a judge :meth:`align` made), else None.
+    alignment: AlignmentReport | None = None
+
     def __init__(self, *, name: str, instructions: str, value_type: Any,
                  description: str | None, **settings: Any) -> None:
         self.value_type = value_type
@@ -235,6 +239,18 @@ class InstructionsJudge(OneQuestionJudge):
             raise InvalidParameterError(
                 f"Judge {self.name!r} needs {', '.join(missing)}, which this row lacks")
         return render(self.instructions, fields) + "\n\n" + _answer_line(self._schema)
+
+    def align(self, traces: Any, *, holdout: float = 0.3, seed: int = 0,
+              max_examples: int = 8) -> InstructionsJudge:
+        """A new judge taught by the human labels of its name on ``traces`` (a list of
+        Trace or a search_traces DataFrame), with few-shot examples in its instructions,
+        chosen mostly where this judge disagreed with the humans. ``holdout`` of the
+        labeled traces are kept out of the examples, and both judges' accuracy and kappa
+        on them are in the new judge's ``alignment`` report. See
+        :mod:`assay.genai.judges.alignment` for the method.
+        """
+        return align_judge(self, traces, holdout=holdout, seed=seed,
+                           max_examples=max_examples)
 
 
 def _answer_line(schema: Mapping[str, Any]) -> str:

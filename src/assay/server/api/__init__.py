@@ -12,6 +12,7 @@ from assay.server.api import (
     feedback,
     feedback_tokens,
     labeling,
+    runs,
     server_stats,
     sessions,
     traces,
@@ -25,6 +26,6 @@ def build_router() -> APIRouter:
     """The ``/api/v1`` router with every resource's routes."""
     router = APIRouter(prefix="/api/v1")
     for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
-                   users, feedback_tokens, feedback, server_stats, labeling):
+                   users, feedback_tokens, feedback, server_stats, labeling, runs):
         router.include_router(module.router)
     return router

@@ -1,8 +1,9 @@
 """Label schemas, runs and labeling sessions: what owners set up and what reviewers do.
 
-Owners (``write``) create schemas and sessions and add items. Reviewers (``review``: admins,
-members and reviewers) take items, answer and skip them, and read the items of the sessions
-they are assigned to; a reviewer acts only as themself, and sees only their sessions.
+Owners (``write``) create schemas and sessions, add items and adjudicate. Reviewers
+(``review``: admins, members and reviewers) take items, answer and skip them, and read the
+items of the sessions they are assigned to; a reviewer acts only as themself, and sees only
+their sessions. Gold labels are read with ``read``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities.label_schema import LabelSchema, LabelSchemaType, input_from_dict
-from assay.entities.labeling import LabelingSessionInfo
-from assay.entities.run import RunData, RunInfo, RunKind, RunStatus, new_run_id
+from assay.entities.labeling import GoldLabel, LabelingSessionInfo
+from assay.entities.run import new_run_id
 from assay.entities.user import Role, User
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from assay.server.api.common import (
-    BIGINT_MAX,
     EmptyResponse,
     JsonInt,
     RequestModel,
@@ -134,86 +134,6 @@ def delete_label_schema(schema_id: str, store: StoreDep) -> EmptyResponse:
     """Delete a label schema; the answers it collected stay on their traces."""
     store.delete_label_schema(schema_id)
     return EmptyResponse()
-
-
-# -- runs ------------------------------------------------------------------------------------
-
-class RunResponse(BaseModel):
-    run: dict[str, Any] = Field(description="MLflow's run JSON: info and data")
-
-
-@router.get("/runs/{run_id}", response_model=RunResponse, openapi_extra=needs(Action.READ))
-def get_run(run_id: str, store: StoreDep) -> RunResponse:
-    """A run: a labeling session or an evaluation."""
-    return RunResponse(run=store.get_run(run_id).to_dict())
-
-
-class CreateRunRequest(RequestModel):
-    run_id: str = Field(pattern=_RUN_ID, description="32 hex digits, chosen by the caller, "
-                        "so that a retried request creates one run")
-    experiment_id: str = Field(min_length=1, max_length=32)
-    run_name: str = Field(min_length=1, max_length=250)
-    kind: str = Field(default="evaluation", description="Only evaluation runs are made "
-                      "here (a labeling session makes its own)",
-                      json_schema_extra={"enum": ["evaluation"]})
-    status: str = Field(default="RUNNING", description="RUNNING, FINISHED, FAILED or KILLED")
-    start_time: JsonInt | None = Field(default=None, ge=0, le=BIGINT_MAX,
-                                       description="ms since the epoch (default now)")
-    end_time: JsonInt | None = Field(default=None, ge=0, le=BIGINT_MAX)
-    metrics: dict[str, float] = Field(default_factory=dict, max_length=1000,
-                                      description="name → number")
-    params: dict[str, str] = Field(default_factory=dict, max_length=1000)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=1000)
-
-
-class UpdateRunRequest(RequestModel):
-    status: str | None = Field(default=None, description="RUNNING, FINISHED, FAILED or KILLED")
-    end_time: JsonInt | None = Field(default=None, ge=0, le=BIGINT_MAX)
-    metrics: dict[str, float] | None = Field(default=None, max_length=1000,
-                                             description="Added; a name given again replaced")
-    params: dict[str, str] | None = Field(default=None, max_length=1000)
-    tags: dict[str, str] | None = Field(default=None, max_length=1000)
-
-
-class LinkTracesRequest(RequestModel):
-    trace_ids: list[str] = Field(min_length=1, max_length=10_000)
-
-
-class LinkedResponse(BaseModel):
-    linked: list[str] = Field(description="The ids newly linked")
-
-
-@router.post("/runs", response_model=RunResponse, openapi_extra=needs(Action.WRITE),
-             responses={409: CONFLICT_RESPONSE})
-def create_run(body: CreateRunRequest, store: StoreDep,
-               user: CurrentUserDep) -> RunResponse:
-    """Create an evaluation run (sending the same one again returns it)."""
-    if body.kind != RunKind.EVALUATION.value:
-        raise InvalidParameterError(f"Invalid kind {body.kind!r}: only evaluation runs are "
-                                    "created here; a labeling session makes its own run")
-    info = RunInfo(run_id=body.run_id, experiment_id=body.experiment_id,
-                   run_name=body.run_name, kind=RunKind.EVALUATION,
-                   status=RunStatus.parse(body.status), start_time=body.start_time or 0,
-                   end_time=body.end_time, user_id=None if user is None else user.username)
-    run = store.create_run(info, RunData(metrics=dict(body.metrics), params=dict(body.params),
-                                         tags=dict(body.tags)))
-    return RunResponse(run=run.to_dict())
-
-
-@router.patch("/runs/{run_id}", response_model=RunResponse, openapi_extra=needs(Action.WRITE))
-def update_run(run_id: str, body: UpdateRunRequest, store: StoreDep) -> RunResponse:
-    """Set a run's status or end time; add metrics, params and tags."""
-    run = store.update_run(run_id, status=None if body.status is None else
-                           RunStatus.parse(body.status), end_time=body.end_time,
-                           metrics=body.metrics, params=body.params, tags=body.tags)
-    return RunResponse(run=run.to_dict())
-
-
-@router.post("/runs/{run_id}/traces", response_model=LinkedResponse,
-             openapi_extra=needs(Action.WRITE))
-def link_run_traces(run_id: str, body: LinkTracesRequest, store: StoreDep) -> LinkedResponse:
-    """Link traces of the run's experiment to it (an evaluation's rows)."""
-    return LinkedResponse(linked=store.link_run_traces(run_id, body.trace_ids))
 
 
 # -- labeling sessions -----------------------------------------------------------------------
@@ -407,6 +327,117 @@ def get_labeling_progress(run_id: str, store: StoreDep,
 def get_labeling_answers(run_id: str, store: StoreDep) -> SessionAnswersResponse:
     """Every reviewer's current answers in the session."""
     return SessionAnswersResponse(answers=store.get_labeling_answers(run_id))
+
+
+# -- gold labels -----------------------------------------------------------------------------
+
+class AdjudicationRequest(RequestModel):
+    schema_name: str = Field(min_length=1, max_length=250,
+                             description="The question (a label schema of the session)")
+    value: JsonValue = Field(description="The final value, checked against the schema; null "
+                                         "clears the adjudication")
+    adjudicator: str | None = Field(default=None, min_length=1, max_length=250,
+                                    description="Who decided; default: the caller")
+
+
+class GoldLabelResponse(BaseModel):
+    gold_label: dict[str, Any] | None = Field(
+        description="The item's gold label for the question afterwards, {value, "
+                    "adjudicated}, or null when it has none")
+
+
+class SessionGoldResponse(BaseModel):
+    gold_labels: dict[str, dict[str, dict[str, Any]]] = Field(
+        description="Schema name to trace id to {value, adjudicated}")
+
+
+class GoldLabelsRequest(RequestModel):
+    trace_ids: list[str] = Field(max_length=10_000, description="At most 10,000 a call")
+
+
+class TracesGoldResponse(BaseModel):
+    gold_labels: dict[str, dict[str, JsonValue]] = Field(
+        description="Trace id to schema name to value (the newest session's, for a trace in "
+                    "several); traces without gold labels are left out")
+
+
+@router.put("/labeling-sessions/{run_id}/items/{trace_id}/adjudication",
+            response_model=GoldLabelResponse, openapi_extra=needs(Action.WRITE))
+def adjudicate_labeling_item(run_id: str, trace_id: str, body: AdjudicationRequest,
+                             store: StoreDep,
+                             user: CurrentUserDep) -> GoldLabelResponse:
+    """Set (or, with a null value, clear) the final value of an item for one question."""
+    adjudicator = body.adjudicator or (None if user is None else user.username)
+    label = store.adjudicate_labeling_item(run_id, trace_id, body.schema_name, body.value,
+                                           adjudicator)
+    return GoldLabelResponse(gold_label=None if label is None else _gold_json(label))
+
+
+@router.get("/labeling-sessions/{run_id}/gold", response_model=SessionGoldResponse,
+            openapi_extra=needs(Action.READ))
+def get_labeling_gold(run_id: str, store: StoreDep) -> SessionGoldResponse:
+    """The session's gold labels (adjudicated, or agreed by every reviewer)."""
+    found = store.get_labeling_gold(run_id)
+    return SessionGoldResponse(gold_labels={
+        name: {trace_id: _gold_json(label) for trace_id, label in by_item.items()}
+        for name, by_item in found.items()})
+
+
+@router.post("/gold-labels/query", response_model=TracesGoldResponse,
+             openapi_extra=needs(Action.READ))
+def get_gold_labels(body: GoldLabelsRequest, store: StoreDep) -> TracesGoldResponse:
+    """The gold labels of traces, for evaluation to read as expectations."""
+    return TracesGoldResponse(gold_labels=store.get_gold_labels(body.trace_ids))
+
+
+def _gold_json(label: GoldLabel) -> dict[str, Any]:
+    return {"value": label.value, "adjudicated": label.adjudicated}
+
+
+# -- routing rules ---------------------------------------------------------------------------
+
+class CreateRoutingRuleRequest(RequestModel):
+    filter_string: str = Field(min_length=1, max_length=10_000,
+                               description="A search filter (as search_traces takes)")
+    sample_rate: float = Field(default=1.0, gt=0, le=1,
+                               description="The share of matching traces routed, (0, 1]")
+
+
+class RoutingRuleResponse(BaseModel):
+    routing_rule: dict[str, Any] = Field(
+        description="rule_id, run_id, filter_string, sample_rate, hit_count, created_time, "
+                    "created_by")
+
+
+class RoutingRulesResponse(BaseModel):
+    routing_rules: list[dict[str, Any]]
+
+
+@router.post("/labeling-sessions/{run_id}/routing-rules", response_model=RoutingRuleResponse,
+             openapi_extra=needs(Action.WRITE))
+def create_routing_rule(run_id: str, body: CreateRoutingRuleRequest, store: StoreDep,
+                        user: CurrentUserDep) -> RoutingRuleResponse:
+    """Route traces that match a filter (a sampled share of them) into the session as they,
+    their feedback or their tags are written; each trace once."""
+    rule = store.create_routing_rule(run_id, body.filter_string, body.sample_rate,
+                                     None if user is None else user.username)
+    return RoutingRuleResponse(routing_rule=rule.to_dict())
+
+
+@router.get("/labeling-sessions/{run_id}/routing-rules", response_model=RoutingRulesResponse,
+            openapi_extra=needs(Action.READ))
+def list_routing_rules(run_id: str, store: StoreDep) -> RoutingRulesResponse:
+    """The session's routing rules, oldest first, with their hit counts."""
+    return RoutingRulesResponse(
+        routing_rules=[rule.to_dict() for rule in store.list_routing_rules(run_id)])
+
+
+@router.delete("/labeling-sessions/{run_id}/routing-rules/{rule_id}",
+               response_model=EmptyResponse, openapi_extra=needs(Action.WRITE))
+def delete_routing_rule(run_id: str, rule_id: str, store: StoreDep) -> EmptyResponse:
+    """Delete a routing rule; the traces it routed stay in the session."""
+    store.delete_routing_rule(run_id, rule_id)
+    return EmptyResponse()
 
 
 # -- who may see what ------------------------------------------------------------------------

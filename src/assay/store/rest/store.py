@@ -29,7 +29,13 @@ from assay.entities import Assessment, Experiment, Session, Trace, TraceInfo
 from assay.entities._checks import check_key
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema, input_to_dict
-from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import (
+    GoldLabel,
+    LabelingSessionInfo,
+    RoutingRule,
+    SessionProgress,
+    check_sample_rate,
+)
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
@@ -327,6 +333,20 @@ class RestStore(Store):
                                idempotent=True, json={"trace_ids": list(trace_ids)})
         return list(body["linked"])
 
+    def search_runs(self, experiment_ids: Sequence[str], max_results: int = 1000,
+                    page_token: str | None = None, filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None) -> PagedList[Run]:
+        def fetch(size: int, token: str | None) -> tuple[list[Run], str | None]:
+            body = self._http.call("POST", "/api/v1/runs/search", idempotent=True, json={
+                "experiment_ids": [str(e) for e in experiment_ids], "max_results": size,
+                "page_token": token, "filter_string": filter_string,
+                "order_by": list(order_by) if order_by is not None else None})
+            return [Run.from_dict(r) for r in body["runs"]], body.get("next_page_token")
+
+        experiment_keys(experiment_ids)
+        check_max_results(max_results)
+        return _pages(fetch, max_results, page_token)
+
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
                             created_by: str | None = None) -> LabelSchema:
         # created_by is the caller as the server knows them.
@@ -465,6 +485,48 @@ class RestStore(Store):
         answers: dict[str, dict[str, dict[str, Any]]] = body["answers"]
         return answers
 
+    def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
+                                 value: Any, adjudicator: str | None = None
+                                 ) -> GoldLabel | None:
+        # Idempotent: setting the same value again leaves the same state.
+        body = self._http.call(
+            "PUT", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/"
+                   f"{_segment(trace_id)}/adjudication",
+            json={"schema_name": schema_name, "value": value, "adjudicator": adjudicator},
+            idempotent=True)
+        label = body.get("gold_label")
+        return None if label is None else _gold_label(label)
+
+    def get_labeling_gold(self, run_id: str) -> dict[str, dict[str, GoldLabel]]:
+        body = self._http.call("GET", f"/api/v1/labeling-sessions/{_segment(run_id)}/gold")
+        return {name: {trace_id: _gold_label(label) for trace_id, label in by_item.items()}
+                for name, by_item in body["gold_labels"].items()}
+
+    def get_gold_labels(self, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        body = self._http.call("POST", "/api/v1/gold-labels/query",
+                               json={"trace_ids": list(trace_ids)}, idempotent=True)
+        found: dict[str, dict[str, Any]] = body["gold_labels"]
+        return found
+
+    def create_routing_rule(self, run_id: str, filter_string: str, sample_rate: float = 1.0,
+                            created_by: str | None = None) -> RoutingRule:
+        # The server names the creator (the caller); created_by is for local stores. A NaN
+        # cannot travel as JSON, so the rate is checked here first.
+        body = self._http.call(
+            "POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/routing-rules",
+            json={"filter_string": filter_string, "sample_rate": check_sample_rate(sample_rate)},
+            idempotent=False)
+        return RoutingRule.from_dict(body["routing_rule"])
+
+    def list_routing_rules(self, run_id: str) -> list[RoutingRule]:
+        body = self._http.call("GET",
+                               f"/api/v1/labeling-sessions/{_segment(run_id)}/routing-rules")
+        return [RoutingRule.from_dict(rule) for rule in body["routing_rules"]]
+
+    def delete_routing_rule(self, run_id: str, rule_id: str) -> None:
+        self._http.call("DELETE", f"/api/v1/labeling-sessions/{_segment(run_id)}/"
+                                  f"routing-rules/{_segment(rule_id)}")
+
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
         self._http.close()
@@ -480,6 +542,10 @@ def _pages(fetch: Any, max_results: int, page_token: str | None) -> PagedList[An
         items.extend(page)
         if not token or len(items) >= max_results:
             return PagedList(items, token)
+
+
+def _gold_label(d: Mapping[str, Any]) -> GoldLabel:
+    return GoldLabel(d["value"], adjudicated=bool(d["adjudicated"]))
 
 
 def _segment(value: str) -> str:

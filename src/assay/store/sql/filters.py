@@ -27,6 +27,11 @@ What each field means:
   assessment exists; ``IS NULL``: none does. The session part is left out of the SQL when
   the experiments have no valid session-level assessment of that name (looked up first):
   a lone ``EXISTS`` lets PostgreSQL plan a semi-join that stops at the page's end.
+* ``gold.<n>``: the trace's gold label for label schema ``n`` in some labeling session
+  (kept at write time in ``labeling_gold``: the adjudicated value, else the answer every
+  reviewer gave) satisfies the comparison, with the value semantics of ``feedback.<n>``.
+  ``IS NOT NULL``: some session has a gold label of that name for the trace; ``IS NULL``:
+  none has.
 * LIKE: ``%`` any run, ``_`` one character, backslash escapes; case-sensitive. ILIKE: the
   same, ignoring case. RLIKE: a regular-expression search (see ``dialect.regexp``).
 """
@@ -48,6 +53,7 @@ from assay.search import (
     Comparison,
     Expr,
     FilterError,
+    GoldField,
     MetadataField,
     Not,
     Op,
@@ -74,6 +80,7 @@ from assay.store.sql.dialect import (
 from assay.store.sql.schema import (
     MAX_KEY_CHARS,
     assessments,
+    labeling_gold,
     run_traces,
     spans,
     trace_metadata,
@@ -242,6 +249,8 @@ class _Compiler:
             return self.key_value(trace_metadata, field.key, c)
         if isinstance(field, AssessmentField):
             return self.assessment(field, c)
+        if isinstance(field, GoldField):
+            return self.gold(field, c)
         # IssueField: Assay links no issues to traces yet. (SpanField clauses always come
         # inside a SpanGroup.)
         return sa.false()
@@ -347,6 +356,21 @@ class _Compiler:
                 sa.tuple_(traces.c.experiment_id, traces.c.session_id).in_(sessions)))
         return sa.not_(found) if c.op is Op.IS_NULL else found
 
+    # -- gold labels ---------------------------------------------------------------------
+    def gold(self, field: GoldField, c: Comparison) -> Condition:
+        g = labeling_gold
+        conditions: list[Condition] = [g.c.trace_id == traces.c.trace_id, g.c.name == field.name]
+        if c.op in (Op.LT, Op.LE, Op.GT, Op.GE):
+            conditions += [self.match(g.c.numeric_value, c.op, c.value),
+                           g.c.value.not_in(_BOOLEANS)]
+        elif c.op in (Op.EQ, Op.NE, Op.IN, Op.NOT_IN):
+            conditions.append(_value_is(g.c.value, c.op, c.value))
+        elif c.op not in (Op.IS_NULL, Op.IS_NOT_NULL):
+            conditions.append(self.match(json_string_text(self.dialect, g.c.value), c.op,
+                                         c.value))
+        found = sa.exists().where(*conditions)
+        return sa.not_(found) if c.op is Op.IS_NULL else found
+
     # -- operators -----------------------------------------------------------------------
     def match(self, column: sa.ColumnElement[Any], op: Op, value: Value) -> Condition:
         """``column op value`` for the comparison operators (not IS [NOT] NULL)."""
@@ -378,7 +402,7 @@ class _Compiler:
 def _is_subquery(expr: Expr) -> bool:
     """Whether a conjunct compiles to an EXISTS over another table."""
     return isinstance(expr, Comparison) and (
-        isinstance(expr.field, TagField | MetadataField | AssessmentField)
+        isinstance(expr.field, TagField | MetadataField | AssessmentField | GoldField)
         or expr.field == TraceField("text"))
 
 
@@ -422,7 +446,7 @@ def _check_storable(c: Comparison) -> None:
     names: list[str] = []
     if isinstance(field, TagField | MetadataField | SpanField):
         names.append(field.key or "")
-    elif isinstance(field, AssessmentField):
+    elif isinstance(field, AssessmentField | GoldField):
         names.append(field.name)
     values = c.value if isinstance(c.value, tuple) else (c.value,)
     for text in (*names, *(v for v in values if isinstance(v, str))):

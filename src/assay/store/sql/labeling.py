@@ -13,6 +13,7 @@ claimed for ``claim_seconds``. Once a claim expires its slot returns to the pool
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from assay.entities.assessment import (
 )
 from assay.entities.label_schema import LabelSchema, LabelSchemaType
 from assay.entities.labeling import (
+    GoldLabel,
     LabelingSessionInfo,
     ReviewerProgress,
     ReviewState,
@@ -38,6 +40,8 @@ from assay.entities.labeling import (
 )
 from assay.entities.run import RunInfo, RunKind, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
+from assay.ids import check_trace_id
+from assay.store.sql import gold as sql_gold
 from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
 from assay.store.sql.dialect import Dialect, upsert
@@ -55,6 +59,7 @@ from assay.store.sql.schema import (
 __all__ = [
     "DEFAULT_CLAIM_SECONDS",
     "add_items",
+    "adjudicate",
     "check_item",
     "create_session",
     "delete_session",
@@ -152,6 +157,7 @@ def remove_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> lis
     if removed:
         conn.execute(labeling_reviews.delete().where(labeling_reviews.c.run_id == run_id,
                                                      labeling_reviews.c.trace_id.in_(removed)))
+        sql_gold.forget_items(conn, run_id, removed)
     return removed
 
 
@@ -160,41 +166,97 @@ def next_item(conn: Connection, dialect: Dialect, run_id: str, reviewer: str, *,
               claim_seconds: float = DEFAULT_CLAIM_SECONDS) -> str | None:
     """Claim the next item for ``reviewer`` and return its trace id (see the module doc);
     None when nothing is left for them."""
-    info = get_session(conn, run_id, lock=True)
-    _check_may_review(info, reviewer)
+    per_item = _lock_for_review(conn, run_id, reviewer)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     expires_ms = now_ms + int(claim_seconds * 1000)
-    r = labeling_reviews
-    held = conn.execute(
-        sa.select(r.c.trace_id).where(r.c.run_id == run_id, r.c.reviewer == reviewer,
-                                      r.c.state == ReviewState.IN_PROGRESS.value,
-                                      r.c.claim_expires_ms > now_ms)
-        .order_by(r.c.id).limit(1)).scalar_one_or_none()
-    if held is not None:
-        _set_review(conn, dialect, run_id, held, reviewer, ReviewState.IN_PROGRESS, now_ms,
-                    expires_ms)
-        return str(held)
-    mine = sa.exists().where(r.c.run_id == run_traces.c.run_id,
-                             r.c.trace_id == run_traces.c.trace_id, r.c.reviewer == reviewer,
-                             r.c.state != ReviewState.IN_PROGRESS.value)
-    claimed_by_others = (
-        sa.select(sa.func.count()).select_from(r)
-        .where(r.c.run_id == run_traces.c.run_id, r.c.trace_id == run_traces.c.trace_id,
-               r.c.reviewer != reviewer, r.c.state == ReviewState.IN_PROGRESS.value,
-               r.c.claim_expires_ms > now_ms)
-        .scalar_subquery())
-    candidate = conn.execute(
-        sa.select(run_traces.c.trace_id)
-        .where(run_traces.c.run_id == run_id,
-               run_traces.c.completed_reviews < info.reviewers_per_item,
-               ~mine,
-               run_traces.c.completed_reviews + claimed_by_others < info.reviewers_per_item)
-        .order_by(run_traces.c.id).limit(1)).scalar_one_or_none()
+    candidate = conn.execute(_next_item_query(per_item), {
+        "run_id": run_id, "reviewer": reviewer, "now_ms": now_ms}).scalar_one_or_none()
     if candidate is None:
         return None
     _set_review(conn, dialect, run_id, candidate, reviewer, ReviewState.IN_PROGRESS, now_ms,
                 expires_ms)
     return str(candidate)
+
+
+def _lock_for_review(conn: Connection, run_id: str, reviewer: str) -> int:
+    """Lock the session's row (PostgreSQL) and return its reviewers per item, in one query;
+    NotFoundError or PermissionDeniedError as :func:`get_session` and
+    :func:`_check_may_review` give them."""
+    check_run_id(run_id)
+    check_reviewer(reviewer)
+    assigned = sa.select(labeling_reviewers.c.id).where(
+        labeling_reviewers.c.run_id == labeling_sessions.c.run_id)
+    row = conn.execute(
+        sa.select(labeling_sessions.c.reviewers_per_item, runs.c.name,
+                  sa.exists(assigned).label("restricted"),
+                  sa.exists(assigned.where(labeling_reviewers.c.reviewer == reviewer))
+                  .label("assigned"))
+        .join(runs, runs.c.run_id == labeling_sessions.c.run_id)
+        .where(labeling_sessions.c.run_id == run_id)
+        .with_for_update(of=labeling_sessions)).first()
+    if row is None:
+        raise NotFoundError(f"Labeling session with run ID {run_id!r} not found")
+    if row.restricted and not row.assigned:
+        raise PermissionDeniedError(
+            f"Reviewer {reviewer!r} is not assigned to labeling session {row.name!r}")
+    return int(row.reviewers_per_item)
+
+
+#: Up to this many reviewers per item, the oldest open item is found with one index range
+#: per count of completed reviews (see :func:`_next_item_query`).
+_MAX_RANGES = 10
+
+
+@functools.cache
+def _next_item_query(per_item: int) -> sa.Select[Any]:
+    """The query of ``:reviewer``'s next item in run ``:run_id`` at ``:now_ms``: the item
+    they hold (an unexpired claim), else the oldest with a slot for them (fewer than
+    ``per_item`` completed reviews plus others' live claims, and not completed or skipped
+    by them). One query, so one round trip.
+
+    Read as one range ``completed_reviews < per_item`` ordered by ``id``, the index on
+    ``(run_id, completed_reviews, id)`` gives the items out of ``id`` order, so the database
+    tests and sorts every open item of the run (140 ms at 20,000 items on SQLite). Read as
+    one range per count of completed reviews, each is in ``id`` order: each stops at its
+    first item with a slot, and the oldest of those few is the answer.
+
+    Built once per ``per_item`` (the values are bound parameters): building it costs more
+    than running it. The cache holds only query shapes, at most ``_MAX_RANGES + 1`` of them
+    in practice.
+    """
+    r = labeling_reviews
+    run_id = sa.bindparam("run_id", type_=sa.String)
+    reviewer = sa.bindparam("reviewer", type_=sa.String)
+    now_ms = sa.bindparam("now_ms", type_=sa.BigInteger)
+    held = (sa.select(r.c.trace_id, sa.literal(0).label("rank"), r.c.id)
+            .where(r.c.run_id == run_id, r.c.reviewer == reviewer,
+                   r.c.state == ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms)
+            .order_by(r.c.id).limit(1))
+    of_item = (r.c.run_id == run_traces.c.run_id, r.c.trace_id == run_traces.c.trace_id)
+    mine = sa.exists().where(*of_item, r.c.reviewer == reviewer,
+                             r.c.state != ReviewState.IN_PROGRESS.value)
+    claimed_by_others = (
+        sa.select(sa.func.count()).select_from(r)
+        .where(*of_item, r.c.reviewer != reviewer, r.c.state == ReviewState.IN_PROGRESS.value,
+               r.c.claim_expires_ms > now_ms)
+        .scalar_subquery())
+
+    def first(open_item: sa.ColumnElement[bool],
+              slots: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        return (sa.select(run_traces.c.trace_id, sa.literal(1).label("rank"), run_traces.c.id)
+                .where(run_traces.c.run_id == run_id, open_item, ~mine,
+                       slots + claimed_by_others < per_item)
+                .order_by(run_traces.c.id).limit(1))
+
+    if per_item > _MAX_RANGES:
+        ranges = [first(run_traces.c.completed_reviews < per_item,
+                        run_traces.c.completed_reviews)]
+    else:
+        ranges = [first(run_traces.c.completed_reviews == done, sa.literal(done))
+                  for done in range(per_item)]
+    found = sa.union_all(*(query.subquery(f"q{i}").select()
+                           for i, query in enumerate([held, *ranges]))).subquery("found")
+    return sa.select(found.c.trace_id).order_by(found.c.rank, found.c.id).limit(1)
 
 
 def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
@@ -244,7 +306,34 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
                      .where(run_traces.c.run_id == run_id, run_traces.c.trace_id == trace_id)
                      .values(completed_reviews=run_traces.c.completed_reviews + 1))
     _set_review(conn, dialect, run_id, trace_id, reviewer, ReviewState.COMPLETED, now_ms, None)
+    sql_gold.refresh_gold(conn, dialect, run_id, trace_id, info.label_schemas,
+                          info.reviewers_per_item)
     return written
+
+
+def adjudicate(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
+               schema_name: str, value: Any, adjudicator: str | None = None,
+               *, now_ms: int | None = None) -> GoldLabel | None:
+    """Set the final value of an item for one of the session's questions (checked against
+    its schema), replacing any earlier one; ``value=None`` clears it. Returns the item's
+    gold label for that question afterwards (None: there is none)."""
+    info = get_session(conn, run_id, lock=True)
+    if not isinstance(schema_name, str) or schema_name not in info.label_schemas:
+        raise InvalidParameterError(
+            f"Invalid schema_name {schema_name!r}: not a question of labeling session "
+            f"{info.name!r} (its questions: {', '.join(info.label_schemas) or 'none'})")
+    if adjudicator is not None:
+        check_reviewer(adjudicator, "adjudicator")
+    check_item(conn, run_id, check_trace_id(trace_id))
+    checked = None
+    if value is not None:
+        schema = _schemas(conn, info.experiment_id, [schema_name])[schema_name]
+        checked = schema.check_value(value)
+    sql_gold.set_adjudication(conn, dialect, run_id, trace_id, schema_name, checked,
+                              adjudicator, now_ms)
+    found = sql_gold.refresh_gold(conn, dialect, run_id, trace_id, [schema_name],
+                                  info.reviewers_per_item)
+    return found.get(schema_name)
 
 
 def skip_item(conn: Connection, dialect: Dialect, run_id: str, trace_id: str, reviewer: str,
@@ -303,8 +392,17 @@ def session_answers(conn: Connection, run_id: str) -> dict[str, dict[str, dict[s
              .join(run_traces, sa.and_(run_traces.c.run_id == run_id,
                                        run_traces.c.trace_id == a.c.trace_id))
              .order_by(a.c.create_time_ms, a.c.id))
-    for name, trace_id, reviewer, value in conn.execute(query):
-        answers[name].setdefault(trace_id, {})[reviewer] = _json.loads(value)
+    # Most answers are one of a few options: each distinct JSON text is decoded once (only
+    # immutable values are shared), and the rows are fetched at once, not one by one.
+    decoded: dict[str, Any] = {}
+    for name, trace_id, reviewer, value in conn.execute(query).all():
+        if value in decoded:
+            answer = decoded[value]
+        else:
+            answer = _json.loads(value)
+            if answer is None or isinstance(answer, str | int | float):
+                decoded[value] = answer
+        answers[name].setdefault(trace_id, {})[reviewer] = answer
     return answers
 
 

@@ -18,14 +18,17 @@ from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, check_
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.ids import check_trace_id
 from assay.store.checks import check_run_pairs, check_run_update
+from assay.store.sql.dialect import Dialect, in_values, upsert_many
 from assay.store.sql.experiments import get_experiment
 from assay.store.sql.schema import run_traces, runs, traces
 
 __all__ = [
     "MAX_LINKED_TRACES",
+    "check_trace_ids",
     "create_run",
     "get_run",
     "link_traces",
+    "run_from_row",
     "unlink_traces",
     "update_run",
 ]
@@ -41,7 +44,7 @@ def create_run(conn: Connection, info: RunInfo, data: RunData | None = None) -> 
     run again (a retried call) returns it; another run with its id is AlreadyExistsError."""
     existing = _find_row(conn, info.run_id)
     if existing is not None:
-        run = _to_run(existing)
+        run = run_from_row(existing)
         if (run.info.experiment_id, run.info.run_name, run.info.kind) != (
                 info.experiment_id, info.run_name, info.kind):
             raise AlreadyExistsError(f"Run with ID {info.run_id!r} already exists")
@@ -64,7 +67,7 @@ def get_run(conn: Connection, run_id: str) -> Run:
     row = _find_row(conn, run_id)
     if row is None:
         raise NotFoundError(f"Run with ID {run_id!r} not found")
-    return _to_run(row)
+    return run_from_row(row)
 
 
 def update_run(conn: Connection, run_id: str, *, status: RunStatus | None = None,
@@ -76,7 +79,7 @@ def update_run(conn: Connection, run_id: str, *, status: RunStatus | None = None
     row = _find_row(conn, run_id)
     if row is None:
         raise NotFoundError(f"Run with ID {run_id!r} not found")
-    run = _to_run(row)
+    run = run_from_row(row)
     change = check_run_update(status, end_time, metrics, params, tags)
     values: dict[str, Any] = {}
     if change.status is not None:
@@ -100,7 +103,7 @@ def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list
     and the error names the first that does not.
     """
     run = get_run(conn, run_id)
-    wanted = _check_trace_ids(trace_ids)
+    wanted = check_trace_ids(trace_ids)
     found = _experiments_of(conn, wanted)
     for trace_id in wanted:
         experiment_id = found.get(trace_id)
@@ -114,16 +117,18 @@ def link_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list
     new = [trace_id for trace_id in wanted if trace_id not in linked]
     if new:
         now_ms = int(time.time() * 1000)
-        conn.execute(run_traces.insert(), [
-            {"run_id": run_id, "trace_id": trace_id, "added_time_ms": now_ms}
-            for trace_id in new])
+        # One statement for the batch (10,000 rows inserted one by one took 0.7 s on
+        # PostgreSQL); rows keep the order given, which ``id`` records.
+        upsert_many(conn, Dialect.of(conn), run_traces, ("run_id", "trace_id"),
+                    ("run_id", "trace_id", "added_time_ms"),
+                    [(run_id, trace_id, now_ms) for trace_id in new], replace=False)
     return new
 
 
 def unlink_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
     """Unlink traces from a run and return the ids that were linked (others are ignored)."""
     get_run(conn, run_id)
-    wanted = _check_trace_ids(trace_ids)
+    wanted = check_trace_ids(trace_ids)
     linked = _linked(conn, run_id, wanted)
     if linked:
         conn.execute(run_traces.delete().where(run_traces.c.run_id == run_id,
@@ -132,7 +137,8 @@ def unlink_traces(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> li
     return [trace_id for trace_id in wanted if trace_id in removed]
 
 
-def _check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
+def check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
+    """The distinct trace ids of a list of at most MAX_LINKED_TRACES, each checked."""
     if isinstance(trace_ids, str) or not isinstance(trace_ids, Sequence):
         raise InvalidParameterError(
             f"Invalid trace_ids: expected a list of trace ids, got {type(trace_ids).__name__}")
@@ -145,23 +151,16 @@ def _check_trace_ids(trace_ids: Sequence[str]) -> list[str]:
 
 
 def _experiments_of(conn: Connection, trace_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(trace_ids), 1000):
-        chunk = trace_ids[start:start + 1000]
-        for row in conn.execute(sa.select(traces.c.trace_id, traces.c.experiment_id)
-                                .where(traces.c.trace_id.in_(chunk))):
-            found[row.trace_id] = str(row.experiment_id)
-    return found
+    # The ids as one parameter (see dialect.in_values): one query however many.
+    query = sa.select(traces.c.trace_id, traces.c.experiment_id).where(
+        in_values(Dialect.of(conn), traces.c.trace_id, trace_ids))
+    return {trace_id: str(experiment_id) for trace_id, experiment_id in conn.execute(query)}
 
 
 def _linked(conn: Connection, run_id: str, trace_ids: list[str]) -> list[str]:
-    linked: list[str] = []
-    for start in range(0, len(trace_ids), 1000):
-        chunk = trace_ids[start:start + 1000]
-        linked.extend(conn.execute(
-            sa.select(run_traces.c.trace_id).where(run_traces.c.run_id == run_id,
-                                                   run_traces.c.trace_id.in_(chunk))).scalars())
-    return linked
+    return list(conn.execute(sa.select(run_traces.c.trace_id).where(
+        run_traces.c.run_id == run_id,
+        in_values(Dialect.of(conn), run_traces.c.trace_id, trace_ids))).scalars())
 
 
 def _find_row(conn: Connection, run_id: str) -> RowMapping | None:
@@ -171,7 +170,8 @@ def _find_row(conn: Connection, run_id: str) -> RowMapping | None:
     return None if row is None else row._mapping
 
 
-def _to_run(row: RowMapping) -> Run:
+def run_from_row(row: Mapping[Any, Any]) -> Run:
+    """A run from its row of ``runs``."""
     info = RunInfo(run_id=row["run_id"], experiment_id=str(row["experiment_id"]),
                    run_name=row["name"], kind=RunKind(row["kind"]),
                    status=RunStatus(row["status"]), start_time=row["start_time_ms"],

@@ -22,8 +22,12 @@ __all__ = [
     "assessments",
     "experiments",
     "label_schemas",
+    "labeling_adjudications",
+    "labeling_gold",
     "labeling_reviewers",
     "labeling_reviews",
+    "labeling_routed_traces",
+    "labeling_routing_rules",
     "labeling_sessions",
     "login_sessions",
     "metadata",
@@ -371,5 +375,82 @@ labeling_reviews = sa.Table(
     sa.UniqueConstraint("run_id", "trace_id", "reviewer"),
     sa.CheckConstraint("state IN ('in_progress', 'completed', 'skipped')", name="state"),
     sa.Index(None, "run_id", "reviewer", "state"),
+    sa.Index(None, "trace_id"),
+)
+
+
+# -- gold labels and routing rules (migration 0006) ------------------------------------------
+
+#: The final value an adjudicator set for one (session, item, schema), as JSON.
+labeling_adjudications = sa.Table(
+    "labeling_adjudications",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32),
+              sa.ForeignKey(labeling_sessions.c.run_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("adjudicator", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("updated_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_id", "trace_id", "name"),
+    sa.Index(None, "trace_id"),
+)
+
+#: The gold label of each (session, item, schema) that has one (see ``rules.gold_label``),
+#: kept by every write that changes it. ``value`` is JSON as in ``assessments`` (so filters
+#: compare it the same way), ``numeric_value`` its numeric projection.
+labeling_gold = sa.Table(
+    "labeling_gold",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32),
+              sa.ForeignKey(labeling_sessions.c.run_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(MAX_KEY_CHARS), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("numeric_value", sa.Double, nullable=True),
+    sa.Column("adjudicated", sa.Boolean, nullable=False),
+    sa.Column("updated_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("run_id", "trace_id", "name"),
+    sa.Index(None, "trace_id", "name"),
+)
+
+#: Routing rules: traces of ``experiment_id`` matching ``filter_string`` (a share
+#: ``sample_rate`` of them, chosen by a hash of rule and trace) are added to the session as
+#: they are written. ``hit_count`` counts the traces routed.
+labeling_routing_rules = sa.Table(
+    "labeling_routing_rules",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(32),
+              sa.ForeignKey(labeling_sessions.c.run_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("experiment_id", ID_TYPE, sa.ForeignKey(experiments.c.experiment_id),
+              nullable=False),
+    sa.Column("filter_string", sa.Text, nullable=False),
+    sa.Column("sample_rate", sa.Double, nullable=False),
+    sa.Column("hit_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("created_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("rule_id"),
+    sa.Index(None, "experiment_id"),
+    sa.Index(None, "run_id"),
+)
+
+#: The traces each routing rule has routed: a rule routes a trace once only.
+labeling_routed_traces = sa.Table(
+    "labeling_routed_traces",
+    metadata,
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.String(64),
+              sa.ForeignKey(labeling_routing_rules.c.rule_id, ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("trace_id", sa.String(64),
+              sa.ForeignKey(traces.c.trace_id, ondelete="CASCADE"), nullable=False),
+    sa.Column("routed_time_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("rule_id", "trace_id"),
     sa.Index(None, "trace_id"),
 )

@@ -61,7 +61,18 @@ from assay.store.sql.filters import TraceFilter, has_session_assessments, trace_
 from assay.store.sql.schema import assessments, trace_metadata, trace_tags, traces
 from assay.store.sql.traces import load_traces
 
-__all__ = ["count_traces", "find_page_token", "run_query", "search_traces"]
+__all__ = [
+    "SortKey",
+    "ValueKind",
+    "after_cursor",
+    "count_traces",
+    "decode_search_token",
+    "encode_search_token",
+    "find_page_token",
+    "order_terms",
+    "run_query",
+    "search_traces",
+]
 
 _TOKEN_KIND = "trace_search"
 _TOKEN_VERSION = 1
@@ -122,12 +133,12 @@ def search_traces(conn: Connection, dialect: Dialect, experiment_ids: Sequence[s
                      if isinstance(field := key.field, AssessmentField) else False)
             for key in order]
     fingerprint = _fingerprint(keys, found, order)
-    after = None if page_token is None else _decode_token(page_token, fingerprint, sort)
+    after = None if page_token is None else decode_search_token(page_token, fingerprint, sort)
     rows = _page_rows(conn, found.where, sort, after, max_results + 1)
     token = None
     if len(rows) > max_results:
         rows = rows[:max_results]
-        token = _encode_token(fingerprint, list(rows[-1][1:]))
+        token = encode_search_token(fingerprint, list(rows[-1][1:]))
     trace_ids = [row[0] for row in rows]
     loaded = load_traces(conn, dialect, trace_ids, include_spans)
     return PagedList([loaded[t] for t in trace_ids if t in loaded], token)
@@ -185,24 +196,25 @@ def _page_rows(conn: Connection, where: sa.ColumnElement[bool], sort: list[SortK
     columns = [traces.c.trace_id, *(k.expr.label(f"k{i}") for i, k in enumerate(sort))]
     base = sa.select(*columns).where(where)
     if not first.nullable:
-        query = base.where(*_after(sort, after)).order_by(*_order(sort))
+        query = base.where(*after_cursor(sort, after)).order_by(*order_terms(sort))
         return run_query(conn, query.limit(limit))
     # Two sections: rows where the first key is set, then rows where it is NULL.
     rows: list[tuple[Any, ...]] = []
     set_key = SortKey(first.expr, first.ascending, False, first.kind)
     if after is None or after[0] is not None:
-        query = (base.where(first.expr.is_not(None), *_after([set_key, *sort[1:]], after))
-                 .order_by(*_order([set_key, *sort[1:]])))
+        query = (base.where(first.expr.is_not(None), *after_cursor([set_key, *sort[1:]], after))
+                 .order_by(*order_terms([set_key, *sort[1:]])))
         rows = run_query(conn, query.limit(limit))
         after = None
     if len(rows) < limit:
-        query = (base.where(first.expr.is_(None), *_after(sort[1:], after and after[1:]))
-                 .order_by(*_order(sort[1:])))
+        query = (base.where(first.expr.is_(None), *after_cursor(sort[1:], after and after[1:]))
+                 .order_by(*order_terms(sort[1:])))
         rows += run_query(conn, query.limit(limit - len(rows)))
     return rows
 
 
-def _order(sort: list[SortKey]) -> list[sa.UnaryExpression[Any]]:
+def order_terms(sort: list[SortKey]) -> list[sa.UnaryExpression[Any]]:
+    """The ORDER BY terms of these keys (NULLs last)."""
     terms = []
     for key in sort:
         term = key.expr.asc() if key.ascending else key.expr.desc()
@@ -210,7 +222,7 @@ def _order(sort: list[SortKey]) -> list[sa.UnaryExpression[Any]]:
     return terms
 
 
-def _after(sort: list[SortKey], values: list[Any] | None) -> list[sa.ColumnElement[bool]]:
+def after_cursor(sort: list[SortKey], values: list[Any] | None) -> list[sa.ColumnElement[bool]]:
     """Conditions for "the row sorts after the one with these values" (NULLs last)."""
     if values is None:
         return []
@@ -241,13 +253,18 @@ def _fingerprint(keys: list[int], found: TraceFilter, order: list[OrderKey]) -> 
     return hashlib.blake2b(spec.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def _encode_token(fingerprint: str, values: list[Any]) -> str:
-    doc = {"v": _TOKEN_VERSION, "k": _TOKEN_KIND, "q": fingerprint, "after": values}
+def encode_search_token(fingerprint: str, values: list[Any], kind: str = _TOKEN_KIND) -> str:
+    """The page token after the row with these sort ``values``, for the search whose
+    fingerprint (a hash of what it searches, filters and orders by) is ``fingerprint``."""
+    doc = {"v": _TOKEN_VERSION, "k": kind, "q": fingerprint, "after": values}
     raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
-def _decode_token(token: str, fingerprint: str, sort: list[SortKey]) -> list[Any]:
+def decode_search_token(token: str, fingerprint: str, sort: list[SortKey],
+                        kind: str = _TOKEN_KIND) -> list[Any]:
+    """The sort values a token of this ``kind`` and search holds; InvalidParameterError for
+    anything else."""
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
         raise _invalid_token(token)
     try:
@@ -255,7 +272,7 @@ def _decode_token(token: str, fingerprint: str, sort: list[SortKey]) -> list[Any
     except (binascii.Error, UnicodeError, ValueError):
         raise _invalid_token(token) from None
     if not isinstance(doc, dict) or doc.get("v") != _TOKEN_VERSION \
-            or doc.get("k") != _TOKEN_KIND:
+            or doc.get("k") != kind:
         raise _invalid_token(token)
     if doc.get("q") != fingerprint:
         raise _invalid_token(token, "it was made by a search with other experiments, "
@@ -345,7 +362,7 @@ def find_page_token(conn: Connection, dialect: Dialect, experiment_ids: Sequence
         # One ordered scan: the database skips the rows before the page's last one itself.
         columns = [traces.c.trace_id, *(k.expr.label(f"k{i}") for i, k in enumerate(sort))]
         rows = run_query(conn, sa.select(*columns).where(found.where)
-                         .order_by(*_order(sort)).offset(offset - 1).limit(2))
+                         .order_by(*order_terms(sort)).offset(offset - 1).limit(2))
     if len(rows) < 2:
         return None
-    return _encode_token(_fingerprint(keys, found, order), list(rows[0][1:]))
+    return encode_search_token(_fingerprint(keys, found, order), list(rows[0][1:]))

@@ -28,7 +28,12 @@ from assay.entities import Assessment, Experiment, Feedback, Session, Span, Trac
 from assay.entities._time import now_ms as _now_ms
 from assay.entities.analytics import FeedbackSummary
 from assay.entities.label_schema import LabelInput, LabelSchema
-from assay.entities.labeling import LabelingSessionInfo, SessionProgress
+from assay.entities.labeling import (
+    GoldLabel,
+    LabelingSessionInfo,
+    RoutingRule,
+    SessionProgress,
+)
 from assay.entities.overview import (
     AssessmentName,
     ExperimentStats,
@@ -46,19 +51,23 @@ from assay.errors import (
 from assay.feedback_tokens import FEEDBACK_TOKEN_PURPOSE, issue_token
 from assay.paging import PagedList
 from assay.store.capabilities import ServerStore
+from assay.store.checks import parse_experiment_id
 from assay.store.sql import (
     analytics,
     credentials,
     experiment_stats,
     experiments,
+    run_search,
     search,
     sessions,
     trace_tags,
 )
 from assay.store.sql import assessments as sql_assessments
+from assay.store.sql import gold as sql_gold
 from assay.store.sql import label_schemas as sql_label_schemas
 from assay.store.sql import labeling as sql_labeling
 from assay.store.sql import pending as sql_pending
+from assay.store.sql import routing as sql_routing
 from assay.store.sql import runs as sql_runs
 from assay.store.sql import signing_keys as sql_signing_keys
 from assay.store.sql import spans as sql_spans
@@ -175,6 +184,9 @@ class SqlStore(ServerStore):
                 sql_assessments.log_trace_assessments(conn, self._dialect, traces)
                 # Feedback that arrived before its trace is attached with it.
                 sql_pending.attach_pending_assessments(conn, self._dialect, traces)
+                # Then routing rules see the traces with that feedback.
+                sql_routing.route_traces(conn, self._dialect, [r.info.trace_id for r in traces],
+                                         _experiment_keys(traces))
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             # What validation let through and the database refused (a value of the wrong
             # type, a missing name); the whole batch was rolled back.
@@ -230,10 +242,12 @@ class SqlStore(ServerStore):
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
         with self._writing() as conn:
             trace_tags.set_trace_tag(conn, self._dialect, trace_id, key, value)
+            sql_routing.route_traces(conn, self._dialect, [trace_id])
 
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
         with self._writing() as conn:
             trace_tags.delete_trace_tag(conn, trace_id, key)
+            sql_routing.route_traces(conn, self._dialect, [trace_id])
 
     # -- sessions ------------------------------------------------------------------------
     def search_sessions(self, experiment_ids: Sequence[str], max_results: int = 100,
@@ -270,7 +284,13 @@ class SqlStore(ServerStore):
     # -- assessments ---------------------------------------------------------------------
     def log_assessment(self, assessment: Assessment) -> Assessment:
         with self._writing_checked("the assessment") as conn:
-            return sql_assessments.log_assessment(conn, self._dialect, assessment)
+            stored = sql_assessments.log_assessment(conn, self._dialect, assessment)
+            # A reviewer's answer overridden (or a new one) may change a gold label.
+            sql_gold.refresh_trace_gold(
+                conn, self._dialect, str(stored.trace_id),
+                None if stored.overrides is not None else stored.name)
+            sql_routing.route_traces(conn, self._dialect, [str(stored.trace_id)])
+            return stored
 
     def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
         with self._reading() as conn:
@@ -279,11 +299,17 @@ class SqlStore(ServerStore):
     def update_assessment(self, trace_id: str, assessment_id: str,
                           assessment: Assessment) -> Assessment:
         with self._writing_checked("the assessment") as conn:
-            return sql_assessments.update_assessment(conn, trace_id, assessment_id, assessment)
+            updated = sql_assessments.update_assessment(conn, trace_id, assessment_id,
+                                                        assessment)
+            sql_gold.refresh_trace_gold(conn, self._dialect, trace_id)
+            sql_routing.route_traces(conn, self._dialect, [trace_id])
+            return updated
 
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         with self._writing() as conn:
             sql_assessments.delete_assessment(conn, trace_id, assessment_id)
+            sql_gold.refresh_trace_gold(conn, self._dialect, trace_id)
+            sql_routing.route_traces(conn, self._dialect, [trace_id])
 
     # -- feedback tokens ------------------------------------------------------------------
     def create_feedback_token(self, trace_id: str, names: Sequence[str] | None = None,
@@ -323,6 +349,8 @@ class SqlStore(ServerStore):
         with self._writing_checked("the vote") as conn:
             logged, pending = sql_votes.log_vote(conn, self._dialect, vote,
                                                  expires_in_seconds, _now_ms())
+            if not pending:
+                sql_routing.route_traces(conn, self._dialect, [logged.trace_id or ""])
         if pending:
             self._attach_if_stored(logged.trace_id or "")
         return logged, pending
@@ -335,6 +363,7 @@ class SqlStore(ServerStore):
         if stored:
             with self._writing() as conn:
                 sql_pending.attach_to_stored_traces(conn, self._dialect, [trace_id])
+                sql_routing.route_traces(conn, self._dialect, [trace_id])
 
     def attach_stored_pending_assessments(self) -> int:
         with self._writing() as conn:
@@ -469,6 +498,13 @@ class SqlStore(ServerStore):
         with self._writing() as conn:
             return sql_runs.link_traces(conn, run_id, trace_ids)
 
+    def search_runs(self, experiment_ids: Sequence[str], max_results: int = 1000,
+                    page_token: str | None = None, filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None) -> PagedList[Run]:
+        with self._reading() as conn:
+            return run_search.search_runs(conn, self._dialect, experiment_ids, max_results,
+                                          page_token, filter_string, order_by)
+
     def create_label_schema(self, schema: LabelSchema, *, overwrite: bool = False,
                             created_by: str | None = None) -> LabelSchema:
         with self._writing() as conn:
@@ -560,6 +596,40 @@ class SqlStore(ServerStore):
         with self._reading() as conn:
             return sql_labeling.session_answers(conn, run_id)
 
+    def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
+                                 value: Any, adjudicator: str | None = None
+                                 ) -> GoldLabel | None:
+        with self._writing_checked("the adjudication") as conn:
+            return sql_labeling.adjudicate(conn, self._dialect, run_id, trace_id, schema_name,
+                                           value, adjudicator)
+
+    def get_labeling_gold(self, run_id: str) -> dict[str, dict[str, GoldLabel]]:
+        with self._reading() as conn:
+            sql_labeling.get_session(conn, run_id)
+            return sql_gold.session_gold(conn, run_id)
+
+    def get_gold_labels(self, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        ids = sql_runs.check_trace_ids(trace_ids)
+        with self._reading() as conn:
+            return sql_gold.traces_gold(conn, ids)
+
+    def create_routing_rule(self, run_id: str, filter_string: str, sample_rate: float = 1.0,
+                            created_by: str | None = None) -> RoutingRule:
+        with self._writing() as conn:
+            info = sql_labeling.get_session(conn, run_id, lock=True)
+            return sql_routing.create_rule(conn, self._dialect, run_id, info.experiment_id,
+                                           filter_string, sample_rate, created_by)
+
+    def list_routing_rules(self, run_id: str) -> list[RoutingRule]:
+        with self._reading() as conn:
+            sql_labeling.get_session(conn, run_id)
+            return sql_routing.list_rules(conn, run_id)
+
+    def delete_routing_rule(self, run_id: str, rule_id: str) -> None:
+        with self._writing() as conn:
+            sql_labeling.get_session(conn, run_id, lock=True)
+            sql_routing.delete_rule(conn, run_id, rule_id)
+
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
         """Close every connection; the store cannot be used afterwards."""
@@ -625,6 +695,11 @@ class SqlStore(ServerStore):
     def list_recent_ids(self, experiment_id: str, max_results: int = 200) -> RecentIds:
         with self._reading() as conn:
             return experiment_stats.list_recent_ids(conn, experiment_id, max_results)
+
+
+def _experiment_keys(traces: Sequence[Trace]) -> set[int]:
+    keys = (parse_experiment_id(t.info.experiment_id) for t in traces)
+    return {key for key in keys if key is not None}
 
 
 def _hash_password(password: str | None) -> str | None:
