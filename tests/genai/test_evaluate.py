@@ -312,3 +312,24 @@ def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeSer
     after = evaluate(data=labeled, scorers=[Correctness()])
     assert after.rows[0].expectations == {"expected_response": "Milan"}  # the gold label
     assert after.metrics["correctness/mean"] == 0.0
+
+
+def test_rows_written_while_others_run_are_all_stored_in_the_scorers_order(
+        rt: _runtime.Runtime) -> None:
+    # More rows than are written at once while the evaluation runs (100), with a scorer whose
+    # calls finish out of order, so that several batches are written before the last score.
+    @scorer
+    def slow_on_odd(inputs: Any) -> bool:
+        if inputs["n"] % 2:
+            time.sleep(0.002)
+        return True
+
+    rows = [{"inputs": {"n": n}, "outputs": f"answer {n}"} for n in range(230)]
+    result = evaluate(data=rows, scorers=[slow_on_odd, short])
+    assert [[f.name for f in r.feedback] for r in result.rows] == [
+        ["slow_on_odd", "short"]] * 230
+    traces = assay.search_traces(run_id=result.run_id, return_type="list", max_results=500)
+    assert sorted(t.data.spans[0].inputs["n"] for t in traces) == list(range(230))
+    assert all({a.name for a in t.search_assessments(type="feedback")}
+               == {"slow_on_odd", "short"} for t in traces)
+    assert result.metrics["slow_on_odd/mean"] == 1.0
