@@ -56,6 +56,7 @@ def test_static_rows_are_scored_and_recorded_as_a_run(rt: _runtime.Runtime,
     assert result.metrics["correctness/mean"] == pytest.approx(2 / 3)
     assert result.metrics["short/mean"] == pytest.approx(2 / 3)
     assert result.metrics["correctness/prompt_tokens"] > 0
+    assert "correctness/cost_usd" not in result.metrics  # the test's model has no price
     assert not result.passed
     assert result.reason == ("correctness: 1 of 3 rows failed; short: 1 of 3 rows failed")
 
@@ -274,6 +275,18 @@ def test_predict_fn_needs_keyword_inputs_and_no_outputs(sqlite_rt: _runtime.Runt
                  max_workers=0)
 
 
+def test_a_priced_judge_s_cost_is_on_each_feedback_and_summed_as_a_metric(
+        rt: _runtime.Runtime, judge: JudgeServer) -> None:
+    result = evaluate(data=ROWS, scorers=[Correctness(model="openai:/gpt-4.1-mini")])
+    costs = [float(f.metadata["assay.judge.cost_usd"]) for r in result.rows for f in r.feedback]
+    assert len(costs) == 3 and all(c > 0 for c in costs)
+    assert result.metrics["correctness/cost_usd"] == pytest.approx(sum(costs))
+    assert assay.get_run(result.run_id).data.metrics["correctness/cost_usd"] == pytest.approx(
+        sum(costs))
+    stored = _feedback(result.rows[0].trace_id or "", "correctness")
+    assert float(stored.metadata["assay.judge.cost_usd"]) == pytest.approx(costs[0])
+
+
 def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeServer) -> None:
     from assay.genai.label_schemas import InputText, create_label_schema
     from assay.genai.labeling import create_labeling_session
@@ -299,3 +312,24 @@ def test_the_gold_label_is_the_expectation(rt: _runtime.Runtime, judge: JudgeSer
     after = evaluate(data=labeled, scorers=[Correctness()])
     assert after.rows[0].expectations == {"expected_response": "Milan"}  # the gold label
     assert after.metrics["correctness/mean"] == 0.0
+
+
+def test_rows_written_while_others_run_are_all_stored_in_the_scorers_order(
+        rt: _runtime.Runtime) -> None:
+    # More rows than are written at once while the evaluation runs (100), with a scorer whose
+    # calls finish out of order, so that several batches are written before the last score.
+    @scorer
+    def slow_on_odd(inputs: Any) -> bool:
+        if inputs["n"] % 2:
+            time.sleep(0.002)
+        return True
+
+    rows = [{"inputs": {"n": n}, "outputs": f"answer {n}"} for n in range(230)]
+    result = evaluate(data=rows, scorers=[slow_on_odd, short])
+    assert [[f.name for f in r.feedback] for r in result.rows] == [
+        ["slow_on_odd", "short"]] * 230
+    traces = assay.search_traces(run_id=result.run_id, return_type="list", max_results=500)
+    assert sorted(t.data.spans[0].inputs["n"] for t in traces) == list(range(230))
+    assert all({a.name for a in t.search_assessments(type="feedback")}
+               == {"slow_on_odd", "short"} for t in traces)
+    assert result.metrics["slow_on_odd/mean"] == 1.0

@@ -53,6 +53,31 @@ def test_correctness_says_yes_when_the_expected_response_is_in_the_answer(
         "type": "string", "enum": ["yes", "no"]}
 
 
+def test_a_listed_model_is_priced_and_a_given_price_wins(judge: JudgeServer) -> None:
+    def judged(**settings: Any) -> dict[str, Any]:
+        feedback = Correctness(**settings)(inputs=QUESTION, outputs="Paris",
+                                           expectations={"expected_response": "Paris"})
+        return {k: float(v) for k, v in feedback.metadata.items()}  # kept as text
+
+    def cost(metadata: dict[str, Any], price: tuple[float, float]) -> float:
+        return (int(metadata["assay.judge.prompt_tokens"]) * price[0]
+                + int(metadata["assay.judge.completion_tokens"]) * price[1]) / 1_000_000
+
+    listed = judged(model="openai:/gpt-4o-mini")
+    assert listed["assay.judge.cost_usd"] == pytest.approx(cost(listed, (0.15, 0.60)))
+    assert listed["assay.judge.cost_usd"] > 0
+    snapshot = judged(model="openai:/gpt-4.1-mini-2025-04-14")
+    assert snapshot["assay.judge.cost_usd"] == pytest.approx(cost(snapshot, (0.40, 1.60)))
+    assert "assay.judge.cost_usd" not in judged(model="openai:/judge")  # not listed
+    given = judged(model="openai:/judge", cost_per_million_tokens=(3, 12.5))
+    assert given["assay.judge.cost_usd"] == pytest.approx(cost(given, (3.0, 12.5)))
+    overridden = judged(model="openai:/gpt-4o-mini", cost_per_million_tokens=(0, 0))
+    assert overridden["assay.judge.cost_usd"] == 0
+    for bad in [(1.0,), (-1.0, 2.0), "12", (float("nan"), 1.0), (True, 1.0)]:
+        with pytest.raises(InvalidParameterError, match="cost_per_million_tokens"):
+            Correctness(model="openai:/judge", cost_per_million_tokens=bad)
+
+
 def test_correctness_reads_expected_facts_and_refuses_a_row_without_either(
         judge: JudgeServer) -> None:
     facts = {"expected_facts": ["Paris is the capital", "on the Seine"]}

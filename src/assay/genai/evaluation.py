@@ -23,7 +23,8 @@ How a call goes:
    the run (``assay.search_traces(run_id=result.run_id)`` returns them) and each Feedback
    carries the run's id.
 5. The run gets its metrics (``<name>/<aggregation>``, e.g. ``correctness/mean``, with
-   "yes"/"no" and booleans as 1/0, and the tokens judges used) and ends FINISHED. Ctrl-C stops
+   "yes"/"no" and booleans as 1/0, the tokens judges used, and their cost,
+   ``<name>/cost_usd``, where the judge's model has a price) and ends FINISHED. Ctrl-C stops
    the calls not yet started, keeps and writes what finished, ends the run KILLED, and
    raises KeyboardInterrupt.
 
@@ -37,8 +38,11 @@ import asyncio
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import heapq
 import inspect
+import itertools
 import math
+import queue
 import sys
 import threading
 import time
@@ -53,7 +57,7 @@ from assay.entities.assessment_source import AssessmentSource, AssessmentSourceT
 from assay.entities.run import RunData, RunInfo, RunKind, RunStatus, new_run_id
 from assay.entities.span import SpanType
 from assay.errors import AssayError, InvalidParameterError
-from assay.genai.judges.judge import TOKEN_METADATA
+from assay.genai.judges.judge import COST_METADATA, TOKEN_METADATA
 from assay.genai.scoring import Scorer, ScorerInputs, aggregate, row_fields
 from assay.tracing import fluent as tracing
 from assay.tracing.assembly import build_trace
@@ -76,6 +80,8 @@ ROW_KEY = "assay.evaluation.row"
 ASSESSMENT_RUN_KEY = "mlflow.assessment.sourceRunId"
 #: Traces written per store call.
 _WRITE_BATCH = 500
+#: Finished rows written together while the evaluation runs.
+_STREAM_BATCH = 100
 _MAX_ROWS = 100_000
 
 
@@ -319,10 +325,22 @@ class _TraceCollector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.traces: dict[str, InMemoryTrace] = {}
+        self._built: dict[str, Trace] = {}
 
     def __call__(self, trace: InMemoryTrace) -> None:
         with self._lock:
             self.traces[trace.trace_id] = trace
+
+    def build(self, trace_id: str | None) -> Trace | None:
+        """The collected trace of that id as a Trace (built once: the scorers get it, then
+        it is written), or None."""
+        running = None if trace_id is None else self.traces.get(trace_id)
+        if running is None or trace_id is None:
+            return None
+        built = self._built.get(trace_id)
+        if built is None:
+            built = self._built[trace_id] = build_trace(running)
+        return built
 
 
 def _traced(predict_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -447,18 +465,24 @@ def evaluate(data: Any, scorers: Sequence[Scorer], predict_fn: Callable[..., Any
     results = [RowResult(r.index, r.inputs, r.outputs, dict(r.expectations),
                          None if r.trace is None else r.trace.info.trace_id) for r in rows]
     shown = _Progress(len(rows), _progress_stream(progress))
+    writer = _Writer(store, sink, rows, results, run_id, scorers)
+
+    def row_done(index: int, errors: int) -> None:
+        shown.advance(errors)
+        writer.add(index)
+
     interrupted = False
     try:
         _run_rows(rt, sink, rows, results, scorers, predict_fn, max_workers, scorer_workers,
-                  shown)
+                  row_done)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException:
+        writer.abandon()
+        raise
     finally:
         shown.close()
-    order = {s.name: i for i, s in enumerate(scorers)}
-    for result in results:  # in the scorers' order, whichever finished first
-        result.feedback.sort(key=lambda f: order.get(f.name, len(order)))
-    _write(store, sink, rows, results, run_id)
+    writer.finish()  # the rows not written yet (after Ctrl-C: whatever they have)
     metrics = _metrics(results, scorers)
     status = RunStatus.KILLED if interrupted else RunStatus.FINISHED
     store.update_run(run_id, status=status, end_time=int(time.time() * 1000),
@@ -484,23 +508,33 @@ def _run_experiment(rt: _runtime.Runtime, rows: list[_Row],
 def _run_rows(rt: _runtime.Runtime, sink: _TraceCollector, rows: list[_Row],
               results: list[RowResult], scorers: Sequence[Scorer],
               predict_fn: Callable[..., Any] | None, max_workers: int, scorer_workers: int,
-              shown: _Progress) -> None:
-    """Predict and score every row, scoring each as soon as it has its answer."""
+              row_done: Callable[[int, int], None]) -> None:
+    """Predict and score every row, scoring each as soon as it has its answer;
+    ``row_done(index, errors)`` is called as each row gets its last Feedback."""
     fn = None if predict_fn is None else _traced(predict_fn)
     is_async = fn is not None and inspect.iscoroutinefunction(inspect.unwrap(fn))
     left = {r.index: len(scorers) for r in rows}
     errors = dict.fromkeys(left, 0)
     with _pool(max_workers, "assay-predict") as predicting, \
             _pool(scorer_workers, "assay-score") as scoring:
+        # Each future says when it is done on this queue: the loop below takes them as they
+        # come, in constant time each (waiting on all pending futures at every turn is
+        # quadratic in the rows).
+        finished: queue.SimpleQueue[cf.Future[Any]] = queue.SimpleQueue()
         answers: dict[cf.Future[tuple[Any, str | None, str | None]], _Row] = {}
         for row in rows:
             if fn is not None:
-                answers[predicting.submit(_predict, rt, sink, fn, is_async, row)] = row
+                answer = predicting.submit(_predict, rt, sink, fn, is_async, row)
             elif row.trace is None:
-                answers[predicting.submit(_as_answer, rt, sink, row)] = row
+                answer = predicting.submit(_as_answer, rt, sink, row)
             else:
-                answers[_done((row.outputs, row.trace.info.trace_id, None))] = row
+                answer = _done((row.outputs, row.trace.info.trace_id, None))
+            answers[answer] = row
+            answer.add_done_callback(finished.put)
         scores: dict[cf.Future[list[Feedback]], _Pending] = {}
+        # (deadline, sequence, future) of the scorer calls that have a timeout, soonest first.
+        deadlines: list[tuple[float, int, cf.Future[list[Feedback]]]] = []
+        sequence = itertools.count()
 
         def answered(row: _Row, outputs: Any, trace_id: str | None, error: str | None,
                      score: bool = True) -> None:
@@ -509,37 +543,49 @@ def _run_rows(rt: _runtime.Runtime, sink: _TraceCollector, rows: list[_Row],
             if error is not None:
                 result.feedback = [_predict_failed(s, error) for s in scorers]
                 errors[row.index], left[row.index] = len(scorers), 0
-                shown.advance(len(scorers))
+                row_done(row.index, len(scorers))
             elif score:
                 trace = row.trace if fn is None and row.trace is not None \
-                    else _built(sink, trace_id)
+                    else sink.build(trace_id)
                 fields = ScorerInputs(inputs=row.inputs, outputs=outputs,
                                       expectations=row.expectations, trace=trace)
                 for scorer in scorers:
-                    scores[scoring.submit(_score, scorer, fields)] = _Pending(
-                        row.index, scorer, time.monotonic() + (scorer.timeout or math.inf))
+                    future = scoring.submit(_score, scorer, fields)
+                    pending = _Pending(row.index, scorer,
+                                       time.monotonic() + (scorer.timeout or math.inf))
+                    scores[future] = pending
+                    if pending.deadline < math.inf:
+                        heapq.heappush(deadlines, (pending.deadline, next(sequence), future))
+                    future.add_done_callback(finished.put)
 
         try:
             while answers or scores:
-                waiting: list[cf.Future[Any]] = [*answers, *scores]
-                deadlines = [p.deadline for p in scores.values() if p.deadline < math.inf]
-                timeout = None if not deadlines else max(0.0,
-                                                         min(deadlines) - time.monotonic())
-                done, _ = cf.wait(waiting, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+                while deadlines and deadlines[0][2] not in scores:
+                    heapq.heappop(deadlines)  # finished in time
+                timeout = None if not deadlines else max(
+                    0.0, deadlines[0][0] - time.monotonic())
+                try:
+                    done = [finished.get(timeout=timeout)]
+                except queue.Empty:
+                    done = []
+                while not finished.empty():
+                    done.append(finished.get_nowait())
                 for future in done:
                     if future in answers:
                         answered(answers.pop(future), *future.result())
-                    else:
+                    elif future in scores:
                         pending = scores.pop(future)
-                        _scored(results, pending, future.result(), left, errors, shown)
+                        _scored(results, pending, future.result(), left, errors, row_done)
                 now = time.monotonic()
-                for future, pending in list(scores.items()):
-                    if pending.deadline <= now and not future.done():
+                while deadlines and deadlines[0][0] <= now:
+                    _, _, future = heapq.heappop(deadlines)
+                    pending_or_none = scores.get(future)
+                    if pending_or_none is not None and not future.done():
                         del scores[future]
                         future.cancel()
-                        _scored(results, pending, [_timeout_feedback(
-                            pending.scorer, pending.scorer.timeout or 0.0)], left, errors,
-                            shown)
+                        _scored(results, pending_or_none, [_timeout_feedback(
+                            pending_or_none.scorer, pending_or_none.scorer.timeout or 0.0)],
+                            left, errors, row_done)
         except KeyboardInterrupt:
             # Calls not started are dropped; those running finish, and whatever finished is
             # kept (an answer not yet scored keeps its trace, without scores).
@@ -550,7 +596,7 @@ def _run_rows(rt: _runtime.Runtime, sink: _TraceCollector, rows: list[_Row],
                     answered(row, *future.result(), score=False)
             for future, pending in scores.items():
                 if _succeeded(future):
-                    _scored(results, pending, future.result(), left, errors, shown)
+                    _scored(results, pending, future.result(), left, errors, row_done)
             raise
 
 
@@ -559,12 +605,13 @@ def _succeeded(future: cf.Future[Any]) -> bool:
 
 
 def _scored(results: list[RowResult], pending: _Pending, feedback: list[Feedback],
-            left: dict[int, int], errors: dict[int, int], shown: _Progress) -> None:
+            left: dict[int, int], errors: dict[int, int],
+            row_done: Callable[[int, int], None]) -> None:
     results[pending.row].feedback.extend(feedback)
     errors[pending.row] += sum(f.error is not None for f in feedback)
     left[pending.row] -= 1
     if left[pending.row] == 0:
-        shown.advance(errors[pending.row])
+        row_done(pending.row, errors[pending.row])
 
 
 @contextlib.contextmanager
@@ -591,17 +638,62 @@ def _as_answer(rt: _runtime.Runtime, sink: _TraceCollector,
     return row.outputs, _static_trace(rt, sink, row), None
 
 
-def _built(sink: _TraceCollector, trace_id: str | None) -> Trace | None:
-    running = None if trace_id is None else sink.traces.get(trace_id)
-    return None if running is None else build_trace(running)
-
-
 def _predict_failed(scorer: Scorer, error: str) -> Feedback:
     return Feedback(name=scorer.name, error=AssessmentError(
         error_code="PREDICT_ERROR", error_message=error), source=scorer.source)
 
 
 # -- writing -------------------------------------------------------------------------------------
+
+class _Writer:
+    """Writes finished rows while the others run, :data:`_STREAM_BATCH` rows at a time, in
+    one background thread, so that only the last few are left to write when the last score
+    comes in; :meth:`finish` writes the rest and raises what a write raised."""
+
+    def __init__(self, store: Any, sink: _TraceCollector, rows: list[_Row],
+                 results: list[RowResult], run_id: str, scorers: Sequence[Scorer]) -> None:
+        self._args = (store, sink, run_id)
+        self._rows = rows
+        self._results = results
+        self._order = {s.name: i for i, s in enumerate(scorers)}
+        self._ready: list[int] = []
+        self._written: set[int] = set()
+        self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-write")
+        self._writes: list[cf.Future[None]] = []
+
+    def add(self, index: int) -> None:
+        """Row ``index`` has all its Feedback."""
+        self._ready.append(index)
+        if len(self._ready) >= _STREAM_BATCH:
+            self._submit()
+
+    def finish(self) -> None:
+        self._ready.extend(i for i in range(len(self._rows))
+                           if i not in self._written and i not in self._ready)
+        try:
+            self._submit()
+            for write in self._writes:
+                write.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """Write nothing more (the evaluation failed); let a write under way end."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self) -> None:
+        if not self._ready:
+            return
+        chosen, self._ready = sorted(self._ready), []
+        self._written.update(chosen)
+        for index in chosen:  # in the scorers' order, whichever finished first
+            self._results[index].feedback.sort(
+                key=lambda f: self._order.get(f.name, len(self._order)))
+        store, sink, run_id = self._args
+        self._writes.append(self._pool.submit(
+            _write, store, sink, [self._rows[i] for i in chosen],
+            [self._results[i] for i in chosen], run_id))
+
 
 def _write(store: Any, sink: _TraceCollector, rows: list[_Row], results: list[RowResult],
            run_id: str) -> None:
@@ -610,9 +702,8 @@ def _write(store: Any, sink: _TraceCollector, rows: list[_Row], results: list[Ro
     new: list[Trace] = []
     for row, result in zip(rows, results, strict=True):
         stamped = [_stamped(f, result.trace_id, run_id) for f in result.feedback]
-        running = None if result.trace_id is None else sink.traces.get(result.trace_id)
-        if running is not None:
-            trace = build_trace(running)
+        trace = sink.build(result.trace_id)
+        if trace is not None:
             trace.info.trace_metadata[SOURCE_RUN_KEY] = run_id
             trace.info.trace_metadata[ROW_KEY] = f"{row.index:06d}"
             trace.info.assessments.extend([*_expectations(result, trace), *stamped])
@@ -662,6 +753,7 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
     by_name: dict[str, list[float]] = {}
     failures: dict[str, int] = {}
     tokens: dict[str, list[int]] = {}
+    costs: dict[str, float] = {}
     owner: dict[str, Scorer] = {}
     sources = {s.source: s for s in scorers}
     for result in results:
@@ -680,6 +772,10 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
             for i, key in enumerate(TOKEN_METADATA):
                 with contextlib.suppress(KeyError, ValueError):
                     counts[i] += int(feedback.metadata[key])
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                cost = float(feedback.metadata[COST_METADATA])
+                if math.isfinite(cost):
+                    costs[feedback.name] = costs.get(feedback.name, 0.0) + cost
     metrics: dict[str, float] = {}
     for name, values in by_name.items():
         scorer = owner.get(name)
@@ -695,6 +791,8 @@ def _metrics(results: list[RowResult], scorers: Sequence[Scorer]) -> dict[str, f
         if prompt or completion:
             metrics[f"{name}/prompt_tokens"] = float(prompt)
             metrics[f"{name}/completion_tokens"] = float(completion)
+    for name, total in costs.items():
+        metrics[f"{name}/cost_usd"] = total
     return metrics
 
 

@@ -5,7 +5,8 @@ A judge is a :class:`~assay.genai.scorers.Scorer`: callable on its own
 (``Correctness()(inputs=..., outputs=..., expectations=...)`` gives a Feedback) or in an
 evaluation. Its Feedback has the model as source (LLM_JUDGE, ``openai:/<model>``), the
 model's rationale, and the tokens the call used in its metadata
-(``assay.judge.prompt_tokens``, ``assay.judge.completion_tokens``). An answer without a
+(``assay.judge.prompt_tokens``, ``assay.judge.completion_tokens``), with their cost in US
+dollars (``assay.judge.cost_usd``) when the model's price is known. An answer without a
 readable verdict is a Feedback with an error quoting it.
 """
 
@@ -27,6 +28,7 @@ from assay.genai.judges.models import JudgeAnswerError, JudgeModel, default_judg
 from assay.genai.scoring import FIELDS, Aggregation, Scorer, row_fields
 
 __all__ = [
+    "COST_METADATA",
     "TOKEN_METADATA",
     "InstructionsJudge",
     "Judge",
@@ -38,6 +40,9 @@ __all__ = [
 
 #: Metadata keys of a judge's Feedback: the tokens its call used.
 TOKEN_METADATA = ("assay.judge.prompt_tokens", "assay.judge.completion_tokens")
+#: Metadata key of a judge's Feedback: what its call cost in US dollars, when the model's
+#: price is known (see :mod:`assay.genai.judges.pricing`).
+COST_METADATA = "assay.judge.cost_usd"
 #: Longest text of one field put in a prompt; longer ones are cut, saying so.
 MAX_FIELD_CHARS = 20_000
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -185,6 +190,8 @@ class Judge(Scorer):
                                                    answer.completion_tokens), strict=True):
                 if count is not None:
                     metadata[key] = count
+            if answer.cost_usd is not None:
+                metadata[COST_METADATA] = answer.cost_usd
             value = _coerce(answer.result, self._schema)
         except JudgeAnswerError as exc:
             return Feedback(name=name or self.name, error=exc, source=self.source,
@@ -255,7 +262,8 @@ def make_judge(name: str, instructions: str, model: str | None = None, *,
                inference_params: Mapping[str, Any] | None = None,
                base_url: str | None = None, extra_headers: Mapping[str, str] | None = None,
                aggregations: Sequence[Aggregation] | None = None,
-               timeout: float | None = None) -> InstructionsJudge:
+               timeout: float | None = None,
+               cost_per_million_tokens: Sequence[float] | None = None) -> InstructionsJudge:
     """A judge of one's own: ``instructions`` refer to the row with ``{{ inputs }}``,
     ``{{ outputs }}``, ``{{ expectations }}`` and ``{{ trace }}``.
 
@@ -269,6 +277,8 @@ def make_judge(name: str, instructions: str, model: str | None = None, *,
         inference_params: more arguments of each chat completion (e.g. temperature).
         base_url: the endpoint, instead of OPENAI_BASE_URL.
         extra_headers: headers sent with each call.
+        cost_per_million_tokens: ``(input, output)`` US dollars per million tokens (default:
+            the model's list price, when it is listed).
     """
     if not isinstance(instructions, str) or not instructions.strip():
         raise InvalidParameterError("Invalid instructions: expected a non-empty template")
@@ -287,4 +297,5 @@ def make_judge(name: str, instructions: str, model: str | None = None, *,
                               value_type=feedback_value_type, description=description,
                               model=model, inference_params=inference_params,
                               base_url=base_url, extra_headers=extra_headers,
-                              aggregations=aggregations, timeout=timeout)
+                              aggregations=aggregations, timeout=timeout,
+                              cost_per_million_tokens=cost_per_million_tokens)

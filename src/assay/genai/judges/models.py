@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay import settings
 from assay.errors import InvalidParameterError
+from assay.genai.judges.pricing import check_price, cost_usd, list_price
 from assay.settings import DEFAULT_JUDGE_MODEL
 
 if TYPE_CHECKING:
@@ -49,12 +50,14 @@ class JudgeAnswerError(Exception):
 
 @dataclass(frozen=True)
 class JudgeAnswer:
-    """What a judge's model said: its ``result``, its ``rationale``, and the tokens used."""
+    """What a judge's model said: its ``result``, its ``rationale``, the tokens used and
+    what they cost."""
 
     result: Any
     rationale: str | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cost_usd: float | None = None  # at the model's price, when it is known
 
 
 class JudgeModel:
@@ -69,12 +72,16 @@ class JudgeModel:
         max_retries: attempts after the first, on 429, 5xx, timeouts and lost connections.
         inference_params: more arguments of the chat completion (temperature, ...).
         extra_headers: headers sent with every call.
+        cost_per_million_tokens: ``(input, output)`` US dollars per million tokens, for the
+            cost of each call (default: the model's list price in
+            :data:`~assay.genai.judges.pricing.PRICES_PER_MILLION_TOKENS`, if listed).
     """
 
     def __init__(self, uri: str, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 60.0, max_retries: int = 5,
                  inference_params: Mapping[str, Any] | None = None,
-                 extra_headers: Mapping[str, str] | None = None) -> None:
+                 extra_headers: Mapping[str, str] | None = None,
+                 cost_per_million_tokens: Sequence[float] | None = None) -> None:
         if not isinstance(uri, str) or not uri.strip():
             raise InvalidParameterError(
                 f"Invalid judge model {uri!r}: expected '<provider>:/<model>', e.g. "
@@ -96,6 +103,7 @@ class JudgeModel:
         self.max_retries = max_retries
         self.inference_params = dict(inference_params or {})
         self.extra_headers = dict(extra_headers or {})
+        self.price = check_price(cost_per_million_tokens) or list_price(name)
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
 
@@ -149,7 +157,11 @@ class JudgeModel:
                         "properties": {"rationale": {"type": "string"},
                                        "result": dict(result_schema)}}}}
             try:
-                completion = client.chat.completions.create(**arguments)
+                # The client's own request (its retries, errors and headers), with the body
+                # sent as it is and the answer read as plain JSON: chat.completions.create
+                # walks the body through its typed parameters and builds typed objects of
+                # the answer, about 1 ms of CPU a call (benchmarks/evaluation.py).
+                completion = client.post("/chat/completions", body=arguments, cast_to=object)
             except openai.BadRequestError as exc:
                 if structured and "response_format" in str(exc):
                     _PLAIN_ONLY.add(key)  # this endpoint takes no JSON schema: ask plainly
@@ -157,12 +169,28 @@ class JudgeModel:
                     continue
                 raise
             break
-        text = completion.choices[0].message.content if completion.choices else None
-        result, rationale = parse_verdict(text or "")
-        usage = completion.usage
-        return JudgeAnswer(result=result, rationale=rationale,
-                           prompt_tokens=usage.prompt_tokens if usage else None,
-                           completion_tokens=usage.completion_tokens if usage else None)
+        result, rationale = parse_verdict(_content(completion))
+        usage = completion.get("usage") if isinstance(completion, dict) else None
+        prompt_tokens = _count(usage, "prompt_tokens")
+        completion_tokens = _count(usage, "completion_tokens")
+        return JudgeAnswer(result=result, rationale=rationale, prompt_tokens=prompt_tokens,
+                           completion_tokens=completion_tokens,
+                           cost_usd=cost_usd(self.price, prompt_tokens, completion_tokens))
+
+
+def _content(completion: object) -> str:
+    """The text of a chat completion's first choice ("" when it has none)."""
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    message = choices[0].get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def _count(usage: object, key: str) -> int | None:
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # Endpoints and models that refused a JSON-schema response_format.

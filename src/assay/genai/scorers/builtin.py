@@ -16,7 +16,7 @@ from assay.entities import Feedback
 from assay.entities.span import Span, SpanType
 from assay.entities.trace import Trace
 from assay.errors import InvalidParameterError
-from assay.genai.judges.judge import Judge, OneQuestionJudge, render
+from assay.genai.judges.judge import COST_METADATA, Judge, OneQuestionJudge, render
 from assay.genai.scoring import Scorer, row_fields
 
 __all__ = [
@@ -271,6 +271,7 @@ class RetrievalRelevance(Judge):
             texts = documents(span)
             verdicts = []
             tokens = [0, 0]
+            cost: float | None = None
             for text in texts:
                 one = self.ask("Judge whether this document is relevant to the request: "
                                "whether it holds information that helps answer it.\n\n"
@@ -283,14 +284,18 @@ class RetrievalRelevance(Judge):
                 for i, key in enumerate(("assay.judge.prompt_tokens",
                                          "assay.judge.completion_tokens")):
                     tokens[i] += int(one.metadata.get(key, 0))
+                if COST_METADATA in one.metadata:
+                    cost = (cost or 0.0) + float(one.metadata[COST_METADATA])
             share = sum(verdicts) / len(verdicts) if verdicts else 0.0
             rationale = "; ".join(f"document {i}: {'relevant' if v else 'not relevant'}"
                                   for i, v in enumerate(verdicts, 1)) or "no documents"
+            metadata: dict[str, Any] = {"assay.judge.prompt_tokens": tokens[0],
+                                        "assay.judge.completion_tokens": tokens[1]}
+            if cost is not None:
+                metadata[COST_METADATA] = cost
             answers.append(Feedback(
                 name=self.name, value=share, rationale=rationale, source=self.source,
-                span_id=span.span_id,
-                metadata={"assay.judge.prompt_tokens": tokens[0],
-                          "assay.judge.completion_tokens": tokens[1]}))
+                span_id=span.span_id, metadata=metadata))
         return answers
 
 
