@@ -16,6 +16,7 @@ migrating a database take an unmigrated one from the ``empty_*`` fixtures.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from database_templates import (
 from runtimes import default_runtime
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
     from server.live import LiveServer
 
 POSTGRES_URI_ENV = "ASSAY_TEST_POSTGRES_URI"
@@ -47,9 +50,9 @@ def _postgres_base_uri() -> str:
     return os.environ.get(POSTGRES_URI_ENV) or DEFAULT_POSTGRES_URI
 
 
-def _skip_or_fail(reason: str) -> NoReturn:
+def _skip_or_fail(reason: str, what: str = "PostgreSQL tests") -> NoReturn:
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)", pytrace=False)
+        pytest.fail(f"{reason} (CI=true: {what} must run)", pytrace=False)
     pytest.skip(reason)
 
 
@@ -249,3 +252,56 @@ def sqlite_rt(sqlite_uri: str) -> Iterator[_runtime.Runtime]:
     """The default runtime, new, on SQLite only, for behaviour that does not touch SQL."""
     with default_runtime(sqlite_uri) as runtime:
         yield runtime
+
+
+# -- headless Chromium ------------------------------------------------------------------------
+
+CHROMIUM_ENV = "ASSAY_TEST_CHROMIUM"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _chromium_path() -> str | None:
+    path = os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM
+    if Path(path).is_file():
+        return path
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium for the tests of one module.
+
+    Chromium is the system's (``/usr/bin/chromium``, or ``ASSAY_TEST_CHROMIUM``); nothing is
+    downloaded. Without it (or without the ``playwright`` package) browser tests are skipped
+    with the reason, except on CI (``CI=true``), where they fail. Playwright's sync API keeps
+    an event loop running in the thread while it is started, which ``asyncio.run`` refuses:
+    stopping it after each module keeps that from reaching the next module's tests."""
+    executable = _chromium_path()
+    if executable is None:
+        _skip_or_fail(f"Chromium not found at {DEFAULT_CHROMIUM} (apt-get install chromium) "
+                      f"or {CHROMIUM_ENV}", "browser tests")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_or_fail("the playwright package is not installed: pip install -e '.[dev]'",
+                      "browser tests")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser tab the size of a laptop screen (1366 by 768)."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        yield tab
+    finally:
+        context.close()

@@ -185,6 +185,7 @@ def test_sqlite_with_a_viewer_key_answers_as_documented(case: OpenApiCase,
 _VIEWER_MAY_POST = frozenset({
     "/api/v1/traces/search", "/api/v1/sessions/search", "/api/v1/analytics/feedback-summary",
     "/api/v1/gold-labels/query", "/api/v1/runs/search", "/api/v1/datasets/search",
+    "/api/v1/trace-labeling-sessions/query",
     "/api/v1/feedback",
 })
 
