@@ -1,0 +1,146 @@
+"""The unmodified mlflow client (3.17, in its own virtual environment) against a live
+``assay server``: an MLflow app changes its tracking URI and keeps working, and what it
+logged is what Assay's own SDK reads, field by field, and the other way round."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import assay
+from assay.entities import Trace
+from assay.entities.assessment import Assessment
+from mlflow_client.conftest import run_stock_client
+from runtimes import default_runtime
+from server.live import Served
+
+pytestmark = [pytest.mark.mlflow_client, pytest.mark.live_server]
+
+
+def _assessment(a: Assessment) -> dict[str, Any]:
+    return {"name": a.name, "value": a.value,
+            "valid": a.valid if a.kind == "feedback" else None,
+            "source_type": a.source.source_type.value, "source_id": a.source.source_id,
+            "rationale": a.rationale, "overrides": a.overrides,
+            "assessment_id": a.assessment_id}
+
+
+def _summary(trace: Trace) -> dict[str, Any]:
+    """A trace as Assay reads it, in the shape the script reports what mlflow read."""
+    info = trace.info
+    return {
+        "trace_id": info.trace_id,
+        "client_request_id": info.client_request_id,
+        "state": info.state.value,
+        "request_time": info.request_time,
+        "execution_duration": info.execution_duration,
+        "metadata": {k: v for k, v in info.trace_metadata.items()
+                     if k in ("mlflow.trace.user", "mlflow.trace.session", "app_version")},
+        "tags": {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")},
+        "spans": sorted(
+            [{"name": s.name, "span_type": s.span_type, "parent_id": s.parent_id,
+              "span_id": s.span_id, "inputs": s.inputs, "outputs": s.outputs,
+              "status": f"SpanStatusCode.{s.status.status_code.value}"}
+             for s in trace.data.spans],
+            key=lambda s: s["name"]),
+        "assessments": sorted([_assessment(a) for a in info.assessments],
+                              key=lambda a: (a["name"], a["valid"] is True)),
+    }
+
+
+def test_an_mlflow_app_logs_searches_and_assesses_through_assay(
+        mlflow_python: Path, served: Served) -> None:
+    run = run_stock_client(mlflow_python, served.url)
+    report = run.report
+    # The spans went by OTLP and the client was told they are stored: it never tried to
+    # upload traces.json as an artifact (which would log a failure), nor failed otherwise.
+    assert "Failed" not in run.log and "rror" not in run.log, run.log
+    trace_ids = report["trace_ids"]
+    first, second, third = trace_ids
+    ids = report["assessment_ids"]
+
+    # What mlflow read back is what Assay stored, field by field (tags as they were at the
+    # end; the deleted trace as it was before it went).
+    for trace_id, seen in report["traces"].items():
+        if trace_id == third:
+            continue
+        stored = _summary(served.store.get_trace(trace_id))
+        assert seen | {"tags": report["tags_after"][trace_id]} == stored, trace_id
+    chat = report["traces"][first]
+    assert chat["client_request_id"] == "req-0"
+    assert chat["metadata"] == {"mlflow.trace.user": "u-1", "mlflow.trace.session": "s-1",
+                                "app_version": "1.2.0"}
+    assert chat["tags"] == {"env": "test"}
+    spans = {s["name"]: s for s in chat["spans"]}
+    assert set(spans) == {"chat", "retrieve", "answer_with_llm", "postprocess"}
+    root = spans["chat"]["span_id"]
+    assert spans["chat"]["parent_id"] is None
+    assert {s["parent_id"] for n, s in spans.items() if n != "chat"} == {root}
+    assert spans["answer_with_llm"]["span_type"] == "LLM"
+    assert spans["postprocess"]["inputs"] == {"n": 0}
+    assert spans["retrieve"]["outputs"][0]["metadata"] == {"doc_uri": "doc-1"}
+
+    # Assessments: override keeps history, update in place, delete.
+    by_id = {a["assessment_id"]: a for a in chat["assessments"]}
+    assert by_id[ids["vote"]]["value"] is True
+    assert by_id[ids["vote"]]["source_id"] == "u-1"
+    assert by_id[ids["expected"]]["value"] == {"facts": ["Assay keeps traces"]}
+    assert by_id[ids["judged"]]["valid"] is False
+    assert by_id[ids["corrected"]] | {"value": 0.9} == by_id[ids["corrected"]]
+    assert by_id[ids["corrected"]]["overrides"] == ids["judged"]
+    assert report["corrected_overrides"] == ids["judged"]
+    assert report["updated"] == {"value": True, "rationale": "changed my mind"}
+    assert report["fetched"] is True
+    assert ids["deleted"] not in {a["assessment_id"]
+                                  for a in report["traces"][third]["assessments"]}
+
+    # Searching: the DataFrame, the seeds' filters, the order, pages of two.
+    frame = report["frame"]
+    assert frame["rows"] == 3 and frame["trace_ids"] == [third, second, first]
+    assert {"trace_id", "request", "response", "assessments", "spans"} <= set(frame["columns"])
+    assert json.loads(frame["responses"][2]) == "About What is Assay?"
+    assert report["filtered"] == {
+        "user": sorted([first, third]), "session": sorted([first, second]),
+        "tag": sorted(trace_ids), "status": sorted(trace_ids), "name": sorted(trace_ids),
+        "feedback": sorted([first, second]), "client_request_id": [third]}
+    assert report["oldest_first"] == trace_ids
+    assert report["pages"] == [[third, second], [first]]
+
+    # Tags after the fact, and deleting a trace.
+    assert report["tags_after"][second] == {"env": "test", "reviewed": "yes"}
+    assert report["tags_after"][third] == {"env": "test"}
+    assert report["deleted"] == 1
+    assert report["left"] == sorted([first, second])
+
+    # Assay's own SDK, through the server, reads the same traces.
+    with default_runtime(served.url):
+        read = assay.search_traces(locations=[report["experiment_id"]], return_type="list")
+        assert sorted(t.info.trace_id for t in read) == sorted([first, second])
+        for trace in read:
+            assert _summary(trace) == _summary(served.store.get_trace(trace.info.trace_id))
+
+
+def test_traces_logged_by_assay_are_read_by_the_mlflow_client(
+        mlflow_python: Path, served: Served) -> None:
+    with default_runtime(served.url):
+        assay.set_experiment("logged-by-assay")
+
+        @assay.trace(span_type="CHAIN")
+        def answer(question: str) -> str:
+            assay.update_current_trace(metadata={"mlflow.trace.user": "u-9"})
+            return helper(question)
+
+        @assay.trace(span_type="LLM")
+        def helper(question: str) -> str:
+            return question.upper()
+
+        answer("hello")
+        trace_id = assay.get_last_active_trace_id()
+        assert trace_id is not None
+        assay.flush_trace_async_logging()
+        assay.log_feedback(trace_id=trace_id, name="user_feedback", value=False)
+    run = run_stock_client(mlflow_python, served.url, "read", "logged-by-assay")
+    assert run.report["traces"] == {trace_id: _summary(served.store.get_trace(trace_id))}
