@@ -30,7 +30,7 @@ REPORT_PREFIX = "REPORT "
 def mlflow_venv(request: pytest.FixtureRequest) -> MlflowVenv:
     """The mlflow venv, built on first use and kept in the pytest cache."""
     cache = request.config.cache
-    root = (cache.mkdir("mlflow-client-venv-parent") if cache is not None
+    root = (cache.mkdir("mlflow-client") if cache is not None
             else request.getfixturevalue("tmp_path_factory").mktemp("mlflow-venv"))
     return ensure_mlflow_venv(Path(root) / "venv")
 
@@ -62,11 +62,19 @@ class ClientRun:
     log: str
 
 
-def run_stock_client(python: Path, *args: str) -> ClientRun:
+def run_script(python: Path, *args: str,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``stock_client.py`` with the mlflow venv's python (``env`` added to its
+    environment), and what it printed."""
+    return subprocess.run([str(python), str(SCRIPT), *args], capture_output=True, text=True,
+                          env=mlflow_env() | (env or {}), timeout=240)
+
+
+def run_stock_client(python: Path, *args: str,
+                     env: dict[str, str] | None = None) -> ClientRun:
     """Run ``stock_client.py`` with the mlflow venv's python; its report, or the test fails
     with what it printed."""
-    done = subprocess.run([str(python), str(SCRIPT), *args], capture_output=True, text=True,
-                          env=mlflow_env(), timeout=240)
+    done = run_script(python, *args, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT_PREFIX)]
     assert done.returncode == 0 and lines, (
         f"the stock mlflow client failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n"

@@ -13,11 +13,15 @@ import pytest
 import assay
 from assay.entities import Trace
 from assay.entities.assessment import Assessment
-from mlflow_client.conftest import run_stock_client
+from assay.entities.user import Role
+from assay.server import ServerSettings
+from assay.store.sql import SqlStore
+from mlflow_client.conftest import run_script, run_stock_client
 from runtimes import default_runtime
-from server.live import Served
+from server.live import Served, live
 
-pytestmark = [pytest.mark.mlflow_client, pytest.mark.live_server]
+# The first test of a checkout also builds the mlflow venv (about a minute and a half).
+pytestmark = [pytest.mark.mlflow_client, pytest.mark.live_server, pytest.mark.timeout(900)]
 
 
 def _assessment(a: Assessment) -> dict[str, Any]:
@@ -144,3 +148,20 @@ def test_traces_logged_by_assay_are_read_by_the_mlflow_client(
         assay.log_feedback(trace_id=trace_id, name="user_feedback", value=False)
     run = run_stock_client(mlflow_python, served.url, "read", "logged-by-assay")
     assert run.report["traces"] == {trace_id: _summary(served.store.get_trace(trace_id))}
+
+
+def test_the_tracking_token_is_an_api_key_on_a_server_with_auth(
+        mlflow_python: Path, sql_store: SqlStore) -> None:
+    sql_store.create_user("app", Role.MEMBER)
+    key = sql_store.create_api_key("app", "mlflow app").token
+    settings = ServerSettings(port=0, backend_store_uri=sql_store.uri, auth=True)
+    with live(sql_store, settings) as served:
+        refused = run_script(mlflow_python, served.url)
+        assert refused.returncode != 0
+        assert "UNAUTHENTICATED" in refused.stderr or "401" in refused.stderr
+        run = run_stock_client(mlflow_python, served.url,
+                               env={"MLFLOW_TRACKING_TOKEN": key})
+    assert len(run.report["left"]) == 2
+    vote = sql_store.get_assessment(run.report["trace_ids"][0],
+                                    run.report["assessment_ids"]["vote"])
+    assert vote.value is True
