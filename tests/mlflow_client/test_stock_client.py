@@ -5,6 +5,7 @@ logged is what Assay's own SDK reads, field by field, and the other way round.""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from assay.entities.user import Role
 from assay.server import ServerSettings
 from assay.store.sql import SqlStore
 from mlflow_client.conftest import run_script, run_stock_client
+from mlflow_client.mlflow_venv import mlflow_env
 from runtimes import default_runtime
 from server.live import Served, live
+from snippets import readme_snippet
 
 # The first test of a checkout also builds the mlflow venv (about a minute and a half).
 pytestmark = [pytest.mark.mlflow_client, pytest.mark.live_server, pytest.mark.timeout(900)]
@@ -165,3 +168,17 @@ def test_the_tracking_token_is_an_api_key_on_a_server_with_auth(
     vote = sql_store.get_assessment(run.report["trace_ids"][0],
                                     run.report["assessment_ids"]["vote"])
     assert vote.value is True
+
+
+def test_the_readme_snippet_runs_as_written(mlflow_python: Path, served: Served,
+                                            tmp_path: Path) -> None:
+    code = readme_snippet("The stock mlflow client")
+    done = subprocess.run([str(mlflow_python), "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=240,
+                          env=mlflow_env() | {"MLFLOW_TRACKING_URI": served.url})
+    assert done.returncode == 0, done.stderr
+    experiment = served.store.find_experiment_by_name("my-app")
+    assert experiment is not None
+    [trace] = served.store.search_traces([experiment.experiment_id])
+    assert trace.info.user_id == "u-1"
+    assert [(a.name, a.value) for a in trace.info.assessments] == [("user_feedback", True)]
