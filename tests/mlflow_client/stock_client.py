@@ -157,7 +157,24 @@ def main(url: str) -> None:
                                              trace_ids=[trace_ids[2]])
     report["left"] = sorted(t.info.trace_id for t in mlflow.search_traces(
         locations=ids, return_type="list"))
+    report["run"] = log_a_run()
     print("REPORT " + json.dumps(report, default=str))
+
+
+def log_a_run() -> dict[str, Any]:
+    """A run with params, metrics and tags, read back."""
+    with mlflow.start_run(run_name="eval-1") as run:
+        mlflow.log_param("model", "gpt-x")
+        mlflow.log_metric("accuracy", 0.5)
+        mlflow.log_metric("accuracy", 0.75, step=1)
+        mlflow.log_metrics({"latency_ms": 120.0, "cost": 0.01})
+        mlflow.log_params({"temperature": 0.2})
+        mlflow.set_tag("stage", "test")
+    got = MlflowClient().get_run(run.info.run_id)
+    return {"run_id": got.info.run_id, "name": got.info.run_name, "status": got.info.status,
+            "ended": got.info.end_time is not None, "metrics": got.data.metrics,
+            "params": got.data.params,
+            "tags": {k: v for k, v in got.data.tags.items() if not k.startswith("mlflow.")}}
 
 
 def read(url: str, experiment_name: str) -> None:

@@ -122,6 +122,15 @@ def test_an_mlflow_app_logs_searches_and_assesses_through_assay(
     assert report["deleted"] == 1
     assert report["left"] == sorted([first, second])
 
+    # A run, as Assay keeps it (a metric's latest value).
+    stored_run = served.store.get_run(report["run"]["run_id"])
+    assert report["run"] == {
+        "run_id": stored_run.info.run_id, "name": "eval-1", "status": "FINISHED", "ended": True,
+        "metrics": {"accuracy": 0.75, "latency_ms": 120.0, "cost": 0.01},
+        "params": {"model": "gpt-x", "temperature": "0.2"}, "tags": {"stage": "test"}}
+    assert stored_run.info.run_name == "eval-1" and stored_run.info.end_time is not None
+    assert stored_run.data.metrics == report["run"]["metrics"]
+
     # Assay's own SDK, through the server, reads the same traces.
     with default_runtime(served.url):
         read = assay.search_traces(locations=[report["experiment_id"]], return_type="list")

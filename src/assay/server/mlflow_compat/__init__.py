@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.server.mlflow_compat import assessments, experiments, traces
+from assay.server.mlflow_compat import assessments, experiments, runs, traces
 from assay.version import __version__
 
 __all__ = ["MLFLOW_CLIENT_PREFIX", "PROTOCOL_VERSION", "build_router", "version_for"]
@@ -26,7 +26,8 @@ MLFLOW_CLIENT_PREFIX = "mlflow-python-client/"
 def build_router() -> APIRouter:
     """Every MLflow route, under each version's prefix and its ``/ajax-api`` mirror."""
     router = APIRouter(include_in_schema=False)
-    by_version = {"2.0": (experiments.v2, traces.v2), "3.0": (traces.v3, assessments.v3)}
+    by_version = {"2.0": (experiments.v2, traces.v2, runs.v2),
+                  "3.0": (traces.v3, assessments.v3)}
     for root in ("/api", "/ajax-api"):
         for version, routers in by_version.items():
             for sub in routers:
