@@ -187,8 +187,28 @@ def read(url: str, experiment_name: str) -> None:
     print("REPORT " + json.dumps(report, default=str))
 
 
+def autolog(url: str, openai_base_url: str) -> None:
+    """An OpenAI chat call traced by ``mlflow.openai.autolog()``, read back."""
+    import openai
+
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment("autolog")
+    mlflow.openai.autolog()
+    client = openai.OpenAI(base_url=openai_base_url, api_key="test-key")
+    reply = client.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "hello there"}])
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging()
+    trace = mlflow.get_trace(trace_id)
+    report = {"reply": reply.choices[0].message.content, "trace": trace_summary(trace),
+              "token_usage": trace.info.token_usage}
+    print("REPORT " + json.dumps(report, default=str))
+
+
 if __name__ == "__main__":
     if sys.argv[2:3] == ["read"]:
         read(sys.argv[1], sys.argv[3])
+    elif sys.argv[2:3] == ["autolog"]:
+        autolog(sys.argv[1], sys.argv[3])
     else:
         main(sys.argv[1])

@@ -4,16 +4,20 @@ logged is what Assay's own SDK reads, field by field, and the other way round.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import assay
 from assay.entities import Trace
 from assay.entities.assessment import Assessment
+from assay.entities.trace import metadata_keys
 from assay.entities.user import Role
 from assay.server import ServerSettings
 from assay.store.sql import SqlStore
@@ -22,6 +26,9 @@ from mlflow_client.mlflow_venv import mlflow_env
 from runtimes import default_runtime
 from server.live import Served, live
 from snippets import readme_snippet
+
+if TYPE_CHECKING:
+    from compatible_server import CompatibleServer
 
 # The first test of a checkout also builds the mlflow venv (about a minute and a half).
 pytestmark = [pytest.mark.mlflow_client, pytest.mark.live_server, pytest.mark.timeout(900)]
@@ -191,3 +198,46 @@ def test_the_readme_snippet_runs_as_written(mlflow_python: Path, served: Served,
     [trace] = served.store.search_traces([experiment.experiment_id])
     assert trace.info.user_id == "u-1"
     assert [(a.name, a.value) for a in trace.info.assessments] == [("user_feedback", True)]
+
+
+def _compatible_server() -> CompatibleServer:
+    """The tests' OpenAI-compatible server (``tests/openai``, a folder named like the package
+    it imitates, so loaded by its path)."""
+    module = sys.modules.get("compatible_server")
+    if module is None:
+        path = Path(__file__).parents[1] / "openai" / "compatible_server.py"
+        spec = importlib.util.spec_from_file_location("compatible_server", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        # Registered before it runs: its dataclasses look their module up by name.
+        sys.modules["compatible_server"] = module
+        spec.loader.exec_module(module)
+    server: CompatibleServer = module.CompatibleServer()
+    return server
+
+
+@pytest.fixture
+def openai_server() -> Iterator[CompatibleServer]:
+    server = _compatible_server()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_mlflow_openai_autolog_traces_into_assay(mlflow_python: Path, served: Served,
+                                                 openai_server: CompatibleServer) -> None:
+    run = run_stock_client(mlflow_python, served.url, "autolog", openai_server.base_url)
+    assert run.report["reply"] == "You said: hello there"
+    [request] = openai_server.requests
+    assert request.path == "/v1/chat/completions"
+    seen = run.report["trace"]
+    stored = served.store.get_trace(seen["trace_id"])
+    assert seen == _summary(stored)
+    [span] = seen["spans"]
+    assert span["span_type"] == "CHAT_MODEL"
+    assert span["inputs"]["messages"] == [{"role": "user", "content": "hello there"}]
+    assert span["outputs"]["choices"][0]["message"]["content"] == "You said: hello there"
+    # Word counts, as the test server counts tokens.
+    usage = json.loads(stored.info.trace_metadata[metadata_keys.TOKEN_USAGE])
+    assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == (2, 4, 6)
+    assert run.report["token_usage"] == usage
