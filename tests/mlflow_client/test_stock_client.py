@@ -169,7 +169,7 @@ def test_traces_logged_by_assay_are_read_by_the_mlflow_client(
     assert run.report["traces"] == {trace_id: _summary(served.store.get_trace(trace_id))}
 
 
-def test_the_tracking_token_is_an_api_key_on_a_server_with_auth(
+def test_the_tracking_token_or_password_is_an_api_key_on_a_server_with_auth(
         mlflow_python: Path, sql_store: SqlStore) -> None:
     sql_store.create_user("app", Role.MEMBER)
     key = sql_store.create_api_key("app", "mlflow app").token
@@ -180,6 +180,11 @@ def test_the_tracking_token_is_an_api_key_on_a_server_with_auth(
         assert "UNAUTHENTICATED" in refused.stderr or "401" in refused.stderr
         run = run_stock_client(mlflow_python, served.url,
                                env={"MLFLOW_TRACKING_TOKEN": key})
+        # Basic credentials: the user's name, and the key as the password.
+        read = run_stock_client(mlflow_python, served.url, "read", "stock-mlflow-client",
+                                env={"MLFLOW_TRACKING_USERNAME": "app",
+                                     "MLFLOW_TRACKING_PASSWORD": key})
+    assert sorted(read.report["traces"]) == run.report["left"]
     assert len(run.report["left"]) == 2
     vote = sql_store.get_assessment(run.report["trace_ids"][0],
                                     run.report["assessment_ids"]["vote"])
