@@ -127,6 +127,11 @@ def main(url: str) -> None:
         "name": "trace.name = 'chat'",
         "feedback": "feedback.user_feedback = 'true'",
         "client_request_id": "trace.client_request_id = 'req-2'",
+        # As the seeds write them.
+        "seed_session": "tags.`mlflow.trace.session` = 's-1'",
+        "seed_user": "tags.`mlflow.trace.user` = 'u-1'",
+        "seed_request": "attributes.client_request_id = 'req-2'",
+        "seed_since": f"trace.timestamp_ms > {report['traces'][first]['request_time']}",
     }
     report["filtered"] = {
         key: sorted(t.info.trace_id for t in mlflow.search_traces(

@@ -119,7 +119,9 @@ def test_an_mlflow_app_logs_searches_and_assesses_through_assay(
     assert report["filtered"] == {
         "user": sorted([first, third]), "session": sorted([first, second]),
         "tag": sorted(trace_ids), "status": sorted(trace_ids), "name": sorted(trace_ids),
-        "feedback": sorted([first, second]), "client_request_id": [third]}
+        "feedback": sorted([first, second]), "client_request_id": [third],
+        "seed_session": sorted([first, second]), "seed_user": sorted([first, third]),
+        "seed_request": [third], "seed_since": sorted([second, third])}
     assert report["oldest_first"] == trace_ids
     assert report["pages"] == [[third, second], [first]]
 

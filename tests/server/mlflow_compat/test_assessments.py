@@ -129,7 +129,9 @@ def test_a_bad_update_is_400_and_changes_nothing(served: Served, trace_id: str) 
             ({"assessment": {}, "update_mask": "feedback"}, ["feedback"]),
             ({"assessment": {"feedback": {"value": 2}}, "update_mask": {"paths": "x"}},
              ["update_mask"]),
-            ({"assessment": {"metadata": "x"}, "update_mask": "metadata"}, ["metadata"])):
+            ({"assessment": {"metadata": "x"}, "update_mask": "metadata"}, ["metadata"]),
+            ({"assessment": {"expectation": {"value": 1}}, "update_mask": "expectation"},
+             ["feedback", "kind"])):
         assert_mlflow_error(served.http.patch(path, json=body), 400,
                             "INVALID_PARAMETER_VALUE", *words)
     stored = served.store.get_assessment(trace_id, created["assessment_id"])

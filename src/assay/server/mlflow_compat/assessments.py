@@ -69,7 +69,8 @@ def update_assessment(trace_id: str, assessment_id: str, body: UpdateAssessment,
         if not isinstance(paths, list):
             raise InvalidParameterError("Invalid update_mask: expected 'a,b' or {paths: [..]}")
         mask = [str(p) for p in paths]
-    changes = assessment_changes(mask, body.assessment)
+    stored = store.get_assessment(trace_id, assessment_id)
+    changes = assessment_changes(mask, body.assessment, stored.kind)
     if "value" in changes:
         check_value_size("assessment.value", changes["value"], settings.max_attribute_bytes)
     updated = change_assessment(store, trace_id, assessment_id, changes)

@@ -133,12 +133,14 @@ _MASK_PATHS = {"assessmentName": "name", "assessment_name": "name", "feedback": 
 
 
 def assessment_changes(update_mask: str | Sequence[str] | None,
-                       given: Mapping[str, Any]) -> dict[str, Any]:
+                       given: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """The changes an ``UpdateAssessment`` asks for: the masked fields of ``given`` (the
-    request's partial assessment, as JSON), for :func:`assay.rules.change_assessment`.
+    request's partial assessment, as JSON), for :func:`assay.rules.change_assessment`, of
+    a stored assessment of ``kind`` (feedback or expectation).
 
     Without a mask, every field the request carries changes. InvalidParameterError for a
-    path the mask may not name, or a masked field that is missing or malformed.
+    path the mask may not name, a masked field that is missing or malformed, or a value of
+    the other kind (an assessment keeps its kind).
     """
     if isinstance(update_mask, str):
         paths = [p.strip() for p in update_mask.split(",") if p.strip()]
@@ -157,6 +159,10 @@ def assessment_changes(update_mask: str | Sequence[str] | None,
         if field == "name":
             changes["name"] = given.get("assessment_name")
         elif field in ("feedback", "expectation"):
+            if field != kind:
+                raise InvalidParameterError(
+                    f"Invalid update_mask path {path!r}: the assessment is a {kind}, and "
+                    "an assessment keeps its kind")
             body = given.get(field)
             if not isinstance(body, Mapping):
                 raise InvalidParameterError(
