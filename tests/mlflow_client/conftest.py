@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +66,12 @@ class ClientRun:
 def run_script(python: Path, *args: str,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``stock_client.py`` with the mlflow venv's python (``env`` added to its
-    environment), and what it printed."""
-    return subprocess.run([str(python), str(SCRIPT), *args], capture_output=True, text=True,
-                          env=mlflow_env() | (env or {}), timeout=240)
+    environment), and what it printed. It runs in a folder of its own, which it may litter
+    (mlflow's own store writes ``mlruns/`` where it runs)."""
+    with tempfile.TemporaryDirectory(prefix="mlflow-client-") as folder:
+        return subprocess.run([str(python), str(SCRIPT), *args], capture_output=True,
+                              text=True, env=mlflow_env() | (env or {}), timeout=240,
+                              cwd=folder)
 
 
 def run_stock_client(python: Path, *args: str,
