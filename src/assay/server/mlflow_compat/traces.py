@@ -92,8 +92,11 @@ def start_trace(body: StartTrace, store: StoreDep) -> dict[str, Any]:
     """Log a trace's header (the client calls it when the trace ends), merged with the spans
     that came by OTLP; the answer tells the client its spans are in the store."""
     sent = _sent_info(body.trace.trace_info)
-    stored = store.find_traces([sent.trace_id]).get(sent.trace_id)
-    info = ingest.sent_header_over(stored.info if stored is not None else None, sent)
+    try:
+        stored: TraceInfo | None = store.get_trace_info(sent.trace_id)
+    except NotFoundError:
+        stored = None
+    info = ingest.sent_header_over(stored, sent)
     store.log_traces([Trace(info=info)])
     return {"trace": {"trace_info": trace_info_json(
         store.get_trace(sent.trace_id, include_spans=False).info)}}
