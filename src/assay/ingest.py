@@ -114,9 +114,11 @@ __all__ = [
     "parse_request",
     "partial_success_response",
     "read_spans",
+    "sent_header_over",
     "service_name",
     "span_from_otlp",
     "spans_by_resource",
+    "stored_header_kept",
 ]
 
 PROTOBUF = "application/x-protobuf"
@@ -688,6 +690,44 @@ def assemble_trace(trace_id: str, experiment_id: str, spans: Sequence[Span]) -> 
         tags=tags,
     )
     return Trace(info=info, data=TraceData(spans=ordered))
+
+
+def sent_header_over(stored: TraceInfo | None, sent: TraceInfo) -> TraceInfo:
+    """The header to log when a client sends a trace's header apart from its spans (MLflow's
+    ``StartTraceV3``, at the trace's end), given what is stored of the trace.
+
+    The sent header wins for what the client knows best (times, state, previews, client
+    request id), its metadata and tags are added to the stored ones (sent keys winning),
+    and the trace stays in the experiment it was first stored in.
+    """
+    if stored is None:
+        return sent
+    return dataclasses.replace(
+        sent, experiment_id=stored.experiment_id,
+        client_request_id=sent.client_request_id or stored.client_request_id,
+        request_preview=(sent.request_preview if sent.request_preview is not None
+                         else stored.request_preview),
+        response_preview=(sent.response_preview if sent.response_preview is not None
+                          else stored.response_preview),
+        trace_metadata={**stored.trace_metadata, **sent.trace_metadata},
+        tags={**stored.tags, **sent.tags})
+
+
+def stored_header_kept(assembled: Trace, stored: TraceInfo) -> Trace:
+    """``assembled`` (a trace built from its spans, :func:`assemble_trace`) keeping what
+    a header sent apart (:func:`sent_header_over`) said: the client request id, the
+    metadata and tags the spans do not give (the user and session of an MLflow client's
+    trace among them), and the previews when the spans give none."""
+    info = assembled.info
+    kept = dataclasses.replace(
+        info, client_request_id=info.client_request_id or stored.client_request_id,
+        trace_metadata={**stored.trace_metadata, **info.trace_metadata},
+        tags={**stored.tags, **info.tags},
+        request_preview=(info.request_preview if info.request_preview is not None
+                         else stored.request_preview),
+        response_preview=(info.response_preview if info.response_preview is not None
+                          else stored.response_preview))
+    return dataclasses.replace(assembled, info=kept)
 
 
 def _preview(text: str | None, *, request: bool) -> str | None:

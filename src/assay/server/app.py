@@ -10,7 +10,7 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -27,6 +27,8 @@ from assay.server.deps import StoreDep
 from assay.server.errors import ErrorResponse, install_error_handlers
 from assay.server.hosts import HostCheckMiddleware, allowed_host_names
 from assay.server.limits import RequestLimitsMiddleware
+from assay.server.mlflow_compat import build_router as build_mlflow_router
+from assay.server.mlflow_compat import version_for
 from assay.server.pending_sweep import pending_sweeps
 from assay.server.permissions import Action, declare, needs
 from assay.server.query_cancel import QueryBoundsMiddleware
@@ -130,6 +132,9 @@ def _routes() -> tuple[BaseRoute, ...]:
                        dependencies=[Depends(verify_route_action)])
     template.include_router(build_router())
     template.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
+    # MLflow's REST protocol (/api/2.0/mlflow, /api/3.0/mlflow, /ajax-api/…) for the stock
+    # mlflow client; left out of the OpenAPI document.
+    template.include_router(build_mlflow_router())
     template.include_router(login.router)  # /login, /logout
     # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
     # shadow /api, /v1, /health or /version.
@@ -156,9 +161,11 @@ def _routes() -> tuple[BaseRoute, ...]:
     @template.get("/version", response_class=PlainTextResponse, tags=["server"],
                   responses={200: {"content": {"text/plain": {"example": __version__}}}},
                   openapi_extra=needs(Action.PUBLIC))
-    def version() -> str:
-        """Assay's version as plain text (as MLflow's server answers)."""
-        return __version__
+    def version(request: Request) -> str:
+        """Assay's version as plain text (as MLflow's server answers); to the stock mlflow
+        client, the MLflow version whose protocol Assay serves, so that it sends spans by
+        OTLP."""
+        return version_for(request.headers.get("user-agent", ""))
 
     routes = tuple(template.router.routes)
     # FastAPI resolves an included router's routes when first asked; do it now, once.

@@ -10,7 +10,11 @@ dependency of every API route), that its own action is the one checked.
 With ``--auth`` (``ServerSettings.auth``), the caller is found from
 
 * ``Authorization: Bearer <API key>``: what the SDK sends (``ASSAY_API_KEY``), and what the
-  stock mlflow client sends from ``MLFLOW_TRACKING_TOKEN``; or
+  stock mlflow client sends from ``MLFLOW_TRACKING_TOKEN``;
+* ``Authorization: Basic`` with a username and, as the password, an API key of that user:
+  what the stock mlflow client sends from ``MLFLOW_TRACKING_USERNAME`` and
+  ``MLFLOW_TRACKING_PASSWORD`` (a key, never the user's sign-in password, so that no
+  password is checked per request nor guessed past the sign-in page's limits); or
 * the ``assay_session`` cookie of a sign-in at ``/login`` (the web pages).
 
 and set as ``request.state.user`` (a :class:`~assay.entities.user.User`, None when auth is
@@ -47,6 +51,7 @@ so signing out is immediate everywhere.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -429,8 +434,9 @@ class AuthMiddleware:
                     return self._unauthenticated(
                         scope, receive, api,
                         "Invalid API key: it is unknown, revoked or expired, or its user is "
-                        "disabled" if authorization[:7].lower() == "bearer "
-                        else "Unsupported Authorization header: expected 'Bearer <API key>'")
+                        "disabled" if _scheme(authorization) in ("bearer", "basic")
+                        else "Unsupported Authorization header: expected 'Bearer <API key>' "
+                             "(or Basic with an API key as the password)")
             elif cookies.get(SESSION_COOKIE):
                 user = await run_in_threadpool(self.store.find_login_session,
                                                cookies[SESSION_COOKIE])
@@ -483,8 +489,19 @@ class AuthMiddleware:
     async def _key_user(self, authorization: str) -> User | None:
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        username = None
+        if scheme.lower() == "basic":
+            username, token = _basic_credentials(token)
+        elif scheme.lower() != "bearer":
             return None
+        if not token:
+            return None
+        user = await self._user_of_key(token)
+        if user is not None and username is not None and user.username != username:
+            return None  # a key is its own user's only
+        return user
+
+    async def _user_of_key(self, token: str) -> User | None:
         user = self.key_cache.get(token)
         if user is None:
             found = await run_in_threadpool(self.store.verify_api_key, token)
@@ -573,3 +590,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _scheme(authorization: str) -> str:
+    """The scheme of an Authorization header, lowercase."""
+    return authorization.partition(" ")[0].lower()
+
+
+def _basic_credentials(encoded: str) -> tuple[str | None, str]:
+    """The username and password of HTTP basic credentials; ``(None, "")`` when they do not
+    read as ``base64(username:password)``."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, ""
+    username, colon, password = decoded.partition(":")
+    if not colon or not username:
+        return None, ""
+    return username, password

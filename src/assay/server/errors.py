@@ -11,6 +11,7 @@ NotFoundError                                  404     RESOURCE_DOES_NOT_EXIST
 no such route                                  404     ENDPOINT_NOT_FOUND
 wrong method (``Allow`` lists every method)    405     METHOD_NOT_ALLOWED
 AlreadyExistsError                             409     RESOURCE_ALREADY_EXISTS
+  (on MLflow's routes, as MLflow answers it)   400     RESOURCE_ALREADY_EXISTS
 AuthenticationError                            401     UNAUTHENTICATED
 PermissionDeniedError                          403     PERMISSION_DENIED
 CsrfError (an unsafe request without a token)  403     CSRF_FAILED
@@ -133,9 +134,16 @@ def error_response(status: int, error_code: str, message: str,
     return JSONResponse(body, status_code=status)
 
 
-def _assay_error(_: Request, exc: Exception) -> JSONResponse:
+#: Where MLflow's REST protocol is served (:mod:`assay.server.mlflow_compat`), whose
+#: clients expect MLflow's statuses.
+_MLFLOW_PREFIXES = ("/api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/")
+
+
+def _assay_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AssayError)
     status = status_of(exc)
+    if status == 409 and request.url.path.startswith(_MLFLOW_PREFIXES):
+        status = 400  # MLflow's RESOURCE_ALREADY_EXISTS is a 400
     if status in (500, 503):
         # Assay's own errors outside the tree above (a closed store), or the database out of
         # reach: not the caller's fault, and their messages name the database (a file's

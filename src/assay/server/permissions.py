@@ -80,9 +80,10 @@ ACTION_EXTENSION = "x-assay-action"
 _ROUTE_ATTRIBUTE = "assay_action"
 
 #: Path prefixes of the machine-facing APIs (Assay's JSON API ``/api/v1``, MLflow's REST API
-#: ``/api/2.0`` and ``/api/3.0``, OTLP ``/v1/traces``); everything else is a web page. This
-#: decides how errors are answered (JSON or a page), never what a request may do.
-API_PREFIXES = ("/api/", "/v1/")
+#: ``/api/2.0`` and ``/api/3.0`` and its ``/ajax-api`` mirror, OTLP ``/v1/traces``);
+#: everything else is a web page. This decides how errors are answered (JSON or a page),
+#: never what a request may do.
+API_PREFIXES = ("/api/", "/v1/", "/ajax-api/")
 
 RouteT = TypeVar("RouteT", bound=BaseRoute)
 

@@ -187,8 +187,11 @@ def _assemble(store: Store, received: dict[str, tuple[str, list[Span]]],
                 traces.append(ingest.assemble_trace(trace_id, experiment_id, spans))
                 continue
             # A trace stays in the experiment it was first logged into.
-            traces.append(ingest.assemble_trace(trace_id, found.info.experiment_id,
-                                                ingest.merge_spans(found.data.spans, spans)))
+            # What a header sent apart (MLflow's StartTraceV3) said is kept.
+            traces.append(ingest.stored_header_kept(
+                ingest.assemble_trace(trace_id, found.info.experiment_id,
+                                      ingest.merge_spans(found.data.spans, spans)),
+                found.info))
         except InvalidParameterError as exc:
             if rejected is None:
                 raise

@@ -17,7 +17,7 @@ from assay.server.ui.templating import environment, request_context
 __all__ = ["error_page", "html_error", "wants_html"]
 
 #: Paths that are never pages, whatever the client accepts.
-_API_PREFIXES = ("/api/", "/v1/", "/static/")
+_API_PREFIXES = ("/api/", "/v1/", "/static/", "/ajax-api/")
 _API_PATHS = ("/health", "/version", "/openapi.json")
 
 _TITLES = {

@@ -79,10 +79,11 @@ _VOTE_LOCK_CLASS = 0x766F7465
 
 
 def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
-           update_columns: Sequence[str]) -> Insert:
+           update_columns: Sequence[str], kept: Sequence[str] = ()) -> Insert:
     """``INSERT … ON CONFLICT (conflict_columns) DO UPDATE SET`` the update columns.
 
-    With no update columns the statement is ``ON CONFLICT DO NOTHING``. Execute it with a list
+    With no update columns the statement is ``ON CONFLICT DO NOTHING``. An update column in
+    ``kept`` keeps its stored value when the new row has NULL there. Execute it with a list
     of parameter dicts, or use :func:`upsert_many` for a batch.
     """
     stmt: sqlite.Insert | postgresql.Insert
@@ -97,8 +98,17 @@ def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
         return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
     return stmt.on_conflict_do_update(
         index_elements=list(conflict_columns),
-        set_={name: stmt.excluded[name] for name in update_columns},
+        set_={name: _new_value(stmt, table, name, kept) for name in update_columns},
     )
+
+
+def _new_value(stmt: sqlite.Insert | postgresql.Insert, table: sa.Table, name: str,
+               kept: Sequence[str]) -> Any:
+    """What an upsert sets ``name`` to: the new row's value, or for a ``kept`` column the
+    stored one when the new row has NULL."""
+    if name in kept:
+        return sa.func.coalesce(stmt.excluded[name], table.c[name])
+    return stmt.excluded[name]
 
 
 def insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Insert:
@@ -115,12 +125,14 @@ def insert_ignoring_conflicts(dialect: Dialect, table: sa.Table) -> Insert:
 
 def upsert_many(conn: Connection, dialect: Dialect, table: sa.Table,
                 conflict_columns: Sequence[str], columns: Sequence[str],
-                rows: Sequence[tuple[Any, ...]], *, replace: bool = True) -> None:
+                rows: Sequence[tuple[Any, ...]], *, replace: bool = True,
+                kept: tuple[str, ...] = ()) -> None:
     """Upsert many rows in one statement execution: the batch write of the hot path.
 
     Each row is a tuple of values for ``columns``, in that order; on a conflict on
     ``conflict_columns`` every other column is replaced (``replace=False``: the stored row
-    is kept as it is and the new one dropped). Rows must be unique on ``conflict_columns``
+    is kept as it is and the new one dropped), except that a column in ``kept`` keeps its
+    stored value where the new row has NULL. Rows must be unique on ``conflict_columns``
     (PostgreSQL refuses to update one row twice in one statement).
 
     The statement is built and compiled once per table and column list, not per batch:
@@ -133,11 +145,11 @@ def upsert_many(conn: Connection, dialect: Dialect, table: sa.Table,
             # SQLite runs in-process, so sending every row costs no round trip; what counts
             # is the Python work per row (see _execute_multi_row).
             sql = _sqlite_upsert_sql(conn.dialect, table, tuple(conflict_columns),
-                                     tuple(columns), replace)
+                                     tuple(columns), replace, kept)
             if sql is None:
                 stmt = upsert(dialect, table, conflict_columns,
                               [c for c in columns if c not in conflict_columns] if replace
-                              else ())
+                              else (), kept)
                 conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
                 return
             _execute_multi_row(conn, sql, rows)
@@ -147,7 +159,8 @@ def upsert_many(conn: Connection, dialect: Dialect, table: sa.Table,
             # even pipelined, costs about twice as much; one array parameter per column
             # costs the driver a regular expression per value to quote it, json.dumps is
             # one C call for them all.)
-            stmt = _upsert_from_json(table, tuple(conflict_columns), tuple(columns), replace)
+            stmt = _upsert_from_json(table, tuple(conflict_columns), tuple(columns), replace,
+                                     kept)
             names = list(columns)
             # ASCII-only JSON: a string that UTF-8 cannot encode (a lone surrogate) then
             # reaches the server as an escape, which it refuses as bad data.
@@ -159,7 +172,8 @@ def upsert_many(conn: Connection, dialect: Dialect, table: sa.Table,
 
 @functools.lru_cache(maxsize=64)
 def _upsert_from_json(table: sa.Table, conflict_columns: tuple[str, ...],
-                      columns: tuple[str, ...], replace: bool) -> Insert:
+                      columns: tuple[str, ...], replace: bool,
+                      kept: tuple[str, ...] = ()) -> Insert:
     # Kept, so that SQLAlchemy finds its compiled form in its cache at once rather than
     # building the statement and its cache key again for every batch.
     rows = sa.cast(sa.bindparam("batch_rows", type_=sa.Text), postgresql.JSON)
@@ -172,7 +186,8 @@ def _upsert_from_json(table: sa.Table, conflict_columns: tuple[str, ...],
         return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
     return stmt.on_conflict_do_update(
         index_elements=list(conflict_columns),
-        set_={name: stmt.excluded[name] for name in columns if name not in conflict_columns},
+        set_={name: _new_value(stmt, table, name, kept)
+              for name in columns if name not in conflict_columns},
     )
 
 
@@ -192,13 +207,13 @@ class _MultiRowSql:
 @functools.lru_cache(maxsize=64)
 def _sqlite_upsert_sql(sa_dialect: sa.Dialect, table: sa.Table,
                        conflict_columns: tuple[str, ...], columns: tuple[str, ...],
-                       replace: bool) -> _MultiRowSql | None:
+                       replace: bool, kept: tuple[str, ...] = ()) -> _MultiRowSql | None:
     """The upsert of ``table`` compiled once (per dialect object, table and columns); None
     when it cannot take the rows as they are (a column type that converts values on their
     way to the driver), and the ordinary path must be used."""
     update_columns = [name for name in columns if name not in conflict_columns] if replace \
         else []
-    stmt = upsert(Dialect.SQLITE, table, conflict_columns, update_columns)
+    stmt = upsert(Dialect.SQLITE, table, conflict_columns, update_columns, kept)
     names = list(columns)
     compiled = stmt.compile(dialect=sa_dialect, column_keys=names, for_executemany=True)
     if (not isinstance(compiled, SQLCompiler) or not compiled.positional

@@ -47,6 +47,8 @@ _TRACE_COLUMNS = (
     traces.c.request_preview, traces.c.response_preview,
 )
 _K = TypeVar("_K", str, tuple[str, str])
+#: Columns of a trace's row that a header without them leaves as they are.
+_KEPT_TRACE_COLUMNS = ("client_request_id", "session_id", "user_id", "run_id")
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -73,8 +75,11 @@ def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace],
                             f"{rows.experiment_ids[missing[0]]!r} was logged into it)")
     # A partial trace (spans without their root, as OTLP ingestion logs them) never
     # overwrites a stored header: its row, tags and metadata are only added when absent.
+    # A whole one replaces the row, but not a client request id, session, user or run with
+    # nothing: metadata keys are never removed either, and a header sent apart from the
+    # spans (MLflow's StartTraceV3) may be written while the spans' own is on its way.
     _write_header_rows(conn, dialect, traces, ("trace_id",), TRACE_ROW_COLUMNS, rows.traces,
-                       rows.partial)
+                       rows.partial, kept=_KEPT_TRACE_COLUMNS)
     for table, table_rows in ((trace_tags, rows.tags), (trace_metadata, rows.metadata)):
         _write_header_rows(conn, dialect, table, ("trace_id", "key"), KEY_VALUE_ROW_COLUMNS,
                            table_rows, rows.partial)
@@ -84,14 +89,16 @@ def log_traces(conn: Connection, dialect: Dialect, batch: Sequence[Trace],
 
 def _write_header_rows(conn: Connection, dialect: Dialect, table: sa.Table,
                        conflict_columns: tuple[str, ...], columns: tuple[str, ...],
-                       rows: dict[_K, tuple[Any, ...]], partial: set[str]) -> None:
+                       rows: dict[_K, tuple[Any, ...]], partial: set[str],
+                       kept: tuple[str, ...] = ()) -> None:
     """Upsert the rows of whole traces; insert those of partial ones only where absent.
 
     Rows go in key order: two PostgreSQL transactions upserting overlapping batches then
     lock rows in the same order and cannot deadlock.
     """
     whole, part = _split(rows, partial)
-    upsert_many(conn, dialect, table, conflict_columns, columns, _in_key_order(whole))
+    upsert_many(conn, dialect, table, conflict_columns, columns, _in_key_order(whole),
+                kept=kept)
     upsert_many(conn, dialect, table, conflict_columns, columns, _in_key_order(part),
                 replace=False)
 
