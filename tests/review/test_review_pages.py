@@ -14,9 +14,10 @@ import pytest
 
 from assay.entities.labeling import LabelingSessionInfo
 from assay.entities.run import new_run_id
+from assay.entities.user import Role
 from assay.store.sql import SqlStore
 from review.review_data import ALICE, SCHEMAS, ReviewData, seed_review
-from server.auth_servers import AuthServer, serve_with_auth
+from server.auth_servers import PASSWORD, AuthServer, serve_with_auth
 from server.live import Served
 
 HTML = {"Accept": "text/html"}
@@ -368,3 +369,19 @@ def test_a_question_whose_schema_was_deleted_is_shown_not_asked(ui_server: Serve
     assert nothing.status_code == 400
     assert "Answer at least one question" in _field_error(nothing, "a1")
     assert http.post(item, data={"csrf_token": token, "a1": "pass"}).status_code == 303
+
+
+def test_a_reviewer_who_signs_in_lands_on_the_review_app(
+        auth: tuple[AuthServer, ReviewData]) -> None:
+    server, _ = auth
+    server.store.create_user("expert", Role.REVIEWER, password=PASSWORD)
+    with server.client() as http:
+        form = http.get("/login", headers=HTML)
+        token = _token(form)
+        signed_in = http.post("/login", data={"username": "expert", "password": PASSWORD,
+                                              "next": "/", "csrf_token": token})
+        assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/review")
+        # Asked for a page of their own, they get it; signed in already, /login moves on.
+        again = http.get("/login?next=/review/x", headers=HTML)
+        assert (again.status_code, again.headers["location"]) == (303, "/review/x")
+        assert http.get("/login", headers=HTML).headers["location"] == "/review"

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assay.entities.user import Role, User
 from assay.server.auth import SESSION_COOKIE, AccountStore, LoginThrottle
 from assay.server.csrf import form_field
 from assay.server.permissions import Action, needs
@@ -41,6 +42,12 @@ def safe_next(target: str | None) -> str:
     return "/" if path in ("/login", "/logout") else target
 
 
+def _landing(target: str, user: User) -> str:
+    """Where a sign-in goes: ``target``, except that a reviewer asked for no page in
+    particular goes to the review app (they may open nothing else)."""
+    return "/review" if target == "/" and user.role is Role.REVIEWER else target
+
+
 def _render(request: Request, *, next_path: str, username: str = "", error: str = "",
             status: int = 200) -> HTMLResponse:
     settings: ServerSettings = request.app.state.settings
@@ -61,8 +68,9 @@ def login_page(request: Request,
                next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
     """The sign-in form (or, when already signed in, on to ``next``)."""
     target = safe_next(next_path)
-    if getattr(request.state, "user", None) is not None:
-        return RedirectResponse(target, status_code=303)
+    user = getattr(request.state, "user", None)
+    if isinstance(user, User):
+        return RedirectResponse(_landing(target, user), status_code=303)
     return _render(request, next_path=target)
 
 
@@ -103,7 +111,7 @@ async def login(request: Request) -> Response:
                        error="Wrong username or password.", status=401)
     throttle.reset(username, _client(request))
     token = await run_in_threadpool(accounts.create_login_session, user.username)
-    redirect = RedirectResponse(target, status_code=303)
+    redirect = RedirectResponse(_landing(target, user), status_code=303)
     redirect.set_cookie(SESSION_COOKIE, token, max_age=_SESSION_SECONDS, path="/",
                         httponly=True, samesite="lax", secure=request.url.scheme == "https")
     return redirect
