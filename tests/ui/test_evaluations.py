@@ -94,8 +94,8 @@ def test_runs_it_cannot_show(ui_server: Served) -> None:
     with default_runtime(ui_server.store.uri):
         session = create_labeling_session(name="review")
     moved = ui_server.http.get(f"/runs/{session.run_id}")
-    assert (moved.status_code, moved.headers["location"]) == (303,
-                                                              f"/review/{session.run_id}")
+    assert (moved.status_code, moved.headers["location"]) == (
+        303, f"/experiments/{session.experiment_id}/labeling/sessions/{session.run_id}")
 
 
 @pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
@@ -184,3 +184,12 @@ def test_the_judge_against_the_humans(ui_server: Served) -> None:
     assert [d["human_value"] for d in report["disagreements"]] == ["fail"]
     html = ui_server.http.get(f"/experiments/{eid}/evaluations/judge?judge=mentions_paris").text
     assert "Confusion matrix" in html and "75%" in html
+
+
+def test_a_score_on_the_trace_page_links_to_its_run(ui_server: Served) -> None:
+    run_id = _evaluate(ui_server, rows=1)
+    [row] = ui_server.http.get(f"/runs/{run_id}.json").json()["rows"]
+    page = ui_server.http.get(row["url"]).text
+    assert page.count(f'<a href="/runs/{run_id}" title="The evaluation run') == 2  # 2 scores
+    detail = ui_server.http.get(row["url"] + ".json").json()
+    assert {a["run_url"] for a in detail["assessments"]["feedback"]} == {f"/runs/{run_id}"}

@@ -13,8 +13,8 @@ true positive and negative rates, and the disagreements.
 score (its mean, how many rows passed and failed, errors, the tokens its judge used), and
 the rows a page at a time — each row's request, response and expected response, and each
 scorer's value with its rationale, linked to the row's trace. ``?failed=<name>`` keeps the
-rows that score failed (a "no" or false). A labeling session's run is sent to its review
-page. Answers as JSON at the same URL plus
+rows that score failed (a "no" or false). A labeling session's run is sent to its
+owner's page. Answers as JSON at the same URL plus
 ``.json``.
 """
 
@@ -57,10 +57,11 @@ def run_page(request: Request, run_id: str, store: StoreDep,
              ) -> Response:
     """An evaluation run: its scores and its rows."""
     run = store.get_run(run_id)
-    if run.info.kind is RunKind.LABELING:
-        return RedirectResponse(f"/review/{quote(run_id, safe='')}", status_code=303)
     experiment = store.get_experiment(run.info.experiment_id)
     eid = experiment.experiment_id
+    if run.info.kind is RunKind.LABELING:  # its owner's page
+        return RedirectResponse(f"/experiments/{quote(eid, safe='')}/labeling/sessions/"
+                                f"{quote(run_id, safe='')}", status_code=303)
     scores = _scores(run)
     if failed is not None and (failed not in scores or "`" in failed):
         raise InvalidParameterError(

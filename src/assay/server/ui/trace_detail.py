@@ -220,4 +220,6 @@ def _assessment_dict(a: Assessment, span_names: Mapping[str, str]) -> dict[str, 
         "last_update_time_ms": a.last_update_time_ms,
         "valid": a.valid,
         "overrides": a.overrides,
+        # The evaluation run or labeling session that wrote it, if any.
+        "run_url": None if a.run_id is None else f"/runs/{quote(a.run_id, safe='')}",
     }
