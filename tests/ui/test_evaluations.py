@@ -193,3 +193,23 @@ def test_a_score_on_the_trace_page_links_to_its_run(ui_server: Served) -> None:
     assert page.count(f'<a href="/runs/{run_id}" title="The evaluation run') == 2  # 2 scores
     detail = ui_server.http.get(row["url"] + ".json").json()
     assert {a["run_url"] for a in detail["assessments"]["feedback"]} == {f"/runs/{run_id}"}
+
+
+@pytest.mark.parametrize("path", [
+    "/runs/{run}?failed=" + "x" * 10_000,
+    "/runs/{run}?page=not-a-token",
+    "/runs/" + "r" * 5_000,
+    "/experiments/{eid}/evaluations?page=" + "p" * 5_000,
+    "/experiments/{eid}/evaluations/compare?candidate={run}",
+    "/experiments/{eid}/evaluations/compare?candidate={run}&baseline=" + "b" * 100,
+    "/experiments/{eid}/evaluations/compare?candidate={run}&baseline=nope",
+    "/experiments/{eid}/evaluations/judge?judge=" + "j" * 1_000,
+    "/experiments/{eid}/evaluations/judge?judge=mentions_paris&run=nope",
+    "/experiments/9999999999999999999999/evaluations",
+])
+def test_hostile_queries_are_4xx_never_5xx(ui_server: Served, path: str) -> None:
+    run_id = _evaluate(ui_server, rows=1)
+    eid = ui_server.store.get_run(run_id).info.experiment_id
+    response = ui_server.http.get(path.format(run=run_id, eid=eid) + "&x=1"
+                                  if "?" in path else path.format(run=run_id, eid=eid))
+    assert 400 <= response.status_code < 500, (path[:80], response.status_code)
