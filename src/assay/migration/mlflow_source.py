@@ -57,8 +57,8 @@ class SourceExperiment:
 
 @dataclass(frozen=True)
 class SourcePage:
-    """A page of an experiment's traces: their ids, oldest first, each with the ids of its
-    assessments (kept by Assay) in MLflow, and how many assessments were left out."""
+    """A page of an experiment's traces: their ids, oldest first, the assessments each has
+    in MLflow (of the kinds Assay keeps), and how many assessments were left out."""
 
     trace_ids: list[str]
     assessments: dict[str, list[Assessment]]
