@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from assay.migration.convert import (
     with_spans,
 )
 from assay.migration.mlflow_source import SkippedTrace, SourceExperiment, SourcePage
+from assay.settings import mlflow_credentials_from_env
 from assay.store.uri import mask_uri
 
 __all__ = ["HttpSource"]
@@ -47,13 +47,9 @@ class HttpSource:
     def __init__(self, base_url: str) -> None:
         self.description = mask_uri(base_url)
         headers = {"User-Agent": "assay-import"}
-        auth: tuple[str, str] | None = None
-        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        token, auth = mlflow_credentials_from_env()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        elif os.environ.get("MLFLOW_TRACKING_USERNAME"):
-            auth = (os.environ["MLFLOW_TRACKING_USERNAME"],
-                    os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, auth=auth,
                                   timeout=_TIMEOUT)
         self._infos: dict[str, TraceInfo] = {}
