@@ -145,7 +145,7 @@ def _trace(question: str) -> str:
 def _disagreement(d: Any) -> dict[str, Any]:
     return {"trace_id": d.trace_id, "judge_value": d.judge_value,
             "human_value": d.human_value, "judge_rationale": d.judge_rationale,
-            "human_rationale": d.human_rationale, "human": d.human}
+            "human_rationale": d.human_rationale, "human": d.human, "request": d.request}
 
 
 def _same_agreement(body: dict[str, Any], sdk: JudgeAgreement) -> None:

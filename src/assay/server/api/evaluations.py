@@ -232,6 +232,7 @@ class DisagreementModel(BaseModel):
     human_rationale: str | None
     human: str | None = Field(description="The human label's source id (the reviewer; "
                                           "'gold label' for a labeling session's)")
+    request: str | None = Field(description="The trace's request preview")
 
 
 class JudgeAgreementResponse(BaseModel):
@@ -289,7 +290,8 @@ def _disagreements_query(judge_name: str, human_name: str | None, experiment_id:
 def _disagreement(d: JudgeDisagreement) -> DisagreementModel:
     return DisagreementModel(trace_id=d.trace_id, judge_value=d.judge_value,
                              human_value=d.human_value, judge_rationale=d.judge_rationale,
-                             human_rationale=d.human_rationale, human=d.human)
+                             human_rationale=d.human_rationale, human=d.human,
+                             request=d.request)
 
 
 _JUDGE = Query(min_length=1, max_length=_MAX_NAME,
