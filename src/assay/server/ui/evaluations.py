@@ -13,8 +13,9 @@ true positive and negative rates, and the disagreements.
 score (its mean, how many rows passed and failed, errors, the tokens its judge used), and
 the rows a page at a time — each row's request, response and expected response, and each
 scorer's value with its rationale, linked to the row's trace. ``?failed=<name>`` keeps the
-rows that score failed (a "no" or false). A labeling session's run is sent to its
-owner's page. Answers as JSON at the same URL plus
+rows that score failed (a "no" or false) in this run: a human's label or another run's
+score of the same name on the row's trace does not count. A labeling session's run is sent
+to its owner's page. Answers as JSON at the same URL plus
 ``.json``.
 """
 
