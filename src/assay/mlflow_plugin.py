@@ -135,8 +135,9 @@ class _AssayLabelingStore:
         from assay.errors import InvalidParameterError
 
         raise InvalidParameterError(
-            "Adding a dataset to a labeling session is not supported by Assay: its items are "
-            "traces; add the traces the records came from with add_traces")
+            "Adding a dataset to a labeling session is not supported through mlflow; use "
+            "assay.genai.labeling.get_labeling_session(run_id).add_dataset(name) with the "
+            "tracking URI pointed at this server")
 
     @_mlflow_errors
     def sync_session_expectations(self, labeling_session: Any, dataset: str) -> None:
