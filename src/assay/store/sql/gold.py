@@ -146,6 +146,7 @@ def refresh_trace_gold(conn: Connection, dialect: Dialect, trace_id: str,
     the question ``name`` only, if given): after an assessment that may answer one changed.
     One indexed query when the trace is in no session."""
     s = labeling_sessions
+    touched: list[str] = []
     for run_id, schemas, per_item in conn.execute(
             sa.select(s.c.run_id, s.c.label_schemas, s.c.reviewers_per_item)
             .join(run_traces, run_traces.c.run_id == s.c.run_id)
@@ -153,6 +154,10 @@ def refresh_trace_gold(conn: Connection, dialect: Dialect, trace_id: str,
         asked: list[str] = _json.loads(schemas)
         names = asked if name is None else [n for n in asked if n == name]
         refresh_gold(conn, dialect, run_id, trace_id, names, per_item)
+        touched.append(run_id)
+    if touched:  # the sessions' answers may have changed too
+        conn.execute(s.update().where(s.c.run_id.in_(touched))
+                     .values(answers_version=s.c.answers_version + 1))
 
 
 def forget_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> None:

@@ -71,6 +71,7 @@ __all__ = [
     "DEFAULT_CLAIM_SECONDS",
     "add_items",
     "adjudicate",
+    "answers_version",
     "check_item",
     "create_session",
     "delete_session",
@@ -84,6 +85,7 @@ __all__ = [
     "set_assigned_users",
     "skip_item",
     "submit_answers",
+    "touch",
 ]
 
 #: How long a claimed item stays with its reviewer before it returns to the pool.
@@ -158,7 +160,10 @@ def set_assigned_users(conn: Connection, run_id: str,
 def add_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
     """Add traces to a session (idempotent); the ids newly added, in the order given."""
     get_session(conn, run_id, lock=True)
-    return sql_runs.link_traces(conn, run_id, trace_ids)
+    added = sql_runs.link_traces(conn, run_id, trace_ids)
+    if added:
+        touch(conn, [run_id])
+    return added
 
 
 def remove_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
@@ -170,6 +175,7 @@ def remove_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> lis
         conn.execute(labeling_reviews.delete().where(labeling_reviews.c.run_id == run_id,
                                                      labeling_reviews.c.trace_id.in_(removed)))
         sql_gold.forget_items(conn, run_id, removed)
+        touch(conn, [run_id])
     return removed
 
 
@@ -345,6 +351,7 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
     if row.state != ReviewState.COMPLETED.value:
         conn.execute(_COUNT_COMPLETED, {"b_run_id": run_id, "b_trace_id": trace_id})
     _set_review(conn, dialect, run_id, trace_id, reviewer, ReviewState.COMPLETED, now_ms, None)
+    touch(conn, [run_id])
     for name, value in checked.items():
         current.completed[name][reviewer] = value
     sql_gold.store_gold(conn, dialect, run_id, trace_id, {
@@ -492,6 +499,7 @@ def adjudicate(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
         checked = schema.check_value(value)
     sql_gold.set_adjudication(conn, dialect, run_id, trace_id, schema_name, checked,
                               adjudicator, now_ms)
+    touch(conn, [run_id])
     found = sql_gold.refresh_gold(conn, dialect, run_id, trace_id, [schema_name],
                                   info.reviewers_per_item)
     return found.get(schema_name)
@@ -542,29 +550,90 @@ def progress(conn: Connection, run_id: str, *, now_ms: int | None = None) -> Ses
 
 def session_answers(conn: Connection, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The reviewers' current answers in a session: schema name → trace id → reviewer →
-    value (the valid HUMAN assessments linked to the session's run)."""
+    value (the valid HUMAN assessments linked to the session's run, on its items).
+
+    Read for speed (300,000 answers in a few tenths of a second): each question's answers as
+    one range of the index on ``(run_id, name, valid, source_type, create_time_ms)``, oldest
+    first so that a reviewer's newest answer wins, and the session's items apart, as a set
+    (joining each answer to its item was most of the time); rows as plain tuples."""
     info = get_session(conn, run_id)
     answers: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in info.label_schemas}
-    a = assessments
-    query = (sa.select(a.c.name, a.c.trace_id, a.c.source_id, a.c.value)
-             .where(a.c.run_id == run_id, a.c.valid == sa.true(),
-                    a.c.source_type == AssessmentSourceType.HUMAN.value,
-                    a.c.name.in_(list(info.label_schemas) or [""]))
-             .join(run_traces, sa.and_(run_traces.c.run_id == run_id,
-                                       run_traces.c.trace_id == a.c.trace_id))
-             .order_by(a.c.create_time_ms, a.c.id))
-    # Most answers are one of a few options: each distinct JSON text is decoded once (only
-    # immutable values are shared), and the rows are fetched at once, not one by one.
-    decoded: dict[str, Any] = {}
-    for name, trace_id, reviewer, value in conn.execute(query).all():
-        if value in decoded:
-            answer = decoded[value]
-        else:
-            answer = _json.loads(value)
-            if answer is None or isinstance(answer, str | int | float):
-                decoded[value] = answer
-        answers[name].setdefault(trace_id, {})[reviewer] = answer
+    if not info.label_schemas:
+        return answers
+    items = {trace_id for trace_id, in _fetch_all(conn, _SESSION_ITEMS, {"run_id": run_id})}
+    for name in info.label_schemas:
+        rows = _fetch_all(conn, _SESSION_ANSWERS, {"run_id": run_id, "name": name})
+        # Most answers are one of a few options: each distinct JSON text is decoded once;
+        # only immutable values are shared, a list or an object is decoded for each answer.
+        decoded: dict[str, Any] = {}
+        fresh: set[str] = set()
+        for text in {row[2] for row in rows}:
+            value = _json.loads(text)
+            if value is None or isinstance(value, str | int | float):
+                decoded[text] = value
+            else:
+                fresh.add(text)
+        by_item = answers[name]
+        for trace_id, reviewer, text in rows:
+            answer = decoded[text] if text not in fresh else _json.loads(text)
+            item = by_item.get(trace_id)
+            if item is not None:
+                item[reviewer] = answer
+            elif trace_id in items:
+                by_item[trace_id] = {reviewer: answer}
     return answers
+
+
+_SESSION_ITEMS = sa.select(run_traces.c.trace_id).where(
+    run_traces.c.run_id == sa.bindparam("run_id", type_=sa.String))
+_SESSION_ANSWERS = (
+    sa.select(assessments.c.trace_id, assessments.c.source_id, assessments.c.value)
+    .where(assessments.c.run_id == sa.bindparam("run_id", type_=sa.String),
+           assessments.c.name == sa.bindparam("name", type_=sa.String),
+           assessments.c.valid == sa.true(),
+           assessments.c.source_type == AssessmentSourceType.HUMAN.value)
+    .order_by(assessments.c.create_time_ms, assessments.c.id))
+
+
+def _fetch_all(conn: Connection, statement: sa.Select[Any],
+               params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a query of plain columns, as the driver's tuples: for reads of hundreds
+    of thousands of rows, where making each a SQLAlchemy row costs as much as the query.
+    The statement is compiled once per dialect; none of its columns needs a result
+    processor (text and integers)."""
+    compiled: Any = _compiled(statement, conn.dialect)
+    bound = compiled.construct_params(params)
+    values: Any = (tuple(bound[name] for name in compiled.positiontup or ())
+                   if compiled.positional else bound)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(compiled.string, values)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(statement: sa.Select[Any], dialect: sa.Dialect) -> sa.sql.compiler.Compiled:
+    return statement.compile(dialect=dialect)
+
+
+def answers_version(conn: Connection, run_id: str) -> int:
+    """The session's change counter (see :func:`touch`); NotFoundError for no session."""
+    check_run_id(run_id)
+    found = conn.execute(sa.select(labeling_sessions.c.answers_version)
+                         .where(labeling_sessions.c.run_id == run_id)).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"Labeling session with run ID {run_id!r} not found")
+    return int(found)
+
+
+def touch(conn: Connection, run_ids: Sequence[str]) -> None:
+    """Count a write that can change these sessions' answers, adjudications or items."""
+    if run_ids:
+        s = labeling_sessions
+        conn.execute(s.update().where(s.c.run_id.in_(list(run_ids)))
+                     .values(answers_version=s.c.answers_version + 1))
 
 
 # -- helpers ---------------------------------------------------------------------------------
