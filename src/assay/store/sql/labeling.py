@@ -533,11 +533,17 @@ def progress(conn: Connection, run_id: str, *, now_ms: int | None = None) -> Ses
         .where(run_traces.c.run_id == run_id)).one()
     counts: dict[str, dict[str, int]] = {user: {} for user in info.assigned_users}
     r = labeling_reviews
-    live = sa.or_(r.c.state != ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms)
+    # Counted from the index on (run_id, reviewer, state) alone; only the claims are read
+    # from the table, to leave the expired ones out.
     for reviewer, state, n in conn.execute(
             sa.select(r.c.reviewer, r.c.state, sa.func.count())
-            .where(r.c.run_id == run_id, live).group_by(r.c.reviewer, r.c.state)):
+            .where(r.c.run_id == run_id).group_by(r.c.reviewer, r.c.state)):
         counts.setdefault(reviewer, {})[state] = n
+    for reviewer, n in conn.execute(
+            sa.select(r.c.reviewer, sa.func.count())
+            .where(r.c.run_id == run_id, r.c.state == ReviewState.IN_PROGRESS.value,
+                   r.c.claim_expires_ms <= now_ms).group_by(r.c.reviewer)):
+        counts[reviewer][ReviewState.IN_PROGRESS.value] -= n
     reviewers = {
         name: ReviewerProgress(name, completed=c.get(ReviewState.COMPLETED.value, 0),
                                skipped=c.get(ReviewState.SKIPPED.value, 0),
