@@ -599,6 +599,10 @@ class SqlStore(ServerStore):
         with self._reading() as conn:
             return sql_labeling.session_answers(conn, run_id)
 
+    def get_labeling_answers_version(self, run_id: str) -> int | None:
+        with self._reading() as conn:
+            return sql_labeling.answers_version(conn, run_id)
+
     def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
                                  value: Any, adjudicator: str | None = None
                                  ) -> GoldLabel | None:
