@@ -38,6 +38,7 @@ __all__ = [
     "forget_items",
     "refresh_gold",
     "refresh_trace_gold",
+    "refresh_traces_gold",
     "session_gold",
     "set_adjudication",
     "store_gold",
@@ -158,6 +159,21 @@ def refresh_trace_gold(conn: Connection, dialect: Dialect, trace_id: str,
     if touched:  # the sessions' answers may have changed too
         conn.execute(s.update().where(s.c.run_id.in_(touched))
                      .values(answers_version=s.c.answers_version + 1))
+
+
+def refresh_traces_gold(conn: Connection, dialect: Dialect, trace_ids: Sequence[str]) -> None:
+    """:func:`refresh_trace_gold` for those of ``trace_ids`` that are items of a session
+    (found in one indexed query per chunk; usually none): after traces were written again
+    with assessments that may answer a session's questions."""
+    items: list[str] = []
+    for start in range(0, len(trace_ids), _CHUNK):
+        chunk = list(trace_ids[start:start + _CHUNK])
+        items.extend(conn.execute(sa.select(run_traces.c.trace_id).distinct()
+                                  .join(labeling_sessions,
+                                        labeling_sessions.c.run_id == run_traces.c.run_id)
+                                  .where(run_traces.c.trace_id.in_(chunk))).scalars())
+    for trace_id in items:
+        refresh_trace_gold(conn, dialect, trace_id)
 
 
 def forget_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> None:
