@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,34 @@ def fill_session(uri: str, answered: int) -> tuple[str, str]:
     return eid, run_id
 
 
+def time_after_answers(http: httpx.Client, uri: str, run_id: str, path: str,
+                       reps: int) -> dict[str, float]:
+    """The session page as its owner sees it while reviewers work: before each view, one
+    reviewer submits one more answer (through the store, as the review app does), so no
+    view finds the page's figures still current."""
+    store = SqlStore(uri)
+    samples: list[float] = []
+    size = 0
+    try:
+        for number in range(reps):
+            reviewer = REVIEWERS[number % 2]
+            trace_id = store.next_labeling_item(run_id, reviewer)
+            assert trace_id is not None
+            store.submit_labeling_answers(run_id, trace_id, reviewer, {
+                "helpful": number % 2 == 0, "accuracy": OPTIONS[number % 3]})
+            started = time.perf_counter()
+            response = http.get(path)
+            samples.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            size = len(response.content)
+    finally:
+        store.close()
+    samples.sort()
+    return {"median_ms": statistics.median(samples), "best_ms": samples[0],
+            "p90_ms": samples[min(len(samples) - 1, int(len(samples) * 0.9))],
+            "kib": size / 1024}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--traces", type=int, default=100_000)
@@ -145,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, path in pages.items():
                 assert path is not None
                 figures = time_page(http, path, args.reps)
+                results[name] = figures
+                print(f"  {name:28} median {figures['median_ms']:7.1f} ms   "
+                      f"best {figures['best_ms']:7.1f} ms   {figures['kib']:6.1f} KiB")
+            for name, path in (("session page, after an answer", session),
+                               ("its JSON, after an answer", session + ".json")):
+                figures = time_after_answers(http, uri, run_id, path, args.reps)
                 results[name] = figures
                 print(f"  {name:28} median {figures['median_ms']:7.1f} ms   "
                       f"best {figures['best_ms']:7.1f} ms   {figures['kib']:6.1f} KiB")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -540,3 +541,36 @@ def test_the_page_follows_every_change_of_the_answers(ui_server: Served,
     assert accuracy["num_adjudicated"] == 1
     store.remove_labeling_items(run, [seeded.disputed])
     assert view() == (0, 1.0)
+
+
+def test_a_slow_session_shows_its_last_figures_while_they_are_counted_again(
+        ui_server: Served, seeded: Disagreeing, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``LIVE_ANSWERS`` (here: any), a changed session is shown at once with its last
+    figures, said to be old, while a thread counts again; right after the owner's own change
+    (the redirect with a flash message) the figures are current."""
+    monkeypatch.setattr(labeling_session, "LIVE_ANSWERS", -1)
+    monkeypatch.setattr(labeling_session, "REFRESH_SECONDS", 0.0)
+    http, store, run = ui_server.http, ui_server.store, seeded.data.run_id
+    path = _session_path(seeded)
+
+    def view(query: str = "") -> tuple[bool, int]:
+        body = http.get(path + ".json" + query).json()
+        (accuracy,) = [q for q in body["questions"] if q["name"] == "response_accuracy"]
+        return body["figures"]["stale"], accuracy["num_disagreements"]
+
+    assert view() == (False, 1)  # nothing kept yet: counted now
+    store.submit_labeling_answers(run, seeded.disputed, BOB, {"response_accuracy": "Accurate"})
+    # The first view after the change: the last figures, while a thread counts.
+    page = http.get(path, headers=HTML)
+    assert "newer answers are being counted" in page.text
+    assert page.text.count('data-dispute="') == 1
+    deadline = 200
+    while view() != (False, 0):  # the thread's figures arrive
+        deadline -= 1
+        assert deadline > 0, "the figures were not counted again"
+        time.sleep(0.05)
+    assert "newer answers are being counted" not in http.get(path, headers=HTML).text
+    # After the owner's own change, current figures at once.
+    store.submit_labeling_answers(run, seeded.disputed, BOB,
+                                  {"response_accuracy": "Partially accurate"})
+    assert view("?flash=done") == (False, 1)

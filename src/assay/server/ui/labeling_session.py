@@ -15,7 +15,9 @@ re-renders the page with the message at the item's field (400), nothing written.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -43,6 +45,7 @@ from assay.store.base import Store
 __all__ = ["router", "session_url"]
 
 router = APIRouter()
+_log = logging.getLogger(__name__)
 
 #: Items with a disagreement listed a page (open ones first; a pager for the rest).
 DISPUTES_SHOWN = 20
@@ -64,10 +67,13 @@ def session_page(request: Request, experiment_id: str, run_id: str, store: Store
                  page_token: Annotated[str | None, Query(alias="page", max_length=4096)] = None,
                  disputes_page: Annotated[int, Query(alias="disputes", ge=1, le=1_000_000)] = 1,
                  ) -> Response:
-    """A session: progress, agreement, disagreements with adjudication, gold labels, rules."""
+    """A session: progress, agreement, disagreements with adjudication, gold labels, rules.
+    Right after the owner's own change (the redirect that says what it did) the figures are
+    current; otherwise a large session may show its last ones while they are counted again."""
     return page(request, "labeling/session.html",
                 session_context(request, store, experiment_id, run_id, page_token,
-                                disputes_page=disputes_page))
+                                disputes_page=disputes_page,
+                                fresh="flash" in request.query_params))
 
 
 @dataclass(frozen=True)
@@ -82,29 +88,104 @@ class _Summary:
     num_open_items: int
 
 
-#: Summaries kept, by (store, session): each with the session's answers version and
-#: progress counts it was computed at.
-_SUMMARIES: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], _Summary]] = OrderedDict()
+@dataclass(frozen=True)
+class _Kept:
+    """A summary kept, with the session's state it was computed at (its answers version and
+    progress counts), when, and how long computing it took."""
+
+    key: tuple[int, int, int]
+    summary: _Summary
+    computed_at: float
+    seconds: float
+
+
+#: Summaries kept, by (store, session).
+_SUMMARIES: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
 _SUMMARIES_KEPT = 32
 _SUMMARIES_LOCK = threading.Lock()
+#: Sessions whose summary is being computed again in the background.
+_REFRESHING: set[tuple[str, str]] = set()
+#: A session with more answers than this (completed reviews times questions) is shown, once
+#: it has changed, with the summary it had (and the page says how old it is) while a thread
+#: computes the new one: the owner's page stays fast while reviewers answer (computing takes
+#: about a tenth of a second per 40,000 answers). Smaller ones are computed again at once,
+#: so they always show current figures.
+LIVE_ANSWERS = 10_000
+#: Such a session is counted again at most this often, and after at least five times as long
+#: as counting took, so that the counting (in the server's process) takes a small share of
+#: its time however fast answers arrive.
+REFRESH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The summary a page shows, and when it was computed if the session changed since."""
+
+    summary: _Summary
+    stale_since: float | None = None
 
 
 def _summary(store: Store, run_id: str, levels: dict[str, Level],
-             progress: SessionProgress) -> _Summary:
+             progress: SessionProgress, *, fresh: bool = False) -> _Shown:
     """The agreement, disagreements and gold labels of a session: computed from all its
     answers (``get_labeling_answers``, the figures :meth:`LabelingSession.agreement` gives),
     and kept until the session changes. The store's answers version moves with every
     answer, adjudication and change of items; the progress counts with the rest (a trace
-    deleted, say). A store that keeps no version gets them computed every time."""
+    deleted, say). A store that keeps no version gets them computed every time. A large
+    session that changed is shown with its last figures unless ``fresh`` (see
+    :data:`LIVE_ANSWERS`)."""
     version = store.get_labeling_answers_version(run_id)
+    if version is None:
+        return _Shown(_compute(store, run_id, levels))
     where = (getattr(store, "uri", None) or f"{type(store).__name__}@{id(store)}", run_id)
-    key = (-1 if version is None else version, progress.items, progress.completed_reviews)
-    if version is not None:
+    key = (version, progress.items, progress.completed_reviews)
+    with _SUMMARIES_LOCK:
+        kept = _SUMMARIES.get(where)
+        if kept is not None and kept.key == key:
+            _SUMMARIES.move_to_end(where)
+            return _Shown(kept.summary)
+        large = progress.completed_reviews * max(1, len(levels)) > LIVE_ANSWERS
+        if kept is not None and not fresh and large:
+            due = kept.computed_at + max(REFRESH_SECONDS, 5 * kept.seconds)
+            if where not in _REFRESHING and time.time() >= due:
+                _REFRESHING.add(where)
+                threading.Thread(target=_refresh, args=(store, run_id, levels, where, key),
+                                 name="assay-labeling-summary", daemon=True).start()
+            return _Shown(kept.summary, stale_since=kept.computed_at)
+    return _Shown(_compute_and_keep(store, run_id, levels, where, key))
+
+
+def _refresh(store: Store, run_id: str, levels: dict[str, Level], where: tuple[str, str],
+             key: tuple[int, int, int]) -> None:
+    """Compute a session's summary in the background (the page showed the last one)."""
+    try:
+        _compute_and_keep(store, run_id, levels, where, key)
+    except Exception:  # the next view computes it in the open, and shows what went wrong
+        _log.warning("Assay could not compute the summary of labeling session %s", run_id,
+                     exc_info=True)
+    finally:
         with _SUMMARIES_LOCK:
-            kept = _SUMMARIES.get(where)
-            if kept is not None and kept[0] == key:
-                _SUMMARIES.move_to_end(where)
-                return kept[1]
+            _REFRESHING.discard(where)
+
+
+def _compute_and_keep(store: Store, run_id: str, levels: dict[str, Level],
+                      where: tuple[str, str], key: tuple[int, int, int]) -> _Summary:
+    """Compute the summary (``key`` was read before its answers, so a change made meanwhile
+    leaves it behind and is counted by the next view) and keep it."""
+    started = time.perf_counter()
+    summary = _compute(store, run_id, levels)
+    kept = _Kept(key, summary, time.time(), time.perf_counter() - started)
+    with _SUMMARIES_LOCK:
+        before = _SUMMARIES.get(where)
+        if before is None or before.key <= key:
+            _SUMMARIES[where] = kept
+            _SUMMARIES.move_to_end(where)
+        while len(_SUMMARIES) > _SUMMARIES_KEPT:
+            _SUMMARIES.popitem(last=False)
+    return summary
+
+
+def _compute(store: Store, run_id: str, levels: dict[str, Level]) -> _Summary:
     answers = store.get_labeling_answers(run_id)
     gold = store.get_labeling_gold(run_id)
     disagreements = disagreements_by_schema(answers, gold)
@@ -112,31 +193,26 @@ def _summary(store: Store, run_id: str, levels: dict[str, Level],
     for found in disagreements.values():
         for d in found:
             by_item[d.item_id] = by_item.get(d.item_id, True) and d.adjudicated is not None
-    summary = _Summary(agreement=agreement_by_schema(answers, levels),
-                       disagreements=disagreements, gold=gold,
-                       ranked=sorted(by_item, key=by_item.__getitem__),
-                       num_open_items=sum(1 for settled in by_item.values() if not settled))
-    if version is not None:
-        with _SUMMARIES_LOCK:
-            _SUMMARIES[where] = (key, summary)
-            _SUMMARIES.move_to_end(where)
-            while len(_SUMMARIES) > _SUMMARIES_KEPT:
-                _SUMMARIES.popitem(last=False)
-    return summary
+    return _Summary(agreement=agreement_by_schema(answers, levels),
+                    disagreements=disagreements, gold=gold,
+                    ranked=sorted(by_item, key=by_item.__getitem__),
+                    num_open_items=sum(1 for settled in by_item.values() if not settled))
 
 
 def session_context(request: Request, store: Store, experiment_id: str, run_id: str,
                     page_token: str | None = None,
                     error: dict[str, Any] | None = None,
-                    disputes_page: int = 1) -> dict[str, Any]:
+                    disputes_page: int = 1, fresh: bool = False) -> dict[str, Any]:
     """The session page's context; ``error`` marks one adjudication form that was refused
-    (``trace_id``, ``schema``, ``message``, ``values``)."""
+    (``trace_id``, ``schema``, ``message``, ``values``); ``fresh`` asks for current
+    figures however long they take (after the owner's own change)."""
     info = _session(store, experiment_id, run_id)
     experiment = store.get_experiment(experiment_id)
     schemas = _schemas(store, info)
     levels = {name: level_of(s.input) for name, s in schemas.items()}
     progress = store.get_labeling_progress(run_id)
-    summary = _summary(store, run_id, levels, progress)
+    shown = _summary(store, run_id, levels, progress, fresh=fresh or error is not None)
+    summary = shown.summary
     gold, disagreements = summary.gold, summary.disagreements
     base = session_url(experiment_id, run_id)
     reviewers = dict.fromkeys(info.assigned_users)
@@ -165,7 +241,7 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
     last_page = max(1, -(-len(summary.ranked) // DISPUTES_SHOWN))
     disputes_page = min(disputes_page, last_page)
     first = (disputes_page - 1) * DISPUTES_SHOWN
-    shown = summary.ranked[first:first + DISPUTES_SHOWN]
+    on_page = summary.ranked[first:first + DISPUTES_SHOWN]
 
     def disputes_url(number: int) -> str:
         query = {"page": page_token} if page_token else {}
@@ -196,14 +272,19 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
                 for r in reviewers],
         },
         "questions": questions,
-        "disputes": _disputes(store, info, schemas, disagreements, gold, error, shown),
+        "disputes": _disputes(store, info, schemas, disagreements, gold, error, on_page),
         "disputes_pager": {
             "number": disputes_page, "last_page": last_page,
-            "first_row": first + 1 if shown else 0, "last_row": first + len(shown),
+            "first_row": first + 1 if on_page else 0, "last_row": first + len(on_page),
             "prev_url": disputes_url(disputes_page - 1) if disputes_page > 1 else None,
             "next_url": disputes_url(disputes_page + 1) if disputes_page < last_page
             else None,
         },
+        "figures": {"stale": shown.stale_since is not None,
+                    "computed_at": None if shown.stale_since is None
+                    else int(shown.stale_since * 1000),
+                    "age_seconds": None if shown.stale_since is None
+                    else max(0, round(time.time() - shown.stale_since))},
         "num_disputed_items": len(summary.ranked),
         "num_open_items": summary.num_open_items,
         "items": items,
