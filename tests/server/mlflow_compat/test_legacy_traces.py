@@ -19,7 +19,7 @@ def _pairs(items: list[dict[str, str]]) -> dict[str, str]:
 def test_a_trace_is_started_ended_read_and_found_the_v2_way(served: Served) -> None:
     experiment_id = served.store.create_experiment("legacy")
     started = served.http.post(f"{V2}/traces", json={
-        "experiment_id": experiment_id, "timestamp_ms": 1_700_000_000_000,
+        "experiment_id": experiment_id, "timestamp_ms": 1_699_999_999_000,
         "request_metadata": [{"key": "mlflow.trace.user", "value": "u-1"}],
         "tags": [{"key": "env", "value": "test"}]})
     assert started.status_code == 200, started.text
@@ -27,7 +27,7 @@ def test_a_trace_is_started_ended_read_and_found_the_v2_way(served: Served) -> N
     request_id = info["request_id"]
     assert info["status"] == "IN_PROGRESS" and info["experiment_id"] == experiment_id
     ended = served.http.patch(f"{V2}/traces/{request_id}", json={
-        "timestamp_ms": 1_700_000_000_250, "status": "OK",
+        "timestamp_ms": 1_699_999_999_250, "status": "OK",
         "request_metadata": [{"key": "mlflow.trace.session", "value": "s-1"}],
         "tags": [{"key": "reviewed", "value": "no"}]}).json()["trace_info"]
     assert ended["status"] == "OK" and ended["execution_time_ms"] == 250
@@ -41,7 +41,7 @@ def test_a_trace_is_started_ended_read_and_found_the_v2_way(served: Served) -> N
     assert stored.session_id == "s-1"
 
     hex_id = "ab" * 16
-    send_spans(served, experiment_id, otlp_spans(hex_id))
+    send_spans(served, experiment_id, otlp_spans(hex_id))  # a second later
     found = served.http.get(f"{V2}/traces", params={
         "experiment_ids": [experiment_id], "max_results": 1,
         "order_by": ["timestamp_ms ASC"]}).json()
