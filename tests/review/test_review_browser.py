@@ -68,7 +68,11 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
         page.keyboard.type(rating)
         page.keyboard.press("Tab")
         page.keyboard.press("2")  # Missing detail
+        page.keyboard.press("Tab")  # the comment box of question 4
+        assert _focused_question(page) == "c3"
+        page.keyboard.type(f"Comment {number}")
         page.keyboard.press("Tab")
+        assert _focused_question(page) == "a4"
         page.keyboard.type("The ideal answer")
         page.keyboard.press("Enter")  # a new line in a text box, not a submit
         page.keyboard.type("in two lines")
@@ -94,8 +98,13 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
             page.keyboard.press("2")  # Partially accurate
             page.keyboard.press("Shift+Tab")
             assert _focused_question(page) == "a0"
-            for _ in range(4):
+            for _ in range(5):  # a1, a2, a3, its comment c3, a4
                 page.keyboard.press("Tab")
+            assert _focused_question(page) == "a4"
+            page.keyboard.press("Shift+Tab")
+            assert _focused_question(page) == "c3"
+            expect(page.locator("textarea[name=c3]")).to_have_value("Comment 0")
+            page.keyboard.press("Tab")
             assert _focused_question(page) == "a4"
             page.keyboard.press("Control+Enter")
     # The fourth: the shortcuts list, then skip it with S.
@@ -125,6 +134,8 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
         assert answers["helpful"].value is (helpful == "1")
         assert answers["rating"].value == int(rating)
         assert answers["issues"].value == ["Missing detail"]
+        assert answers["issues"].rationale == f"Comment {number}"
+        assert answers["rating"].rationale is None
         assert answers["expected_response"].value == "The ideal answer\nin two lines"
         assert answers["expected_response"].kind == "expectation"
         assert answers["expected_facts"].value == ["first fact", "second fact"]
@@ -160,6 +171,45 @@ def test_browser_back_returns_to_the_previous_item(ui_server: Served, page: Page
         "9 is out of range; enter a number from 1 to 5")
     expect(page.locator("input[name=a2]")).to_be_focused()
     assert _answers(ui_server, data.trace_ids[0], data.run_id) == {}
+
+
+def test_e_opens_the_full_trace_and_types_in_a_text_box(ui_server: Served,
+                                                        page: Page) -> None:
+    from playwright.sync_api import expect
+
+    data = seed_review(ui_server.store, num_items=2)
+    page.goto(f"{ui_server.url}/review/reviewer")
+    page.get_by_label("Your name or e-mail").fill(ALICE)
+    page.get_by_role("button", name="Continue").click()
+    page.goto(f"{ui_server.url}/review/{data.run_id}/items/{data.trace_ids[0]}")
+    expect(page.locator("[data-question][data-field=a0] input").first).to_be_focused()
+    # E: the trace's own page, in a new tab; the review stays where it was.
+    with page.context.expect_page() as opened:
+        page.keyboard.press("e")
+    trace_page = opened.value
+    trace_page.wait_for_load_state()
+    assert trace_page.url == f"{ui_server.url}/traces/{data.trace_ids[0]}"
+    expect(trace_page.locator("body")).to_contain_text(data.trace_ids[0])
+    trace_page.close()
+    assert page.url.endswith(f"/items/{data.trace_ids[0]}")
+    # In a text box, E is a letter like any other.
+    page.locator("textarea[name=a4]").focus()
+    pages_before = len(page.context.pages)
+    page.keyboard.type("Eee")
+    expect(page.locator("textarea[name=a4]")).to_have_value("Eee")
+    assert len(page.context.pages) == pages_before
+    # Right then Left: the next item and back, in place.
+    page.keyboard.press("Escape")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#review-item")).to_have_attribute(
+        "data-item-url", f"/review/{data.run_id}/items/{data.trace_ids[1]}")
+    with page.context.expect_page() as opened:
+        page.keyboard.press("Shift+E")
+    assert opened.value.url.endswith(f"/traces/{data.trace_ids[1]}")
+    opened.value.close()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#review-item")).to_have_attribute(
+        "data-item-url", f"/review/{data.run_id}/items/{data.trace_ids[0]}")
 
 
 def test_review_works_without_javascript(ui_server: Served, browser: Browser,

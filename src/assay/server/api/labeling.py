@@ -185,7 +185,13 @@ class NextItemResponse(BaseModel):
 class AnswersRequest(ReviewerRequest):
     answers: dict[str, JsonValue] = Field(max_length=100,
                                           description="Schema name to value; at least one")
-    comment: str | None = Field(default=None, max_length=10_000)
+    comment: str | None = Field(default=None, max_length=10_000,
+                                description="A comment for every answer (each answer's "
+                                            "rationale)")
+    comments: dict[str, str | None] | None = Field(
+        default=None, max_length=100,
+        description="Schema name to a comment for that answer alone (its rationale, in "
+                    "place of comment); only names answered")
 
 
 class AnswersResponse(BaseModel):
@@ -300,7 +306,7 @@ def submit_labeling_answers(run_id: str, trace_id: str, body: AnswersRequest, st
     """Record a reviewer's answers to an item, each checked against its schema."""
     reviewer = _reviewer(body.reviewer, user)
     written = store.submit_labeling_answers(run_id, trace_id, reviewer, body.answers,
-                                            body.comment)
+                                            body.comment, comments=body.comments)
     return AnswersResponse(assessments=[a.to_dictionary() for a in written])
 
 

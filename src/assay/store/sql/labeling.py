@@ -41,6 +41,7 @@ from assay.entities.labeling import (
 from assay.entities.run import RunInfo, RunKind, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from assay.ids import check_trace_id
+from assay.store.checks import check_answer_comments
 from assay.store.sql import gold as sql_gold
 from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
@@ -265,12 +266,14 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
 
 def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
                    reviewer: str, answers: Mapping[str, Any], comment: str | None = None,
-                   *, now_ms: int | None = None) -> list[Assessment]:
+                   *, comments: Mapping[str, str | None] | None = None,
+                   now_ms: int | None = None) -> list[Assessment]:
     """Write ``reviewer``'s answers to an item as HUMAN assessments on its trace, linked to
     the session's run, and mark the item completed by them: all or nothing.
 
-    Each answer is checked against its schema. Answering again overrides the reviewer's
-    earlier answer to that question (the history is kept).
+    Each answer is checked against its schema; its rationale is its entry of ``comments``,
+    else ``comment`` (see :func:`~assay.store.checks.check_answer_comments`). Answering
+    again overrides the reviewer's earlier answer to that question (the history is kept).
     """
     info = get_session(conn, run_id, lock=True)
     _check_may_review(info, reviewer)
@@ -284,9 +287,7 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
         raise InvalidParameterError(
             f"Invalid answers: {unknown[0]!r} is not a question of session {info.name!r} "
             f"(its questions: {', '.join(info.label_schemas) or 'none'})")
-    if comment is not None and not isinstance(comment, str):
-        raise InvalidParameterError(
-            f"Invalid comment: expected a str, got {type(comment).__name__}")
+    rationales = check_answer_comments(answers, comment, comments)
     schemas = _schemas(conn, info.experiment_id, list(answers))
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     source = AssessmentSource(AssessmentSourceType.HUMAN, reviewer)
@@ -296,7 +297,7 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
         checked = schema.check_value(value)
         earlier = _earlier_answer(conn, run_id, trace_id, reviewer, name)
         kwargs: dict[str, Any] = dict(
-            source=source, trace_id=trace_id, rationale=comment or None, overrides=earlier,
+            source=source, trace_id=trace_id, rationale=rationales[name], overrides=earlier,
             run_id=run_id, create_time_ms=now_ms)
         answer: Assessment
         if schema.type is LabelSchemaType.EXPECTATION:
