@@ -108,8 +108,15 @@ def update_label_schema(schema_id: str, *, name: str | None = None,
                         instruction: str | None = None, enable_comment: bool | None = None,
                         input: LabelInput | None = None,
                         title: str | None = None) -> LabelSchema:
-    """Change the given fields of a schema. The type cannot change, nor the kind of input
-    (or ``multi_select``); options and limits can."""
+    """Change the given fields of a schema (the type cannot change).
+
+    The answers already given under it must stay valid: adding options, widening a range
+    or a limit, the title, the instruction and ``enable_comment`` are always saved; an
+    input that would refuse answers (an option removed that one holds, ``max_count``,
+    ``max_length_each``, ``max_length`` or a bound past one, another kind of input, or
+    ``multi_select`` switched) and a new name while answers or sessions use the old one
+    are refused with an InvalidParameterError naming the field, the schema and how many
+    answers."""
     return _runtime.runtime().store().update_label_schema(
         schema_id, name=name, instruction=instruction, enable_comment=enable_comment,
         input=input, title=title)

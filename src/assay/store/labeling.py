@@ -90,7 +90,10 @@ class Labeling(abc.ABC):
                             title: str | None = None, instruction: str | None = None,
                             enable_comment: bool | None = None,
                             input: LabelInput | None = None) -> LabelSchema:
-        """Change the given fields; the type and the input's kind cannot change."""
+        """Change the given fields (the type cannot change). An edit that would leave
+        answers invalid (current answers and adjudications of the schema's name in its
+        experiment), or renames a schema answers or sessions use, is refused with an
+        InvalidParameterError naming the field, the schema and how many answers."""
 
     @abc.abstractmethod
     def delete_label_schema(self, schema_id: str) -> None:
