@@ -195,6 +195,17 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
                          headers={"Accept": "application/json"})
     assert scripted.status_code == 200
     assert scripted.json()["next_url"].endswith(data.trace_ids[2])
+    assert "html" not in scripted.json()
+    # Asked with ?fragment=1, the answer brings the next item's HTML: one round trip.
+    with_html = http.post(f"/review/{data.run_id}/items/{data.trace_ids[1]}?fragment=1",
+                          data={"csrf_token": token, "a1": "fail"},
+                          headers={"Accept": "application/json"})
+    assert with_html.status_code == 200
+    body = with_html.json()
+    assert body["next_url"].endswith(data.trace_ids[2])
+    assert '<div id="review-item"' in body["html"]
+    assert f'data-item-url="/review/{data.run_id}/items/{data.trace_ids[2]}"' in body["html"]
+    assert 'name="csrf_token"' in body["html"] and "<html" not in body["html"]
     progress = http.get(f"/review/{data.run_id}.json").json()["progress"]
     assert (progress["completed"], progress["left"]) == (2, 1)
 

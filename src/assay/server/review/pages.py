@@ -180,17 +180,27 @@ def next_item(run_id: str, request: Request, store: StoreDep) -> Response:
     reviewer = current_reviewer(request)
     if reviewer is None:
         raise InvalidParameterError("Invalid reviewer: give your name first (open /review)")
-    visible_session(store, request, run_id, reviewer)
-    return _go_next(request, store, run_id, reviewer, "")
+    info = visible_session(store, request, run_id, reviewer)
+    return _go_next(request, store, info, reviewer, "")
 
 
-def _go_next(request: Request, store: Store, run_id: str, reviewer: str,
+def _go_next(request: Request, store: Store, info: LabelingSessionInfo, reviewer: str,
              message: str) -> Response:
+    """Where the reviewer goes next: a 303 to their next item (or the session's page when
+    none is left), or for the script, JSON with its URL. A post to ``…?fragment=1`` also
+    gets the next item's HTML (``html``), so that the script shows it without a second
+    round trip."""
+    run_id = info.run_id
     found = store.next_labeling_item(run_id, reviewer)
     url = _item_url(run_id, found) if found else f"{_session_url(run_id)}?done=1"
     if wants_json(request):
-        return JSONResponse({"message": message, "next_url": url, "done": found is None,
-                             "trace_id": found})
+        body: dict[str, Any] = {"message": message, "next_url": url, "done": found is None,
+                                "trace_id": found}
+        if found and request.query_params.get("fragment") == "1":
+            context = _item_context(request, store, info, found, reviewer)
+            body["html"] = environment().get_template("review/_item.html").render(
+                {**request_context(request), **context})
+        return JSONResponse(body)
     return RedirectResponse(url, status_code=303)
 
 
@@ -237,7 +247,7 @@ def _submit(request: Request, store: Store, run_id: str, trace_id: str,
                                  "errors": posted.errors}, status_code=400)
         return _render_item(request, store, info, trace_id, reviewer, posted=posted,
                             status=400)
-    return _go_next(request, store, run_id, reviewer, "Answers saved")
+    return _go_next(request, store, info, reviewer, "Answers saved")
 
 
 @router.post("/review/{run_id}/items/{trace_id}/skip", include_in_schema=False,
@@ -261,12 +271,23 @@ def _skip(request: Request, store: Store, run_id: str, trace_id: str) -> Respons
             raise
         return _render_item(request, store, info, trace_id, reviewer,
                             posted=FormAnswers(errors={"form": exc.message}), status=400)
-    return _go_next(request, store, run_id, reviewer, "Skipped")
+    return _go_next(request, store, info, reviewer, "Skipped")
 
 
 def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
                  reviewer: str, *, posted: FormAnswers | None = None,
                  status: int = 200) -> Response:
+    context = _item_context(request, store, info, trace_id, reviewer, posted=posted)
+    if request.query_params.get("fragment") == "1" and not is_json_request(request):
+        html = environment().get_template("review/_item.html").render(
+            {**request_context(request), **context})
+        return HTMLResponse(html, status_code=status)
+    return page(request, "review/item.html", context, status=status)
+
+
+def _item_context(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
+                  reviewer: str, *, posted: FormAnswers | None = None) -> dict[str, Any]:
+    """What an item's page shows (its template's context)."""
     run_id = info.run_id
     trace = store.get_labeling_item(run_id, trace_id)
     schemas = _schemas(store, info)
@@ -314,11 +335,7 @@ def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trac
         "error_summary": _error_summary(questions),
         "_change_name": signed_in_user(request) is None,
     }
-    if request.query_params.get("fragment") == "1" and not is_json_request(request):
-        html = environment().get_template("review/_item.html").render(
-            {**request_context(request), **context})
-        return HTMLResponse(html, status_code=status)
-    return page(request, "review/item.html", context, status=status)
+    return context
 
 
 def _error_summary(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -175,27 +175,30 @@
         if (!response.ok) { window.location.assign(url); return null; }
         return response.text();
       })
-      .then(function (html) {
-        if (html === null) return;
-        var holder = document.createElement("template");
-        holder.innerHTML = html.trim();
-        var fresh = holder.content.querySelector("#review-item");
-        if (!fresh || !item()) { window.location.assign(url); return; }
-        item().replaceWith(fresh);
-        if (push) history.pushState({ review: url }, "", url);
-        document.title = fresh.getAttribute("data-title") || document.title;
-        window.scrollTo(0, 0);
-        opened();
-      })
+      .then(function (html) { if (html !== null) swap(html, url, push); })
       .catch(function () { window.location.assign(url); });
   }
 
-  function post(url, done) {
+  // An item's HTML (the fragment) in place of the current one.
+  function swap(html, url, push) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html.trim();
+    var fresh = holder.content.querySelector("#review-item");
+    if (!fresh || !item()) { window.location.assign(url); return; }
+    item().replaceWith(fresh);
+    if (push) history.pushState({ review: url }, "", url);
+    document.title = fresh.getAttribute("data-title") || document.title;
+    window.scrollTo(0, 0);
+    opened();
+  }
+
+  function post(url) {
     var f = form();
     var body = new URLSearchParams(new FormData(f));
     var token = f.querySelector("input[name=csrf_token]");
     busy = true;
-    return fetch(url, {
+    // ?fragment=1: the answer brings the next item's HTML too (one round trip, not two).
+    return fetch(fragmentUrl(url), {
       method: "POST", body: body, credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRF-Token": token ? token.value : "" },
     }).then(function (response) {
@@ -207,7 +210,8 @@
         return;
       }
       if (answer.data.done) { window.location.assign(answer.data.next_url); return; }
-      return load(answer.data.next_url, true).then(done);
+      if (answer.data.html) { swap(answer.data.html, answer.data.next_url, true); return; }
+      return load(answer.data.next_url, true);
     }).catch(function () {
       setFormError("The server could not be reached; your answers are still here. Try again.");
     }).then(function () { busy = false; });
