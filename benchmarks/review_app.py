@@ -210,14 +210,16 @@ def show(name: str, figures: dict[str, float]) -> None:
           f"min {figures['min_ms']:6.1f}   max {figures['max_ms']:7.1f}   (n={figures['n']})")
 
 
-def sign_in(http: httpx.Client) -> None:
-    """Give the review app the reviewer's name (auth off): its cookie is then kept."""
+def sign_in(http: httpx.Client, name: str = REVIEWER) -> str:
+    """Give the review app the reviewer's name (auth off): its cookie is then kept. Returns
+    the page's CSRF token."""
     page = http.get("/review", headers={"Accept": "text/html"})
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, page.text[:300]
-    kept = http.post("/review/reviewer", data={"name": REVIEWER, "next": "/review",
+    kept = http.post("/review/reviewer", data={"name": name, "next": "/review",
                                                "csrf_token": match.group(1)})
     assert kept.status_code == 303, kept.text[:300]
+    return match.group(1)
 
 
 def server_times(base: str, run_id: str, trace_ids: list[str],
@@ -238,6 +240,25 @@ def server_times(base: str, run_id: str, trace_ids: list[str],
                 http.get(path, headers={"Accept": "text/html"}).raise_for_status()
                 samples.append((time.perf_counter() - started) * 1000)
             results[name] = quantiles(samples)
+    # What Enter does, without the browser: answers in, the next item's HTML out (as
+    # another reviewer, so that the browser's items are not taken).
+    with httpx.Client(base_url=base, timeout=60) as http:
+        token = sign_in(http, "bench-http@example.com")
+        json_headers = {"Accept": "application/json", "X-CSRF-Token": token}
+        found = http.post(f"/review/{run_id}/next", headers=json_headers).json()["trace_id"]
+        samples = []
+        for number in range(reps + 3):
+            started = time.perf_counter()
+            answer = http.post(f"/review/{run_id}/items/{found}?fragment=1",
+                               data={"csrf_token": token, "a0": "Accurate", "a1": "pass"},
+                               headers=json_headers)
+            elapsed = (time.perf_counter() - started) * 1000
+            answer.raise_for_status()
+            found = answer.json()["trace_id"]
+            assert found and answer.json()["html"]
+            if number >= 3:
+                samples.append(elapsed)
+        results["submit and next item (POST ?fragment=1)"] = quantiles(samples)
     return results
 
 
@@ -286,7 +307,7 @@ def browser_times(base: str, run_id: str, trace_ids: list[str], chromium: str,
             for entry in resources:  # the POST goes to this item, a fragment GET to the next
                 if entry["type"] != "fetch":
                     continue
-                if f"{before}?" in entry["name"]:
+                if entry["name"].split("?")[0].endswith(str(before)):
                     posts.append(entry["duration"])
                 elif "fragment=1" in entry["name"]:
                     fragments.append(entry["duration"])

@@ -5,6 +5,7 @@ Screenshots go to the test's temporary folder."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,11 @@ from server.live import Served
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+#: The README's screenshot of an item: written there when the environment sets
+#: ASSAY_TEST_SCREENSHOTS=1, else beside the test's other files.
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "review-item.png"
+SCREENSHOTS_ENV = "ASSAY_TEST_SCREENSHOTS"
 
 
 def _answers(served: Served, trace_id: str, run_id: str) -> dict[str, Assessment]:
@@ -268,3 +274,35 @@ def test_another_sessions_item_shows_nothing_of_it(ui_server: Served, page: Page
         assert secret_question not in body
         assert "In a SQLite file or in PostgreSQL" not in body
         assert 'name="a0"' not in body
+
+
+def test_an_item_at_1440_by_900(ui_server: Served, browser: Browser, tmp_path: Path) -> None:
+    # The README's picture: an item with an earlier turn, a document and an end user's
+    # thumbs down, its questions half answered by keyboard, a comment typed.
+    from playwright.sync_api import expect
+
+    data = seed_review(ui_server.store, num_items=3)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{ui_server.url}/review/reviewer")
+        page.get_by_label("Your name or e-mail").fill(ALICE)
+        page.get_by_role("button", name="Continue").click()
+        page.goto(f"{ui_server.url}/review/{data.run_id}/items/{data.trace_ids[1]}")
+        expect(page.locator("[data-question][data-field=a0] input").first).to_be_focused()
+        page.keyboard.press("2")  # Partially accurate
+        page.keyboard.press("Tab")
+        page.keyboard.press("1")  # Helpful
+        page.keyboard.press("Tab")
+        page.keyboard.type("3")
+        page.keyboard.press("Tab")
+        page.keyboard.press("2")  # Missing detail
+        page.keyboard.press("Tab")
+        page.keyboard.type("Says that calls become spans, not how to turn tracing on")
+        page.locator("details.earlier").evaluate("e => e.open = true")
+        page.locator("details.step.document").first.evaluate("e => e.open = true")
+        keep = os.environ.get(SCREENSHOTS_ENV) == "1"
+        page.screenshot(path=str(SCREENSHOT if keep else tmp_path / SCREENSHOT.name))
+    finally:
+        context.close()
