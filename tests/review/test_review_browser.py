@@ -176,6 +176,13 @@ def test_browser_back_returns_to_the_previous_item(ui_server: Served, page: Page
     expect(page.locator("#a2-error")).to_have_text(
         "9 is out of range; enter a number from 1 to 5")
     expect(page.locator("input[name=a2]")).to_be_focused()
+    # A comment on a question left unanswered would be lost: said at the comment, unsent.
+    page.locator("input[name=a2]").fill("4")
+    page.locator("textarea[name=c3]").fill("Why I would say so")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#c3-error")).to_have_text(
+        "Answer question 4 too, or clear this comment: a comment is saved with its answer")
+    expect(page.locator("textarea[name=c3]")).to_be_focused()
     assert _answers(ui_server, data.trace_ids[0], data.run_id) == {}
 
 

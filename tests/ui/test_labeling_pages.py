@@ -450,6 +450,10 @@ def test_the_trace_page_shows_its_labeling_state(ui_server: Served,
      "kind", "they answer a categorical_list question"),
     ("expected_response", {"kind": "text", "max_length": "4"}, "max_length",
      "a text of 6 characters is longer than 4"),
+    ("response_accuracy", {"kind": "categorical", "multi_select": "1",
+                           "options": "Accurate\nPartially accurate\nInaccurate"},
+     "multi_select", "label schema 'response_accuracy' has 6 answers this change would make "
+                     "invalid: each holds one option (6 answers)"),
 ])
 def test_a_schema_edit_that_would_leave_answers_invalid_is_refused(
         ui_server: Served, seeded: Disagreeing, name: str, fields: dict[str, str],
@@ -478,3 +482,16 @@ def test_a_schema_edit_that_keeps_answers_valid_is_saved(ui_server: Served,
     assert saved.status_code == 303
     assert store.get_label_schema(schema_id=schema.schema_id).input.parameters()[
         "options"] == ["Accurate", "Inaccurate", "Off topic"]
+
+
+def test_the_preview_shows_the_comment_box_reviewers_get(ui_server: Served,
+                                                         seeded: Disagreeing) -> None:
+    http = ui_server.http
+    base = f"/experiments/{seeded.data.experiment_id}/labeling"
+    token = _token(http.get(base, headers=HTML))
+    form = {"csrf_token": token, "name": "why", "type": "feedback", "kind": "pass_fail",
+            "positive_label": "Yes", "negative_label": "No", "preview": "1"}
+    without = http.post(base + "/schemas", data=form)
+    assert "data-preview" in without.text and "data-preview-comment" not in without.text
+    with_box = http.post(base + "/schemas", data={**form, "enable_comment": "1"})
+    assert "data-preview-comment" in with_box.text
