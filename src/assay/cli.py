@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from assay.migration.commands import add_migration_commands
 from assay.user_commands import add_user_commands
 from assay.version import __version__
 
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log level; the access log is at info (default: %(default)s)")
     server.set_defaults(func=_server)
     add_user_commands(sub)
+    add_migration_commands(sub)
 
     version = sub.add_parser("version", help="print Assay's version")
     version.set_defaults(func=_version)

@@ -133,6 +133,18 @@ def openai_endpoint_from_env() -> tuple[str | None, str | None]:
             os.environ.get("OPENAI_API_KEY") or None)
 
 
+def mlflow_credentials_from_env() -> tuple[str | None, tuple[str, str] | None]:
+    """The credentials the mlflow client sends to its server, read as it reads them, for
+    ``assay import mlflow`` from a server: ``MLFLOW_TRACKING_TOKEN`` (a bearer token), else
+    ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic); each None when
+    unset."""
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return token, None
+    if username := os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        return None, (username, os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
+    return None, None
+
+
 def http_retry_seconds_from_env() -> float:
     """:data:`ASSAY_HTTP_RETRY_SECONDS` (from 0 to a day), or its default."""
     return _env_float(ASSAY_HTTP_RETRY_SECONDS, DEFAULT_HTTP_RETRY_SECONDS, 0.0, 86_400.0)

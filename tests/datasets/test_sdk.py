@@ -175,3 +175,55 @@ def test_a_labeling_session_syncs_into_a_dataset(rt: _runtime.Runtime) -> None:
     latest = {r.inputs["question"]: dict(r.expectations) for r in synced.records}
     assert latest["q2"] == {"expected_response": "ben's, latest"}
     assert get_dataset("reviewed").version == synced.version
+
+
+def test_a_dataset_added_to_a_labeling_session(rt: _runtime.Runtime) -> None:
+    schemas.create_label_schema("accuracy", type="feedback",
+                                input=schemas.InputCategorical(options=["yes", "no"]))
+    [from_trace] = traced("capital of France?")
+    dataset = create_dataset("golden")
+    dataset.merge_records([assay.get_trace(from_trace)])
+    dataset.merge_records([
+        {"inputs": {"question": "capital of Peru?"}, "outputs": "Lima",
+         "expectations": {"expected_response": "Lima"}},
+        {"inputs": {"question": "capital of Chile?"},
+         "expectations": {"expected_facts": ["Santiago"]}},
+    ])
+    by_question = {r.inputs["question"]: r.record_id for r in get_dataset("golden").records}
+    session = create_labeling_session("from a dataset", label_schemas=["accuracy"])
+    assert session.add_dataset("golden") is session
+    items = assay.search_traces(run_id=session.mlflow_run_id, return_type="list")
+    assert len(items) == 3
+    # The record made from a trace brings that trace; the others got one each.
+    assert from_trace in {t.info.trace_id for t in items}
+    made = {t.info.tags["assay.dataset_record_id"]: t for t in items
+            if t.info.trace_id != from_trace}
+    assert set(made) == {by_question["capital of Peru?"], by_question["capital of Chile?"]}
+    peru = made[by_question["capital of Peru?"]]
+    assert peru.info.experiment_id == session.experiment_id
+    assert peru.data.spans[0].inputs == {"question": "capital of Peru?"}
+    assert peru.data.spans[0].outputs == "Lima"
+    [expected] = peru.search_assessments("expected_response")
+    assert expected.value == "Lima" and expected.source.source_type == "HUMAN"
+    chile = made[by_question["capital of Chile?"]]
+    assert chile.search_assessments("expected_facts")[0].value == ["Santiago"]
+    # Again, and with a subset: nothing made twice.
+    session.add_dataset("golden", record_ids=[by_question["capital of Peru?"]])
+    session.add_dataset("golden")
+    again = assay.search_traces(run_id=session.mlflow_run_id, return_type="list")
+    assert sorted(t.info.trace_id for t in again) == sorted(t.info.trace_id for t in items)
+    assert len(assay.search_traces(return_type="list", max_results=100)) == 3
+    # A reviewer gets the made items like any other.
+    assert session.next_item("ana") in {t.info.trace_id for t in items}
+
+
+def test_add_dataset_refuses_unknown_records_and_datasets(rt: _runtime.Runtime) -> None:
+    schemas.create_label_schema("accuracy", type="feedback",
+                                input=schemas.InputCategorical(options=["yes", "no"]))
+    create_dataset("small").merge_records([{"inputs": {"question": "q"}}])
+    session = create_labeling_session("s", label_schemas=["accuracy"])
+    with pytest.raises(InvalidParameterError, match=r"record_ids: 'nope' not in dataset 'small'"):
+        session.add_dataset("small", record_ids=["nope"])
+    with pytest.raises(NotFoundError):
+        session.add_dataset("missing")
+    assert assay.search_traces(run_id=session.mlflow_run_id, return_type="list") == []

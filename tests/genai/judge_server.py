@@ -2,12 +2,16 @@
 prompt with a verdict decided by a fixed rule on the prompt's sections, so tests know it.
 
 The rule, on the tagged sections Assay's prompts carry (``<response>``, ``<expected_response>``,
-``<expected_facts>``, ``<request>``, ``<document>``, ``<documents>``):
+``<expected_facts>``, ``<request>``, ``<document>``, ``<documents>``, ``<tool_calls>``,
+``<expected_tool_calls>``):
 
 - with an expected response or facts: "yes" when every word of four letters or more in them
   is in the response (or, without a response, in the documents);
 - a document and a request: "yes" when they share such a word;
 - documents and a response: "yes" when every such word of the response is in the documents;
+- tool calls (``<tool_calls>``): with ``<expected_tool_calls>``, "yes" when every such word
+  of the expected calls (but the keys ``name`` and ``arguments``) is in the calls made;
+  alone, "no" when a call (tool, arguments and result) appears twice;
 - otherwise "yes", unless the prompt holds the word UNSAFE.
 
 A prompt with few-shot examples (``<example>`` blocks, as an aligned judge writes them)
@@ -72,6 +76,9 @@ def verdict(prompt: str) -> tuple[str, str]:
 
 
 def _rule(prompt: str) -> tuple[str, str]:
+    calls = _section(prompt, "tool_calls")
+    if calls is not None:
+        return _tool_rule(calls, _section(prompt, "expected_tool_calls"))
     response = _section(prompt, "response")
     expected = _section(prompt, "expected_response") or _section(prompt, "expected_facts")
     document = _section(prompt, "document")
@@ -96,6 +103,17 @@ def _rule(prompt: str) -> tuple[str, str]:
     if "UNSAFE" in prompt:
         return "no", "the prompt says UNSAFE"
     return "yes", "nothing wrong found"
+
+
+def _tool_rule(calls: str, expected: str | None) -> tuple[str, str]:
+    if expected is not None:
+        missing = sorted(_words(expected) - _words(calls) - {"name", "arguments"})
+        return ("no", f"not called: {', '.join(missing)}") if missing else (
+            "yes", "every expected call was made")
+    made = [line.split(". ", 1)[-1] for line in calls.splitlines()]
+    repeated = sorted({call for call in made if made.count(call) > 1})
+    return ("no", f"repeated: {'; '.join(repeated)}") if repeated else (
+        "yes", "no call repeated")
 
 
 class JudgeServer:

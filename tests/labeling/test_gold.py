@@ -262,3 +262,25 @@ def test_the_sessions_of_traces_newest_first(store: Store) -> None:
         store.list_trace_labeling_sessions(["tr-" + "a" * 32] * 10_001)
     with pytest.raises(InvalidParameterError):
         store.list_trace_labeling_sessions(["nope"])
+
+
+def test_a_trace_written_again_with_a_sessions_answer_moves_its_gold_and_version(
+        sql_store: Store) -> None:
+    store = sql_store
+    info = new_session(store)
+    [trace] = logged_traces(store, 1)
+    a = trace.info.trace_id
+    store.add_labeling_items(info.run_id, [a])
+    store.submit_labeling_answers(info.run_id, a, "ana", {ACCURACY: "Accurate"}, None)
+    assert gold_of(store, info.run_id) == {ACCURACY: {a: "Accurate"}}
+    before = store.get_labeling_answers_version(info.run_id)
+    assert before is not None
+    # The same trace, written again with a newer answer of the reviewer linked to the
+    # session (as an import, or an SDK that kept the answer on the trace, would).
+    trace.info.assessments.append(Feedback(
+        name=ACCURACY, value="Inaccurate", trace_id=a, run_id=info.run_id,
+        source=AssessmentSource(AssessmentSourceType.HUMAN, "ana")))
+    store.log_traces([trace])
+    assert gold_of(store, info.run_id) == {ACCURACY: {a: "Inaccurate"}}
+    after = store.get_labeling_answers_version(info.run_id)
+    assert after is not None and after > before

@@ -30,7 +30,7 @@ REPORT_PREFIX = "REPORT "
 @pytest.fixture(scope="session")
 def mlflow_venv(request: pytest.FixtureRequest) -> MlflowVenv:
     """The mlflow venv, built on first use and kept in the pytest cache."""
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
     root = (cache.mkdir("mlflow-client") if cache is not None
             else request.getfixturevalue("tmp_path_factory").mktemp("mlflow-venv"))
     return ensure_mlflow_venv(Path(root) / "venv")

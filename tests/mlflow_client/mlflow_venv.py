@@ -16,7 +16,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REQUIREMENTS", "MlflowVenv", "ensure_mlflow_venv", "mlflow_env"]
+__all__ = [
+    "PROJECT_ROOT",
+    "REQUIREMENTS",
+    "MlflowVenv",
+    "ensure_assay_installed",
+    "ensure_mlflow_venv",
+    "mlflow_env",
+]
 
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 _BUILT_FROM = "assay-requirements.txt"
@@ -73,3 +80,34 @@ def mlflow_env() -> dict[str, str]:
            and not key.startswith(("MLFLOW_", "ASSAY_"))}
     env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
     return env
+
+
+#: The project's root: what ``ensure_assay_installed`` installs (editable) into the venv.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_ASSAY_INSTALLED = "assay-installed-from.txt"
+
+
+def ensure_assay_installed(python: Path) -> str:
+    """Install this checkout of Assay, editable (so its entry points, among them the
+    ``mlflow.labeling_store`` plugin, are declared), into the mlflow venv of ``python``
+    unless it is there already from the same ``pyproject.toml``. Returns "" or why it could
+    not be installed."""
+    venv = python.parent.parent
+    wanted = f"{PROJECT_ROOT}\n{(PROJECT_ROOT / 'pyproject.toml').read_text()}"
+    with open(venv.parent / f"{venv.name}.assay.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = venv / _ASSAY_INSTALLED
+        if stamp.exists() and stamp.read_text() == wanted:
+            return ""
+        try:
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", "-e", str(PROJECT_ROOT)],
+                           check=True, capture_output=True, text=True,
+                           timeout=_INSTALL_TIMEOUT_SECONDS, env=mlflow_env())
+        except subprocess.CalledProcessError as error:
+            output = (error.stderr or error.stdout or "").strip().splitlines()
+            return output[-1] if output else f"exit code {error.returncode}"
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return str(error)
+        stamp.write_text(wanted)
+        return ""

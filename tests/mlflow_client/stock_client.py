@@ -210,8 +210,98 @@ def autolog(url: str, openai_base_url: str) -> None:
     print("REPORT " + json.dumps(report, default=str))
 
 
+def labeling(url: str) -> None:
+    """Label schemas, a labeling session (through Assay's labeling store plugin), an
+    evaluation dataset and a run search, as mlflow's own functions do them."""
+    from mlflow.genai import datasets
+    from mlflow.genai import labeling as mlflow_labeling
+    from mlflow.genai.label_schemas import (
+        InputCategorical,
+        InputText,
+        create_label_schema,
+        get_label_schema,
+        list_label_schemas,
+        update_label_schema,
+    )
+
+    mlflow.set_tracking_uri(url)
+    experiment = mlflow.set_experiment("labeling-through-mlflow")
+    ids = [experiment.experiment_id]
+    for number, (question, user, session) in enumerate(QUESTIONS):
+        chat(question, user, session, number)
+    mlflow.flush_trace_async_logging()
+    report: dict[str, Any] = {"experiment_id": experiment.experiment_id}
+
+    accuracy = create_label_schema(
+        name="accuracy", type="feedback", input=InputCategorical(options=["right", "wrong"]),
+        instruction="Is the answer right?", enable_comment=True)
+    create_label_schema(name="expected_response", type="expectation", input=InputText())
+    updated = update_label_schema(accuracy.schema_id, instruction="Is it right?")
+    report["schemas"] = {
+        "created": {"name": accuracy.name, "type": str(accuracy.type),
+                    "options": accuracy.input.options, "schema_id": accuracy.schema_id},
+        "by_id": get_label_schema(schema_id=accuracy.schema_id).name,
+        "by_name": get_label_schema("accuracy",
+                                    experiment_id=experiment.experiment_id).schema_id,
+        "listed": [s.name for s in list_label_schemas(experiment_id=experiment.experiment_id)],
+        "updated_instruction": updated.instruction}
+
+    session = mlflow_labeling.create_labeling_session(
+        name="review", assigned_users=["ana"], label_schemas=["accuracy", "expected_response"])
+    traces = mlflow.search_traces(locations=ids, return_type="list")
+    session = session.add_traces(traces[:2])
+    session = session.add_traces(mlflow.search_traces(locations=ids))  # the DataFrame
+    session = session.set_assigned_users(["ana", "ben"])
+    found = mlflow_labeling.get_labeling_session(session.mlflow_run_id)
+    report["session"] = {
+        "run_id": session.mlflow_run_id, "name": found.name, "url": found.url,
+        "assigned_users": found.assigned_users, "label_schemas": found.label_schemas,
+        "experiment_id": found.experiment_id,
+        "listed": [s.mlflow_run_id for s in mlflow_labeling.get_labeling_sessions()],
+        "trace_ids": sorted(t.info.trace_id for t in traces)}
+    try:
+        mlflow_labeling.create_labeling_session(name="bad", label_schemas=["missing"])
+    except mlflow.exceptions.MlflowException as error:
+        report["refused"] = {"code": error.error_code, "message": error.message}
+
+    dataset = datasets.create_dataset(name="golden", experiment_id=experiment.experiment_id,
+                                      tags={"team": "qa"})
+    dataset.merge_records([{"inputs": {"question": "What is Assay?"},
+                            "expectations": {"expected_response": "A server"}}])
+    dataset.merge_records(traces)
+    dataset.merge_records([{"inputs": {"question": "What is Assay?"},
+                            "expectations": {"expected_facts": ["self-hosted"]}}])
+    read = datasets.get_dataset(dataset_id=dataset.dataset_id)
+    frame = read.to_df()
+    report["dataset"] = {
+        "dataset_id": dataset.dataset_id, "name": read.name, "tags": read.tags,
+        "records": len(frame),
+        "merged": sorted(json.dumps(e, sort_keys=True) for e in frame["expectations"]
+                         if e and "expected_response" in e),
+        "searched": [d.name for d in datasets.search_datasets(
+            experiment_ids=[experiment.experiment_id])]}
+
+    client = MlflowClient()
+    with mlflow.start_run(run_name="eval-good") as good:
+        mlflow.log_metric("accuracy", 0.9)
+    with mlflow.start_run(run_name="eval-bad"):
+        mlflow.log_metric("accuracy", 0.2)
+    report["runs"] = {
+        "good": good.info.run_id,
+        "found": [r.info.run_id for r in client.search_runs(
+            ids, filter_string="metrics.accuracy > 0.5")],
+        "history": [m.value for m in client.get_metric_history(good.info.run_id, "accuracy")]}
+    doomed = mlflow_labeling.create_labeling_session(name="temporary")
+    report["before_delete"] = len(mlflow_labeling.get_labeling_sessions())
+    mlflow_labeling.delete_labeling_session(doomed)
+    report["after_delete"] = [s.mlflow_run_id for s in mlflow_labeling.get_labeling_sessions()]
+    print("REPORT " + json.dumps(report, default=str))
+
+
 if __name__ == "__main__":
-    if sys.argv[2:3] == ["read"]:
+    if sys.argv[2:3] == ["labeling"]:
+        labeling(sys.argv[1])
+    elif sys.argv[2:3] == ["read"]:
         read(sys.argv[1], sys.argv[3])
     elif sys.argv[2:3] == ["autolog"]:
         autolog(sys.argv[1], sys.argv[3])

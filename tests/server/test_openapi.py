@@ -82,6 +82,9 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/datasets/{dataset_id}/records", "post"),
         ("/api/v1/datasets/{dataset_id}/records", "get"),
         ("/api/v1/datasets/{dataset_id}/records/delete", "post"),
+        ("/api/v1/evaluations/compare", "get"), ("/api/v1/evaluations/compare/flips", "get"),
+        ("/api/v1/evaluations/judge-agreement", "get"),
+        ("/api/v1/evaluations/judge-agreement/disagreements", "get"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

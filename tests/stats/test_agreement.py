@@ -19,10 +19,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from statsmodels.stats.inter_rater import (  # type: ignore[import-untyped]
-    cohens_kappa,
-    fleiss_kappa,
-)
 
 from assay.stats.agreement import (
     LEVELS,
@@ -254,6 +250,8 @@ def test_interval_alpha_matches_krippendorff_package(rows: list[list[Hashable]])
 @given(reliability_data(small_categories, missing=False, max_reviewers=7))
 def test_fleiss_kappa_matches_statsmodels_when_every_item_has_all_answers(
         rows: list[list[Hashable]]) -> None:
+    from statsmodels.stats.inter_rater import fleiss_kappa  # type: ignore[import-untyped]
+
     answers = from_rows(rows)
     with np.errstate(all="ignore"):
         theirs = float(fleiss_kappa(category_table(answers)))
@@ -264,6 +262,8 @@ def test_fleiss_kappa_matches_statsmodels_when_every_item_has_all_answers(
 @given(reliability_data(st.sampled_from(["good", "bad", "unsure"]), missing=False,
                         max_reviewers=2))
 def test_cohen_kappa_matches_statsmodels(rows: list[list[Hashable]]) -> None:
+    from statsmodels.stats.inter_rater import cohens_kappa
+
     answers = from_rows(rows)
     categories = sorted({v for row in rows for v in row}, key=repr)
     table = np.zeros((len(categories), len(categories)))

@@ -8,7 +8,6 @@ import random
 import sys
 
 import pytest
-from scipy import stats
 
 from assay.stats.paired import bootstrap_interval, mcnemar_exact_p, wilcoxon_p
 
@@ -31,6 +30,8 @@ def test_mcnemar_on_known_tables(pass_to_fail: int, fail_to_pass: int,
                                       (10_100, 10_400)])
 def test_mcnemar_is_the_binomial_test_of_the_changed_rows(b: int, c: int) -> None:
     # The last two go past the exact-integer limit, to the log-space sum.
+    from scipy import stats
+
     expected = stats.binomtest(min(b, c), b + c, 0.5).pvalue
     assert mcnemar_exact_p(b, c) == pytest.approx(expected, rel=1e-9)
 
@@ -47,6 +48,8 @@ def test_mcnemar_refuses_negative_counts() -> None:
     [1.0] * 20,  # all equal
 ])
 def test_wilcoxon_is_scipys(differences: list[float]) -> None:
+    from scipy import stats
+
     assert wilcoxon_p(differences) == pytest.approx(stats.wilcoxon(differences).pvalue,
                                                     rel=1e-12)
 

@@ -19,7 +19,8 @@ import pytest
 
 import assay
 from assay import _runtime
-from assay.tracing import ExportStatus, get_export_status
+from assay.store.rest import _http
+from assay.tracing import ExportStatus, exporter, get_export_status
 from runtimes import default_runtime
 from server.processes import ServerProcess
 
@@ -37,7 +38,17 @@ def trace_one(name: str) -> None:
 
 
 @pytest.fixture
-def tracing_to_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, list[ServerProcess]]]:
+def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The longest waits between attempts, of the REST store and of the exporter, cut from
+    5 s to 0.5 s: the same steps happen (attempts fail, the outage is seen and told), without
+    a test waiting seconds for the next attempt after the server is back."""
+    monkeypatch.setattr(_http, "_LONGEST_WAIT", 0.5)
+    monkeypatch.setattr(exporter, "_LONGEST_UNAVAILABLE_WAIT", 0.5)
+
+
+@pytest.fixture
+def tracing_to_server(tmp_path: Path, short_waits: None
+                      ) -> Iterator[tuple[ServerProcess, list[ServerProcess]]]:
     """A real ``assay server`` over a SQLite file, the default runtime tracing into it, and
     the list of servers started (to be killed at the end)."""
     server = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path)
@@ -103,7 +114,7 @@ def test_an_outage_shorter_than_the_retry_window_is_logged_and_shown(
 
 
 def test_an_outage_beyond_the_retry_window_keeps_the_traces_and_says_so_once(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, short_waits: None,
         caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("ASSAY_HTTP_RETRY_SECONDS", "0.3")
     server = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", tmp_path)
@@ -117,7 +128,7 @@ def test_an_outage_beyond_the_retry_window_keeps_the_traces_and_says_so_once(
             for i in range(3):
                 trace_one(f"during {i}")
             wait_until(lambda: bool(messages(caplog, "cannot reach")))
-            time.sleep(2.0)  # several of the exporter's own attempts fail meanwhile
+            time.sleep(1.0)  # several of the exporter's own attempts fail meanwhile
             assert get_export_status().store_unavailable
             restart(server, started, tmp_path)
 

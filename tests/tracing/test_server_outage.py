@@ -70,13 +70,13 @@ def test_a_server_killed_mid_load_and_restarted_loses_no_trace(tmp_path: Path) -
         env = {**os.environ, "ASSAY_TRACKING_URI": url,
                # Short request retries, so the exporter's own waiting is exercised too.
                "ASSAY_HTTP_RETRY_SECONDS": "1"}
-        app = subprocess.Popen([sys.executable, "-c", _APP, "8"], stdout=subprocess.PIPE,
+        app = subprocess.Popen([sys.executable, "-c", _APP, "6"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         _wait_for(lambda: _stored(database) > 20, timeout=60)
         first.process.kill()  # no goodbye: as a crash or an OOM kill would
         first.kill()
         stored_at_kill = _stored(database)
-        time.sleep(4)  # the app keeps tracing into a server that is not there
+        time.sleep(2)  # the app keeps tracing into a server that is not there
         second = ServerProcess(database, tmp_path, "--port", str(first.port))
         second.wait_ready()
         out, err = app.communicate(timeout=180)

@@ -5,6 +5,7 @@ input refused at its field with nothing written."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ import httpx
 import pytest
 
 from assay.genai.labeling import get_labeling_session
+from assay.server.ui import labeling_session
 from assay.store.sql import SqlStore
-from review.review_data import ALICE, BOB
+from review.review_data import ALICE, BOB, seed_review
 from runtimes import default_runtime
 from server.auth_servers import AuthServer, serve_with_auth
 from server.live import Served
@@ -482,6 +484,76 @@ def test_a_schema_edit_that_keeps_answers_valid_is_saved(ui_server: Served,
     assert saved.status_code == 303
     assert store.get_label_schema(schema_id=schema.schema_id).input.parameters()[
         "options"] == ["Accurate", "Inaccurate", "Off topic"]
+
+
+# -- a session at scale: the disputes paged, the figures kept between changes ----------------
+
+def test_disagreements_are_paged_open_ones_first(ui_server: Served,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labeling_session, "DISPUTES_SHOWN", 2)
+    http, store = ui_server.http, ui_server.store
+    data = seed_review(store, num_items=5)
+    assert len(data.trace_ids) == 5
+    for number, trace_id in enumerate(data.trace_ids):
+        store.submit_labeling_answers(data.run_id, trace_id, ALICE,
+                                      {"response_accuracy": "Accurate"})
+        store.submit_labeling_answers(data.run_id, trace_id, BOB, {
+            "response_accuracy": "Inaccurate" if number % 2 == 0 else "Accurate"})
+    disputed = data.trace_ids[0::2]
+    store.adjudicate_labeling_item(data.run_id, disputed[0], "response_accuracy", "Accurate")
+    path = f"/experiments/{data.experiment_id}/labeling/sessions/{data.run_id}"
+    first = http.get(path + ".json").json()
+    assert (first["num_disputed_items"], first["num_open_items"]) == (3, 2)
+    assert [d["trace_id"] for d in first["disputes"]] == disputed[1:]
+    assert all(d["is_open"] for d in first["disputes"])
+    pager = first["disputes_pager"]
+    assert (pager["number"], pager["last_page"], pager["first_row"], pager["last_row"]) == (
+        1, 2, 1, 2)
+    assert pager["prev_url"] is None and pager["next_url"].endswith("?disputes=2#disagreements")
+    second = http.get(path + ".json", params={"disputes": "2"}).json()
+    assert [d["trace_id"] for d in second["disputes"]] == [disputed[0]]
+    assert not second["disputes"][0]["is_open"]  # the settled one comes last
+    assert second["disputes_pager"]["next_url"] is None
+    assert second["disputes_pager"]["prev_url"] == path + "#disagreements"
+    beyond = http.get(path + ".json", params={"disputes": "9"}).json()
+    assert beyond["disputes_pager"]["number"] == 2  # the last page
+    assert http.get(path + ".json", params={"disputes": "0"}).status_code == 400
+    assert http.get(path + ".json", params={"disputes": "x"}).status_code == 400
+    page = http.get(path, params={"disputes": "2"}, headers=HTML)
+    assert page.status_code == 200 and "data-disputes-pager" in page.text
+    assert "3\u20133 shown" in page.text
+
+
+def test_the_page_follows_every_change_of_the_answers(ui_server: Served,
+                                                      seeded: Disagreeing) -> None:
+    """The agreement and disagreements are kept between views, and recomputed after an
+    answer, an override of an answer by the assessments API, an adjudication, and an item
+    removed."""
+    http, store, run = ui_server.http, ui_server.store, seeded.data.run_id
+    path = _session_path(seeded)
+
+    def view() -> tuple[int, float | None]:
+        body = http.get(path + ".json").json()
+        (accuracy,) = [q for q in body["questions"] if q["name"] == "response_accuracy"]
+        stats = {s["key"]: s["value"] for s in accuracy["agreement"]["stats"]}
+        return accuracy["num_disagreements"], stats.get("percent_agreement")
+
+    assert view() == (1, 2 / 3)
+    assert view() == (1, 2 / 3)  # kept
+    (bobs,) = [a for a in store.get_trace(seeded.disputed).info.assessments
+               if a.name == "response_accuracy" and a.source.source_id == BOB and a.valid]
+    store.log_assessment(dataclasses.replace(
+        bobs, value="Accurate", assessment_id=None, overrides=bobs.assessment_id))
+    assert view() == (0, 1.0)
+    store.submit_labeling_answers(run, seeded.disputed, BOB,
+                                  {"response_accuracy": "Partially accurate"})
+    assert view() == (1, 2 / 3)
+    store.adjudicate_labeling_item(run, seeded.disputed, "response_accuracy", "Accurate")
+    body = http.get(path + ".json").json()
+    (accuracy,) = [q for q in body["questions"] if q["name"] == "response_accuracy"]
+    assert accuracy["num_adjudicated"] == 1
+    store.remove_labeling_items(run, [seeded.disputed])
+    assert view() == (0, 1.0)
 
 
 def test_the_preview_shows_the_comment_box_reviewers_get(ui_server: Served,

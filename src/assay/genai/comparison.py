@@ -182,9 +182,12 @@ class _Row:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def _run_rows(store: Store, run_id: str) -> dict[tuple[str, int], _Row]:
+def _run_rows(store: Store, run_id: str, which: str) -> dict[tuple[str, int], _Row]:
     """A run's rows, by (digest of inputs, occurrence) → its trace and scores."""
-    run = store.get_run(run_id)
+    try:
+        run = store.get_run(run_id)
+    except InvalidParameterError as exc:  # name the argument, not the store's run_id
+        raise InvalidParameterError(f"Invalid {which} {run_id[:100]!r}: {exc}") from exc
     rows: dict[tuple[str, int], _Row] = {}
     seen: Counter[str] = Counter()
     for trace in all_traces(store, [run.info.experiment_id], run_id=run_id):
@@ -245,8 +248,8 @@ def compare_runs(store: Store, candidate_run_id: str, baseline_run_id: str,
         raise InvalidParameterError(
             f"Invalid confidence_level {confidence_level!r}: expected a number between 0 "
             "and 1, e.g. 0.95")
-    baseline = _run_rows(store, baseline_run_id)
-    candidate = _run_rows(store, candidate_run_id)
+    baseline = _run_rows(store, baseline_run_id, "baseline_run_id")
+    candidate = _run_rows(store, candidate_run_id, "candidate_run_id")
     for which, run_id, rows in (("baseline", baseline_run_id, baseline),
                                 ("candidate", candidate_run_id, candidate)):
         if not rows:

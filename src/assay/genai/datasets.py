@@ -256,6 +256,111 @@ def sync_labeling_session(run_id: str, experiment_id: str, label_schemas: Sequen
     return dataset
 
 
+#: Tags of a trace made for a dataset's record (``add_dataset``): the dataset's id and the
+#: record's, by which the trace is found again rather than made twice.
+DATASET_ID_TAG = "assay.dataset_id"
+DATASET_RECORD_TAG = "assay.dataset_record_id"
+
+
+def dataset_traces(experiment_id: str, dataset_name: str,
+                   record_ids: Sequence[str] | None = None) -> list[str]:
+    """The traces a labeling session shows for the records of the dataset ``dataset_name``
+    (all of them, or those of ``record_ids``), in the records' order: the trace a record was
+    made from when it is in ``experiment_id``, else a trace made for the record once (one
+    span holding its inputs and outputs, its expectations as Expectations, tagged with the
+    dataset and record ids) and found again by its tags on the next call."""
+    rt = _runtime.runtime()
+    store = rt.readable_store()
+    records = EvaluationDataset(store.get_dataset(name=dataset_name)).records
+    if record_ids is not None:
+        by_id = {record.record_id: record for record in records}
+        wanted = list(dict.fromkeys(str(r) for r in record_ids))
+        unknown = [r for r in wanted if r not in by_id]
+        if unknown:
+            shown = ", ".join(repr(r) for r in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise InvalidParameterError(
+                f"Invalid record_ids: {shown}{more} not in dataset {dataset_name!r}")
+        records = [by_id[r] for r in wanted]
+    sources = {record.record_id: trace_id for record in records
+               if (trace_id := _source_trace_id(record)) is not None}
+    found = store.find_traces(list(sources.values())) if sources else {}
+    traces: dict[str, str] = {
+        record_id: trace_id for record_id, trace_id in sources.items()
+        if trace_id in found and found[trace_id].info.experiment_id == experiment_id}
+    missing = [record for record in records if record.record_id not in traces]
+    if missing:
+        dataset_id = missing[0].dataset_id
+        traces.update(_made_traces(store, experiment_id, dataset_id))
+        new = [_record_trace(rt, experiment_id, record) for record in missing
+               if record.record_id not in traces]
+        for start in range(0, len(new), _PAGE):
+            store.log_traces(new[start:start + _PAGE])
+        traces.update((t.info.tags[DATASET_RECORD_TAG], t.info.trace_id) for t in new)
+    return [traces[record.record_id] for record in records]
+
+
+def _source_trace_id(record: DatasetRecord) -> str | None:
+    """The id of the trace ``record`` was made from, if it was made from one."""
+    data = (record.source or {}).get("source_data")
+    if record.source_type != "TRACE" or not isinstance(data, Mapping):
+        return None
+    trace_id = data.get("trace_id")
+    return str(trace_id) if trace_id else None
+
+
+def _made_traces(store: Store, experiment_id: str, dataset_id: str) -> dict[str, str]:
+    """The traces made earlier for this dataset's records in this experiment, by record."""
+    made: dict[str, str] = {}
+    token: str | None = None
+    quoted = dataset_id.replace("'", "''")
+    while True:
+        page = store.search_traces([experiment_id], max_results=_PAGE, page_token=token,
+                                   include_spans=False,
+                                   filter_string=f"tag.`{DATASET_ID_TAG}` = '{quoted}'")
+        for trace in page:
+            record_id = trace.info.tags.get(DATASET_RECORD_TAG)
+            if record_id:
+                made.setdefault(record_id, trace.info.trace_id)
+        token = page.token
+        if token is None:
+            return made
+
+
+def _record_trace(rt: _runtime.Runtime, experiment_id: str, record: DatasetRecord) -> Trace:
+    """A new trace of one span holding ``record``'s inputs and outputs, with its
+    expectations, tagged with its dataset and record ids (not written yet)."""
+    from assay.entities import Expectation
+    from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
+    from assay.entities.span import SpanType
+    from assay.tracing.assembly import build_trace
+    from assay.tracing.tracer import InMemoryTrace
+
+    made: list[InMemoryTrace] = []
+    token = rt.trace_sink.set(made.append)
+    try:
+        span = rt.tracer.start_span("dataset_record", SpanType.CHAIN, sampling_ratio=1.0,
+                                    experiment_id=experiment_id)
+        span.set_inputs(dict(record.inputs))
+        if record.outputs is not None:
+            span.set_outputs(record.outputs)
+        span.end()
+    finally:
+        rt.trace_sink.reset(token)
+    if not made:
+        raise InvalidParameterError(
+            f"Invalid dataset record {record.record_id!r}: no trace could be made for it "
+            "(is tracing turned off?)")
+    trace = build_trace(made[0])
+    trace.info.tags[DATASET_ID_TAG] = record.dataset_id
+    trace.info.tags[DATASET_RECORD_TAG] = record.record_id
+    source = AssessmentSource(AssessmentSourceType.HUMAN, f"dataset:{record.dataset_id}")
+    trace.info.assessments.extend(
+        Expectation(name, value, trace_id=trace.info.trace_id, source=source)
+        for name, value in record.expectations.items())
+    return trace
+
+
 def _session_traces(store: Store, run_id: str, experiment_id: str) -> list[Trace]:
     traces: list[Trace] = []
     token: str | None = None

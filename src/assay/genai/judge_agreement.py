@@ -107,6 +107,7 @@ class JudgeDisagreement:
     judge_rationale: str | None
     human_rationale: str | None
     human: str | None  # the human label's source id (the reviewer)
+    request: str | None = None  # the trace's request preview, to tell the rows apart
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def _summarise(judge_name: str, human_name: str,
         tnr = _rate(judge_values, human_values, False)
     disagreements = tuple(
         JudgeDisagreement(trace.info.trace_id, verdict.value, human.value, verdict.rationale,
-                          human.rationale, human.source.source_id)
+                          human.rationale, human.source.source_id, trace.info.request_preview)
         for (trace, verdict, human), j, h in zip(judged, judge_values, human_values,
                                                  strict=True)
         if j != h)

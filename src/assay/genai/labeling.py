@@ -144,6 +144,21 @@ class LabelingSession:
             store.add_labeling_items(self.run_id, ids[start:start + _BATCH])
         return self
 
+    def add_dataset(self, dataset_name: str,
+                    record_ids: Sequence[str] | None = None) -> LabelingSession:
+        """Add the records of the dataset ``dataset_name`` (all, or those of
+        ``record_ids``) to the session (idempotent). A record made from a trace of the
+        session's experiment brings that trace; any other gets a trace of its own, made
+        once: one span with the record's inputs and outputs, and its expectations, which
+        reviewers see beside the questions. Returns the session."""
+        from assay.genai.datasets import dataset_traces
+
+        ids = dataset_traces(self.experiment_id, dataset_name, record_ids)
+        store = _runtime.runtime().readable_store()
+        for start in range(0, len(ids), _BATCH):
+            store.add_labeling_items(self.run_id, ids[start:start + _BATCH])
+        return self
+
     def remove_traces(self, traces: Any) -> LabelingSession:
         """Remove traces (same forms as :meth:`add_traces`); answers already given stay on
         the traces."""

@@ -168,6 +168,13 @@ class Labeling(abc.ABC):
     def get_labeling_answers(self, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
         """The reviewers' current answers: schema name → trace id → reviewer → value."""
 
+    def get_labeling_answers_version(self, run_id: str) -> int | None:
+        """A number that changes with every write that can change the session's answers,
+        adjudications or items (with its progress's counts, which changes with the rest), so
+        that what is computed from all the answers can be kept until it moves; None when
+        the store does not keep one (then nothing may be kept)."""
+        return None
+
     # -- gold labels -----------------------------------------------------------------------
     @abc.abstractmethod
     def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,

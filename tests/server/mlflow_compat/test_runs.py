@@ -89,3 +89,93 @@ def test_a_bad_status_changes_nothing(served: Served) -> None:
     assert served.store.get_run(run_id).info.status == "RUNNING"
     missing = served.http.get(f"{V2}/runs/get", params={"run_id": "f" * 32})
     assert_mlflow_error(missing, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_runs_are_searched_with_a_filter_an_order_and_pages(served: Served) -> None:
+    experiment_id = served.store.create_experiment("searched")
+    ids = []
+    for i, accuracy in enumerate([0.5, 0.9, 0.7]):
+        run_id = _create(served, experiment_id=experiment_id, run_name=f"eval-{i}",
+                         start_time=1_700_000_000_000 + i)["info"]["run_id"]
+        served.http.post(f"{V2}/runs/log-batch", json={
+            "run_id": run_id, "metrics": [{"key": "accuracy", "value": accuracy}],
+            "tags": [{"key": "stage", "value": "test" if i else "dev"}]})
+        ids.append(run_id)
+    found = served.http.post(f"{V2}/runs/search", json={
+        "experiment_ids": [experiment_id], "filter": "metrics.accuracy > 0.6",
+        "order_by": ["metrics.accuracy DESC"], "run_view_type": "ACTIVE_ONLY"}).json()
+    assert [r["info"]["run_id"] for r in found["runs"]] == [ids[1], ids[2]]
+    assert "next_page_token" not in found
+    pages, token = [], None
+    while True:
+        body: dict[str, Any] = {"experiment_ids": [experiment_id], "max_results": 2,
+                                "order_by": ["start_time ASC"]}
+        if token:
+            body["page_token"] = token
+        page = served.http.post(f"{V2}/runs/search", json=body).json()
+        pages.append([r["info"]["run_id"] for r in page["runs"]])
+        token = page.get("next_page_token")
+        if not token:
+            break
+    assert pages == [ids[:2], ids[2:]]
+
+
+def test_a_metric_history_is_its_latest_value(served: Served) -> None:
+    run_id = _create(served, experiment_id="0")["info"]["run_id"]
+    served.http.post(f"{V2}/runs/log-metric", json={"run_id": run_id, "key": "loss",
+                                                     "value": 2.0, "step": 0})
+    served.http.post(f"{V2}/runs/log-metric", json={"run_id": run_id, "key": "loss",
+                                                     "value": 1.0, "step": 1})
+    history = served.http.get(f"{V2}/metrics/get-history",
+                              params={"run_id": run_id, "metric_key": "loss"}).json()
+    assert [(m["key"], m["value"], m["step"]) for m in history["metrics"]] == [("loss", 1.0, 0)]
+    none = served.http.get(f"{V2}/metrics/get-history",
+                           params={"run_uuid": run_id, "metric_key": "other"}).json()
+    assert none == {"metrics": []}
+
+
+def test_a_labeling_sessions_run_is_deleted_an_evaluations_is_kept(served: Served) -> None:
+    from assay.entities.labeling import LabelingSessionInfo
+    from assay.entities.run import new_run_id
+
+    session = served.store.create_labeling_session(LabelingSessionInfo(
+        run_id=new_run_id(), experiment_id="0", name="review"))
+    assert served.http.post(f"{V2}/runs/delete", json={"run_id": session.run_id}).json() == {}
+    assert_mlflow_error(served.http.get(f"{V2}/runs/get", params={"run_id": session.run_id}),
+                        404, "RESOURCE_DOES_NOT_EXIST")
+    evaluation = _create(served, experiment_id="0")["info"]["run_id"]
+    assert_mlflow_error(served.http.post(f"{V2}/runs/delete", json={"run_id": evaluation}),
+                        400, "INVALID_PARAMETER_VALUE", evaluation, "evaluation")
+    assert served.store.get_run(evaluation).info.run_id == evaluation
+    assert_mlflow_error(served.http.post(f"{V2}/runs/restore", json={"run_id": evaluation}),
+                        400, "INVALID_PARAMETER_VALUE", "deleted")
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code", "words"), [
+    ("/runs/search", {}, 400, "INVALID_PARAMETER_VALUE", ["experiment_ids"]),
+    ("/runs/search", {"experiment_ids": ["0"], "filter": "metrics.x >"}, 400,
+     "INVALID_PARAMETER_VALUE", []),
+    ("/runs/search", {"experiment_ids": ["0"], "order_by": ["nonsense.x"]}, 400,
+     "INVALID_PARAMETER_VALUE", []),
+    ("/runs/search", {"experiment_ids": ["0"], "run_view_type": "DELETED_ONLY"}, 400,
+     "INVALID_PARAMETER_VALUE", ["run_view_type"]),
+    ("/runs/search", {"experiment_ids": ["0"], "page_token": "garbage"}, 400,
+     "INVALID_PARAMETER_VALUE", []),
+    ("/runs/search", {"experiment_ids": ["0"], "max_results": 50_001}, 400,
+     "INVALID_PARAMETER_VALUE", ["max_results"]),
+    ("/runs/delete", {}, 400, "INVALID_PARAMETER_VALUE", ["run_id"]),
+    ("/runs/delete", {"run_id": "f" * 32}, 404, "RESOURCE_DOES_NOT_EXIST", []),
+    ("/runs/restore", {"run_id": "f" * 32}, 404, "RESOURCE_DOES_NOT_EXIST", []),
+])
+def test_bad_search_delete_and_restore_requests_are_refused(
+        served: Served, path: str, body: dict[str, Any], status: int, code: str,
+        words: list[str]) -> None:
+    assert_mlflow_error(served.http.post(f"{V2}{path}", json=body), status, code, *words)
+
+
+def test_a_bad_metric_history_request_is_refused(served: Served) -> None:
+    assert_mlflow_error(served.http.get(f"{V2}/metrics/get-history",
+                                        params={"run_id": "f" * 32}),
+                        400, "INVALID_PARAMETER_VALUE", "metric_key")
+    assert_mlflow_error(served.http.get(f"{V2}/metrics/get-history", params={"metric_key": "m"}),
+                        400, "INVALID_PARAMETER_VALUE", "run_id")

@@ -30,6 +30,8 @@ from assay.genai.scorers.builtin import (
     RetrievalRelevance,
     RetrievalSufficiency,
     Safety,
+    ToolCallCorrectness,
+    ToolCallEfficiency,
     ValidJson,
     get_all_scorers,
 )
@@ -53,6 +55,8 @@ __all__ = [
     "Safety",
     "Scorer",
     "ScorerInputs",
+    "ToolCallCorrectness",
+    "ToolCallEfficiency",
     "ValidJson",
     "get_all_scorers",
     "scorer",

@@ -34,8 +34,11 @@ __all__ = [
     "RetrievalRelevance",
     "RetrievalSufficiency",
     "Safety",
+    "ToolCallCorrectness",
+    "ToolCallEfficiency",
     "ValidJson",
     "get_all_scorers",
+    "tool_calls",
 ]
 
 _VERDICT = ('Answer "yes" or "no" as the JSON object\'s "result", after your reasoning in '
@@ -299,6 +302,74 @@ class RetrievalRelevance(Judge):
         return answers
 
 
+# -- tool calls --------------------------------------------------------------------------------
+
+def tool_calls(trace: Trace | None, scorer: str) -> list[Span]:
+    """The trace's TOOL spans in the order they started; an error naming the scorer if
+    there is no trace."""
+    if trace is None:
+        raise InvalidParameterError(f"Scorer {scorer!r} needs the row's trace")
+    return sorted(trace.search_spans(span_type=SpanType.TOOL), key=lambda s: s.start_time_ns)
+
+
+def _call_lines(spans: Sequence[Span]) -> str:
+    """One line per call: its number, the tool's name, its arguments and what it returned,
+    as JSON."""
+    def text(value: Any) -> str:
+        return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
+    return "\n".join(f"{i}. {span.name}({text(span.inputs)}) -> {text(span.outputs)}"
+                     for i, span in enumerate(spans, 1)) or "(no tool was called)"
+
+
+class ToolCallCorrectness(OneQuestionJudge):
+    """Whether the agent called the right tools with the right arguments for the request:
+    against ``expected_tool_calls`` (a list of tool names, or of ``{"name": ...,
+    "arguments": {...}}``) when the row has them, else as the judge sees fit for the
+    request. Reads the trace's TOOL spans."""
+
+    def prompt(self, **fields: Any) -> str:
+        calls = _call_lines(tool_calls(fields["trace"], self.name))
+        expected = (fields["expectations"] or {}).get("expected_tool_calls")
+        if expected is not None:
+            return ("Judge whether the agent made the tool calls that were expected for the "
+                    "request: each expected tool called, with arguments that mean the same "
+                    "as the expected ones where they are given. Extra calls that do no harm "
+                    "are fine; a missing call or a wrong argument is not.\n\n"
+                    + _sections(request=fields["inputs"], tool_calls=calls,
+                                expected_tool_calls=expected)
+                    + "\n\n" + _VERDICT)
+        return ("Judge whether the tools the agent called, and the arguments it gave them, "
+                "were the right ones to answer the request. Say no if it called a tool that "
+                "cannot help, gave an argument that does not fit the request, or called no "
+                "tool when the request needed one.\n\n"
+                + _sections(request=fields["inputs"], tool_calls=calls)
+                + "\n\n" + _VERDICT)
+
+
+class ToolCallEfficiency(OneQuestionJudge):
+    """Whether the agent's tool calls were free of waste: no call repeated with the same
+    arguments, none whose result was not needed. A trace without a tool call is efficient
+    (no judge is asked)."""
+
+    def __call__(self, *, inputs: Any = None, outputs: Any = None,
+                 expectations: Mapping[str, Any] | None = None,
+                 trace: Trace | None = None) -> Feedback:
+        fields = row_fields(inputs=inputs, outputs=outputs, expectations=expectations,
+                            trace=trace).as_kwargs()
+        if not tool_calls(fields["trace"], self.name):
+            return Feedback(name=self.name, value="yes", source=self.source,
+                            rationale="no tool was called")
+        return self.ask(self.prompt(**fields))
+
+    def prompt(self, **fields: Any) -> str:
+        calls = _call_lines(tool_calls(fields["trace"], self.name))
+        return ("Judge whether the agent used its tools efficiently to answer the request. "
+                "Say no if it called a tool again with the same arguments, made a call "
+                "whose result it did not need, or took several calls where one would do.\n\n"
+                + _sections(request=fields["inputs"], tool_calls=calls)
+                + "\n\n" + _VERDICT)
+
+
 # -- deterministic -----------------------------------------------------------------------------
 
 def _output_text(outputs: Any) -> str:
@@ -381,5 +452,5 @@ def get_all_scorers(model: str | None = None) -> list[Scorer]:
     judges: list[Scorer] = [cls(model=model) for cls in (
         Correctness, RelevanceToQuery, Safety, Equivalence, Completeness, Fluency,
         ExpectationsGuidelines, RetrievalGroundedness, RetrievalRelevance,
-        RetrievalSufficiency)]
+        RetrievalSufficiency, ToolCallCorrectness, ToolCallEfficiency)]
     return [*judges, ExactMatch(), ValidJson(), ResponseLength()]

@@ -9,6 +9,7 @@ from assay.server.api import (
     assessment_records,
     assessments,
     datasets,
+    evaluations,
     experiments,
     feedback,
     feedback_tokens,
@@ -28,6 +29,6 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
                    users, feedback_tokens, feedback, server_stats, labeling, runs,
-                   datasets):
+                   datasets, evaluations):
         router.include_router(module.router)
     return router

@@ -120,7 +120,10 @@ def list_label_schemas(experiment_id: str, store: StoreDep,
               openapi_extra=needs(Action.WRITE), responses={409: CONFLICT_RESPONSE})
 def update_label_schema(schema_id: str, body: UpdateLabelSchemaRequest,
                         store: StoreDep) -> LabelSchemaResponse:
-    """Change the given fields; the type and the input's kind cannot change."""
+    """Change the given fields (the type cannot change). An edit that would leave answers
+    already given invalid (an option removed that one holds, a limit below one, another
+    input kind or multi_select while answers exist, a new name while answers or sessions
+    use it) is refused, naming the field, the schema and how many answers."""
     updated = store.update_label_schema(
         schema_id, name=body.name, title=body.title, instruction=body.instruction,
         enable_comment=body.enable_comment,

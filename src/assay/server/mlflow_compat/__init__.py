@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.server.mlflow_compat import assessments, experiments, runs, traces
+from assay.server.mlflow_compat import (
+    assessments,
+    datasets,
+    experiments,
+    label_schemas,
+    runs,
+    traces,
+)
 from assay.version import __version__
 
 __all__ = ["MLFLOW_CLIENT_PREFIX", "PROTOCOL_VERSION", "build_router", "version_for"]
@@ -27,7 +34,7 @@ def build_router() -> APIRouter:
     """Every MLflow route, under each version's prefix and its ``/ajax-api`` mirror."""
     router = APIRouter(include_in_schema=False)
     by_version = {"2.0": (experiments.v2, traces.v2, runs.v2),
-                  "3.0": (traces.v3, assessments.v3)}
+                  "3.0": (traces.v3, assessments.v3, label_schemas.v3, datasets.v3)}
     for root in ("/api", "/ajax-api"):
         for version, routers in by_version.items():
             for sub in routers:

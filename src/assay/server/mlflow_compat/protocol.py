@@ -25,6 +25,7 @@ __all__ = [
     "experiment_json",
     "span_json",
     "trace_info_json",
+    "trace_info_v2_json",
     "trace_json",
 ]
 
@@ -50,6 +51,24 @@ def trace_info_json(info: TraceInfo) -> dict[str, Any]:
     if duration is not None:
         d["execution_duration"] = f"{duration / 1000:.3f}s"
     d["tags"] = {**d["tags"], SPANS_LOCATION_TAG: TRACKING_STORE}
+    return d
+
+
+def trace_info_v2_json(info: TraceInfo) -> dict[str, Any]:
+    """A trace header as MLflow's deprecated ``TraceInfo`` (v2: what the client's fallback
+    routes answer): metadata and tags as key-value lists, times in milliseconds."""
+    tags = {**info.tags, SPANS_LOCATION_TAG: TRACKING_STORE}
+    d: dict[str, Any] = {
+        "request_id": info.trace_id,
+        "experiment_id": info.experiment_id,
+        "timestamp_ms": info.request_time,
+        "status": ("TRACE_STATUS_UNSPECIFIED" if info.state.value == "STATE_UNSPECIFIED"
+                   else info.state.value),
+        "request_metadata": [{"key": k, "value": v} for k, v in info.trace_metadata.items()],
+        "tags": [{"key": k, "value": v} for k, v in tags.items()],
+    }
+    if info.execution_duration is not None:
+        d["execution_time_ms"] = info.execution_duration
     return d
 
 

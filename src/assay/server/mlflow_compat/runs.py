@@ -1,10 +1,13 @@
 """MLflow's run routes (``/api/2.0/mlflow/runs/...``) over Assay's runs: create, get,
-update, and logging metrics, params and tags (one at a time or in a batch); and linking
-traces to a run.
+update, search, delete and restore, logging metrics, params and tags (one at a time or in a
+batch), a metric's history; and linking traces to a run.
 
 An MLflow run becomes an Assay run of kind *evaluation* (the kind that records metrics and
 params). Assay keeps a metric's latest value, not its history: a metric logged again at
-another step replaces it, and reads answer it with step 0.
+another step replaces it, and reads (the run, the metric's history) answer it with step 0.
+Assay deletes runs outright rather than marking them deleted: deleting a labeling session's
+run deletes the session; an evaluation's run is kept with its results (the request is
+refused, saying so), and there is never a deleted run to restore.
 """
 
 from __future__ import annotations
@@ -15,7 +18,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.entities._time import now_ms
-from assay.entities.run import Run, RunData, RunInfo, RunKind, RunStatus, new_run_id
+from assay.entities.run import (
+    Run,
+    RunData,
+    RunInfo,
+    RunKind,
+    RunStatus,
+    check_run_view_type,
+    new_run_id,
+)
 from assay.errors import InvalidParameterError
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
@@ -28,6 +39,9 @@ v2 = APIRouter()
 RUN_NAME_TAG = "mlflow.runName"
 #: The most metrics, params and tags one batch takes (MLflow's limits).
 MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS = 1000, 100, 100
+#: The largest page of a run search: MLflow allows 50,000, Assay's store pages 1,000.
+MAX_SEARCH_RESULTS = 50_000
+_STORE_PAGE = 1000
 
 
 class _Request(BaseModel):
@@ -76,6 +90,20 @@ class LogMetric(_Metric):
 
 class LogPair(_Pair):
     run_id: str = Field(min_length=1)
+
+
+class RunId(_Request):
+    run_id: str | None = None
+    run_uuid: str | None = None
+
+
+class SearchRuns(_Request):
+    experiment_ids: list[str] = Field(min_length=1, max_length=100)
+    filter: str | None = None
+    run_view_type: str | int | None = None
+    max_results: int = Field(default=1000, ge=1, le=MAX_SEARCH_RESULTS)
+    order_by: list[str] = Field(default_factory=list, max_length=20)
+    page_token: str | None = None
 
 
 class LinkTraces(_Request):
@@ -145,6 +173,56 @@ def log_param(body: LogPair, store: StoreDep) -> dict[str, Any]:
 def set_tag(body: LogPair, store: StoreDep) -> dict[str, Any]:
     store.update_run(body.run_id, tags={body.key: body.value})
     return {}
+
+
+@v2.post("/runs/search", openapi_extra=needs(Action.READ))
+def search_runs(body: SearchRuns, store: StoreDep) -> dict[str, Any]:
+    """A page of runs of these experiments matching a filter in MLflow's runs grammar
+    (``metrics.accuracy > 0.8 and tags.stage = 'test'``), in ``order_by``'s order."""
+    check_run_view_type(body.run_view_type)
+    page = store.search_runs(body.experiment_ids, min(body.max_results, _STORE_PAGE),
+                             body.page_token or None, body.filter or None,
+                             body.order_by or None)
+    answer: dict[str, Any] = {"runs": [run_json(run) for run in page]}
+    if page.token:
+        answer["next_page_token"] = page.token
+    return answer
+
+
+@v2.post("/runs/delete", openapi_extra=needs(Action.WRITE))
+def delete_run(body: RunId, store: StoreDep) -> dict[str, Any]:
+    """Delete a labeling session's run (and the session; its answers stay on the traces).
+    An evaluation's run is kept: Assay has no deleted state to move it to."""
+    run = store.get_run(_run_id(body.run_id, body.run_uuid))
+    if run.info.kind is not RunKind.LABELING:
+        raise InvalidParameterError(
+            f"Invalid run_id {run.info.run_id!r}: it is an evaluation's run, which Assay "
+            "keeps with its results (only a labeling session's run can be deleted)")
+    store.delete_labeling_session(run.info.run_id)
+    return {}
+
+
+@v2.post("/runs/restore", openapi_extra=needs(Action.WRITE))
+def restore_run(body: RunId, store: StoreDep) -> dict[str, Any]:
+    """Refused as MLflow refuses a run that is not deleted: Assay deletes runs outright,
+    so a run it still has was never deleted (and one it deleted is gone)."""
+    run = store.get_run(_run_id(body.run_id, body.run_uuid))
+    raise InvalidParameterError(
+        f"Invalid run_id {run.info.run_id!r}: the run must be in the 'deleted' state to be "
+        "restored, and it is active (Assay deletes runs outright, never marks them)")
+
+
+@v2.get("/metrics/get-history", openapi_extra=needs(Action.READ))
+def get_metric_history(
+        store: StoreDep, metric_key: Annotated[str, Query(min_length=1, max_length=250)],
+        run_id: Annotated[str | None, Query()] = None,
+        run_uuid: Annotated[str | None, Query()] = None,
+        max_results: Annotated[int | None, Query(ge=1)] = None,
+        page_token: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+    """A metric's history: Assay keeps its latest value, so at most one entry (step 0)."""
+    run = store.get_run(_run_id(run_id, run_uuid))
+    metrics = [m for m in run_json(run)["data"]["metrics"] if m["key"] == metric_key]
+    return {"metrics": metrics}
 
 
 @v2.post("/traces/link-to-run", openapi_extra=needs(Action.WRITE))

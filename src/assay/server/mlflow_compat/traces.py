@@ -1,5 +1,6 @@
 """MLflow's trace routes: v3 (start, get info, get with spans, batch gets, search, tags,
-delete) and the v2 paths the 3.x client still calls (tags, delete-traces).
+delete), the v2 paths the 3.x client still calls (tags, delete-traces), and the deprecated
+v2 routes it falls back to on a server without v3 (start and end, get info, search).
 
 A trace from the stock client comes in two parts, in either order: its spans by OTLP
 (``POST /v1/traces``, :mod:`assay.server.api.otlp`) and its header by ``StartTraceV3``
@@ -10,6 +11,7 @@ here, the OTLP route's assembly there), so the trace ends up whole whichever com
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -17,9 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay import ingest
 from assay.entities import Trace, TraceInfo
+from assay.entities.trace import TraceState
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.deps import StoreDep
-from assay.server.mlflow_compat.protocol import trace_info_json, trace_json
+from assay.server.mlflow_compat.protocol import (
+    trace_info_json,
+    trace_info_v2_json,
+    trace_json,
+)
 from assay.server.permissions import Action, needs
 
 __all__ = ["MAX_BATCH_IDS", "MAX_SEARCH_RESULTS", "v2", "v3"]
@@ -83,6 +90,25 @@ class DeleteTraces(_Request):
     max_timestamp_millis: int | None = None
     max_traces: int | None = Field(default=None, ge=1)
     request_ids: list[str] | None = None
+
+
+class _KeyValue(_Request):
+    key: str = Field(min_length=1)
+    value: str = ""
+
+
+class StartTraceV2(_Request):
+    experiment_id: str = Field(min_length=1)
+    timestamp_ms: int = Field(ge=0)
+    request_metadata: list[_KeyValue] = Field(default_factory=list, max_length=1000)
+    tags: list[_KeyValue] = Field(default_factory=list, max_length=1000)
+
+
+class EndTraceV2(_Request):
+    timestamp_ms: int = Field(ge=0)
+    status: str | None = None
+    request_metadata: list[_KeyValue] = Field(default_factory=list, max_length=1000)
+    tags: list[_KeyValue] = Field(default_factory=list, max_length=1000)
 
 
 # -- v3 -------------------------------------------------------------------------------------
@@ -209,6 +235,75 @@ def delete_trace_tag_v2(request_id: str, store: StoreDep,
 @v2.post("/delete-traces", openapi_extra=needs(Action.WRITE))
 def delete_traces_v2(body: DeleteTraces, store: StoreDep) -> dict[str, Any]:
     return _delete_traces(body, store)
+
+
+@v2.post("", openapi_extra=needs(Action.WRITE))
+def start_trace_v2(body: StartTraceV2, store: StoreDep) -> dict[str, Any]:
+    """Start a trace (the deprecated v2 way): a header in progress, with a new id."""
+    store.get_experiment(body.experiment_id)  # 404 naming it, before anything is stored
+    info = TraceInfo(trace_id=f"tr-{uuid.uuid4().hex}", experiment_id=body.experiment_id,
+                     request_time=body.timestamp_ms, state=TraceState.IN_PROGRESS,
+                     trace_metadata={m.key: m.value for m in body.request_metadata},
+                     tags={t.key: t.value for t in body.tags})
+    store.log_traces([Trace(info=info)])
+    return {"trace_info": trace_info_v2_json(store.get_trace_info(info.trace_id))}
+
+
+@v2.patch("/{request_id}", openapi_extra=needs(Action.WRITE))
+def end_trace_v2(request_id: str, body: EndTraceV2, store: StoreDep) -> dict[str, Any]:
+    """End a trace started by :func:`start_trace_v2`: its state and duration, its metadata
+    and tags merged over the stored ones."""
+    stored = store.get_trace_info(request_id)
+    state = _v2_state(body.status)
+    if body.timestamp_ms < stored.request_time:
+        raise InvalidParameterError(
+            f"Invalid timestamp_ms {body.timestamp_ms}: the trace started at "
+            f"{stored.request_time}")
+    sent = TraceInfo(trace_id=request_id, experiment_id=stored.experiment_id,
+                     request_time=stored.request_time, state=state,
+                     execution_duration=body.timestamp_ms - stored.request_time,
+                     trace_metadata={m.key: m.value for m in body.request_metadata},
+                     tags={t.key: t.value for t in body.tags})
+    store.log_traces([Trace(info=ingest.sent_header_over(stored, sent))])
+    return {"trace_info": trace_info_v2_json(store.get_trace_info(request_id))}
+
+
+@v2.get("/{request_id}/info", openapi_extra=needs(Action.READ))
+def get_trace_info_v2(request_id: str, store: StoreDep) -> dict[str, Any]:
+    return {"trace_info": trace_info_v2_json(store.get_trace_info(request_id))}
+
+
+@v2.get("", openapi_extra=needs(Action.READ))
+def search_traces_v2(
+        store: StoreDep,
+        experiment_ids: Annotated[list[str], Query(min_length=1, max_length=100)],
+        filter: Annotated[str | None, Query(max_length=10_000)] = None,
+        max_results: Annotated[int, Query(ge=1, le=MAX_SEARCH_RESULTS)] = 100,
+        order_by: Annotated[list[str] | None, Query(max_length=20)] = None,
+        page_token: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+    """The deprecated v2 search: trace headers in the v2 form."""
+    page = store.search_traces(experiment_ids, max_results, page_token or None,
+                               include_spans=False, filter_string=filter or None,
+                               order_by=order_by or None)
+    answer: dict[str, Any] = {"traces": [trace_info_v2_json(t.info) for t in page]}
+    if page.token:
+        answer["next_page_token"] = page.token
+    return answer
+
+
+_V2_STATES = {"OK": TraceState.OK, "ERROR": TraceState.ERROR,
+              "IN_PROGRESS": TraceState.IN_PROGRESS,
+              "TRACE_STATUS_UNSPECIFIED": TraceState.STATE_UNSPECIFIED}
+
+
+def _v2_state(status: str | None) -> TraceState:
+    if status is None:
+        return TraceState.OK
+    state = _V2_STATES.get(status.upper())
+    if state is None:
+        raise InvalidParameterError(
+            f"Invalid status {status!r}: expected one of {', '.join(_V2_STATES)}")
+    return state
 
 
 def _tag_key(body: DeleteTag | None, key: str | None) -> str:

@@ -13,8 +13,9 @@ true positive and negative rates, and the disagreements.
 score (its mean, how many rows passed and failed, errors, the tokens its judge used), and
 the rows a page at a time — each row's request, response and expected response, and each
 scorer's value with its rationale, linked to the row's trace. ``?failed=<name>`` keeps the
-rows that score failed (a "no" or false). A labeling session's run is sent to its
-owner's page. Answers as JSON at the same URL plus
+rows that score failed (a "no" or false) in this run: a human's label or another run's
+score of the same name on the row's trace does not count. A labeling session's run is sent
+to its owner's page. Answers as JSON at the same URL plus
 ``.json``.
 """
 
@@ -30,6 +31,7 @@ from fastapi.responses import RedirectResponse, Response
 from assay.entities import Assessment, Trace
 from assay.entities.run import Run, RunKind
 from assay.errors import InvalidParameterError
+from assay.genai._values import as_pass_fail
 from assay.genai.comparison import ScorerComparison, compare_runs
 from assay.genai.evaluation import ROW_KEY
 from assay.genai.judge_agreement import agreement_in
@@ -37,6 +39,7 @@ from assay.server.deps import StoreDep
 from assay.server.permissions import Action
 from assay.server.ui.chips import assessment_chip
 from assay.server.ui.templating import page, page_route
+from assay.store.base import Store
 
 __all__ = ["router"]
 
@@ -45,6 +48,8 @@ router = APIRouter()
 #: Rows per page of a run; runs per page of the list.
 ROWS_PER_PAGE = 100
 RUNS_PER_PAGE = 50
+#: Store pages read at most for one page of the rows a score failed.
+_FILTER_PAGES = 10
 #: What the run page says of a metric's aggregation.
 _AGGREGATIONS = ("mean", "median", "min", "max", "p90", "variance")
 _NAME_CHARS = 250
@@ -67,12 +72,8 @@ def run_page(request: Request, run_id: str, store: StoreDep,
         raise InvalidParameterError(
             f"Invalid failed {failed!r}: this run has no score of that name; it has "
             f"{', '.join(scores) or 'none'}")
-    found = store.search_traces([eid], max_results=ROWS_PER_PAGE, page_token=page_token,
-                                run_id=run_id, include_spans=False,
-                                filter_string=None if failed is None else
-                                f"(feedback.`{failed}` = 'no' OR feedback.`{failed}` = 'false')",
-                                order_by=[f"metadata.`{ROW_KEY}`", "timestamp_ms ASC"])
-    rows = [_row(trace, run_id, list(scores)) for trace in found]
+    traces, token = _run_traces(store, eid, run_id, page_token, failed)
+    rows = [_row(trace, run_id, list(scores)) for trace in traces]
     base = f"/runs/{quote(run_id, safe='')}"
     kept = {} if failed is None else {"failed": failed}
     context = {
@@ -83,11 +84,43 @@ def run_page(request: Request, run_id: str, store: StoreDep,
         "rows": rows,
         "expected": sorted({k for r in rows for k in r["expectations"]}),
         "filter": {"failed": failed, "all_url": base},
-        "next_url": (f"{base}?{urlencode({**kept, 'page': found.token})}"
-                     if found.token else None),
+        "next_url": (f"{base}?{urlencode({**kept, 'page': token})}"
+                     if token else None),
         "first_url": f"{base}?{urlencode(kept)}" if page_token else None,
     }
     return page(request, "evaluations/run.html", context)
+
+
+def _run_traces(store: Store, eid: str, run_id: str, page_token: str | None,
+                failed: str | None) -> tuple[list[Trace], str | None]:
+    """A page of the run's rows in the data's order, and the next page's token.
+
+    With ``failed``, the rows whose score of that name *in this run* is a fail: the
+    filter finds the rows where some Feedback of that name fails (a human's label, or
+    another run's score on the same trace, count there), and this run's own score decides.
+    Store pages are read until at least half a page of rows is found, the rows run out, or
+    :data:`_FILTER_PAGES` pages were read."""
+    found: list[Trace] = []
+    token = page_token
+    for _ in range(1 if failed is None else _FILTER_PAGES):
+        page = store.search_traces(
+            [eid], max_results=ROWS_PER_PAGE, page_token=token, run_id=run_id,
+            include_spans=False, order_by=[f"metadata.`{ROW_KEY}`", "timestamp_ms ASC"],
+            filter_string=None if failed is None else
+            f"(feedback.`{failed}` = 'no' OR feedback.`{failed}` = 'false')")
+        found.extend(t for t in page if failed is None or _failed_here(t, run_id, failed))
+        token = page.token
+        if token is None or len(found) >= ROWS_PER_PAGE // 2:
+            break
+    return found, token
+
+
+def _failed_here(trace: Trace, run_id: str, name: str) -> bool:
+    """Whether this run's (first valid) score ``name`` on the trace is a fail."""
+    for a in trace.info.assessments:
+        if a.valid and a.kind == "feedback" and a.run_id == run_id and a.name == name:
+            return as_pass_fail(a.value) is False
+    return False
 
 
 def _scores(run: Run) -> dict[str, dict[str, float]]:
@@ -221,8 +254,7 @@ def _compared(s: ScorerComparison, level: float) -> dict[str, Any]:
     elif not significant:
         reading = "no significant change"
     else:
-        reading = "better" if s.difference > 0 else "worse"
-        reading = f"{reading}, beyond noise (p = {s.p_value:.3g})"
+        reading = "better, beyond noise" if s.difference > 0 else "worse, beyond noise"
     return {
         "name": s.name, "kind": s.kind, "n": s.n, "baseline_mean": s.baseline_mean,
         "candidate_mean": s.candidate_mean, "difference": s.difference,
@@ -231,23 +263,46 @@ def _compared(s: ScorerComparison, level: float) -> dict[str, Any]:
                  None: None}[s.test],
         "p_value": s.p_value, "significant": significant, "reading": reading,
         "baseline_errors": s.baseline_errors, "candidate_errors": s.candidate_errors,
-        "flips": [{"direction": f.direction, "inputs": json.dumps(f.inputs, default=str)[:300],
+        "flips": [{"direction": f.direction, "inputs": _inputs_text(f.inputs),
                    "baseline_url": f"/traces/{quote(f.baseline_trace_id, safe='')}",
                    "candidate_url": f"/traces/{quote(f.candidate_trace_id, safe='')}",
-                   "baseline_value": f.baseline_value, "candidate_value": f.candidate_value}
+                   "baseline_value": f.baseline_value, "candidate_value": f.candidate_value,
+                   "baseline_label": _label(as_pass_fail(f.baseline_value)),
+                   "candidate_label": _label(as_pass_fail(f.candidate_value))}
                   for f in s.flips],
     }
 
 
+#: The longest text of a row's inputs shown.
+_INPUTS_CHARS = 300
+
+
+def _inputs_text(inputs: Any) -> str:
+    """A row's inputs as a person reads them: the value of a single field as it is (the
+    question), several as ``name: value`` joined by " · ", anything else as JSON."""
+    if isinstance(inputs, dict) and inputs:
+        parts = [v if isinstance(v, str) and len(inputs) == 1 else
+                 f"{k}: {v if isinstance(v, str) else json.dumps(v, default=str)}"
+                 for k, v in inputs.items()]
+        text = " · ".join(str(p) for p in parts)
+    else:
+        text = json.dumps(inputs, default=str)
+    return text if len(text) <= _INPUTS_CHARS else text[:_INPUTS_CHARS - 1] + "…"
+
+
 _NAME_QUERY = Query(min_length=1, max_length=_NAME_CHARS)
+_OPTIONAL_NAME_QUERY = Query(max_length=_NAME_CHARS)
+_OPTIONAL_RUN_QUERY = Query(max_length=64)
 
 
 @page_route(router, "/experiments/{experiment_id}/evaluations/judge", action=Action.READ)
 def judge_page(request: Request, experiment_id: str, store: StoreDep,
                judge: Annotated[str | None, _NAME_QUERY] = None,
-               human: Annotated[str | None, _NAME_QUERY] = None,
-               run: Annotated[str | None, _RUN_ID_QUERY] = None) -> Response:
-    """A judge's Feedback against the human labels of the same traces."""
+               human: Annotated[str | None, _OPTIONAL_NAME_QUERY] = None,
+               run: Annotated[str | None, _OPTIONAL_RUN_QUERY] = None) -> Response:
+    """A judge's Feedback against the human labels of the same traces. The form sends its
+    optional fields empty when they are left so: empty means not given."""
+    human, run = human or None, run or None
     experiment = store.get_experiment(experiment_id)
     eid = experiment.experiment_id
     names = [n.name for n in store.list_assessment_names(eid, max_results=500)]
@@ -268,7 +323,10 @@ def judge_page(request: Request, experiment_id: str, store: StoreDep,
             "without_human_label": found.without_human_label,
             "disagreements": [{
                 "trace_id": d.trace_id, "url": f"/traces/{quote(d.trace_id, safe='')}",
+                "request": d.request,
                 "judge_value": _label(d.judge_value), "human_value": _label(d.human_value),
+                "judge_passed": as_pass_fail(d.judge_value),
+                "human_passed": as_pass_fail(d.human_value),
                 "judge_rationale": d.judge_rationale, "human_rationale": d.human_rationale,
                 "human": d.human} for d in found.disagreements],
         }

@@ -15,6 +15,9 @@ re-renders the page with the message at the item's field (400), nothing written.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -22,8 +25,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assay.entities import Trace
+from assay.entities.assessment import AssessmentSourceType
 from assay.entities.label_schema import InputPassFail, LabelSchema
-from assay.entities.labeling import GoldLabel, LabelingSessionInfo
+from assay.entities.labeling import GoldLabel, LabelingSessionInfo, SessionProgress
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.genai.labeling import agreement_by_schema, disagreements_by_schema, level_of
 from assay.server.deps import StoreDep
@@ -32,13 +37,14 @@ from assay.server.review.questions import form_values, question_context, read_an
 from assay.server.ui.agreement_readings import agreement_card
 from assay.server.ui.form_posts import read_pairs, source_name
 from assay.server.ui.templating import format_number, page, page_route
+from assay.stats.agreement import Agreement, Disagreement, Level
 from assay.store.base import Store
 
 __all__ = ["router", "session_url"]
 
 router = APIRouter()
 
-#: Items with a disagreement listed on the page (the rest are counted), open ones first.
+#: Items with a disagreement listed a page (open ones first; a pager for the rest).
 DISPUTES_SHOWN = 20
 #: The longest request or response shown beside a disagreement.
 _PREVIEW_CHARS = 600
@@ -56,27 +62,83 @@ def session_url(experiment_id: str, run_id: str) -> str:
 @page_route(router, _PATH, action=Action.READ)
 def session_page(request: Request, experiment_id: str, run_id: str, store: StoreDep,
                  page_token: Annotated[str | None, Query(alias="page", max_length=4096)] = None,
+                 disputes_page: Annotated[int, Query(alias="disputes", ge=1, le=1_000_000)] = 1,
                  ) -> Response:
     """A session: progress, agreement, disagreements with adjudication, gold labels, rules."""
     return page(request, "labeling/session.html",
-                session_context(request, store, experiment_id, run_id, page_token))
+                session_context(request, store, experiment_id, run_id, page_token,
+                                disputes_page=disputes_page))
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What the page computes from all of a session's answers and gold labels."""
+
+    agreement: dict[str, Agreement]
+    disagreements: dict[str, list[Disagreement[str, str]]]
+    gold: dict[str, dict[str, GoldLabel]]
+    #: The items with a disagreement, open ones first.
+    ranked: list[str]
+    num_open_items: int
+
+
+#: Summaries kept, by (store, session): each with the session's answers version and
+#: progress counts it was computed at.
+_SUMMARIES: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], _Summary]] = OrderedDict()
+_SUMMARIES_KEPT = 32
+_SUMMARIES_LOCK = threading.Lock()
+
+
+def _summary(store: Store, run_id: str, levels: dict[str, Level],
+             progress: SessionProgress) -> _Summary:
+    """The agreement, disagreements and gold labels of a session: computed from all its
+    answers (``get_labeling_answers``, the figures :meth:`LabelingSession.agreement` gives),
+    and kept until the session changes. The store's answers version moves with every
+    answer, adjudication and change of items; the progress counts with the rest (a trace
+    deleted, say). A store that keeps no version gets them computed every time."""
+    version = store.get_labeling_answers_version(run_id)
+    where = (getattr(store, "uri", None) or f"{type(store).__name__}@{id(store)}", run_id)
+    key = (-1 if version is None else version, progress.items, progress.completed_reviews)
+    if version is not None:
+        with _SUMMARIES_LOCK:
+            kept = _SUMMARIES.get(where)
+            if kept is not None and kept[0] == key:
+                _SUMMARIES.move_to_end(where)
+                return kept[1]
+    answers = store.get_labeling_answers(run_id)
+    gold = store.get_labeling_gold(run_id)
+    disagreements = disagreements_by_schema(answers, gold)
+    by_item: dict[str, bool] = {}  # item → every disputed question of it settled
+    for found in disagreements.values():
+        for d in found:
+            by_item[d.item_id] = by_item.get(d.item_id, True) and d.adjudicated is not None
+    summary = _Summary(agreement=agreement_by_schema(answers, levels),
+                       disagreements=disagreements, gold=gold,
+                       ranked=sorted(by_item, key=by_item.__getitem__),
+                       num_open_items=sum(1 for settled in by_item.values() if not settled))
+    if version is not None:
+        with _SUMMARIES_LOCK:
+            _SUMMARIES[where] = (key, summary)
+            _SUMMARIES.move_to_end(where)
+            while len(_SUMMARIES) > _SUMMARIES_KEPT:
+                _SUMMARIES.popitem(last=False)
+    return summary
 
 
 def session_context(request: Request, store: Store, experiment_id: str, run_id: str,
                     page_token: str | None = None,
-                    error: dict[str, Any] | None = None) -> dict[str, Any]:
+                    error: dict[str, Any] | None = None,
+                    disputes_page: int = 1) -> dict[str, Any]:
     """The session page's context; ``error`` marks one adjudication form that was refused
     (``trace_id``, ``schema``, ``message``, ``values``)."""
     info = _session(store, experiment_id, run_id)
     experiment = store.get_experiment(experiment_id)
     schemas = _schemas(store, info)
-    answers = store.get_labeling_answers(run_id)
-    gold = store.get_labeling_gold(run_id)
     levels = {name: level_of(s.input) for name, s in schemas.items()}
-    agreement = agreement_by_schema(answers, levels)
-    disagreements = disagreements_by_schema(answers, gold)
-    base = session_url(experiment_id, run_id)
     progress = store.get_labeling_progress(run_id)
+    summary = _summary(store, run_id, levels, progress)
+    gold, disagreements = summary.gold, summary.disagreements
+    base = session_url(experiment_id, run_id)
     reviewers = dict.fromkeys(info.assigned_users)
     reviewers.update(dict.fromkeys(progress.reviewers))
     questions: list[dict[str, Any]] = []
@@ -86,8 +148,8 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
             "name": name,
             "title": schema.question if schema else name,
             "kind": schema.input.kind if schema else "missing",
-            "agreement": agreement_card(agreement.get(name), levels.get(name, "nominal"),
-                                        schema),
+            "agreement": agreement_card(summary.agreement.get(name),
+                                        levels.get(name, "nominal"), schema),
             "num_disagreements": len(disagreements.get(name, [])),
             "num_adjudicated": sum(1 for g in gold.get(name, {}).values() if g.adjudicated),
             "num_gold": len(gold.get(name, {})),
@@ -95,9 +157,22 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
     found = store.search_traces([experiment_id], max_results=ITEMS_PER_PAGE,
                                 page_token=page_token, run_id=run_id, include_spans=False,
                                 order_by=["timestamp_ms ASC"])
-    items = [_item(t.info.trace_id, t.info.request_preview, info, schemas, answers, gold)
-             for t in found]
+    items = [_item(t, info, schemas, gold) for t in found]
     rules = store.list_routing_rules(run_id)
+    if error is not None and error["trace_id"] in summary.ranked:
+        # A refused adjudication is shown on the page of its item.
+        disputes_page = summary.ranked.index(error["trace_id"]) // DISPUTES_SHOWN + 1
+    last_page = max(1, -(-len(summary.ranked) // DISPUTES_SHOWN))
+    disputes_page = min(disputes_page, last_page)
+    first = (disputes_page - 1) * DISPUTES_SHOWN
+    shown = summary.ranked[first:first + DISPUTES_SHOWN]
+
+    def disputes_url(number: int) -> str:
+        query = {"page": page_token} if page_token else {}
+        if number > 1:
+            query["disputes"] = str(number)
+        return f"{base}?{urlencode(query)}#disagreements" if query else f"{base}#disagreements"
+
     return {
         "experiment": {"experiment_id": experiment_id, "name": experiment.name,
                        "url": f"/experiments/{quote(experiment_id, safe='')}",
@@ -121,11 +196,16 @@ def session_context(request: Request, store: Store, experiment_id: str, run_id: 
                 for r in reviewers],
         },
         "questions": questions,
-        "disputes": _disputes(store, info, schemas, disagreements, gold, error),
-        "num_disputed_items": len({d.item_id for found in disagreements.values()
-                                   for d in found}),
-        "num_open_items": len({d.item_id for found in disagreements.values() for d in found
-                               if d.adjudicated is None}),
+        "disputes": _disputes(store, info, schemas, disagreements, gold, error, shown),
+        "disputes_pager": {
+            "number": disputes_page, "last_page": last_page,
+            "first_row": first + 1 if shown else 0, "last_row": first + len(shown),
+            "prev_url": disputes_url(disputes_page - 1) if disputes_page > 1 else None,
+            "next_url": disputes_url(disputes_page + 1) if disputes_page < last_page
+            else None,
+        },
+        "num_disputed_items": len(summary.ranked),
+        "num_open_items": summary.num_open_items,
         "items": items,
         "next_items_url": f"{base}?{urlencode({'page': found.token})}#items"
         if found.token else None,
@@ -178,17 +258,16 @@ def _gold(schema: LabelSchema | None, label: GoldLabel | None) -> dict[str, Any]
 
 def _disputes(store: Store, info: LabelingSessionInfo, schemas: dict[str, LabelSchema],
               disagreements: dict[str, list[Any]], gold: dict[str, dict[str, GoldLabel]],
-              error: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The items whose reviewers disagree on some question, open ones first (at most
-    DISPUTES_SHOWN): each with its request and response, and per disputed question every
-    reviewer's answer and the control to set the final value."""
-    by_item: dict[str, list[tuple[int, str, Any]]] = {}
+              error: dict[str, Any] | None, shown: list[str]) -> list[dict[str, Any]]:
+    """The items ``shown`` of those whose reviewers disagree on some question: each with its
+    request and response, and per disputed question every reviewer's answer and the control
+    to set the final value."""
+    wanted = set(shown)
+    by_item: dict[str, list[tuple[int, str, Any]]] = {item: [] for item in shown}
     for position, name in enumerate(info.label_schemas):
         for d in disagreements.get(name, []):
-            by_item.setdefault(d.item_id, []).append((position, name, d))
-    ranked = sorted(by_item, key=lambda item: all(d.adjudicated is not None
-                                                  for _, _, d in by_item[item]))
-    shown = ranked[:DISPUTES_SHOWN]
+            if d.item_id in wanted:
+                by_item[d.item_id].append((position, name, d))
     traces = store.find_traces(shown) if shown else {}
     disputes = []
     for item in shown:
@@ -234,16 +313,19 @@ def _dispute(position: int, name: str, schema: LabelSchema | None, d: Any,
     }
 
 
-def _item(trace_id: str, request_preview: str | None, info: LabelingSessionInfo,
-          schemas: dict[str, LabelSchema], answers: dict[str, dict[str, dict[str, Any]]],
+def _item(trace: Trace, info: LabelingSessionInfo, schemas: dict[str, LabelSchema],
           gold: dict[str, dict[str, GoldLabel]]) -> dict[str, Any]:
-    reviewed: set[str] = set()
-    for by_item in answers.values():
-        reviewed.update(by_item.get(trace_id, {}))
+    # Who answered: the reviewers with a current answer to one of the session's questions
+    # (what get_labeling_answers counts), read from the trace's own assessments.
+    trace_id = trace.info.trace_id
+    reviewed = {a.source.source_id for a in trace.info.assessments
+                if a.valid and a.run_id == info.run_id and a.name in info.label_schemas
+                and a.source.source_type is AssessmentSourceType.HUMAN
+                and a.source.source_id is not None}
     return {
         "trace_id": trace_id,
         "trace_url": f"/traces/{quote(trace_id, safe='')}",
-        "request": request_preview,
+        "request": trace.info.request_preview,
         "reviewed_by": sorted(reviewed),
         "gold": {name: _gold(schemas.get(name), gold.get(name, {}).get(trace_id))
                  for name in info.label_schemas},

@@ -14,7 +14,7 @@ Functions take an open Connection; the caller owns the transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,8 +38,10 @@ __all__ = [
     "forget_items",
     "refresh_gold",
     "refresh_trace_gold",
+    "refresh_traces_gold",
     "session_gold",
     "set_adjudication",
+    "store_gold",
     "traces_gold",
 ]
 
@@ -113,12 +115,39 @@ def refresh_gold(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
     return found
 
 
+def store_gold(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
+               labels: Mapping[str, GoldLabel | None],
+               stored: Mapping[str, tuple[str, bool]]) -> None:
+    """Store one item's gold labels as computed (None: there is none), given those stored
+    (name → JSON text and whether adjudicated): only what changed is written."""
+    g = labeling_gold
+    gone = [name for name, label in labels.items() if label is None and name in stored]
+    if gone:
+        conn.execute(g.delete().where(g.c.run_id == run_id, g.c.trace_id == trace_id,
+                                      g.c.name.in_(gone)))
+    changed = []
+    for name, label in labels.items():
+        if label is None:
+            continue
+        text = encode_value(label.value)
+        if stored.get(name) != (text, label.adjudicated):
+            changed.append({"run_id": run_id, "trace_id": trace_id, "name": name,
+                            "value": text, "numeric_value": numeric_value(label.value),
+                            "adjudicated": label.adjudicated,
+                            "updated_time_ms": int(time.time() * 1000)})
+    if changed:
+        conn.execute(upsert(dialect, g, ("run_id", "trace_id", "name"),
+                            ("value", "numeric_value", "adjudicated", "updated_time_ms")),
+                     changed)
+
+
 def refresh_trace_gold(conn: Connection, dialect: Dialect, trace_id: str,
                        name: str | None = None) -> None:
     """Recompute the gold labels of a trace in every labeling session it is an item of (for
     the question ``name`` only, if given): after an assessment that may answer one changed.
     One indexed query when the trace is in no session."""
     s = labeling_sessions
+    touched: list[str] = []
     for run_id, schemas, per_item in conn.execute(
             sa.select(s.c.run_id, s.c.label_schemas, s.c.reviewers_per_item)
             .join(run_traces, run_traces.c.run_id == s.c.run_id)
@@ -126,6 +155,25 @@ def refresh_trace_gold(conn: Connection, dialect: Dialect, trace_id: str,
         asked: list[str] = _json.loads(schemas)
         names = asked if name is None else [n for n in asked if n == name]
         refresh_gold(conn, dialect, run_id, trace_id, names, per_item)
+        touched.append(run_id)
+    if touched:  # the sessions' answers may have changed too
+        conn.execute(s.update().where(s.c.run_id.in_(touched))
+                     .values(answers_version=s.c.answers_version + 1))
+
+
+def refresh_traces_gold(conn: Connection, dialect: Dialect, trace_ids: Sequence[str]) -> None:
+    """:func:`refresh_trace_gold` for those of ``trace_ids`` that are items of a session
+    (found in one indexed query per chunk; usually none): after traces were written again
+    with assessments that may answer a session's questions."""
+    items: list[str] = []
+    for start in range(0, len(trace_ids), _CHUNK):
+        chunk = list(trace_ids[start:start + _CHUNK])
+        items.extend(conn.execute(sa.select(run_traces.c.trace_id).distinct()
+                                  .join(labeling_sessions,
+                                        labeling_sessions.c.run_id == run_traces.c.run_id)
+                                  .where(run_traces.c.trace_id.in_(chunk))).scalars())
+    for trace_id in items:
+        refresh_trace_gold(conn, dialect, trace_id)
 
 
 def forget_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> None:

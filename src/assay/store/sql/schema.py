@@ -190,6 +190,8 @@ assessments = sa.Table(
              postgresql_where=sa.text("session_id IS NOT NULL")),
     sa.Index(None, "overrides"),
     sa.Index(None, "experiment_id", "name", "valid"),
+    # A labeling session's current answers to a question, oldest first (migration 0008).
+    sa.Index(None, "run_id", "name", "valid", "source_type", "create_time_ms"),
 )
 
 # -- the server's own tables (migration 0004) ------------------------------------------------
@@ -348,6 +350,9 @@ labeling_sessions = sa.Table(
     sa.Column("reviewers_per_item", sa.Integer, nullable=False),
     sa.Column("label_schemas", sa.Text, nullable=False),
     sa.Column("instructions", sa.Text, nullable=True),
+    # Counts the writes that can change the session's answers, adjudications or items
+    # (migration 0008): what is computed from all its answers is kept until it moves.
+    sa.Column("answers_version", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("run_id"),
 )
 

@@ -187,6 +187,10 @@ class SqlStore(ServerStore):
                 sql_assessments.log_trace_assessments(conn, self._dialect, traces)
                 # Feedback that arrived before its trace is attached with it.
                 sql_pending.attach_pending_assessments(conn, self._dialect, traces)
+                # A trace written again may bring a session's answers: its gold labels and
+                # the session's change counter follow.
+                sql_gold.refresh_traces_gold(conn, self._dialect,
+                                             [t.info.trace_id for t in traces])
                 # Then routing rules see the traces with that feedback.
                 sql_routing.route_traces(conn, self._dialect, [r.info.trace_id for r in traces],
                                          _experiment_keys(traces))
@@ -600,6 +604,10 @@ class SqlStore(ServerStore):
     def get_labeling_answers(self, run_id: str) -> dict[str, dict[str, dict[str, Any]]]:
         with self._reading() as conn:
             return sql_labeling.session_answers(conn, run_id)
+
+    def get_labeling_answers_version(self, run_id: str) -> int | None:
+        with self._reading() as conn:
+            return sql_labeling.answers_version(conn, run_id)
 
     def adjudicate_labeling_item(self, run_id: str, trace_id: str, schema_name: str,
                                  value: Any, adjudicator: str | None = None
