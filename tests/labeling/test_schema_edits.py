@@ -193,3 +193,25 @@ def test_the_sdk_refuses_the_same_edits(rt: _runtime.Runtime) -> None:
     widened = sdk.update_label_schema(schema.schema_id, input=sdk.InputTextList(max_count=3),
                                       title="Facts")
     assert widened.input == InputTextList(max_count=3) and widened.title == "Facts"
+
+
+def test_overwriting_a_schema_is_an_edit_too(store: Store) -> None:
+    schema, _, _ = _answered(store, InputCategorical(["A", "B"]), ["A", "B", "B"])
+    again = LabelSchema(NAME, LabelSchemaType.FEEDBACK, InputCategorical(["A"]),
+                        experiment_id="0")
+    with pytest.raises(InvalidParameterError, match=(
+            r"Invalid options: label schema 'q' has 2 answers this change would make "
+            r"invalid: 'B' is no longer an option \(2 answers\)")):
+        store.create_label_schema(again, overwrite=True)
+    expectation = LabelSchema(NAME, LabelSchemaType.EXPECTATION, schema.input,
+                              experiment_id="0")
+    with pytest.raises(InvalidParameterError, match=(
+            r"Invalid type: label schema 'q' has 3 answers this change would make invalid: "
+            r"they are feedbacks, not expectations")):
+        store.create_label_schema(expectation, overwrite=True)
+    assert store.get_label_schema(schema_id=schema.schema_id).input == schema.input
+    # The same schema again, or one with more options and another title, is fine.
+    same = store.create_label_schema(LabelSchema(
+        NAME, LabelSchemaType.FEEDBACK, InputCategorical(["A", "B", "C"]), title="Which?",
+        experiment_id="0"), overwrite=True)
+    assert same.schema_id == schema.schema_id and same.title == "Which?"

@@ -71,8 +71,9 @@ def create_label_schema(name: str, *, type: str | LabelSchemaType, input: LabelI
         instruction: guidance shown under the question.
         enable_comment: let reviewers add a comment to their answer.
         title: the question as reviewers read it (default: the name).
-        overwrite: replace a schema of the same name; without it, an existing name is an
-            AlreadyExistsError naming it.
+        overwrite: replace a schema of the same name (refused, naming them, when answers
+            already given would not fit the new type or input); without it, an existing
+            name is an AlreadyExistsError naming it.
         experiment_id: where the schema lives (default: the active experiment).
     """
     rt = _runtime.runtime()

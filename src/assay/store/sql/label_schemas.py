@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from assay import _json
 from assay.entities._checks import check_key
 from assay.entities.label_schema import (
+    EditConflict,
     LabelInput,
     LabelSchema,
     LabelSchemaType,
@@ -54,8 +55,9 @@ def create_label_schema(conn: Connection, schema: LabelSchema, *, overwrite: boo
     """Store ``schema`` in its experiment and return it with its id and times.
 
     An existing schema of the same name is replaced when ``overwrite`` (keeping its id and
-    creation time; its type may change only while no session uses it — not checked here),
-    else AlreadyExistsError naming it.
+    creation time), else AlreadyExistsError naming it. Replacing it is an edit: one that
+    would leave answers invalid (another type or input, as :func:`update_label_schema`
+    checks) is refused with an InvalidParameterError naming them.
     """
     experiment = get_experiment(conn, schema.experiment_id)
     key = int(experiment.experiment_id)
@@ -73,6 +75,7 @@ def create_label_schema(conn: Connection, schema: LabelSchema, *, overwrite: boo
     if existing is not None:
         if not overwrite:
             raise _already_exists(schema.name, experiment.experiment_id)
+        _check_replacement(conn, _to_schema(existing), schema)
         conn.execute(label_schemas.update()
                      .where(label_schemas.c.id == existing["id"]).values(**values))
         return _get_by_key(conn, existing["schema_id"])
@@ -185,6 +188,21 @@ def _row_by_name(conn: Connection, experiment_key: int, name: str) -> RowMapping
     row = conn.execute(sa.select(label_schemas).where(
         label_schemas.c.experiment_id == experiment_key, label_schemas.c.name == name)).first()
     return None if row is None else row._mapping
+
+
+def _check_replacement(conn: Connection, current: LabelSchema, new: LabelSchema) -> None:
+    """Refuse to replace a schema (``overwrite``) with one its answers do not fit."""
+    if new.type == current.type and new.input == current.input:
+        return
+    values = _answer_values(conn, current)
+    if new.type != current.type:
+        total = sum(count for _, count in values)
+        conflicts = ([EditConflict("type", total, f"they are {current.type.value}s, not "
+                                                  f"{new.type.value}s")] if total else [])
+    else:
+        conflicts = edit_conflicts(current, new.input, values)
+    if conflicts:
+        raise edit_refused(current, conflicts)
 
 
 def _answer_values(conn: Connection, schema: LabelSchema) -> list[tuple[Any, int]]:
