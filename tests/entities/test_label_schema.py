@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assay.entities.label_schema import (
+    EditConflict,
     InputCategorical,
     InputCategoricalList,
     InputNumeric,
@@ -21,6 +22,8 @@ from assay.entities.label_schema import (
     LabelInput,
     LabelSchema,
     LabelSchemaType,
+    edit_conflicts,
+    edit_refused,
     input_from_dict,
     input_to_dict,
 )
@@ -196,14 +199,27 @@ def test_a_label_schema_json_form_missing_a_field_names_it() -> None:
         LabelSchema.from_dict({"name": "q", "type": "feedback"})
 
 
-def test_update_keeps_the_kind_of_answers() -> None:
+def test_update_changes_the_fields_given() -> None:
     widened = ACCURACY.updated(
         input=InputCategorical(["Accurate", "Inaccurate", "Unsure"]), instruction="Check",
         updated_at=9)
     assert widened.check_value("Unsure") == "Unsure"
     assert widened.instruction == "Check" and widened.updated_at == 9
     assert widened.title == ACCURACY.title
-    with pytest.raises(InvalidParameterError, match="input kind cannot change"):
-        ACCURACY.updated(input=InputText())
-    with pytest.raises(InvalidParameterError, match="multi_select"):
-        ACCURACY.updated(input=InputCategorical(["Accurate"], multi_select=True))
+
+
+def test_edit_conflicts_name_the_answers_an_input_would_refuse() -> None:
+    answers = [("Accurate", 3), ("Inaccurate", 2), ("not an option", 7)]
+    narrowed = edit_conflicts(ACCURACY, InputCategorical(["Accurate", "Unsure"]), answers)
+    # A value the schema already refused (logged before it existed) is not counted.
+    assert narrowed == [EditConflict("options", 2, "'Inaccurate' is no longer an option")]
+    assert edit_conflicts(ACCURACY, InputCategorical(["Inaccurate", "Accurate", "x"]),
+                          answers) == []
+    (kind,) = edit_conflicts(ACCURACY, InputText(), answers)
+    assert (kind.field, kind.count) == ("kind", 5)
+    (multi,) = edit_conflicts(ACCURACY, InputCategorical(["Accurate"], multi_select=True),
+                              answers)
+    assert (multi.field, multi.count) == ("multi_select", 5)
+    message = edit_refused(ACCURACY, narrowed).message
+    assert message.startswith(f"Invalid options: label schema {ACCURACY.name!r} has 2 "
+                              "answers this change would make invalid")

@@ -5,6 +5,7 @@ Screenshots go to the test's temporary folder."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,11 @@ from server.live import Served
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+#: The README's screenshot of an item: written there when the environment sets
+#: ASSAY_TEST_SCREENSHOTS=1, else beside the test's other files.
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "review-item.png"
+SCREENSHOTS_ENV = "ASSAY_TEST_SCREENSHOTS"
 
 
 def _answers(served: Served, trace_id: str, run_id: str) -> dict[str, Assessment]:
@@ -68,7 +74,11 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
         page.keyboard.type(rating)
         page.keyboard.press("Tab")
         page.keyboard.press("2")  # Missing detail
+        page.keyboard.press("Tab")  # the comment box of question 4
+        assert _focused_question(page) == "c3"
+        page.keyboard.type(f"Comment {number}")
         page.keyboard.press("Tab")
+        assert _focused_question(page) == "a4"
         page.keyboard.type("The ideal answer")
         page.keyboard.press("Enter")  # a new line in a text box, not a submit
         page.keyboard.type("in two lines")
@@ -94,8 +104,13 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
             page.keyboard.press("2")  # Partially accurate
             page.keyboard.press("Shift+Tab")
             assert _focused_question(page) == "a0"
-            for _ in range(4):
+            for _ in range(5):  # a1, a2, a3, its comment c3, a4
                 page.keyboard.press("Tab")
+            assert _focused_question(page) == "a4"
+            page.keyboard.press("Shift+Tab")
+            assert _focused_question(page) == "c3"
+            expect(page.locator("textarea[name=c3]")).to_have_value("Comment 0")
+            page.keyboard.press("Tab")
             assert _focused_question(page) == "a4"
             page.keyboard.press("Control+Enter")
     # The fourth: the shortcuts list, then skip it with S.
@@ -125,6 +140,8 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
         assert answers["helpful"].value is (helpful == "1")
         assert answers["rating"].value == int(rating)
         assert answers["issues"].value == ["Missing detail"]
+        assert answers["issues"].rationale == f"Comment {number}"
+        assert answers["rating"].rationale is None
         assert answers["expected_response"].value == "The ideal answer\nin two lines"
         assert answers["expected_response"].kind == "expectation"
         assert answers["expected_facts"].value == ["first fact", "second fact"]
@@ -159,7 +176,53 @@ def test_browser_back_returns_to_the_previous_item(ui_server: Served, page: Page
     expect(page.locator("#a2-error")).to_have_text(
         "9 is out of range; enter a number from 1 to 5")
     expect(page.locator("input[name=a2]")).to_be_focused()
+    # A comment on a question left unanswered would be lost: said at the comment, unsent.
+    page.locator("input[name=a2]").fill("4")
+    page.locator("textarea[name=c3]").fill("Why I would say so")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#c3-error")).to_have_text(
+        "Answer question 4 too, or clear this comment: a comment is saved with its answer")
+    expect(page.locator("textarea[name=c3]")).to_be_focused()
     assert _answers(ui_server, data.trace_ids[0], data.run_id) == {}
+
+
+def test_e_opens_the_full_trace_and_types_in_a_text_box(ui_server: Served,
+                                                        page: Page) -> None:
+    from playwright.sync_api import expect
+
+    data = seed_review(ui_server.store, num_items=2)
+    page.goto(f"{ui_server.url}/review/reviewer")
+    page.get_by_label("Your name or e-mail").fill(ALICE)
+    page.get_by_role("button", name="Continue").click()
+    page.goto(f"{ui_server.url}/review/{data.run_id}/items/{data.trace_ids[0]}")
+    expect(page.locator("[data-question][data-field=a0] input").first).to_be_focused()
+    # E: the trace's own page, in a new tab; the review stays where it was.
+    with page.context.expect_page() as opened:
+        page.keyboard.press("e")
+    trace_page = opened.value
+    trace_page.wait_for_load_state()
+    assert trace_page.url == f"{ui_server.url}/traces/{data.trace_ids[0]}"
+    expect(trace_page.locator("body")).to_contain_text(data.trace_ids[0])
+    trace_page.close()
+    assert page.url.endswith(f"/items/{data.trace_ids[0]}")
+    # In a text box, E is a letter like any other.
+    page.locator("textarea[name=a4]").focus()
+    pages_before = len(page.context.pages)
+    page.keyboard.type("Eee")
+    expect(page.locator("textarea[name=a4]")).to_have_value("Eee")
+    assert len(page.context.pages) == pages_before
+    # Right then Left: the next item and back, in place.
+    page.keyboard.press("Escape")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#review-item")).to_have_attribute(
+        "data-item-url", f"/review/{data.run_id}/items/{data.trace_ids[1]}")
+    with page.context.expect_page() as opened:
+        page.keyboard.press("Shift+E")
+    assert opened.value.url.endswith(f"/traces/{data.trace_ids[1]}")
+    opened.value.close()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#review-item")).to_have_attribute(
+        "data-item-url", f"/review/{data.run_id}/items/{data.trace_ids[0]}")
 
 
 def test_review_works_without_javascript(ui_server: Served, browser: Browser,
@@ -218,3 +281,35 @@ def test_another_sessions_item_shows_nothing_of_it(ui_server: Served, page: Page
         assert secret_question not in body
         assert "In a SQLite file or in PostgreSQL" not in body
         assert 'name="a0"' not in body
+
+
+def test_an_item_at_1440_by_900(ui_server: Served, browser: Browser, tmp_path: Path) -> None:
+    # The README's picture: an item with an earlier turn, a document and an end user's
+    # thumbs down, its questions half answered by keyboard, a comment typed.
+    from playwright.sync_api import expect
+
+    data = seed_review(ui_server.store, num_items=3)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{ui_server.url}/review/reviewer")
+        page.get_by_label("Your name or e-mail").fill(ALICE)
+        page.get_by_role("button", name="Continue").click()
+        page.goto(f"{ui_server.url}/review/{data.run_id}/items/{data.trace_ids[1]}")
+        expect(page.locator("[data-question][data-field=a0] input").first).to_be_focused()
+        page.keyboard.press("2")  # Partially accurate
+        page.keyboard.press("Tab")
+        page.keyboard.press("1")  # Helpful
+        page.keyboard.press("Tab")
+        page.keyboard.type("3")
+        page.keyboard.press("Tab")
+        page.keyboard.press("2")  # Missing detail
+        page.keyboard.press("Tab")
+        page.keyboard.type("Says that calls become spans, not how to turn tracing on")
+        page.locator("details.earlier").evaluate("e => e.open = true")
+        page.locator("details.step.document").first.evaluate("e => e.open = true")
+        keep = os.environ.get(SCREENSHOTS_ENV) == "1"
+        page.screenshot(path=str(SCREENSHOT if keep else tmp_path / SCREENSHOT.name))
+    finally:
+        context.close()

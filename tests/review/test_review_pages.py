@@ -12,6 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from assay.entities.label_schema import (
+    InputCategorical,
+    InputNumeric,
+    InputPassFail,
+    LabelSchema,
+    LabelSchemaType,
+)
 from assay.entities.labeling import LabelingSessionInfo
 from assay.entities.run import new_run_id
 from assay.entities.user import Role
@@ -123,7 +130,9 @@ def test_item_page_shows_the_conversation_and_hides_earlier_feedback(
     assert 'maxlength="500"' in text
     assert text.count('type="radio" name="a1"') == 2 and "Not helpful" in text
     assert text.count('type="checkbox" name="a3"') == 3
-    assert 'name="comment"' in text  # "issues" allows a comment
+    # "issues" (question 4) allows a comment, in its own box; the others have none.
+    assert 'name="c3"' in text and 'data-for="a3"' in text
+    assert 'name="c0"' not in text and 'name="comment"' not in text
     body = http.get(item + ".json").json()
     assert body["conversation"]["request"]["question"] == "Does it trace LLM apps?"
     assert body["item"]["previous_url"].endswith(data.trace_ids[0])
@@ -155,7 +164,7 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
     answers: dict[str, Any] = {"csrf_token": token, "a0": "Inaccurate", "a1": "fail",
                                "a2": "2.5", "a3": ["Tone", "Wrong facts"],
                                "a4": "MLflow manages the ML lifecycle.",
-                               "a5": "open source\n\nlifecycle\n", "comment": "Too vague"}
+                               "a5": "open source\n\nlifecycle\n", "c3": " Too vague "}
     done = http.post(item, data=answers)
     assert done.status_code == 303
     assert done.headers["location"] == f"/review/{data.run_id}/items/{data.trace_ids[1]}"
@@ -167,11 +176,14 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
         "expected_facts": ["open source", "lifecycle"]}
     assert {(a.source.source_type.value, a.source.source_id) for a in stored.values()} == {
         ("HUMAN", ALICE)}
-    assert stored["helpful"].rationale == "Too vague"
+    # The comment is the rationale of its own question's answer alone.
+    assert stored["issues"].rationale == "Too vague"
+    assert {n for n, a in stored.items() if a.rationale} == {"issues"}
     # Back on the item, the answers are filled in; the JSON form says so too.
     page = http.get(item)
     assert 'value="Inaccurate" checked' in page.text and 'value="fail" checked' in page.text
     assert ">open source\nlifecycle</textarea>" in page.text
+    assert ">Too vague</textarea>" in page.text
     assert "Update and next" in page.text
     body = http.get(item + ".json").json()
     assert body["item"]["answered"] is True
@@ -183,6 +195,17 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
                          headers={"Accept": "application/json"})
     assert scripted.status_code == 200
     assert scripted.json()["next_url"].endswith(data.trace_ids[2])
+    assert "html" not in scripted.json()
+    # Asked with ?fragment=1, the answer brings the next item's HTML: one round trip.
+    with_html = http.post(f"/review/{data.run_id}/items/{data.trace_ids[1]}?fragment=1",
+                          data={"csrf_token": token, "a1": "fail"},
+                          headers={"Accept": "application/json"})
+    assert with_html.status_code == 200
+    body = with_html.json()
+    assert body["next_url"].endswith(data.trace_ids[2])
+    assert '<div id="review-item"' in body["html"]
+    assert f'data-item-url="/review/{data.run_id}/items/{data.trace_ids[2]}"' in body["html"]
+    assert 'name="csrf_token"' in body["html"] and "<html" not in body["html"]
     progress = http.get(f"/review/{data.run_id}.json").json()["progress"]
     assert (progress["completed"], progress["left"]) == (2, 1)
 
@@ -204,7 +227,8 @@ def test_bad_answers_are_refused_at_their_field(ui_server: Served, data: ReviewD
         ({"a4": "bad\x00text"}, "a4", "cannot be stored"),
         ({"a5": "\n".join("f" for _ in range(6))}, "a5", "6 lines; at most 5 are taken"),
         ({"a5": "y" * 101}, "a5", "Line 1 is 101 characters long; the limit is 100"),
-        ({"comment": "z" * 10_001, "a1": "pass"}, "comment", "the limit is 10,000"),
+        ({"c3": "z" * 10_001, "a3": "Tone"}, "c3", "the limit is 10,000"),
+        ({"c3": "why", "a1": "pass"}, "c3", "Answer question 4 too, or clear this comment"),
         ({}, "a0", "Answer at least one question"),
         ({"a0": "", "a2": " "}, "a0", "Answer at least one question"),
     ]
@@ -385,3 +409,50 @@ def test_a_reviewer_who_signs_in_lands_on_the_review_app(
         again = http.get("/login?next=/review/x", headers=HTML)
         assert (again.status_code, again.headers["location"]) == (303, "/review/x")
         assert http.get("/login", headers=HTML).headers["location"] == "/review"
+
+
+def test_each_question_keeps_its_own_comment(ui_server: Served) -> None:
+    # Two questions with a comment box each: each comment is its own answer's rationale,
+    # shown again in its own box; an answer given through the API with one comment for
+    # all (the older way) shows that comment in every box.
+    schemas = (
+        LabelSchema("accuracy", LabelSchemaType.FEEDBACK,
+                    InputCategorical(["Right", "Wrong"]), enable_comment=True),
+        LabelSchema("tone", LabelSchemaType.FEEDBACK, InputPassFail(), enable_comment=True),
+        LabelSchema("rating", LabelSchemaType.FEEDBACK, InputNumeric(min_value=1, max_value=5)),
+    )
+    data = seed_review(ui_server.store, schemas=schemas, num_items=2)
+    http = ui_server.http
+    token = _sign_in(http, ALICE)
+    first, second = (f"/review/{data.run_id}/items/{t}" for t in data.trace_ids)
+    done = http.post(first, data={"csrf_token": token, "a0": "Wrong", "c0": "It says 2019",
+                                  "a1": "pass", "c1": "", "a2": "3"})
+    assert done.status_code == 303
+    stored = {a.name: a for a in ui_server.store.get_trace(data.trace_ids[0]).info.assessments
+              if a.run_id == data.run_id}
+    assert {n: a.rationale for n, a in stored.items()} == {
+        "accuracy": "It says 2019", "tone": None, "rating": None}
+    page = http.get(first).text
+    assert '<textarea name="c0" id="c0" rows="2" maxlength="10000" ' \
+           'aria-describedby="c0-error">It says 2019</textarea>' in page
+    assert '<textarea name="c1" id="c1" rows="2" maxlength="10000" ' \
+           'aria-describedby="c1-error"></textarea>' in page
+    assert 'name="c2"' not in page
+    # Answering again with another comment overrides the answer, comment and all.
+    http.post(first, data={"csrf_token": token, "a0": "Right", "c0": "Fixed in 2020"})
+    body = http.get(first + ".json").json()
+    boxes = {q["name"]: q["comment"] for q in body["questions"]}
+    assert boxes["accuracy"]["value"] == "Fixed in 2020"
+    assert boxes["accuracy"]["field"] == "c0" and boxes["rating"] is None
+    # The older way: one comment for every answer.
+    ui_server.store.submit_labeling_answers(data.run_id, data.trace_ids[1], ALICE,
+                                            {"accuracy": "Right", "tone": False}, "Both off")
+    page = http.get(second).text
+    assert page.count(">Both off</textarea>") == 2
+    # A form with the older single box still posts: its comment goes with every answer.
+    http.post(second, data={"csrf_token": token, "a0": "Wrong", "a2": "4",
+                            "comment": "From an old page"})
+    stored = {a.name: a for a in ui_server.store.get_trace(data.trace_ids[1]).info.assessments
+              if a.run_id == data.run_id and a.valid}
+    assert {n: a.rationale for n, a in stored.items()} == {
+        "accuracy": "From an old page", "rating": "From an old page", "tone": "Both off"}

@@ -276,7 +276,8 @@ def test_a_bad_schema_form_is_refused_at_its_field(ui_server: Served, seeded: Di
     assert len(list(store.list_label_schemas(seeded.data.experiment_id))) == before
 
 
-def test_a_schema_edit_cannot_change_its_kind(ui_server: Served, seeded: Disagreeing) -> None:
+def test_a_schema_edit_with_answers_cannot_change_its_kind(ui_server: Served,
+                                                           seeded: Disagreeing) -> None:
     http, store = ui_server.http, ui_server.store
     eid = seeded.data.experiment_id
     schema = store.get_label_schema(experiment_id=eid, name="rating")
@@ -284,7 +285,9 @@ def test_a_schema_edit_cannot_change_its_kind(ui_server: Served, seeded: Disagre
     token = _token(http.get(path, headers=HTML))
     refused = http.post(path, data={"csrf_token": token, "name": "rating", "kind": "text"})
     assert refused.status_code == 400
-    assert "cannot change" in _error_at(refused, "form")
+    message = _error_at(refused, "kind")
+    assert message.startswith("Invalid kind: label schema 'rating' has ") and \
+        "they answer a numeric question, not a text one" in message
     assert store.get_label_schema(schema_id=schema.schema_id).input.kind == "numeric"
 
 
@@ -443,6 +446,17 @@ def test_the_trace_page_shows_its_labeling_state(ui_server: Served,
      "options", "'Inaccurate'"),
     ("rating", {"kind": "numeric", "min_value": "1", "max_value": "4"}, "max_value", "above 4"),
     ("rating", {"kind": "numeric", "min_value": "3", "max_value": "5"}, "min_value", "below 3"),
+    ("issues", {"kind": "categorical_list", "options": "Wrong facts\nMissing detail"},
+     "options", "label schema 'issues' has 2 answers this change would make invalid: 'Tone' "
+                "is no longer an option"),
+    ("issues", {"kind": "categorical", "options": "Wrong facts\nMissing detail\nTone"},
+     "kind", "they answer a categorical_list question"),
+    ("expected_response", {"kind": "text", "max_length": "4"}, "max_length",
+     "a text of 6 characters is longer than 4"),
+    ("response_accuracy", {"kind": "categorical", "multi_select": "1",
+                           "options": "Accurate\nPartially accurate\nInaccurate"},
+     "multi_select", "label schema 'response_accuracy' has 6 answers this change would make "
+                     "invalid: each holds one option (6 answers)"),
 ])
 def test_a_schema_edit_that_would_leave_answers_invalid_is_refused(
         ui_server: Served, seeded: Disagreeing, name: str, fields: dict[str, str],
@@ -574,3 +588,16 @@ def test_a_slow_session_shows_its_last_figures_while_they_are_counted_again(
     store.submit_labeling_answers(run, seeded.disputed, BOB,
                                   {"response_accuracy": "Partially accurate"})
     assert view("?flash=done") == (False, 1)
+
+
+def test_the_preview_shows_the_comment_box_reviewers_get(ui_server: Served,
+                                                         seeded: Disagreeing) -> None:
+    http = ui_server.http
+    base = f"/experiments/{seeded.data.experiment_id}/labeling"
+    token = _token(http.get(base, headers=HTML))
+    form = {"csrf_token": token, "name": "why", "type": "feedback", "kind": "pass_fail",
+            "positive_label": "Yes", "negative_label": "No", "preview": "1"}
+    without = http.post(base + "/schemas", data=form)
+    assert "data-preview" in without.text and "data-preview-comment" not in without.text
+    with_box = http.post(base + "/schemas", data={**form, "enable_comment": "1"})
+    assert "data-preview-comment" in with_box.text

@@ -17,7 +17,9 @@ input                        parameters                                      val
 
 Once a schema exists in an experiment, every value written there under its name is checked
 with :meth:`LabelSchema.check_value`, whichever way it arrives (SDK, REST, web page, review
-app), and refused with a message naming the schema and what it accepts.
+app), and refused with a message naming the schema and what it accepts. An edit must keep
+the answers already given valid: :func:`edit_conflicts` says which answers a new input
+would refuse, and :func:`edit_refused` the error that names them.
 
 Everything here is pure: no I/O, safe to import anywhere.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeAlias
 
@@ -41,6 +43,7 @@ __all__ = [
     "MAX_INSTRUCTION_CHARS",
     "MAX_OPTIONS",
     "MAX_OPTION_CHARS",
+    "EditConflict",
     "InputCategorical",
     "InputCategoricalList",
     "InputNumeric",
@@ -50,6 +53,8 @@ __all__ = [
     "LabelInput",
     "LabelSchema",
     "LabelSchemaType",
+    "edit_conflicts",
+    "edit_refused",
     "input_from_dict",
     "input_to_dict",
 ]
@@ -437,18 +442,9 @@ class LabelSchema:
                 enable_comment: bool | None = None, title: str | None = None,
                 input: LabelInput | None = None, updated_at: int | None = None,
                 ) -> LabelSchema:
-        """This schema with the given fields changed (a sparse update). The type cannot
-        change; nor can the input's kind or ``multi_select``: answers already given must
-        stay answers to the same kind of question. Options and limits may change."""
-        if input is not None:
-            if input.kind != self.input.kind:
-                raise InvalidParameterError(
-                    f"Invalid input: label schema {self.name!r} takes {self.input.kind} "
-                    f"answers, and its input kind cannot change (create another schema)")
-            if (isinstance(input, InputCategorical) and isinstance(self.input, InputCategorical)
-                    and input.multi_select != self.input.multi_select):
-                raise InvalidParameterError(
-                    f"Invalid input: multi_select of label schema {self.name!r} cannot change")
+        """This schema with the given fields changed (a sparse update; the type cannot
+        change). Whether the answers already given allow the change is the store's to
+        check, with :func:`edit_conflicts`."""
         changes: dict[str, Any] = {
             key: value for key, value in (
                 ("name", name), ("instruction", instruction),
@@ -494,3 +490,97 @@ class LabelSchema:
             created_at=check_ms("created_at", data.get("created_at") or 0),
             updated_at=check_ms("last_updated_at", data.get("last_updated_at") or 0),
         )
+
+
+# -- editing a schema that has answers --------------------------------------------------------
+
+@dataclass(frozen=True)
+class EditConflict:
+    """Answers a schema edit would leave invalid, for one reason: ``field`` is the input's
+    parameter the edit conflicts on (``kind``, ``multi_select``, ``options``,
+    ``min_value``, ``max_value``, ``max_length``, ``max_count``, ``max_length_each``;
+    ``name`` for a rename), ``count`` how many answers, ``example`` one of them in words."""
+
+    field: str
+    count: int
+    example: str
+
+
+def edit_conflicts(schema: LabelSchema, new: LabelInput,
+                   answers: Iterable[tuple[Any, int]]) -> list[EditConflict]:
+    """The answers that ``new`` would refuse among ``answers`` (each distinct stored value
+    with how many answers hold it), grouped by reason, the most answers first. Values the
+    current input already refuses (logged before the schema existed) are not counted:
+    the edit does not make them invalid. A change of kind, or of ``multi_select``,
+    conflicts with every answer, since they answered another kind of question."""
+    old = schema.input
+    found: dict[str, list[Any]] = {}
+    for value, count in answers:
+        try:
+            old.check_value(schema.name, value)
+        except InvalidParameterError:
+            continue
+        why = _why_refused(old, new, value)
+        if why is None:
+            continue
+        field_name, example = why
+        entry = found.setdefault(field_name, [0, example])
+        entry[0] += count
+    conflicts = [EditConflict(name, total, example)
+                 for name, (total, example) in found.items()]
+    return sorted(conflicts, key=lambda c: -c.count)
+
+
+def edit_refused(schema: LabelSchema, conflicts: Sequence[EditConflict]
+                 ) -> InvalidParameterError:
+    """The error that refuses an edit: it names the first conflict's field (so that a form
+    shows it there), the schema, how many answers, and why."""
+    total = sum(c.count for c in conflicts)
+    reasons = "; ".join(f"{c.example} ({c.count:,} answer{'' if c.count == 1 else 's'})"
+                        for c in conflicts[:3])
+    return InvalidParameterError(
+        f"Invalid {conflicts[0].field}: label schema {schema.name!r} has {total:,} "
+        f"answer{'' if total == 1 else 's'} this change would make invalid: {reasons}. "
+        "Answers already given must stay valid: keep what they use, or create another "
+        "schema")
+
+
+def _why_refused(old: LabelInput, new: LabelInput,
+                 value: Any) -> tuple[str, str] | None:
+    """Why ``new`` refuses an answer ``old`` accepts: (field, in words); None if it does
+    not."""
+    if new.kind != old.kind:
+        return "kind", f"they answer a {old.kind} question, not a {new.kind} one"
+    if (isinstance(old, InputCategorical) and isinstance(new, InputCategorical)
+            and old.multi_select != new.multi_select):
+        several = "several options" if old.multi_select else "one option"
+        return "multi_select", f"each holds {several}"
+    try:
+        new.check_value("", value)
+        return None
+    except InvalidParameterError:
+        pass
+    if isinstance(new, (InputCategorical, InputCategoricalList)):
+        chosen = value if isinstance(value, list) else [value]
+        gone = next((o for o in chosen if o not in new.options), None)
+        return "options", f"{_short(gone)} is no longer an option"
+    if isinstance(new, InputNumeric):
+        if new.min_value is not None and value < new.min_value:
+            return "min_value", f"{value:g} is below {new.min_value:g}"
+        return "max_value", f"{value:g} is above {new.max_value:g}"
+    if isinstance(new, InputText):
+        return ("max_length", f"a text of {len(value):,} characters is longer than "
+                              f"{new.max_length:,}")
+    if isinstance(new, InputTextList):
+        if new.max_count is not None and len(value) > new.max_count:
+            return ("max_count", f"a list of {len(value):,} texts is more than "
+                                 f"{new.max_count:,}")
+        longest = max((len(item) for item in value), default=0)
+        return ("max_length_each", f"an item of {longest:,} characters is longer than "
+                                   f"{new.max_length_each:,}")
+    return "input", f"{_short(value)} is no longer accepted"
+
+
+def _short(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."

@@ -71,8 +71,9 @@ def create_label_schema(name: str, *, type: str | LabelSchemaType, input: LabelI
         instruction: guidance shown under the question.
         enable_comment: let reviewers add a comment to their answer.
         title: the question as reviewers read it (default: the name).
-        overwrite: replace a schema of the same name; without it, an existing name is an
-            AlreadyExistsError naming it.
+        overwrite: replace a schema of the same name (refused, naming them, when answers
+            already given would not fit the new type or input); without it, an existing
+            name is an AlreadyExistsError naming it.
         experiment_id: where the schema lives (default: the active experiment).
     """
     rt = _runtime.runtime()
@@ -108,8 +109,15 @@ def update_label_schema(schema_id: str, *, name: str | None = None,
                         instruction: str | None = None, enable_comment: bool | None = None,
                         input: LabelInput | None = None,
                         title: str | None = None) -> LabelSchema:
-    """Change the given fields of a schema. The type cannot change, nor the kind of input
-    (or ``multi_select``); options and limits can."""
+    """Change the given fields of a schema (the type cannot change).
+
+    The answers already given under it must stay valid: adding options, widening a range
+    or a limit, the title, the instruction and ``enable_comment`` are always saved; an
+    input that would refuse answers (an option removed that one holds, ``max_count``,
+    ``max_length_each``, ``max_length`` or a bound past one, another kind of input, or
+    ``multi_select`` switched) and a new name while answers or sessions use the old one
+    are refused with an InvalidParameterError naming the field, the schema and how many
+    answers."""
     return _runtime.runtime().store().update_label_schema(
         schema_id, name=name, instruction=instruction, enable_comment=enable_comment,
         input=input, title=title)

@@ -264,13 +264,17 @@ class LabelingSession:
         return _runtime.runtime().store().next_labeling_item(self.run_id, reviewer)
 
     def submit(self, trace_id: str, reviewer: str, answers: Mapping[str, Any],
-               comment: str | None = None) -> list[Assessment]:
+               comment: str | None = None, *,
+               comments: Mapping[str, str | None] | None = None) -> list[Assessment]:
         """Record ``reviewer``'s answers to an item ({schema name: value}), each checked
         against its schema, as HUMAN assessments on the trace; answering again overrides
-        their earlier answer. Returns the assessments written."""
+        their earlier answer. Returns the assessments written.
+
+        Each answer's rationale is its comment in ``comments`` ({schema name: comment},
+        e.g. why an answer is "Inaccurate"), else ``comment``, one for every answer."""
         return _runtime.runtime().store().submit_labeling_answers(
             self.run_id, trace_id, reviewer, dict(answers) if isinstance(answers, Mapping)
-            else answers, comment)
+            else answers, comment, comments=comments)
 
     def skip(self, trace_id: str, reviewer: str) -> None:
         """``reviewer`` passes on an item; it goes to someone else."""

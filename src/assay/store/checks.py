@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TRACE_OFFSET",
     "RECENT_TRACES_SCANNED",
     "RunUpdate",
+    "check_answer_comments",
     "check_delete_arguments",
     "check_experiment_name",
     "check_experiment_tags",
@@ -290,3 +291,35 @@ def check_trace_offset(offset: object) -> int:
             "(further pages are reached with page tokens)")
     return offset
 
+
+
+def check_answer_comments(answers: Mapping[str, Any], comment: object,
+                          comments: object) -> dict[str, str | None]:
+    """Each answer's rationale when a reviewer submits ``answers``: its own entry of
+    ``comments`` ({schema name: comment}), else ``comment`` (one comment for every answer,
+    as before per-question comments); an empty comment is none.
+
+    Raises:
+        InvalidParameterError: a comment that is not a str, or ``comments`` naming a
+            question that is not answered.
+    """
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidParameterError(
+            f"Invalid comment: expected a str, got {type(comment).__name__}")
+    if comments is None:
+        comments = {}
+    if not isinstance(comments, Mapping):
+        raise InvalidParameterError(
+            "Invalid comments: expected a dict of label schema name to comment, got "
+            f"{type(comments).__name__}")
+    for name, text in comments.items():
+        if not isinstance(name, str) or name not in answers:
+            shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+            raise InvalidParameterError(
+                f"Invalid comments: {shown} is not one of the questions answered "
+                f"({', '.join(repr(n) for n in list(answers)[:10]) or 'none'})")
+        if text is not None and not isinstance(text, str):
+            raise InvalidParameterError(
+                f"Invalid comments[{name!r}]: expected a str, got {type(text).__name__}")
+    return {name: (comments.get(name) if name in comments else comment) or None
+            for name in answers}

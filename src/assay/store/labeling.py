@@ -90,7 +90,10 @@ class Labeling(abc.ABC):
                             title: str | None = None, instruction: str | None = None,
                             enable_comment: bool | None = None,
                             input: LabelInput | None = None) -> LabelSchema:
-        """Change the given fields; the type and the input's kind cannot change."""
+        """Change the given fields (the type cannot change). An edit that would leave
+        answers invalid (current answers and adjudications of the schema's name in its
+        experiment), or renames a schema answers or sessions use, is refused with an
+        InvalidParameterError naming the field, the schema and how many answers."""
 
     @abc.abstractmethod
     def delete_label_schema(self, schema_id: str) -> None:
@@ -143,10 +146,15 @@ class Labeling(abc.ABC):
     @abc.abstractmethod
     def submit_labeling_answers(self, run_id: str, trace_id: str, reviewer: str,
                                 answers: Mapping[str, Any],
-                                comment: str | None = None) -> list[Assessment]:
+                                comment: str | None = None, *,
+                                comments: Mapping[str, str | None] | None = None,
+                                ) -> list[Assessment]:
         """Write a reviewer's answers ({schema name: value}, each checked against its
         schema) as HUMAN assessments linked to the session's run, and mark the item
-        completed by them; answering again overrides. All or nothing."""
+        completed by them; answering again overrides. All or nothing.
+
+        Each answer's rationale is its own comment in ``comments`` ({schema name:
+        comment}, only names answered), else ``comment`` (one for every answer)."""
 
     @abc.abstractmethod
     def skip_labeling_item(self, run_id: str, trace_id: str, reviewer: str) -> None:

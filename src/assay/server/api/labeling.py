@@ -120,7 +120,10 @@ def list_label_schemas(experiment_id: str, store: StoreDep,
               openapi_extra=needs(Action.WRITE), responses={409: CONFLICT_RESPONSE})
 def update_label_schema(schema_id: str, body: UpdateLabelSchemaRequest,
                         store: StoreDep) -> LabelSchemaResponse:
-    """Change the given fields; the type and the input's kind cannot change."""
+    """Change the given fields (the type cannot change). An edit that would leave answers
+    already given invalid (an option removed that one holds, a limit below one, another
+    input kind or multi_select while answers exist, a new name while answers or sessions
+    use it) is refused, naming the field, the schema and how many answers."""
     updated = store.update_label_schema(
         schema_id, name=body.name, title=body.title, instruction=body.instruction,
         enable_comment=body.enable_comment,
@@ -185,7 +188,13 @@ class NextItemResponse(BaseModel):
 class AnswersRequest(ReviewerRequest):
     answers: dict[str, JsonValue] = Field(max_length=100,
                                           description="Schema name to value; at least one")
-    comment: str | None = Field(default=None, max_length=10_000)
+    comment: str | None = Field(default=None, max_length=10_000,
+                                description="A comment for every answer (each answer's "
+                                            "rationale)")
+    comments: dict[str, str | None] | None = Field(
+        default=None, max_length=100,
+        description="Schema name to a comment for that answer alone (its rationale, in "
+                    "place of comment); only names answered")
 
 
 class AnswersResponse(BaseModel):
@@ -300,7 +309,7 @@ def submit_labeling_answers(run_id: str, trace_id: str, body: AnswersRequest, st
     """Record a reviewer's answers to an item, each checked against its schema."""
     reviewer = _reviewer(body.reviewer, user)
     written = store.submit_labeling_answers(run_id, trace_id, reviewer, body.answers,
-                                            body.comment)
+                                            body.comment, comments=body.comments)
     return AnswersResponse(assessments=[a.to_dictionary() for a in written])
 
 

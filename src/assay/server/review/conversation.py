@@ -217,7 +217,9 @@ def _document(item: Any) -> dict[str, Any]:
             for k, v in {**rest, **metadata}.items()}
     text = str(found) if found is not None else _pretty(item)
     doc_id = meta.get("id") or meta.get("doc_id") or meta.get("source")
-    return {"text": text, "metadata": meta, "id": doc_id, "title": _title(text)}
+    # The id is shown as the document's badge; a source stays among the metadata too.
+    shown = {k: v for k, v in meta.items() if k not in ("id", "doc_id") or v != doc_id}
+    return {"text": text, "metadata": shown, "id": doc_id, "title": _title(text)}
 
 
 def _title(text: str) -> str:

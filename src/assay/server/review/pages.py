@@ -29,7 +29,9 @@ from assay.server.review.conversation import conversation, earlier_turns, prior_
 from assay.server.review.questions import (
     COMMENT_FIELD,
     FormAnswers,
+    comment_field,
     earlier_answers,
+    field_name,
     form_values,
     question_context,
     read_answers,
@@ -178,17 +180,27 @@ def next_item(run_id: str, request: Request, store: StoreDep) -> Response:
     reviewer = current_reviewer(request)
     if reviewer is None:
         raise InvalidParameterError("Invalid reviewer: give your name first (open /review)")
-    visible_session(store, request, run_id, reviewer)
-    return _go_next(request, store, run_id, reviewer, "")
+    info = visible_session(store, request, run_id, reviewer)
+    return _go_next(request, store, info, reviewer, "")
 
 
-def _go_next(request: Request, store: Store, run_id: str, reviewer: str,
+def _go_next(request: Request, store: Store, info: LabelingSessionInfo, reviewer: str,
              message: str) -> Response:
+    """Where the reviewer goes next: a 303 to their next item (or the session's page when
+    none is left), or for the script, JSON with its URL. A post to ``…?fragment=1`` also
+    gets the next item's HTML (``html``), so that the script shows it without a second
+    round trip."""
+    run_id = info.run_id
     found = store.next_labeling_item(run_id, reviewer)
     url = _item_url(run_id, found) if found else f"{_session_url(run_id)}?done=1"
     if wants_json(request):
-        return JSONResponse({"message": message, "next_url": url, "done": found is None,
-                             "trace_id": found})
+        body: dict[str, Any] = {"message": message, "next_url": url, "done": found is None,
+                                "trace_id": found}
+        if found and request.query_params.get("fragment") == "1":
+            context = _item_context(request, store, info, found, reviewer)
+            body["html"] = environment().get_template("review/_item.html").render(
+                {**request_context(request), **context})
+        return JSONResponse(body)
     return RedirectResponse(url, status_code=303)
 
 
@@ -225,7 +237,7 @@ def _submit(request: Request, store: Store, run_id: str, trace_id: str,
     if not posted.errors:
         try:
             store.submit_labeling_answers(run_id, trace_id, reviewer, posted.answers,
-                                          posted.comment)
+                                          posted.comment, comments=posted.comments)
         except InvalidParameterError as exc:
             posted.errors["form"] = exc.message
     if posted.errors:
@@ -235,7 +247,7 @@ def _submit(request: Request, store: Store, run_id: str, trace_id: str,
                                  "errors": posted.errors}, status_code=400)
         return _render_item(request, store, info, trace_id, reviewer, posted=posted,
                             status=400)
-    return _go_next(request, store, run_id, reviewer, "Answers saved")
+    return _go_next(request, store, info, reviewer, "Answers saved")
 
 
 @router.post("/review/{run_id}/items/{trace_id}/skip", include_in_schema=False,
@@ -259,30 +271,43 @@ def _skip(request: Request, store: Store, run_id: str, trace_id: str) -> Respons
             raise
         return _render_item(request, store, info, trace_id, reviewer,
                             posted=FormAnswers(errors={"form": exc.message}), status=400)
-    return _go_next(request, store, run_id, reviewer, "Skipped")
+    return _go_next(request, store, info, reviewer, "Skipped")
 
 
 def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
                  reviewer: str, *, posted: FormAnswers | None = None,
                  status: int = 200) -> Response:
+    context = _item_context(request, store, info, trace_id, reviewer, posted=posted)
+    if request.query_params.get("fragment") == "1" and not is_json_request(request):
+        html = environment().get_template("review/_item.html").render(
+            {**request_context(request), **context})
+        return HTMLResponse(html, status_code=status)
+    return page(request, "review/item.html", context, status=status)
+
+
+def _item_context(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
+                  reviewer: str, *, posted: FormAnswers | None = None) -> dict[str, Any]:
+    """What an item's page shows (its template's context)."""
     run_id = info.run_id
     trace = store.get_labeling_item(run_id, trace_id)
     schemas = _schemas(store, info)
-    answered, comment = earlier_answers(trace.info.assessments, run_id, reviewer)
+    answered, comments = earlier_answers(trace.info.assessments, run_id, reviewer)
+    errors = {} if posted is None else posted.errors
     questions = []
     for index, name in enumerate(info.label_schemas):
         schema = schemas.get(name)
-        key = f"a{index}"
+        key, comment_key = field_name(index), comment_field(index)
         value: Any = None
         if posted is not None and key in posted.values:
             value = posted.values[key]
         elif schema is not None and name in answered:
             value = form_values(schema, answered[name])
-        questions.append(question_context(index, name, schema, value,
-                                          None if posted is None else posted.errors.get(key)))
-    enabled = any(schemas[n].enable_comment for n in info.label_schemas if n in schemas)
-    if posted is not None and COMMENT_FIELD in posted.values:
-        comment = str(posted.values[COMMENT_FIELD])
+        comment = comments.get(name)
+        if posted is not None and comment_key in posted.values:
+            comment = str(posted.values[comment_key])
+        questions.append(question_context(index, name, schema, value, errors.get(key),
+                                          comment=comment,
+                                          comment_error=errors.get(comment_key)))
     url = _item_url(run_id, trace_id)
     previous, following = _neighbours(store, info, trace)
     context: dict[str, Any] = {
@@ -305,19 +330,26 @@ def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trac
         "earlier_turns": earlier_turns(store, trace),
         "prior_feedback": prior_feedback(trace.info.assessments),
         "questions": questions,
-        "comment": {"enabled": enabled, "value": comment,
-                    "error": None if posted is None else posted.errors.get(COMMENT_FIELD)},
-        "form_error": None if posted is None else posted.errors.get("form"),
+        "form_error": errors.get("form") or errors.get(COMMENT_FIELD),
         # Said at the top too: without the script, a message low in the panel goes unseen.
-        "error_summary": [{"field": q["field"], "number": q["number"], "title": q["title"]}
-                          for q in questions if q["error"]],
+        "error_summary": _error_summary(questions),
         "_change_name": signed_in_user(request) is None,
     }
-    if request.query_params.get("fragment") == "1" and not is_json_request(request):
-        html = environment().get_template("review/_item.html").render(
-            {**request_context(request), **context})
-        return HTMLResponse(html, status_code=status)
-    return page(request, "review/item.html", context, status=status)
+    return context
+
+
+def _error_summary(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fields refused, in the form's order: each question's control, then its
+    comment."""
+    found: list[dict[str, Any]] = []
+    for q in questions:
+        if q["error"]:
+            found.append({"field": q["field"], "label": f"question {q['number']}"})
+        box = q.get("comment")
+        if box and box["error"]:
+            found.append({"field": box["field"],
+                          "label": f"the comment on question {q['number']}"})
+    return found
 
 
 def _neighbours(store: Store, info: LabelingSessionInfo,

@@ -15,9 +15,11 @@ text                  a textarea with maxlength                   the text
 text list             a textarea, one item per line               the lines
 ====================  ==========================================  =========================
 
-A question left empty is not answered (the reviewer's earlier answer to it, if any, stays);
-at least one must be answered. :func:`read_answers` returns the answers checked against
-their schemas, or a message per field that is wrong.
+A question whose schema enables comments has a comment box too, named ``c0``, ``c1``, … by
+the same position: its text is that answer's rationale (a comment without its answer is
+refused, as it would be lost). A question left empty is not answered (the reviewer's
+earlier answer to it, if any, stays); at least one must be answered. :func:`read_answers`
+returns the answers checked against their schemas, or a message per field that is wrong.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from assay.errors import InvalidParameterError
 __all__ = [
     "COMMENT_FIELD",
     "FormAnswers",
+    "comment_field",
     "earlier_answers",
     "field_name",
     "form_values",
@@ -52,7 +55,8 @@ __all__ = [
     "read_answers",
 ]
 
-#: The comment box's field (one comment goes with all of an item's answers).
+#: The field of one comment for every answer (the form before per-question comments; still
+#: read, so that a page loaded before an upgrade can be submitted).
 COMMENT_FIELD = "comment"
 #: The longest comment (as the labeling API takes it).
 MAX_COMMENT_CHARS = 10_000
@@ -66,11 +70,18 @@ def field_name(index: int) -> str:
     return f"a{index}"
 
 
+def comment_field(index: int) -> str:
+    """The form field of the comment on the session's question at ``index``."""
+    return f"c{index}"
+
+
 def question_context(index: int, name: str, schema: LabelSchema | None,
                      value: FieldValue | None = None,
-                     error: str | None = None) -> dict[str, Any]:
+                     error: str | None = None, *, comment: str | None = None,
+                     comment_error: str | None = None) -> dict[str, Any]:
     """One question for the template: its field, title, instruction, control and limits,
-    the value shown (an earlier answer, or what was posted) and the message at it.
+    the value shown (an earlier answer, or what was posted) and the message at it; where
+    the schema enables comments, ``comment`` is its box (field, text, message).
     ``schema`` None: the schema was deleted since the session was made (shown, not asked)."""
     base: dict[str, Any] = {
         "index": index, "number": index + 1, "field": field_name(index), "name": name,
@@ -78,12 +89,15 @@ def question_context(index: int, name: str, schema: LabelSchema | None,
     }
     if schema is None:
         return {**base, "kind": "missing", "title": name, "instruction": None,
-                "type": "feedback", "enable_comment": False, "accepts": ""}
+                "type": "feedback", "enable_comment": False, "accepts": "", "comment": None}
     control = schema.input
     base.update({
         "kind": control.kind, "title": schema.question, "instruction": schema.instruction,
         "type": schema.type.value, "enable_comment": schema.enable_comment,
         "accepts": schema.accepts(),
+        "comment": ({"field": comment_field(index), "value": comment or "",
+                     "error": comment_error, "max_length": MAX_COMMENT_CHARS}
+                    if schema.enable_comment else None),
     })
     if isinstance(control, InputPassFail):
         base["options"] = [{"value": "pass", "label": control.positive_label},
@@ -126,25 +140,32 @@ def form_values(schema: LabelSchema, value: Any) -> FieldValue:
 
 
 def earlier_answers(assessments: Sequence[Assessment], run_id: str,
-                    reviewer: str) -> tuple[dict[str, Any], str]:
-    """The reviewer's current answers in this session (schema name → value) and their
-    comment, from a trace's assessments."""
+                    reviewer: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The reviewer's current answers in this session (schema name → value) and the
+    comment on each (schema name → its rationale; answers without one left out), from a
+    trace's assessments."""
     answers: dict[str, Any] = {}
-    comment = ""
+    comments: dict[str, str] = {}
     for a in sorted(assessments, key=lambda a: a.create_time_ms):
         if (a.valid and a.run_id == run_id and a.source.source_type.value == "HUMAN"
                 and a.source.source_id == reviewer):
             answers[a.name] = a.value
-            comment = a.rationale or comment
-    return answers, comment
+            if a.rationale:
+                comments[a.name] = a.rationale
+            else:
+                comments.pop(a.name, None)
+    return answers, comments
 
 
 @dataclass
 class FormAnswers:
     """What a posted review form says: the answers (schema name → value as stored), the
-    comment, what each field held (to show it again), and a message per wrong field."""
+    comment on each (schema name → text, None to clear it), a comment for every answer
+    (the older form's one box), what each field held (to show it again), and a message
+    per wrong field."""
 
     answers: dict[str, Any] = field(default_factory=dict)
+    comments: dict[str, str | None] = field(default_factory=dict)
     comment: str | None = None
     values: dict[str, FieldValue] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -176,17 +197,40 @@ def read_answers(names: Sequence[str], schemas: Mapping[str, LabelSchema],
             continue
         if value is not None:
             result.answers[name] = value
-    comment = (fields.get(COMMENT_FIELD) or [""])[-1]
-    result.values[COMMENT_FIELD] = comment
-    if len(comment) > MAX_COMMENT_CHARS:
-        result.errors[COMMENT_FIELD] = (
-            f"The comment is {len(comment):,} characters long; the limit is "
-            f"{MAX_COMMENT_CHARS:,}")
-    result.comment = comment.strip() or None
+        if schema.enable_comment:
+            _read_comment(result, index, name, fields.get(comment_field(index), []))
+    if COMMENT_FIELD in fields:
+        comment = fields[COMMENT_FIELD][-1]
+        result.values[COMMENT_FIELD] = comment
+        if len(comment) > MAX_COMMENT_CHARS:
+            result.errors[COMMENT_FIELD] = _too_long(comment)
+        result.comment = comment.strip() or None
     if not result.answers and not result.errors:
         first = next((field_name(i) for i, n in enumerate(names) if n in schemas), "form")
         result.errors[first] = "Answer at least one question (or skip this item)"
     return result
+
+
+def _read_comment(result: FormAnswers, index: int, name: str, given: list[str]) -> None:
+    """The comment on question ``index``, kept for its answer; a message when it is too
+    long, or written to a question left unanswered (it would be lost)."""
+    key = comment_field(index)
+    if not given:  # no box posted (a page from before per-question comments)
+        return
+    text = given[-1]
+    result.values[key] = text
+    if len(text) > MAX_COMMENT_CHARS:
+        result.errors[key] = _too_long(text)
+    elif name in result.answers:
+        result.comments[name] = text.strip() or None
+    elif text.strip() and field_name(index) not in result.errors:
+        result.errors[key] = (f"Answer question {index + 1} too, or clear this comment: "
+                              "a comment is saved with its answer")
+
+
+def _too_long(comment: str) -> str:
+    return (f"The comment is {len(comment):,} characters long; the limit is "
+            f"{MAX_COMMENT_CHARS:,}")
 
 
 def _field_value(schema: LabelSchema, given: list[str]) -> Any:

@@ -99,41 +99,21 @@
   function validate() {
     var errors = {};
     var answered = 0;
+    var answeredFields = {};
     questions().forEach(function (q) {
       var field = q.getAttribute("data-field");
       var kind = q.getAttribute("data-kind");
-      if (kind === "comment" || kind === "missing") return;
-      if (kind === "numeric") {
-        var input = q.querySelector("input");
-        var raw = input.value.trim();
-        if (input.validity && input.validity.badInput) { errors[field] = "Enter a number"; return; }
-        if (!raw) return;
-        var value = Number(raw);
-        var min = q.getAttribute("data-min"), max = q.getAttribute("data-max");
-        if (!isFinite(value)) errors[field] = "Enter a number";
-        else if ((min !== null && value < Number(min)) || (max !== null && value > Number(max))) {
-          errors[field] = raw + " is out of range; enter a number" +
-            (min !== null && max !== null ? " from " + min + " to " + max
-              : min !== null ? " of at least " + min : " of at most " + max);
-        } else answered++;
-      } else if (kind === "text") {
-        var area = q.querySelector("textarea");
-        if (area.value.trim()) answered++;
-      } else if (kind === "text_list") {
-        var lines = q.querySelector("textarea").value.split("\n")
-          .map(function (l) { return l.trim(); }).filter(Boolean);
-        var count = Number(q.getAttribute("data-max-count"));
-        var each = Number(q.getAttribute("data-max-length-each"));
-        if (lines.length > count) errors[field] = lines.length + " lines; at most " + count + " are taken";
-        else {
-          var long = lines.findIndex(function (l) { return l.length > each; });
-          if (long >= 0) errors[field] = "Line " + (long + 1) + " is " + lines[long].length +
-            " characters long; the limit is " + each;
-          else if (lines.length) answered++;
+      if (kind === "missing") return;
+      if (kind === "comment") {
+        // A question's comment is saved with its answer: alone, it would be lost.
+        var of = q.getAttribute("data-for");
+        if (q.querySelector("textarea").value.trim() && !answeredFields[of] && !errors[of]) {
+          errors[field] = "Answer question " + (Number(of.slice(1)) + 1) +
+            " too, or clear this comment: a comment is saved with its answer";
         }
-      } else if (q.querySelector("input:checked")) {
-        answered++;
+        return;
       }
+      if (checkQuestion(q, field, kind, errors)) { answered++; answeredFields[field] = true; }
     });
     if (!answered && !Object.keys(errors).length) {
       var first = questions().filter(function (q) {
@@ -143,6 +123,45 @@
         "Answer at least one question (or skip this item)";
     }
     return errors;
+  }
+
+  // One question's value: true when it is answered; a message in ``errors`` when it is wrong.
+  function checkQuestion(q, field, kind, errors) {
+    if (kind === "numeric") {
+      var input = q.querySelector("input");
+      var raw = input.value.trim();
+      if (input.validity && input.validity.badInput) { errors[field] = "Enter a number"; return false; }
+      if (!raw) return false;
+      var value = Number(raw);
+      var min = q.getAttribute("data-min"), max = q.getAttribute("data-max");
+      if (!isFinite(value)) { errors[field] = "Enter a number"; return false; }
+      if ((min !== null && value < Number(min)) || (max !== null && value > Number(max))) {
+        errors[field] = raw + " is out of range; enter a number" +
+          (min !== null && max !== null ? " from " + min + " to " + max
+            : min !== null ? " of at least " + min : " of at most " + max);
+        return false;
+      }
+      return true;
+    }
+    if (kind === "text") return Boolean(q.querySelector("textarea").value.trim());
+    if (kind === "text_list") {
+      var lines = q.querySelector("textarea").value.split("\n")
+        .map(function (l) { return l.trim(); }).filter(Boolean);
+      var count = Number(q.getAttribute("data-max-count"));
+      var each = Number(q.getAttribute("data-max-length-each"));
+      if (lines.length > count) {
+        errors[field] = lines.length + " lines; at most " + count + " are taken";
+        return false;
+      }
+      var long = lines.findIndex(function (l) { return l.length > each; });
+      if (long >= 0) {
+        errors[field] = "Line " + (long + 1) + " is " + lines[long].length +
+          " characters long; the limit is " + each;
+        return false;
+      }
+      return lines.length > 0;
+    }
+    return Boolean(q.querySelector("input:checked"));
   }
 
   // -- moving between items without a page load ----------------------------------------------
@@ -156,27 +175,30 @@
         if (!response.ok) { window.location.assign(url); return null; }
         return response.text();
       })
-      .then(function (html) {
-        if (html === null) return;
-        var holder = document.createElement("template");
-        holder.innerHTML = html.trim();
-        var fresh = holder.content.querySelector("#review-item");
-        if (!fresh || !item()) { window.location.assign(url); return; }
-        item().replaceWith(fresh);
-        if (push) history.pushState({ review: url }, "", url);
-        document.title = fresh.getAttribute("data-title") || document.title;
-        window.scrollTo(0, 0);
-        opened();
-      })
+      .then(function (html) { if (html !== null) swap(html, url, push); })
       .catch(function () { window.location.assign(url); });
   }
 
-  function post(url, done) {
+  // An item's HTML (the fragment) in place of the current one.
+  function swap(html, url, push) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html.trim();
+    var fresh = holder.content.querySelector("#review-item");
+    if (!fresh || !item()) { window.location.assign(url); return; }
+    item().replaceWith(fresh);
+    if (push) history.pushState({ review: url }, "", url);
+    document.title = fresh.getAttribute("data-title") || document.title;
+    window.scrollTo(0, 0);
+    opened();
+  }
+
+  function post(url) {
     var f = form();
     var body = new URLSearchParams(new FormData(f));
     var token = f.querySelector("input[name=csrf_token]");
     busy = true;
-    return fetch(url, {
+    // ?fragment=1: the answer brings the next item's HTML too (one round trip, not two).
+    return fetch(fragmentUrl(url), {
       method: "POST", body: body, credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRF-Token": token ? token.value : "" },
     }).then(function (response) {
@@ -188,7 +210,8 @@
         return;
       }
       if (answer.data.done) { window.location.assign(answer.data.next_url); return; }
-      return load(answer.data.next_url, true).then(done);
+      if (answer.data.html) { swap(answer.data.html, answer.data.next_url, true); return; }
+      return load(answer.data.next_url, true);
     }).catch(function () {
       setFormError("The server could not be reached; your answers are still here. Try again.");
     }).then(function () { busy = false; });

@@ -33,7 +33,6 @@ from assay.entities.label_schema import (
 from assay.entities.labeling import MAX_REVIEWERS, LabelingSessionInfo
 from assay.entities.run import new_run_id
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
-from assay.search.unparse import quote_name, quote_string
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
 from assay.server.review.questions import question_context
@@ -278,8 +277,9 @@ def schema_page(request: Request, experiment_id: str, schema_id: str,
              include_in_schema=False, openapi_extra=needs(Action.WRITE))
 async def update_schema(request: Request, experiment_id: str, schema_id: str,
                         store: StoreDep) -> Response:
-    """Change a schema's name, title, instruction, comment box, options or limits (its type
-    and input kind stay; the store refuses a change that would leave answers invalid)."""
+    """Change a schema's name, title, instruction, comment box, input, options or limits
+    (its type stays). The store refuses a change that would leave answers invalid, naming
+    the field, and the message is shown there."""
     fields = dict(await read_pairs(request))
     return await run_in_threadpool(_update_schema, request, experiment_id, schema_id, store,
                                    fields)
@@ -296,7 +296,6 @@ def _update_schema(request: Request, experiment_id: str, schema_id: str, store: 
         if "preview" in fields:
             return _schema_page(request, store, experiment_id, schema,
                                 _schema_form(fields, action, preview=changed, editing=True))
-        _keep_answers_valid(store, schema, changed.input)
         store.update_label_schema(
             schema_id, name=changed.name, title=changed.title or "",
             instruction=changed.instruction or "", enable_comment=changed.enable_comment,
@@ -306,32 +305,6 @@ def _update_schema(request: Request, experiment_id: str, schema_id: str, store: 
                             _schema_form(fields, action, error=exc.message, editing=True),
                             status=400)
     return _back(experiment_id, f"Label schema {changed.name!r} saved", "schemas")
-
-
-def _keep_answers_valid(store: Store, schema: LabelSchema, new: LabelInput) -> None:
-    """Refuse an edit that would leave answers already given outside the schema: an option
-    removed that an answer holds, a number range narrowed past an answer. (Checked for one
-    option a question and for numbers, whose answers the filter language compares; lists
-    of options and texts are not.)"""
-    old = schema.input
-    field = f"{schema.type.value}.{quote_name(schema.name)}"
-    checks: list[tuple[str, str, str]] = []
-    if isinstance(old, InputCategorical) and isinstance(new, InputCategorical) \
-            and not old.multi_select:
-        checks += [("options", f"{field} = {quote_string(option)}",
-                    f"an answer is {option!r}; keep that option")
-                   for option in old.options if option not in new.options]
-    if isinstance(new, InputNumeric):
-        if new.min_value is not None:
-            checks.append(("min_value", f"{field} < {new.min_value!r}",
-                           f"an answer is below {new.min_value:g}"))
-        if new.max_value is not None:
-            checks.append(("max_value", f"{field} > {new.max_value!r}",
-                           f"an answer is above {new.max_value:g}"))
-    for name, filter_string, why in checks:
-        if store.count_traces([schema.experiment_id], filter_string, max_count=1).count:
-            raise InvalidParameterError(
-                f"Invalid {name}: {why} (answers already given must stay valid)")
 
 
 # -- creating a session ----------------------------------------------------------------------

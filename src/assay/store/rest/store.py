@@ -53,6 +53,7 @@ from assay.paging import PagedList
 from assay.settings import ASSAY_API_KEY, api_key_from_env, http_retry_seconds_from_env
 from assay.store.base import Store
 from assay.store.checks import (
+    check_answer_comments,
     check_delete_arguments,
     check_experiment_name,
     check_experiment_tags,
@@ -474,11 +475,19 @@ class RestStore(Store):
 
     def submit_labeling_answers(self, run_id: str, trace_id: str, reviewer: str,
                                 answers: Mapping[str, Any],
-                                comment: str | None = None) -> list[Assessment]:
+                                comment: str | None = None, *,
+                                comments: Mapping[str, str | None] | None = None,
+                                ) -> list[Assessment]:
+        payload: dict[str, Any] = {"reviewer": reviewer, "answers": answers,
+                                   "comment": comment}
+        if comments is not None:
+            if isinstance(answers, Mapping):
+                check_answer_comments(answers, comment, comments)
+            payload["comments"] = dict(comments) if isinstance(comments, Mapping) \
+                else comments
         body = self._http.call(
             "POST", f"/api/v1/labeling-sessions/{_segment(run_id)}/items/"
-                    f"{_segment(trace_id)}/answers",
-            json={"reviewer": reviewer, "answers": answers, "comment": comment})
+                    f"{_segment(trace_id)}/answers", json=payload)
         return [Assessment.from_dictionary(a) for a in body["assessments"]]
 
     def skip_labeling_item(self, run_id: str, trace_id: str, reviewer: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -15,9 +16,12 @@ from sqlalchemy.engine import Connection, RowMapping
 from assay import _json
 from assay.entities._checks import check_key
 from assay.entities.label_schema import (
+    EditConflict,
     LabelInput,
     LabelSchema,
     LabelSchemaType,
+    edit_conflicts,
+    edit_refused,
     input_from_dict,
     input_to_dict,
 )
@@ -26,7 +30,13 @@ from assay.paging import PagedList
 from assay.store.checks import check_max_results
 from assay.store.sql.experiments import get_experiment, parse_experiment_id
 from assay.store.sql.page_tokens import decode_page_token, encode_page_token
-from assay.store.sql.schema import label_schemas
+from assay.store.sql.schema import (
+    assessments,
+    label_schemas,
+    labeling_adjudications,
+    labeling_sessions,
+    runs,
+)
 
 __all__ = [
     "create_label_schema",
@@ -45,8 +55,9 @@ def create_label_schema(conn: Connection, schema: LabelSchema, *, overwrite: boo
     """Store ``schema`` in its experiment and return it with its id and times.
 
     An existing schema of the same name is replaced when ``overwrite`` (keeping its id and
-    creation time; its type may change only while no session uses it — not checked here),
-    else AlreadyExistsError naming it.
+    creation time), else AlreadyExistsError naming it. Replacing it is an edit: one that
+    would leave answers invalid (another type or input, as :func:`update_label_schema`
+    checks) is refused with an InvalidParameterError naming them.
     """
     experiment = get_experiment(conn, schema.experiment_id)
     key = int(experiment.experiment_id)
@@ -64,6 +75,7 @@ def create_label_schema(conn: Connection, schema: LabelSchema, *, overwrite: boo
     if existing is not None:
         if not overwrite:
             raise _already_exists(schema.name, experiment.experiment_id)
+        _check_replacement(conn, _to_schema(existing), schema)
         conn.execute(label_schemas.update()
                      .where(label_schemas.c.id == existing["id"]).values(**values))
         return _get_by_key(conn, existing["schema_id"])
@@ -78,12 +90,14 @@ def create_label_schema(conn: Connection, schema: LabelSchema, *, overwrite: boo
 
 
 def get_label_schema(conn: Connection, *, schema_id: str | None = None,
-                     experiment_id: str | None = None, name: str | None = None) -> LabelSchema:
+                     experiment_id: str | None = None, name: str | None = None,
+                     lock: bool = False) -> LabelSchema:
     """The schema with this id, or with this name in this experiment; NotFoundError naming
-    what was asked for."""
+    what was asked for. ``lock`` (by id) holds its row until the transaction ends, so that
+    edits take turns."""
     if schema_id is not None:
         check_key("schema_id", schema_id)
-        return _get_by_key(conn, schema_id)
+        return _get_by_key(conn, schema_id, lock=lock)
     if experiment_id is None or name is None:
         raise InvalidParameterError(
             "Invalid label schema lookup: give schema_id, or experiment_id and name")
@@ -132,9 +146,16 @@ def update_label_schema(conn: Connection, schema_id: str, *, name: str | None = 
                         title: str | None = None, instruction: str | None = None,
                         enable_comment: bool | None = None,
                         input: LabelInput | None = None) -> LabelSchema:
-    """Change the given fields (a sparse update; see :meth:`LabelSchema.updated` for what
-    cannot change) and return the schema as stored."""
-    current = get_label_schema(conn, schema_id=schema_id)
+    """Change the given fields (a sparse update) and return the schema as stored.
+
+    The answers already given under the schema must stay valid: an input that would refuse
+    some of them (an option removed that they hold, a limit lowered below them, another
+    kind of input or ``multi_select`` changed while there are answers), or a new name
+    while answers or sessions use the old one, is refused with an InvalidParameterError
+    naming the field, the schema and how many answers. Adding options, widening limits,
+    the title, the instruction and the comment box are always allowed.
+    """
+    current = get_label_schema(conn, schema_id=schema_id, lock=True)
     now_ms = int(time.time() * 1000)
     changed = current.updated(name=name, title=title, instruction=instruction,
                               enable_comment=enable_comment, input=input, updated_at=now_ms)
@@ -142,6 +163,13 @@ def update_label_schema(conn: Connection, schema_id: str, *, name: str | None = 
         key = int(current.experiment_id)
         if _row_by_name(conn, key, changed.name) is not None:
             raise _already_exists(changed.name, current.experiment_id)
+    if changed.input != current.input or changed.name != current.name:
+        values = _answer_values(conn, current)
+        if changed.name != current.name:
+            _check_rename(conn, current, values)
+        conflicts = edit_conflicts(current, changed.input, values)
+        if conflicts:
+            raise edit_refused(current, conflicts)
     conn.execute(label_schemas.update().where(label_schemas.c.schema_id == schema_id).values(
         name=changed.name, title=changed.title, instruction=changed.instruction,
         enable_comment=changed.enable_comment, input=_json.dumps(input_to_dict(changed.input)),
@@ -162,9 +190,74 @@ def _row_by_name(conn: Connection, experiment_key: int, name: str) -> RowMapping
     return None if row is None else row._mapping
 
 
-def _get_by_key(conn: Connection, schema_id: str) -> LabelSchema:
-    row = conn.execute(
-        sa.select(label_schemas).where(label_schemas.c.schema_id == schema_id)).first()
+def _check_replacement(conn: Connection, current: LabelSchema, new: LabelSchema) -> None:
+    """Refuse to replace a schema (``overwrite``) with one its answers do not fit."""
+    if new.type == current.type and new.input == current.input:
+        return
+    values = _answer_values(conn, current)
+    if new.type != current.type:
+        total = sum(count for _, count in values)
+        conflicts = ([EditConflict("type", total, f"they are {current.type.value}s, not "
+                                                  f"{new.type.value}s")] if total else [])
+    else:
+        conflicts = edit_conflicts(current, new.input, values)
+    if conflicts:
+        raise edit_refused(current, conflicts)
+
+
+def _answer_values(conn: Connection, schema: LabelSchema) -> list[tuple[Any, int]]:
+    """The schema's answers in its experiment: each distinct value of the current (valid)
+    assessments of its name and type, and of the sessions' adjudications, with how many
+    hold it. Feedback that carries an error instead of a value is not an answer."""
+    key = int(schema.experiment_id)
+    a = assessments
+    given = (sa.select(a.c.value, sa.func.count().label("n"))
+             .where(a.c.experiment_id == key, a.c.name == schema.name,
+                    a.c.valid == sa.true(), a.c.kind == schema.type.value,
+                    a.c.value.is_not(None))
+             .group_by(a.c.value))
+    adj = labeling_adjudications
+    settled = (sa.select(adj.c.value, sa.func.count().label("n"))
+               .join(runs, runs.c.run_id == adj.c.run_id)
+               .where(runs.c.experiment_id == key, adj.c.name == schema.name)
+               .group_by(adj.c.value))
+    counted: dict[str, int] = {}
+    for query in (given, settled):
+        for value, count in conn.execute(query):
+            counted[value] = counted.get(value, 0) + int(count)
+    return [(_json.loads(value), count) for value, count in counted.items()]
+
+
+def _check_rename(conn: Connection, schema: LabelSchema, values: list[tuple[Any, int]]) -> None:
+    """Refuse another name while answers are named after the schema or sessions ask it by
+    name (they would lose it)."""
+    uses: list[str] = []
+    answered = sum(count for _, count in values)
+    if answered:
+        uses.append(f"{answered:,} answer{' is' if answered == 1 else 's are'} named "
+                    f"{schema.name!r}")
+    asking = [row.name for row in conn.execute(
+        sa.select(runs.c.name, labeling_sessions.c.label_schemas)
+        .join(runs, runs.c.run_id == labeling_sessions.c.run_id)
+        .where(runs.c.experiment_id == int(schema.experiment_id)))
+        if schema.name in _json.loads(row.label_schemas)]
+    if asking:
+        more = f" and {len(asking) - 3:,} more" if len(asking) > 3 else ""
+        uses.append(f"labeling session{'' if len(asking) == 1 else 's'} "
+                    f"{', '.join(repr(name) for name in asking[:3])}{more} "
+                    f"ask{'s' if len(asking) == 1 else ''} it by name")
+    if uses:
+        raise InvalidParameterError(
+            f"Invalid name: label schema {schema.name!r} cannot be renamed while its name is "
+            f"in use: {'; '.join(uses)}. Keep the name (change the question's title "
+            "instead), or create another schema")
+
+
+def _get_by_key(conn: Connection, schema_id: str, *, lock: bool = False) -> LabelSchema:
+    query = sa.select(label_schemas).where(label_schemas.c.schema_id == schema_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     if row is None:
         raise NotFoundError(f"Label schema with ID {schema_id!r} not found")
     return _to_schema(row._mapping)

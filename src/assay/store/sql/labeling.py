@@ -46,6 +46,7 @@ from assay.entities.labeling import (
 from assay.entities.run import RunInfo, RunKind, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from assay.ids import check_trace_id
+from assay.store.checks import check_answer_comments
 from assay.store.sql import gold as sql_gold
 from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
@@ -279,12 +280,14 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
 
 def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: str,
                    reviewer: str, answers: Mapping[str, Any], comment: str | None = None,
-                   *, now_ms: int | None = None) -> list[Assessment]:
+                   *, comments: Mapping[str, str | None] | None = None,
+                   now_ms: int | None = None) -> list[Assessment]:
     """Write ``reviewer``'s answers to an item as HUMAN assessments on its trace, linked to
     the session's run, and mark the item completed by them: all or nothing.
 
-    Each answer is checked against its schema. Answering again overrides the reviewer's
-    earlier answer to that question (the history is kept).
+    Each answer is checked against its schema; its rationale is its entry of ``comments``,
+    else ``comment`` (see :func:`~assay.store.checks.check_answer_comments`). Answering
+    again overrides the reviewer's earlier answer to that question (the history is kept).
 
     Written for the turn it holds (the session's lock): reviewers of one session wait for
     each other here, so a first answer is four to six statements. One query locks the
@@ -317,9 +320,7 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
         raise InvalidParameterError(
             f"Invalid answers: {unknown[0]!r} is not a question of session {row.name!r} "
             f"(its questions: {', '.join(asked) or 'none'})")
-    if comment is not None and not isinstance(comment, str):
-        raise InvalidParameterError(
-            f"Invalid comment: expected a str, got {type(comment).__name__}")
+    rationales = check_answer_comments(answers, comment, comments)
     experiment_id = str(row.experiment_id)
     schemas = _schemas(conn, experiment_id, list(answers))
     checked = {name: schemas[name].check_value(value) for name, value in answers.items()}
@@ -331,7 +332,7 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
     for name, value in checked.items():
         earlier = current.mine.get(name)
         kwargs: dict[str, Any] = dict(
-            source=source, trace_id=trace_id, rationale=comment or None, overrides=earlier,
+            source=source, trace_id=trace_id, rationale=rationales[name], overrides=earlier,
             run_id=run_id, create_time_ms=now_ms)
         answer: Assessment
         if schemas[name].type is LabelSchemaType.EXPECTATION:

@@ -586,10 +586,12 @@ class SqlStore(ServerStore):
 
     def submit_labeling_answers(self, run_id: str, trace_id: str, reviewer: str,
                                 answers: Mapping[str, Any],
-                                comment: str | None = None) -> list[Assessment]:
+                                comment: str | None = None, *,
+                                comments: Mapping[str, str | None] | None = None,
+                                ) -> list[Assessment]:
         with self._writing_checked("the answers") as conn:
             return sql_labeling.submit_answers(conn, self._dialect, run_id, trace_id,
-                                               reviewer, answers, comment)
+                                               reviewer, answers, comment, comments=comments)
 
     def skip_labeling_item(self, run_id: str, trace_id: str, reviewer: str) -> None:
         with self._writing() as conn:
