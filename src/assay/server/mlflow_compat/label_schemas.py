@@ -108,7 +108,8 @@ def list_label_schemas(
 
 @v3.patch("/update", openapi_extra=needs(Action.WRITE))
 def update_label_schema(body: UpdateLabelSchema, store: StoreDep) -> dict[str, Any]:
-    """A sparse update: the type and the input's kind cannot change."""
+    """A sparse update, checked as Assay's own: a change that would leave answers outside
+    the schema is refused."""
     updated = store.update_label_schema(
         body.schema_id, name=body.name, instruction=body.instruction,
         enable_comment=body.enable_comment,
