@@ -85,6 +85,15 @@ def test_every_route_is_documented_with_its_errors() -> None:
         ("/api/v1/evaluations/compare", "get"), ("/api/v1/evaluations/compare/flips", "get"),
         ("/api/v1/evaluations/judge-agreement", "get"),
         ("/api/v1/evaluations/judge-agreement/disagreements", "get"),
+        ("/api/v1/review-queues", "post"), ("/api/v1/review-queues/user-queue", "post"),
+        ("/api/v1/review-queues/{queue_id}", "get"),
+        ("/api/v1/review-queues/{queue_id}", "patch"),
+        ("/api/v1/review-queues/{queue_id}", "delete"),
+        ("/api/v1/experiments/{experiment_id}/review-queues", "get"),
+        ("/api/v1/review-queues/{queue_id}/items", "post"),
+        ("/api/v1/review-queues/{queue_id}/items", "get"),
+        ("/api/v1/review-queues/{queue_id}/items/remove", "post"),
+        ("/api/v1/review-queues/{queue_id}/items/{item_id}/status", "put"),
     }
     documented = {(path, method) for path, item in paths.items() for method in item}
     assert documented == expected

@@ -1,10 +1,12 @@
-"""What every store does for expert review: runs, label schemas and labeling sessions.
+"""What every store does for expert review: runs, label schemas, labeling sessions and review
+queues.
 
 :class:`~assay.store.base.Store` inherits these; they are kept here so the store's own
 interface stays about traces and assessments. Both stores implement every method, with the
 same results and errors: the SQL store in one transaction each (``sql/runs.py``,
 ``sql/label_schemas.py``, ``sql/labeling.py``), the REST store through
-``/api/v1/label-schemas``, ``/api/v1/runs`` and ``/api/v1/labeling-sessions``.
+``/api/v1/label-schemas``, ``/api/v1/runs``, ``/api/v1/labeling-sessions`` and
+``/api/v1/review-queues``. A review queue is a labeling session (``sql/review_queues.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from assay.entities.labeling import (
     RoutingRule,
     SessionProgress,
 )
+from assay.entities.review_queue import ReviewQueue, ReviewQueueItem
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.paging import PagedList
 
@@ -221,3 +224,71 @@ class Labeling(abc.ABC):
         """The labeling sessions that hold these traces as items (at most 10,000 ids a
         call): trace id → the sessions' run ids, the newest session first. Traces in no
         session are left out."""
+
+    # -- review queues (MLflow's mlflow.genai.review_queues) -------------------------------
+    @abc.abstractmethod
+    def create_review_queue(self, experiment_id: str, *, name: str, queue_type: str,
+                            users: Sequence[str] | None = None,
+                            schema_ids: Sequence[str] | None = None,
+                            created_by: str | None = None) -> ReviewQueue:
+        """Create a queue (a labeling session with one reviewer per item). A ``user`` queue
+        is named after its one user and names no schemas; a ``custom`` queue may not be
+        named ``default`` and its schemas must be in the experiment. AlreadyExistsError when
+        the experiment has a queue of that name in any case."""
+
+    @abc.abstractmethod
+    def get_or_create_user_queue(self, experiment_id: str, *, user: str) -> ReviewQueue:
+        """The user's own queue in the experiment, created if it has none."""
+
+    @abc.abstractmethod
+    def get_review_queue(self, queue_id: str) -> ReviewQueue:
+        """The queue with this id (``rq-…``); NotFoundError otherwise."""
+
+    @abc.abstractmethod
+    def get_review_queue_by_name(self, experiment_id: str, name: str) -> ReviewQueue:
+        """The experiment's queue of this name, in any case; NotFoundError otherwise."""
+
+    @abc.abstractmethod
+    def list_review_queues(self, experiment_id: str, *, user: str | None = None,
+                           item_id: str | None = None, max_results: int = 100,
+                           page_token: str | None = None) -> PagedList[ReviewQueue]:
+        """The experiment's queues, newest first, a page at a time (at most 1,000); with
+        ``user``, those assigned to them; with ``item_id``, those holding that trace."""
+
+    @abc.abstractmethod
+    def update_review_queue(self, queue_id: str, *, name: str | None = None,
+                            new_owner: str | None = None, users: Sequence[str] | None = None,
+                            schema_ids: Sequence[str] | None = None) -> ReviewQueue:
+        """Change a custom queue's name, owner, users or questions (None leaves one as it
+        is; an empty list clears it). A user queue is fixed; a queue's questions are
+        locked once it has items."""
+
+    @abc.abstractmethod
+    def delete_review_queue(self, queue_id: str) -> None:
+        """Delete a queue and its session; nothing happens for a queue that does not
+        exist. The answers stay on the traces."""
+
+    @abc.abstractmethod
+    def add_items_to_review_queue(self, queue_id: str,
+                                  item_ids: Sequence[str]) -> list[ReviewQueueItem]:
+        """Add traces of the queue's experiment as pending items (one already there keeps
+        its status) and return every item asked for, in the order asked. All or
+        nothing."""
+
+    @abc.abstractmethod
+    def remove_items_from_review_queue(self, queue_id: str, item_ids: Sequence[str]) -> None:
+        """Remove items; traces that are not items are ignored."""
+
+    @abc.abstractmethod
+    def list_review_queue_items(self, queue_id: str, *, status: str | None = None,
+                                max_results: int = 100,
+                                page_token: str | None = None) -> PagedList[ReviewQueueItem]:
+        """A queue's items, the last added first, a page at a time (at most 1,000); with
+        ``status``, only those in it."""
+
+    @abc.abstractmethod
+    def set_review_queue_item_status(self, queue_id: str, *, item_id: str, status: str,
+                                     completed_by: str | None = None) -> ReviewQueueItem:
+        """Set an item's status: ``complete`` or ``declined`` by ``completed_by``
+        (required), or ``pending`` again (``completed_by`` refused). Setting the status an
+        item has changes nothing."""

@@ -14,6 +14,7 @@ from assay.server.api import (
     feedback,
     feedback_tokens,
     labeling,
+    review_queues,
     runs,
     server_stats,
     sessions,
@@ -29,6 +30,6 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
                    users, feedback_tokens, feedback, server_stats, labeling, runs,
-                   datasets, evaluations):
+                   datasets, evaluations, review_queues):
         router.include_router(module.router)
     return router

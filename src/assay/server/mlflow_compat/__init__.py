@@ -17,6 +17,7 @@ from assay.server.mlflow_compat import (
     datasets,
     experiments,
     label_schemas,
+    review_queues,
     runs,
     traces,
 )
@@ -34,7 +35,8 @@ def build_router() -> APIRouter:
     """Every MLflow route, under each version's prefix and its ``/ajax-api`` mirror."""
     router = APIRouter(include_in_schema=False)
     by_version = {"2.0": (experiments.v2, traces.v2, runs.v2),
-                  "3.0": (traces.v3, assessments.v3, label_schemas.v3, datasets.v3)}
+                  "3.0": (traces.v3, assessments.v3, label_schemas.v3, review_queues.v3,
+                          datasets.v3)}
     for root in ("/api", "/ajax-api"):
         for version, routers in by_version.items():
             for sub in routers:

@@ -47,6 +47,17 @@ from assay.entities.labeling import (
     SessionProgress,
     check_sample_rate,
 )
+from assay.entities.review_queue import (
+    ReviewQueue,
+    ReviewQueueItem,
+    ReviewQueueType,
+    ReviewStatus,
+    check_queue_name,
+    check_queue_users,
+    check_schema_ids,
+    normalize_user,
+    run_id_of,
+)
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.paging import PagedList
@@ -635,6 +646,109 @@ class RestStore(Store):
         check_max_results(max_results)
         return _pages(fetch, max_results, page_token)
 
+    # -- review queues -------------------------------------------------------------------
+    def create_review_queue(self, experiment_id: str, *, name: str, queue_type: str,
+                            users: Sequence[str] | None = None,
+                            schema_ids: Sequence[str] | None = None,
+                            created_by: str | None = None) -> ReviewQueue:
+        kind = ReviewQueueType.parse(queue_type, "queue_type")
+        body = self._http.call("POST", "/api/v1/review-queues", idempotent=False, json={
+            "experiment_id": str(experiment_id), "name": check_queue_name(name, kind),
+            "queue_type": kind.value, "users": list(check_queue_users(users)),
+            "schema_ids": list(check_schema_ids(schema_ids))})
+        return ReviewQueue.from_dict(body["review_queue"])
+
+    def get_or_create_user_queue(self, experiment_id: str, *, user: str) -> ReviewQueue:
+        body = self._http.call("POST", "/api/v1/review-queues/user-queue", idempotent=True,
+                               json={"experiment_id": str(experiment_id),
+                                     "user": normalize_user(user)})
+        return ReviewQueue.from_dict(body["review_queue"])
+
+    def get_review_queue(self, queue_id: str) -> ReviewQueue:
+        run_id_of(queue_id)
+        body = self._http.call("GET", f"/api/v1/review-queues/{_segment(queue_id)}")
+        return ReviewQueue.from_dict(body["review_queue"])
+
+    def get_review_queue_by_name(self, experiment_id: str, name: str) -> ReviewQueue:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidParameterError(f"Invalid name {name!r}: expected a queue's name")
+        body = self._http.call(
+            "GET", f"/api/v1/experiments/{_segment(experiment_id)}/review-queues",
+            params={"name": name})
+        return ReviewQueue.from_dict(body["review_queues"][0])
+
+    def list_review_queues(self, experiment_id: str, *, user: str | None = None,
+                           item_id: str | None = None, max_results: int = 100,
+                           page_token: str | None = None) -> PagedList[ReviewQueue]:
+        params: dict[str, Any] = {"max_results": max_results}
+        for key, value in (("user", user), ("item_id", item_id), ("page_token", page_token)):
+            if value is not None:
+                params[key] = value
+        body = self._http.call(
+            "GET", f"/api/v1/experiments/{_segment(experiment_id)}/review-queues",
+            params=params)
+        return PagedList([ReviewQueue.from_dict(q) for q in body["review_queues"]],
+                         body.get("next_page_token"))
+
+    def update_review_queue(self, queue_id: str, *, name: str | None = None,
+                            new_owner: str | None = None, users: Sequence[str] | None = None,
+                            schema_ids: Sequence[str] | None = None) -> ReviewQueue:
+        run_id_of(queue_id)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_queue_name(name, ReviewQueueType.CUSTOM)
+        if new_owner is not None:
+            changes["new_owner"] = new_owner
+        if users is not None:
+            changes["users"] = list(check_queue_users(users))
+        if schema_ids is not None:
+            changes["schema_ids"] = list(check_schema_ids(schema_ids))
+        body = self._http.call("PATCH", f"/api/v1/review-queues/{_segment(queue_id)}",
+                               json=changes, idempotent=True)
+        return ReviewQueue.from_dict(body["review_queue"])
+
+    def delete_review_queue(self, queue_id: str) -> None:
+        run_id_of(queue_id)
+        self._http.call("DELETE", f"/api/v1/review-queues/{_segment(queue_id)}")
+
+    def add_items_to_review_queue(self, queue_id: str,
+                                  item_ids: Sequence[str]) -> list[ReviewQueueItem]:
+        run_id_of(queue_id)
+        body = self._http.call("POST", f"/api/v1/review-queues/{_segment(queue_id)}/items",
+                               json={"item_ids": _item_ids(item_ids)}, idempotent=True)
+        return [ReviewQueueItem.from_dict(item) for item in body["items"]]
+
+    def remove_items_from_review_queue(self, queue_id: str, item_ids: Sequence[str]) -> None:
+        run_id_of(queue_id)
+        self._http.call("POST", f"/api/v1/review-queues/{_segment(queue_id)}/items/remove",
+                        json={"item_ids": _item_ids(item_ids)}, idempotent=True)
+
+    def list_review_queue_items(self, queue_id: str, *, status: str | None = None,
+                                max_results: int = 100,
+                                page_token: str | None = None) -> PagedList[ReviewQueueItem]:
+        run_id_of(queue_id)
+        params: dict[str, Any] = {"max_results": max_results}
+        if status is not None:
+            params["status"] = ReviewStatus.parse(status, "status").value
+        if page_token is not None:
+            params["page_token"] = page_token
+        body = self._http.call("GET", f"/api/v1/review-queues/{_segment(queue_id)}/items",
+                               params=params)
+        return PagedList([ReviewQueueItem.from_dict(item) for item in body["items"]],
+                         body.get("next_page_token"))
+
+    def set_review_queue_item_status(self, queue_id: str, *, item_id: str, status: str,
+                                     completed_by: str | None = None) -> ReviewQueueItem:
+        run_id_of(queue_id)
+        parsed = ReviewStatus.parse(status, "status")
+        if not isinstance(item_id, str) or not item_id.strip():
+            raise InvalidParameterError(f"Invalid item_id {item_id!r}: expected a trace id")
+        body = self._http.call(
+            "PUT", f"/api/v1/review-queues/{_segment(queue_id)}/items/"
+                   f"{_segment(item_id.strip())}/status",
+            json={"status": parsed.value, "completed_by": completed_by})
+        return ReviewQueueItem.from_dict(body["item"])
+
     # -- lifecycle -----------------------------------------------------------------------
     def list_trace_labeling_sessions(self, trace_ids: Sequence[str]) -> dict[str, list[str]]:
         body = self._http.call("POST", "/api/v1/trace-labeling-sessions/query",
@@ -660,6 +774,13 @@ def _pages(fetch: Any, max_results: int, page_token: str | None) -> PagedList[An
 
 def _gold_label(d: Mapping[str, Any]) -> GoldLabel:
     return GoldLabel(d["value"], adjudicated=bool(d["adjudicated"]))
+
+
+def _item_ids(item_ids: Sequence[str]) -> list[str]:
+    """Trace ids to send as items: a list (not one id given as a str)."""
+    if isinstance(item_ids, str) or not isinstance(item_ids, Sequence) or not item_ids:
+        raise InvalidParameterError("Invalid item_ids: expected a non-empty list of trace ids")
+    return list(item_ids)
 
 
 def _segment(value: str) -> str:

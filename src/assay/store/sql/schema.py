@@ -311,9 +311,17 @@ run_traces = sa.Table(
     # Labeling sessions: how many reviewers completed this item (the next item to hand out
     # is found among those with fewer than the session needs).
     sa.Column("completed_reviews", sa.Integer, nullable=False, server_default="0"),
+    # Review queues (migration 0009): the item's status shared by the queue's reviewers
+    # (NULL: pending), who completed or declined it and when, and when its status last
+    # changed (NULL: when it was added).
+    sa.Column("review_status", sa.String(16), nullable=True),
+    sa.Column("completed_by", sa.String(MAX_KEY_CHARS), nullable=True),
+    sa.Column("completed_time_ms", sa.BigInteger, nullable=True),
+    sa.Column("status_time_ms", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("run_id", "trace_id"),
     sa.Index(None, "trace_id"),
     sa.Index(None, "run_id", "completed_reviews", "id"),
+    sa.Index(None, "run_id", "review_status", "id"),
 )
 
 #: The questions of labeling sessions, unique by name in an experiment. ``input`` is the
@@ -353,7 +361,14 @@ labeling_sessions = sa.Table(
     # Counts the writes that can change the session's answers, adjudications or items
     # (migration 0008): what is computed from all its answers is kept until it moves.
     sa.Column("answers_version", sa.BigInteger, nullable=False, server_default="0"),
+    # Review queues (migration 0009): a session that is one has its type (user | custom),
+    # a key unique per experiment regardless of case ("<experiment id>/<lower-cased name>"),
+    # and the time it was last changed; other sessions have NULL in all three.
+    sa.Column("queue_type", sa.String(8), nullable=True),
+    sa.Column("queue_key", sa.String(300), nullable=True),
+    sa.Column("queue_updated_ms", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("run_id"),
+    sa.Index(None, "queue_key", unique=True),
 )
 
 #: Who is assigned to review a session's items (none: anyone may).

@@ -42,6 +42,7 @@ from assay.entities.overview import (
     SpanOutline,
     TraceCount,
 )
+from assay.entities.review_queue import ReviewQueue, ReviewQueueItem
 from assay.entities.run import Run, RunData, RunInfo, RunStatus
 from assay.entities.user import ApiKey, NewApiKey, Role, User
 from assay.errors import (
@@ -70,6 +71,7 @@ from assay.store.sql import gold as sql_gold
 from assay.store.sql import label_schemas as sql_label_schemas
 from assay.store.sql import labeling as sql_labeling
 from assay.store.sql import pending as sql_pending
+from assay.store.sql import review_queues as sql_review_queues
 from assay.store.sql import routing as sql_routing
 from assay.store.sql import runs as sql_runs
 from assay.store.sql import signing_keys as sql_signing_keys
@@ -761,6 +763,76 @@ class SqlStore(ServerStore):
     def list_recent_ids(self, experiment_id: str, max_results: int = 200) -> RecentIds:
         with self._reading() as conn:
             return experiment_stats.list_recent_ids(conn, experiment_id, max_results)
+
+    # -- review queues -------------------------------------------------------------------
+    def create_review_queue(self, experiment_id: str, *, name: str, queue_type: str,
+                            users: Sequence[str] | None = None,
+                            schema_ids: Sequence[str] | None = None,
+                            created_by: str | None = None) -> ReviewQueue:
+        with self._writing() as conn:
+            return sql_review_queues.create_queue(
+                conn, experiment_id, name=name, queue_type=queue_type, users=users,
+                schema_ids=schema_ids, created_by=created_by)
+
+    def get_or_create_user_queue(self, experiment_id: str, *, user: str) -> ReviewQueue:
+        try:
+            with self._writing() as conn:
+                return sql_review_queues.get_or_create_user_queue(conn, experiment_id, user)
+        except AlreadyExistsError:
+            # Another process created it meanwhile: the second try finds it.
+            with self._writing() as conn:
+                return sql_review_queues.get_or_create_user_queue(conn, experiment_id, user)
+
+    def get_review_queue(self, queue_id: str) -> ReviewQueue:
+        with self._reading() as conn:
+            return sql_review_queues.get_queue(conn, queue_id)
+
+    def get_review_queue_by_name(self, experiment_id: str, name: str) -> ReviewQueue:
+        with self._reading() as conn:
+            return sql_review_queues.get_queue_by_name(conn, experiment_id, name)
+
+    def list_review_queues(self, experiment_id: str, *, user: str | None = None,
+                           item_id: str | None = None, max_results: int = 100,
+                           page_token: str | None = None) -> PagedList[ReviewQueue]:
+        with self._reading() as conn:
+            return sql_review_queues.list_queues(conn, experiment_id, user=user,
+                                                 item_id=item_id, max_results=max_results,
+                                                 page_token=page_token)
+
+    def update_review_queue(self, queue_id: str, *, name: str | None = None,
+                            new_owner: str | None = None, users: Sequence[str] | None = None,
+                            schema_ids: Sequence[str] | None = None) -> ReviewQueue:
+        with self._writing() as conn:
+            return sql_review_queues.update_queue(conn, queue_id, name=name,
+                                                  new_owner=new_owner, users=users,
+                                                  schema_ids=schema_ids)
+
+    def delete_review_queue(self, queue_id: str) -> None:
+        with self._writing() as conn:
+            sql_review_queues.delete_queue(conn, queue_id)
+
+    def add_items_to_review_queue(self, queue_id: str,
+                                  item_ids: Sequence[str]) -> list[ReviewQueueItem]:
+        with self._writing() as conn:
+            return sql_review_queues.add_items(conn, queue_id, item_ids)
+
+    def remove_items_from_review_queue(self, queue_id: str, item_ids: Sequence[str]) -> None:
+        with self._writing() as conn:
+            sql_review_queues.remove_items(conn, queue_id, item_ids)
+
+    def list_review_queue_items(self, queue_id: str, *, status: str | None = None,
+                                max_results: int = 100,
+                                page_token: str | None = None) -> PagedList[ReviewQueueItem]:
+        with self._reading() as conn:
+            return sql_review_queues.list_items(conn, queue_id, status=status,
+                                                max_results=max_results,
+                                                page_token=page_token)
+
+    def set_review_queue_item_status(self, queue_id: str, *, item_id: str, status: str,
+                                     completed_by: str | None = None) -> ReviewQueueItem:
+        with self._writing() as conn:
+            return sql_review_queues.set_item_status(conn, queue_id, item_id=item_id,
+                                                     status=status, completed_by=completed_by)
 
     def list_trace_labeling_sessions(self, trace_ids: Sequence[str]) -> dict[str, list[str]]:
         ids = sql_runs.check_trace_ids(trace_ids)
