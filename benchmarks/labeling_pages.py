@@ -177,6 +177,21 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = figures
                 print(f"  {name:28} median {figures['median_ms']:7.1f} ms   "
                       f"best {figures['best_ms']:7.1f} ms   {figures['kib']:6.1f} KiB")
+            # The review app as a reviewer sees it (no sign-in: the name in its cookie).
+            store = SqlStore(uri)
+            try:
+                item = store.next_labeling_item(run_id, REVIEWERS[0])
+            finally:
+                store.close()
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                              cookies={"assay_reviewer": REVIEWERS[0]}) as reviewer:
+                for name, path in (("review: the reviewer's sessions", "/review"),
+                                   ("review: a session's page", f"/review/{run_id}"),
+                                   ("review: an item", f"/review/{run_id}/items/{item}")):
+                    figures = time_page(reviewer, path, args.reps)
+                    results[name] = figures
+                    print(f"  {name:28} median {figures['median_ms']:7.1f} ms   "
+                          f"best {figures['best_ms']:7.1f} ms   {figures['kib']:6.1f} KiB")
             for name, path in (("session page, after an answer", session),
                                ("its JSON, after an answer", session + ".json")):
                 figures = time_after_answers(http, uri, run_id, path, args.reps)
