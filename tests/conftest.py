@@ -35,6 +35,7 @@ from database_templates import (
     migrate_sqlite_template,
     new_schema,
 )
+from genai.judge_server import JudgeServer
 from runtimes import default_runtime
 
 if TYPE_CHECKING:
@@ -252,6 +253,26 @@ def sqlite_rt(sqlite_uri: str) -> Iterator[_runtime.Runtime]:
     """The default runtime, new, on SQLite only, for behaviour that does not touch SQL."""
     with default_runtime(sqlite_uri) as runtime:
         yield runtime
+
+
+# -- the judge server: an OpenAI-compatible endpoint for LLM judges --------------------------
+
+@pytest.fixture(scope="module")
+def judge_server() -> Iterator[JudgeServer]:
+    server = JudgeServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def judge(judge_server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> JudgeServer:
+    """The judge server as this environment's OpenAI endpoint, its log emptied."""
+    monkeypatch.setenv("OPENAI_BASE_URL", judge_server.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("ASSAY_GENAI_JUDGE_DEFAULT_MODEL", "openai:/judge")
+    judge_server.requests.clear()
+    return judge_server
 
 
 # -- headless Chromium ------------------------------------------------------------------------

@@ -15,7 +15,6 @@ each page's screenshot is kept there (``<page>-<width>.png``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,22 +49,6 @@ CANDIDATE_KNOWS = range(1, 19)
 EXPERT_DIFFERS = {2: "Says Rome is the capital, but the question asked for Italy's; fine, "
                      "yet the tone is off", 12: "Brasília is right in spirit: I'd pass it",
                   15: "Close enough: Buda and Pest are the capital"}
-
-
-@pytest.fixture(scope="module")
-def judge_server() -> Iterator[JudgeServer]:
-    server = JudgeServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def judge(judge_server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> JudgeServer:
-    monkeypatch.setenv("OPENAI_BASE_URL", judge_server.base_url)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("ASSAY_GENAI_JUDGE_DEFAULT_MODEL", "openai:/judge")
-    return judge_server
 
 
 @scorer
