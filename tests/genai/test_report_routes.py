@@ -19,27 +19,10 @@ from assay.entities.assessment_source import AssessmentSource, AssessmentSourceT
 from assay.genai import compare_evaluations, evaluate, judge_agreement
 from assay.genai.comparison import EvaluationComparison
 from assay.genai.judge_agreement import JudgeAgreement
-from assay.genai.scorers import scorer
 from assay.store.sql import SqlStore
 from conftest import Backend
+from genai.test_compare import N, good, length, polite
 from server.live import in_process
-
-N = 30
-
-
-@scorer
-def good(outputs: str) -> bool:
-    return outputs.startswith("ok")
-
-
-@scorer
-def length(outputs: str) -> int:
-    return len(outputs)
-
-
-@scorer
-def polite(outputs: str) -> bool:
-    return "please" in outputs
 
 
 def _rows(pass_from: int, pass_to: int, tail: int) -> list[dict[str, Any]]:
