@@ -13,20 +13,11 @@ from assay.genai import label_schemas as schemas
 from assay.genai import review_queues as rq
 from assay.genai.labeling import get_labeling_session
 from assay.genai.review_queues import ReviewQueueType, ReviewStatus
-
-
-@assay.trace
-def answer(question: str) -> str:
-    return f"An answer to {question}"
+from labeling.test_sdk import traced as sdk_traced
 
 
 def traced(n: int) -> list[str]:
-    ids = []
-    for i in range(n):
-        answer(f"question {i}")
-        trace_id = assay.get_last_active_trace_id()
-        assert trace_id is not None
-        ids.append(trace_id)
+    ids = sdk_traced(n)
     assay.flush_trace_async_logging()
     return ids
 
