@@ -45,6 +45,7 @@ __all__ = [
     "normalize_user",
     "queue_id_of",
     "run_id_of",
+    "user_queue_questions",
 ]
 
 QUEUE_ID_PREFIX = "rq-"
@@ -88,6 +89,13 @@ class ReviewItemType(_Parsed):
     """What an item is (traces only, as in MLflow)."""
 
     TRACE = "trace"
+
+
+def user_queue_questions(schema_names: Sequence[str]) -> tuple[str, ...]:
+    """The questions of a user queue, which names no schemas: every label schema of its
+    experiment (``schema_names``, in the order they were created), as many as a session
+    may ask."""
+    return tuple(schema_names[:MAX_SESSION_SCHEMAS])
 
 
 def queue_id_of(run_id: str) -> str:

@@ -66,7 +66,25 @@ def test_traces_are_linked_to_a_run(served: Served) -> None:
     assert [t.info.trace_id for t in found] == [f"tr-{hex_id}"]
 
 
+def test_a_runs_inputs_are_accepted_not_kept(served: Served) -> None:
+    """What ``mlflow.genai.evaluate`` logs of its data: checked, answered, not stored."""
+    run_id = _create(served, experiment_id="0")["info"]["run_id"]
+    dataset = {"name": "eval-data", "digest": "3f2a", "source_type": "code",
+               "source": "{}", "schema": "{}", "profile": "{}"}
+    logged = served.http.post(f"{V2}/runs/log-inputs", json={
+        "run_id": run_id, "models": [{"model_id": "m-1"}],
+        "datasets": [{"dataset": dataset,
+                      "tags": [{"key": "mlflow.data.context", "value": "eval"}]}]})
+    assert logged.status_code == 200 and logged.json() == {}
+    got = served.http.get(f"{V2}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert got["inputs"] == {}
+
+
 @pytest.mark.parametrize(("path", "body", "status", "code", "words"), [
+    ("/runs/log-inputs", {"run_id": "0" * 32}, 404, "RESOURCE_DOES_NOT_EXIST", ["0" * 32]),
+    ("/runs/log-inputs", {"run_id": "x", "datasets": [{"dataset": {"name": "d"}}]}, 400,
+     "INVALID_PARAMETER_VALUE", ["digest"]),
+    ("/runs/log-inputs", {"datasets": []}, 400, "INVALID_PARAMETER_VALUE", ["run_id"]),
     ("/runs/create", {}, 400, "INVALID_PARAMETER_VALUE", ["experiment_id"]),
     ("/runs/create", {"experiment_id": "404"}, 404, "RESOURCE_DOES_NOT_EXIST", ["404"]),
     ("/runs/update", {"run_id": "0" * 32, "status": "FINISHED"}, 404,

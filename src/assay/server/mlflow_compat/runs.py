@@ -1,6 +1,6 @@
 """MLflow's run routes (``/api/2.0/mlflow/runs/...``) over Assay's runs: create, get,
 update, search, delete and restore, logging metrics, params and tags (one at a time or in a
-batch), a metric's history; and linking traces to a run.
+batch), a metric's history, its inputs (accepted, not kept); and linking traces to a run.
 
 An MLflow run becomes an Assay run of kind *evaluation* (the kind that records metrics and
 params). Assay keeps a metric's latest value, not its history: a metric logged again at
@@ -104,6 +104,25 @@ class SearchRuns(_Request):
     max_results: int = Field(default=1000, ge=1, le=MAX_SEARCH_RESULTS)
     order_by: list[str] = Field(default_factory=list, max_length=20)
     page_token: str | None = None
+
+
+class _Dataset(_Request):
+    name: str = Field(min_length=1, max_length=500)
+    digest: str = Field(min_length=1, max_length=500)
+
+
+class _DatasetInput(_Request):
+    dataset: _Dataset
+
+
+class _ModelInput(_Request):
+    model_id: str = Field(min_length=1)
+
+
+class LogInputs(_Request):
+    run_id: str = Field(min_length=1)
+    datasets: list[_DatasetInput] = Field(default_factory=list, max_length=MAX_BATCH_PARAMS)
+    models: list[_ModelInput] = Field(default_factory=list, max_length=MAX_BATCH_PARAMS)
 
 
 class LinkTraces(_Request):
@@ -210,6 +229,15 @@ def restore_run(body: RunId, store: StoreDep) -> dict[str, Any]:
     raise InvalidParameterError(
         f"Invalid run_id {run.info.run_id!r}: the run must be in the 'deleted' state to be "
         "restored, and it is active (Assay deletes runs outright, never marks them)")
+
+
+@v2.post("/runs/log-inputs", openapi_extra=needs(Action.WRITE))
+def log_inputs(body: LogInputs, store: StoreDep) -> dict[str, Any]:
+    """Accepted and checked (the run must exist, each dataset have a name and a digest), but
+    not kept: Assay records no dataset or model inputs of a run (``mlflow.genai.evaluate``
+    logs its data this way, then goes on)."""
+    store.get_run(body.run_id)
+    return {}
 
 
 @v2.get("/metrics/get-history", openapi_extra=needs(Action.READ))

@@ -42,6 +42,7 @@ from assay.server.review.reviewer import (
     remember_reviewer,
     signed_in_user,
     visible_session,
+    with_questions,
 )
 from assay.server.ui.assessment_forms import wants_json
 from assay.server.ui.templating import (
@@ -136,7 +137,8 @@ def sessions_page(request: Request, store: StoreDep) -> Response:
     sessions = store.list_labeling_sessions(experiment_ids, reviewer=reviewer) \
         if experiment_ids else []
     rows = []
-    for info in sessions:
+    for listed in sessions:
+        info = with_questions(store, listed)
         progress = store.get_labeling_progress(info.run_id)
         rows.append({**_session_summary(info), "progress": _progress(progress, reviewer)})
     context = {"reviewer": reviewer, "sessions": rows,

@@ -123,6 +123,19 @@ def find_label_schemas(conn: Connection, experiment_id: str,
     return {row.name: _to_schema(row._mapping) for row in rows}
 
 
+def experiment_label_schemas(conn: Connection, experiment_id: str,
+                             limit: int) -> dict[str, LabelSchema]:
+    """The experiment's first ``limit`` schemas by name, in the order they were created, in
+    one query (what a user review queue asks)."""
+    key = parse_experiment_id(experiment_id)
+    if key is None:
+        return {}
+    rows = conn.execute(sa.select(label_schemas)
+                        .where(label_schemas.c.experiment_id == key)
+                        .order_by(label_schemas.c.id).limit(limit))
+    return {row.name: _to_schema(row._mapping) for row in rows}
+
+
 def list_label_schemas(conn: Connection, experiment_id: str, max_results: int = 100,
                        page_token: str | None = None) -> PagedList[LabelSchema]:
     """The experiment's schemas in the order they were created, a page at a time."""

@@ -8,7 +8,8 @@ claim takes, and two can never claim the same free slot).
 How an item is handed out (:func:`next_item`): a reviewer who holds an unexpired claim gets
 that item again; otherwise the oldest item they have neither completed nor skipped whose
 completed reviews plus unexpired claims by others are fewer than ``reviewers_per_item`` is
-claimed for ``claim_seconds``. Once a claim expires its slot returns to the pool.
+claimed for ``claim_seconds``. Once a claim expires its slot returns to the pool. In a
+review queue an item someone completed or declined (its shared status) is not handed out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from assay.entities.assessment import (
 )
 from assay.entities.label_schema import LabelSchema, LabelSchemaType
 from assay.entities.labeling import (
+    MAX_SESSION_SCHEMAS,
     GoldLabel,
     LabelingSessionInfo,
     ReviewerProgress,
@@ -43,6 +45,7 @@ from assay.entities.labeling import (
     check_reviewer,
     gold_label,
 )
+from assay.entities.review_queue import ReviewQueueType, user_queue_questions
 from assay.entities.run import RunInfo, RunKind, check_run_id
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from assay.ids import check_trace_id
@@ -52,7 +55,7 @@ from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
 from assay.store.sql.dialect import Dialect, upsert
 from assay.store.sql.experiments import parse_experiment_id
-from assay.store.sql.label_schemas import find_label_schemas
+from assay.store.sql.label_schemas import experiment_label_schemas, find_label_schemas
 from assay.store.sql.schema import (
     assessments,
     labeling_adjudications,
@@ -231,7 +234,8 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
     """The query of ``:reviewer``'s next item in run ``:run_id`` at ``:now_ms``: the item
     they hold (an unexpired claim), else the oldest with a slot for them (fewer than
     ``per_item`` completed reviews plus others' live claims, and not completed or skipped
-    by them). One query, so one round trip.
+    by them); in a review queue, only an item whose status is pending. One query, so one
+    round trip.
 
     Read as one range ``completed_reviews < per_item`` ordered by ``id``, the index on
     ``(run_id, completed_reviews, id)`` gives the items out of ``id`` order, so the database
@@ -247,11 +251,15 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
     run_id = sa.bindparam("run_id", type_=sa.String)
     reviewer = sa.bindparam("reviewer", type_=sa.String)
     now_ms = sa.bindparam("now_ms", type_=sa.BigInteger)
+    of_item = (r.c.run_id == run_traces.c.run_id, r.c.trace_id == run_traces.c.trace_id)
+    # A review queue's item someone completed or declined is handed out no more (pending
+    # is NULL, as is every item of a session that is not a queue).
+    settled = sa.exists().where(*of_item, run_traces.c.review_status.is_not(None))
     held = (sa.select(r.c.trace_id, sa.literal(0).label("rank"), r.c.id)
             .where(r.c.run_id == run_id, r.c.reviewer == reviewer,
-                   r.c.state == ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms)
+                   r.c.state == ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms,
+                   ~settled)
             .order_by(r.c.id).limit(1))
-    of_item = (r.c.run_id == run_traces.c.run_id, r.c.trace_id == run_traces.c.trace_id)
     mine = sa.exists().where(*of_item, r.c.reviewer == reviewer,
                              r.c.state != ReviewState.IN_PROGRESS.value)
     claimed_by_others = (
@@ -264,6 +272,7 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
               slots: sa.ColumnElement[Any]) -> sa.Select[Any]:
         return (sa.select(run_traces.c.trace_id, sa.literal(1).label("rank"), run_traces.c.id)
                 .where(run_traces.c.run_id == run_id, open_item, ~mine,
+                       run_traces.c.review_status.is_(None),
                        slots + claimed_by_others < per_item)
                 .order_by(run_traces.c.id).limit(1))
 
@@ -311,6 +320,12 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
     if row.item is None:
         raise NotFoundError(f"Trace {trace_id!r} is not an item of labeling session {run_id!r}")
     asked: tuple[str, ...] = _schema_names(row.label_schemas)
+    every: dict[str, LabelSchema] | None = None
+    if not asked and row.queue_type == ReviewQueueType.USER.value:
+        # A user queue names no schemas: it asks every one of its experiment (one query,
+        # which also gives the schemas the answers are checked against).
+        every = experiment_label_schemas(conn, str(row.experiment_id), MAX_SESSION_SCHEMAS)
+        asked = user_queue_questions(list(every))
     if not isinstance(answers, Mapping) or not answers:
         raise InvalidParameterError(
             "Invalid answers: expected a dict of label schema name to value, with at least "
@@ -322,7 +337,8 @@ def submit_answers(conn: Connection, dialect: Dialect, run_id: str, trace_id: st
             f"(its questions: {', '.join(asked) or 'none'})")
     rationales = check_answer_comments(answers, comment, comments)
     experiment_id = str(row.experiment_id)
-    schemas = _schemas(conn, experiment_id, list(answers))
+    schemas = (_schemas(conn, experiment_id, list(answers)) if every is None
+               else {name: every[name] for name in answers})
     checked = {name: schemas[name].check_value(value) for name, value in answers.items()}
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     current = _ItemAnswers.read(conn, run_id, trace_id, reviewer, asked)
@@ -380,7 +396,8 @@ def _submit_context() -> sa.Select[Any]:
     state = sa.select(r.c.state).where(r.c.run_id == run_id, r.c.trace_id == trace_id,
                                        r.c.reviewer == reviewer)
     experiment = sa.select(traces.c.experiment_id).where(traces.c.trace_id == trace_id)
-    return (sa.select(s.c.reviewers_per_item, s.c.label_schemas, runs.c.experiment_id,
+    return (sa.select(s.c.reviewers_per_item, s.c.label_schemas, s.c.queue_type,
+                      runs.c.experiment_id,
                       runs.c.name, sa.exists(assigned).label("restricted"),
                       sa.exists(assigned.where(labeling_reviewers.c.reviewer == reviewer))
                       .label("assigned"),

@@ -1,0 +1,133 @@
+"""Review queues worked through as labeling sessions: an item someone completed or declined
+is not handed out again, and a user queue (which names no schemas) asks every label schema
+of its experiment, from the SDK (SQLite, PostgreSQL, a server over HTTP) and in the review
+app."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+import assay
+from assay import _runtime
+from assay.errors import InvalidParameterError
+from assay.genai import label_schemas as schemas
+from assay.genai import review_queues as rq
+from assay.genai.labeling import get_labeling_session
+from assay.store.sql import SqlStore
+from review.review_data import ALICE, SCHEMAS, seed_review
+from server.live import in_process
+
+
+@assay.trace
+def answer(question: str) -> str:
+    return f"An answer to {question}"
+
+
+def traced(n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        answer(f"question {i}")
+        trace_id = assay.get_last_active_trace_id()
+        assert trace_id is not None
+        ids.append(trace_id)
+    assay.flush_trace_async_logging()
+    return ids
+
+
+def test_completed_and_declined_items_are_not_handed_out(rt: _runtime.Runtime) -> None:
+    queue = rq.create_review_queue("Triage", queue_type="custom", users=["ana", "bo"])
+    first, second, third, fourth = traced(4)
+    rq.add_items_to_review_queue(queue.queue_id, item_ids=[first, second, third, fourth])
+    session = get_labeling_session(queue.run_id)
+    rq.set_review_queue_item_status(queue.queue_id, item_id=first, status="declined",
+                                    completed_by="bo")
+    rq.set_review_queue_item_status(queue.queue_id, item_id=second, status="complete",
+                                    completed_by="bo")
+    assert session.next_item("ana") == third
+    # An item claimed, then settled by someone else, is not handed back to its claimant.
+    rq.set_review_queue_item_status(queue.queue_id, item_id=third, status="complete",
+                                    completed_by="bo")
+    assert session.next_item("ana") == fourth
+    rq.set_review_queue_item_status(queue.queue_id, item_id=fourth, status="declined",
+                                    completed_by="ana")
+    assert session.next_item("ana") is None
+    # Back to pending, an item is handed out again.
+    rq.set_review_queue_item_status(queue.queue_id, item_id=first, status="pending")
+    assert session.next_item("ana") == first
+
+
+def test_a_plain_sessions_items_are_handed_out_as_before(rt: _runtime.Runtime) -> None:
+    from assay.genai.labeling import create_labeling_session
+
+    session = create_labeling_session("plain", assigned_users=["ana"])
+    first, second = traced(2)
+    session.add_traces([first, second])
+    assert session.next_item("ana") == first
+
+
+def test_a_user_queue_asks_every_schema_of_its_experiment(rt: _runtime.Runtime) -> None:
+    schemas.create_label_schema(
+        name="accuracy", type="feedback",
+        input=schemas.InputCategorical(options=["Accurate", "Inaccurate"]))
+    schemas.create_label_schema(name="ideal", type="expectation", input=schemas.InputText())
+    queue = rq.get_or_create_user_queue(user="ana")
+    assert queue.schema_ids == []
+    [trace_id] = traced(1)
+    rq.add_items_to_review_queue(queue.queue_id, item_ids=[trace_id])
+    session = get_labeling_session(queue.run_id)
+    assert session.next_item("ana") == trace_id
+    written = session.submit(trace_id, "ana", {"accuracy": "Accurate", "ideal": "Yes."})
+    assert sorted((a.name, a.kind, a.value) for a in written) == [
+        ("accuracy", "feedback", "Accurate"), ("ideal", "expectation", "Yes.")]
+    with pytest.raises(InvalidParameterError, match="'tone' is not a question"):
+        session.submit(trace_id, "ana", {"tone": "fine"})
+    with pytest.raises(InvalidParameterError, match="it accepts one of"):
+        session.submit(trace_id, "ana", {"accuracy": "Maybe"})
+    # A schema created later is asked too.
+    schemas.create_label_schema(name="tone", type="feedback", input=schemas.InputText())
+    [again] = session.submit(trace_id, "ana", {"tone": "fine"})
+    assert (again.name, again.value) == ("tone", "fine")
+    # Answering leaves the item's shared status as it is.
+    [item] = rq.list_review_queue_items(queue.queue_id)
+    assert item.status == "pending"
+
+
+def _token(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def test_a_user_queue_is_answered_in_the_review_app(sql_store: SqlStore) -> None:
+    data = seed_review(sql_store, num_items=3)
+    experiment_id = sql_store.get_run(data.run_id).info.experiment_id
+    queue = sql_store.get_or_create_user_queue(experiment_id, user=ALICE)
+    first, second, third = data.trace_ids[:3]
+    sql_store.add_items_to_review_queue(queue.queue_id, [first, second, third])
+    sql_store.set_review_queue_item_status(queue.queue_id, item_id=first, status="declined",
+                                           completed_by=ALICE)
+    run_id = queue.run_id
+    with in_process(sql_store, headers={"Accept": "text/html"}) as served:
+        http = served.http
+        token = _token(http.get("/review"))
+        assert http.post("/review/reviewer", data={"name": ALICE, "next": "/review",
+                                                   "csrf_token": token}).status_code == 303
+        listed = {s["name"]: s for s in http.get("/review.json").json()["sessions"]}
+        assert listed[ALICE]["num_questions"] == len(SCHEMAS)
+        page = http.get(f"/review/{run_id}.json").json()
+        assert [q["name"] for q in page["questions"]] == [s.name for s in SCHEMAS]
+        # The declined item is passed over.
+        started = http.post(f"/review/{run_id}/next", data={"csrf_token": token})
+        assert started.headers["location"] == f"/review/{run_id}/items/{second}"
+        item = http.get(f"/review/{run_id}/items/{second}.json").json()
+        assert [q["name"] for q in item["questions"]] == [s.name for s in SCHEMAS]
+        done = http.post(f"/review/{run_id}/items/{second}",
+                         data={"csrf_token": token, "a0": "Accurate", "a2": "4"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/review/{run_id}/items/{third}"
+    stored = {a.name: a.value for a in sql_store.get_trace(second).info.assessments
+              if a.run_id == run_id}
+    assert stored == {"response_accuracy": "Accurate", "rating": 4.0}
