@@ -547,12 +547,13 @@ def run_case(python: Path, code: str, tracking_uri: str, folder: Path,
 #: Where Assay answers otherwise than mlflow's own store, on purpose or not yet: the
 #: difference at each path (a regular expression) is left out, for the reason given.
 KNOWN_DIFFERENCES = {
-    # Not yet: StartTraceV3's answer on Assay lacks the server-set tag
-    # mlflow.artifactLocation (the client only needs it for traces.json, which Assay never
-    # asks for, and for attachments).
+    # On purpose: Assay keeps no artifacts, so it sets no mlflow.artifactLocation tag (the
+    # client needs one only to upload traces.json, which Assay never asks for, and for
+    # attachments).
     r"traces\.T\d+\.has_artifact_location": "no mlflow.artifactLocation tag on Assay",
-    # Not yet: mlflow's store marks a trace whose info the client logged at the end with
-    # the metadata mlflow.trace.infoFinalized = "true"; Assay does not return it.
+    # On purpose: mlflow.trace.infoFinalized = "true" is mlflow's SQL store's own marker for
+    # its merging of StartTraceV3 with spans logged apart (the client never reads it);
+    # Assay merges its own way (ingest.stored_header_kept) and needs no marker.
     r"traces\.T\d+\.metadata\.mlflow\.trace\.infoFinalized":
         "no mlflow.trace.infoFinalized metadata on Assay",
     # On purpose: the seeds filter on tags.`mlflow.trace.user` / `mlflow.trace.session`
