@@ -8,6 +8,7 @@ compares with what Assay stored.
 
 import json
 import sys
+import time
 from typing import Any
 
 import mlflow
@@ -78,6 +79,9 @@ def main(url: str) -> None:
     for number, (question, user, session) in enumerate(QUESTIONS):
         chat(question, user, session, number)
         trace_ids.append(mlflow.get_last_active_trace_id())
+        # Each trace in a millisecond of its own: searches order by time, then by id, so
+        # two traces of one millisecond would come back in either order.
+        time.sleep(0.002)
     mlflow.flush_trace_async_logging()
     report["trace_ids"] = trace_ids
     first = trace_ids[0]

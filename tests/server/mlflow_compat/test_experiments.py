@@ -73,7 +73,7 @@ def test_a_bad_create_is_400_naming_the_field(served: Served, body: dict[str, ob
 
 def test_an_unknown_mlflow_route_is_endpoint_not_found(served: Served) -> None:
     # The client falls back to older routes on ENDPOINT_NOT_FOUND.
-    response = served.http.post(f"{V2}/runs/log-inputs", json={})
+    response = served.http.post(f"{V2}/registered-models/create", json={})
     assert_mlflow_error(response, 404, "ENDPOINT_NOT_FOUND")
 
 
