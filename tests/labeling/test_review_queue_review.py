@@ -10,31 +10,15 @@ import re
 import httpx
 import pytest
 
-import assay
 from assay import _runtime
 from assay.errors import InvalidParameterError
 from assay.genai import label_schemas as schemas
 from assay.genai import review_queues as rq
 from assay.genai.labeling import get_labeling_session
 from assay.store.sql import SqlStore
+from labeling.test_review_queues import traced
 from review.review_data import ALICE, SCHEMAS, seed_review
 from server.live import in_process
-
-
-@assay.trace
-def answer(question: str) -> str:
-    return f"An answer to {question}"
-
-
-def traced(n: int) -> list[str]:
-    ids = []
-    for i in range(n):
-        answer(f"question {i}")
-        trace_id = assay.get_last_active_trace_id()
-        assert trace_id is not None
-        ids.append(trace_id)
-    assay.flush_trace_async_logging()
-    return ids
 
 
 def test_completed_and_declined_items_are_not_handed_out(rt: _runtime.Runtime) -> None:
