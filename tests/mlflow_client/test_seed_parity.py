@@ -6,9 +6,12 @@ the snippets' own results), must be the same, field by field, ids and times asid
 The snippets are the seeds' code as MLflow's guides print it (those already in
 ``assessments/test_seeds.py`` are taken from there; the others are copied below, with the
 indentation the pages lost put back). A driver plays the app's part the guides leave to the
-reader (``process_message``, the HTTP requests). Left out, each with its reason in the skip:
-seed 003's steps 5 and 6 (labeling sessions and the review app are Databricks-only in mlflow,
-so there is nothing to compare them with; ``test_labeling_plugin.py`` runs them on Assay),
+reader (``process_message``, the HTTP requests). Left out: seed 003's steps 5 and 6 (in
+mlflow 3.17 labeling sessions are Databricks-only: on any other tracking URI
+``create_labeling_session`` raises UnsupportedLabelingStoreURIException and
+``create_label_schema(title=...)`` as the seed writes it is refused, so there is nothing to
+compare them with; ``test_labeling_plugin.py`` runs them against Assay through mlflow, and
+``assessments/test_seeds.py`` runs them as written with Assay's SDK),
 and seed 003's ``get_databricks_host_creds()`` (replaced by the guide's own alternative, an
 OpenAI client with its own key, here the tests' OpenAI-compatible server).
 """
@@ -616,13 +619,3 @@ def test_a_seed_snippet_leaves_the_same_on_assay_as_on_mlflow(
                          tmp_path / "mlflow", env)
     found = unexpected(differences(on_assay, on_mlflow))
     assert not found, "\n".join(found)
-
-
-@pytest.mark.skip(reason="Databricks-only in mlflow 3.17: on any other tracking URI "
-                         "create_labeling_session raises UnsupportedLabelingStoreURIException "
-                         "and create_label_schema(title=...) as the seed writes it is refused, "
-                         "so a local mlflow store has nothing to compare with "
-                         "(test_labeling_plugin.py runs labeling sessions against Assay)")
-def test_seed_003_steps_5_and_6_send_traces_to_experts() -> None:
-    """Seed 003's steps 5 (label schemas, a labeling session) and 6 (evaluate against the
-    experts' labels)."""
