@@ -63,3 +63,71 @@ def test_an_abandoned_claim_returns_to_the_pool(sql_store: SqlStore,
         progress = sql_labeling.progress(conn, run_id, now_ms=T0 + 12 * MINUTE)
     assert progress.reviewers["ben"].in_progress == 1
     assert progress.reviewers["ana"].in_progress == 0
+
+
+def _session_of_two(sql_store: SqlStore, engine: sa.Engine, n: int = 2) -> tuple[str, list[str]]:
+    traces = [make_trace() for _ in range(n)]
+    sql_store.log_traces(traces)
+    run_id = new_run_id()
+    with write(engine) as conn, conn.begin():
+        create_label_schema(conn, LabelSchema("ok", LabelSchemaType.FEEDBACK, InputPassFail(),
+                                              experiment_id="0"))
+        sql_labeling.create_session(conn, LabelingSessionInfo(
+            run_id=run_id, experiment_id="0", name="s", label_schemas=("ok",),
+            assigned_users=("ana", "ben"), reviewers_per_item=2))
+        sql_labeling.add_items(conn, run_id, [t.info.trace_id for t in traces])
+    return run_id, [t.info.trace_id for t in traces]
+
+
+@pytest.mark.parametrize("state", ["completed", "skipped"])
+def test_a_claim_never_turns_a_finished_review_back(sql_store: SqlStore,
+                                                   db: tuple[sa.Engine, Dialect],
+                                                   state: str) -> None:
+    # What a reviewer's next_item does when it chose an item while the same reviewer's
+    # answer (or skip) of it was being written: the claim's upsert finds the review done
+    # and leaves it.
+    engine, dialect = db
+    run_id, (first, _) = _session_of_two(sql_store, engine)
+    with write(engine) as conn, conn.begin():
+        assert sql_labeling.next_item(conn, dialect, run_id, "ana", now_ms=T0) == first
+        if state == "completed":
+            sql_labeling.submit_answers(conn, dialect, run_id, first, "ana", {"ok": True},
+                                        now_ms=T0 + 1)
+        else:
+            sql_labeling.skip_item(conn, dialect, run_id, first, "ana", now_ms=T0 + 1)
+    with write(engine) as conn, conn.begin():
+        claimed = conn.execute(sql_labeling._claim(dialect), {
+            "run_id": run_id, "trace_id": first, "reviewer": "ana", "state": "in_progress",
+            "claim_expires_ms": T0 + MINUTE, "updated_time_ms": T0 + 2}).first()
+        assert claimed is None
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text(
+            "SELECT state FROM labeling_reviews WHERE run_id = :r AND reviewer = 'ana'"),
+            {"r": run_id}).scalar_one()
+    assert stored == state
+
+
+def test_handing_out_items_does_not_wait_for_an_answer_being_written(
+        sql_store: SqlStore, db: tuple[sa.Engine, Dialect]) -> None:
+    engine, dialect = db
+    if dialect is Dialect.SQLITE:
+        pytest.skip("SQLite writes one transaction at a time: there is nothing to overlap")
+    run_id, (first, second) = _session_of_two(sql_store, engine)
+    with write(engine) as conn, conn.begin():
+        assert sql_labeling.next_item(conn, dialect, run_id, "ana", now_ms=T0) == first
+    # Ana's answer is written and not yet committed: it holds the session's row.
+    answering = write(engine)
+    transaction = answering.begin()
+    try:
+        sql_labeling.submit_answers(answering, dialect, run_id, first, "ana", {"ok": True},
+                                    now_ms=T0 + 1)
+        # Ben gets an item meanwhile, without waiting for it (a wait would hit the timeout).
+        with write(engine) as conn, conn.begin():
+            conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            assert sql_labeling.next_item(conn, dialect, run_id, "ben", now_ms=T0 + 2) == first
+        transaction.commit()
+    finally:
+        answering.close()
+    # Both slots of the first item are taken (ana's answer, ben's claim): ana gets the second.
+    with write(engine) as conn, conn.begin():
+        assert sql_labeling.next_item(conn, dialect, run_id, "ana", now_ms=T0 + 3) == second

@@ -76,15 +76,21 @@ _PENDING_LOCK_KEY = 0x70656E64696E67
 # Votes lock one key per (trace, name, voter) in the two-key space, which does not overlap
 # the one-key space of the locks above; this first key is "vote" in ASCII.
 _VOTE_LOCK_CLASS = 0x766F7465
+# Handing out a labeling session's items locks one key per session in the two-key space;
+# this first key is "clai" in ASCII.
+_CLAIM_LOCK_CLASS = 0x636C6169
 
 
 def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
-           update_columns: Sequence[str], kept: Sequence[str] = ()) -> Insert:
+           update_columns: Sequence[str], kept: Sequence[str] = (),
+           where: sa.ColumnElement[bool] | None = None) -> Insert:
     """``INSERT … ON CONFLICT (conflict_columns) DO UPDATE SET`` the update columns.
 
     With no update columns the statement is ``ON CONFLICT DO NOTHING``. An update column in
-    ``kept`` keeps its stored value when the new row has NULL there. Execute it with a list
-    of parameter dicts, or use :func:`upsert_many` for a batch.
+    ``kept`` keeps its stored value when the new row has NULL there. With ``where`` (on the
+    stored row), a conflicting row that does not match it is left as it is (and the
+    statement counts no row). Execute it with a list of parameter dicts, or use
+    :func:`upsert_many` for a batch.
     """
     stmt: sqlite.Insert | postgresql.Insert
     match dialect:
@@ -99,6 +105,7 @@ def upsert(dialect: Dialect, table: sa.Table, conflict_columns: Sequence[str],
     return stmt.on_conflict_do_update(
         index_elements=list(conflict_columns),
         set_={name: _new_value(stmt, table, name, kept) for name in update_columns},
+        where=where,
     )
 
 
@@ -371,6 +378,27 @@ def lock_vote(conn: Connection, dialect: Dialect, trace_id: str, name: str,
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(
                 sa.cast(sa.literal(_VOTE_LOCK_CLASS), sa.Integer),
                 sa.cast(sa.literal(key), sa.Integer))))
+        case _:
+            assert_never(dialect)
+
+
+def lock_claims(conn: Connection, dialect: Dialect, run_id: str) -> None:
+    """Make transactions that hand out a labeling session's items (or change which items and
+    reviewers it has) take turns until the current one ends: each sees the claims the one
+    before made, so two reviewers never get one free slot. A lock of its own rather than the
+    session's row, which every answer also updates: handing out items never waits for
+    answers being written."""
+    match dialect:
+        case Dialect.SQLITE:
+            # Nothing to do: write transactions start with BEGIN IMMEDIATE (see engine.py),
+            # so they never overlap.
+            return
+        case Dialect.POSTGRESQL:
+            digest = hashlib.blake2b(run_id.encode("utf-8", "surrogatepass"),
+                                     digest_size=4).digest()
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(
+                sa.cast(sa.literal(_CLAIM_LOCK_CLASS), sa.Integer),
+                sa.cast(sa.literal(int.from_bytes(digest, "big", signed=True)), sa.Integer))))
         case _:
             assert_never(dialect)
 

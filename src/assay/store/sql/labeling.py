@@ -1,9 +1,13 @@
 """Labeling sessions in the SQL store: sessions, their items, and each reviewer's work.
 
 Functions take an open Connection; the caller owns the transaction, which for every write
-here is a write transaction (SQLite's single writer; on PostgreSQL the session's row is
-locked first, so concurrent reviewers of one session take turns for the few milliseconds a
-claim takes, and two can never claim the same free slot).
+here is a write transaction (SQLite's single writer). On PostgreSQL, handing out items takes
+the session's claim turn (an advisory lock of its own, see
+:func:`~assay.store.sql.dialect.lock_claims`), so concurrent reviewers of one session take
+turns for the few milliseconds a claim takes and two can never claim the same free slot;
+changes of a session's items or reviewers take that turn too. Answers do not: they lock the
+session's row, which claims never wait for, and a claim never turns a review its reviewer
+completed or skipped meanwhile back into a claim (:func:`_claim`).
 
 How an item is handed out (:func:`next_item`): a reviewer who holds an unexpired claim gets
 that item again; otherwise the oldest item they have neither completed nor skipped whose
@@ -53,7 +57,7 @@ from assay.store.checks import check_answer_comments
 from assay.store.sql import gold as sql_gold
 from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
-from assay.store.sql.dialect import Dialect, upsert
+from assay.store.sql.dialect import Dialect, lock_claims, upsert
 from assay.store.sql.experiments import parse_experiment_id
 from assay.store.sql.label_schemas import experiment_label_schemas, find_label_schemas
 from assay.store.sql.schema import (
@@ -147,6 +151,8 @@ def list_sessions(conn: Connection, experiment_ids: Sequence[str],
 
 def delete_session(conn: Connection, run_id: str) -> None:
     """Delete a session, its run and its reviewers' states; the answers stay on the traces."""
+    check_run_id(run_id)
+    lock_claims(conn, Dialect.of(conn), run_id)  # the claims' turn first, as claims take it
     get_session(conn, run_id, lock=True)
     conn.execute(runs.delete().where(runs.c.run_id == run_id))
 
@@ -154,6 +160,8 @@ def delete_session(conn: Connection, run_id: str) -> None:
 def set_assigned_users(conn: Connection, run_id: str,
                        users: Sequence[str]) -> LabelingSessionInfo:
     """Replace who is assigned. Work already done by someone no longer assigned stays."""
+    check_run_id(run_id)
+    lock_claims(conn, Dialect.of(conn), run_id)
     info = get_session(conn, run_id, lock=True)
     changed = LabelingSessionInfo(**{**_fields(info), "assigned_users": tuple(users)})
     conn.execute(labeling_reviewers.delete().where(labeling_reviewers.c.run_id == run_id))
@@ -173,6 +181,8 @@ def add_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[s
 def remove_items(conn: Connection, run_id: str, trace_ids: Sequence[str]) -> list[str]:
     """Remove traces from a session, with its reviewers' states on them; the answers
     already given stay on the traces."""
+    check_run_id(run_id)
+    lock_claims(conn, Dialect.of(conn), run_id)
     get_session(conn, run_id, lock=True)
     removed = sql_runs.unlink_traces(conn, run_id, trace_ids)
     if removed:
@@ -188,24 +198,43 @@ def next_item(conn: Connection, dialect: Dialect, run_id: str, reviewer: str, *,
               claim_seconds: float = DEFAULT_CLAIM_SECONDS) -> str | None:
     """Claim the next item for ``reviewer`` and return its trace id (see the module doc);
     None when nothing is left for them."""
-    per_item = _lock_for_review(conn, run_id, reviewer)
+    per_item = _lock_for_review(conn, dialect, run_id, reviewer)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     expires_ms = now_ms + int(claim_seconds * 1000)
-    candidate = conn.execute(_next_item_query(per_item), {
-        "run_id": run_id, "reviewer": reviewer, "now_ms": now_ms}).scalar_one_or_none()
-    if candidate is None:
-        return None
-    _set_review(conn, dialect, run_id, candidate, reviewer, ReviewState.IN_PROGRESS, now_ms,
-                expires_ms)
-    return str(candidate)
+    for _ in range(3):
+        candidate = conn.execute(_next_item_query(per_item), {
+            "run_id": run_id, "reviewer": reviewer, "now_ms": now_ms}).scalar_one_or_none()
+        if candidate is None:
+            return None
+        claimed = conn.execute(_claim(dialect), {
+            "run_id": run_id, "trace_id": candidate, "reviewer": reviewer,
+            "state": ReviewState.IN_PROGRESS.value, "claim_expires_ms": expires_ms,
+            "updated_time_ms": now_ms}).first()
+        if claimed is not None:
+            return str(candidate)
+        # The reviewer's own answer (or skip) of that item was being written as it was
+        # chosen (answers do not wait for claims): it is theirs no more; choose again.
+    return None
 
 
-def _lock_for_review(conn: Connection, run_id: str, reviewer: str) -> int:
-    """Lock the session's row (PostgreSQL) and return its reviewers per item, in one query;
-    NotFoundError or PermissionDeniedError as :func:`get_session` and
-    :func:`_check_may_review` give them."""
+@functools.cache
+def _claim(dialect: Dialect) -> Any:
+    """The upsert of a claim: a new review row, or the reviewer's claim (held or expired)
+    renewed; never a completed or skipped review turned back into a claim. It returns the
+    row's id when it wrote one, nothing when it left a finished review alone."""
+    r = labeling_reviews
+    return upsert(dialect, r, ("run_id", "trace_id", "reviewer"),
+                  ("state", "claim_expires_ms", "updated_time_ms"),
+                  where=r.c.state == ReviewState.IN_PROGRESS.value).returning(r.c.id)
+
+
+def _lock_for_review(conn: Connection, dialect: Dialect, run_id: str, reviewer: str) -> int:
+    """Take the session's claim turn (see :func:`~assay.store.sql.dialect.lock_claims`) and
+    return its reviewers per item; NotFoundError or PermissionDeniedError as
+    :func:`get_session` and :func:`_check_may_review` give them."""
     check_run_id(run_id)
     check_reviewer(reviewer)
+    lock_claims(conn, dialect, run_id)
     assigned = sa.select(labeling_reviewers.c.id).where(
         labeling_reviewers.c.run_id == labeling_sessions.c.run_id)
     row = conn.execute(
@@ -214,8 +243,7 @@ def _lock_for_review(conn: Connection, run_id: str, reviewer: str) -> int:
                   sa.exists(assigned.where(labeling_reviewers.c.reviewer == reviewer))
                   .label("assigned"))
         .join(runs, runs.c.run_id == labeling_sessions.c.run_id)
-        .where(labeling_sessions.c.run_id == run_id)
-        .with_for_update(of=labeling_sessions)).first()
+        .where(labeling_sessions.c.run_id == run_id)).first()
     if row is None:
         raise NotFoundError(f"Labeling session with run ID {run_id!r} not found")
     if row.restricted and not row.assigned:
@@ -255,10 +283,11 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
     # A review queue's item someone completed or declined is handed out no more (pending
     # is NULL, as is every item of a session that is not a queue).
     settled = sa.exists().where(*of_item, run_traces.c.review_status.is_not(None))
+    present = sa.exists().where(*of_item)
     held = (sa.select(r.c.trace_id, sa.literal(0).label("rank"), r.c.id)
             .where(r.c.run_id == run_id, r.c.reviewer == reviewer,
                    r.c.state == ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms,
-                   ~settled)
+                   present, ~settled)
             .order_by(r.c.id).limit(1))
     mine = sa.exists().where(*of_item, r.c.reviewer == reviewer,
                              r.c.state != ReviewState.IN_PROGRESS.value)
@@ -406,7 +435,9 @@ def _submit_context() -> sa.Select[Any]:
                       experiment.scalar_subquery().label("trace_experiment_id"))
             .join(runs, runs.c.run_id == s.c.run_id)
             .where(s.c.run_id == run_id)
-            .with_for_update(of=s))
+            # FOR NO KEY UPDATE: answers take turns, while a claim's insert (whose foreign
+            # key takes KEY SHARE on this row) goes by.
+            .with_for_update(of=s, key_share=True))
 
 
 #: Built once (the values are bound parameters): building it costs more than running it.
