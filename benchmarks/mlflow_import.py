@@ -63,7 +63,7 @@ def build_store(python: Path, db: Path, traces: int) -> float:
 
 
 def run_import(source_uri: str, target_uri: str, batch: int) -> tuple[float, ImportSummary]:
-    from assay.migration.mlflow_source import open_source
+    from assay.migration.sources import open_source
     from assay.store.sql import SqlStore
 
     store = SqlStore(target_uri)

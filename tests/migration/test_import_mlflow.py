@@ -19,7 +19,7 @@ from assay.entities import Trace
 from assay.entities.assessment import Assessment
 from assay.migration.convert import DROPPED_TAGS
 from assay.migration.importer import ImportSummary, import_mlflow
-from assay.migration.mlflow_source import open_source
+from assay.migration.sources import open_source
 from assay.store.base import Store
 from assay.store.sql import SqlStore
 from migration.conftest import PER_EXPERIMENT, FilledStore

@@ -47,7 +47,7 @@ def _target(uri: str | None) -> Any:
 
 def _import_mlflow(args: argparse.Namespace) -> int:
     from assay.migration.importer import import_mlflow
-    from assay.migration.mlflow_source import open_source
+    from assay.migration.sources import open_source
 
     source = open_source(args.source)
     store = _target(args.tracking_uri)
