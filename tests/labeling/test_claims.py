@@ -107,11 +107,12 @@ def test_a_claim_never_turns_a_finished_review_back(sql_store: SqlStore,
     assert stored == state
 
 
+# PostgreSQL only: SQLite writes one transaction at a time, so there is nothing to overlap.
+@pytest.mark.parametrize("database_uri", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
 def test_handing_out_items_does_not_wait_for_an_answer_being_written(
         sql_store: SqlStore, db: tuple[sa.Engine, Dialect]) -> None:
     engine, dialect = db
-    if dialect is Dialect.SQLITE:
-        pytest.skip("SQLite writes one transaction at a time: there is nothing to overlap")
     run_id, (first, second) = _session_of_two(sql_store, engine)
     with write(engine) as conn, conn.begin():
         assert sql_labeling.next_item(conn, dialect, run_id, "ana", now_ms=T0) == first
