@@ -24,7 +24,7 @@ from typing import TextIO
 
 from assay.entities import Trace
 from assay.entities.assessment import Assessment
-from assay.errors import AssayError, NotFoundError
+from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.migration.mlflow_source import SkippedTrace, Source, SourceExperiment
 from assay.rules import experiment_named
 from assay.store.base import Store
@@ -154,7 +154,7 @@ def import_mlflow(source: Source, store: Store, *,
                 try:
                     target_id = store.create_experiment(experiment.name, experiment.tags)
                     summary.experiments_created += 1
-                except AssayError:  # created meanwhile by someone else
+                except AlreadyExistsError:  # created meanwhile by someone else
                     target_id = experiment_named(store, experiment.name).experiment_id
                     summary.experiments_existing += 1
             else:
@@ -231,7 +231,7 @@ def stored_assessment_ids(store: Store, experiment_id: str,
             continue
         try:
             info = store.get_trace_info(trace_id)
-        except (NotFoundError, AssayError):
+        except (NotFoundError, InvalidParameterError):  # not stored, or an id Assay refuses
             continue
         found[trace_id] = {a.assessment_id for a in info.assessments
                            if a.assessment_id and a.trace_id == trace_id}

@@ -53,6 +53,8 @@ class HttpSource:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, auth=auth,
                                   timeout=_TIMEOUT)
         self._infos: dict[str, TraceInfo] = {}
+        #: Traces of the page read whose header could not be read, and why.
+        self._unreadable: dict[str, str] = {}
 
     def close(self) -> None:
         self._http.close()
@@ -114,15 +116,24 @@ class HttpSource:
                 body["page_token"] = token
             page = self._call("POST", "/api/3.0/mlflow/traces/search", json=body)
             infos = []
+            ids = []
+            self._unreadable = {}
             for raw in page.get("traces") or ():
                 try:
-                    infos.append(TraceInfo.from_dict(raw))
-                except (AssayError, ValueError, KeyError, TypeError):
+                    info = TraceInfo.from_dict(raw)
+                except (AssayError, ValueError, KeyError, TypeError) as exc:
+                    # Not dropped in silence: reported as a trace that could not be read.
+                    trace_id = raw.get("trace_id") if isinstance(raw, dict) else None
+                    if isinstance(trace_id, str) and trace_id:
+                        ids.append(trace_id)
+                        self._unreadable[trace_id] = str(exc) or type(exc).__name__
                     continue
+                infos.append(info)
+                ids.append(info.trace_id)
             self._infos = {info.trace_id: info for info in infos}
-            if infos:
-                yield SourcePage([info.trace_id for info in infos],
-                                 {info.trace_id: list(info.assessments) for info in infos})
+            if ids:
+                yield SourcePage(ids, {info.trace_id: list(info.assessments)
+                                       for info in infos})
             token = page.get("next_page_token")
             if not token:
                 return
@@ -141,7 +152,9 @@ class HttpSource:
         for trace_id in trace_ids:
             info = self._infos.get(trace_id)
             if info is None:
-                out.append(SkippedTrace(trace_id, "not in the page read"))
+                reason = self._unreadable.get(trace_id)
+                out.append(SkippedTrace(trace_id, "not in the page read" if reason is None
+                                        else f"its header could not be read: {reason}"))
                 continue
             info = dataclasses.replace(
                 info, experiment_id=target_experiment_id,

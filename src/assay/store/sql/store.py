@@ -190,9 +190,11 @@ class SqlStore(ServerStore):
                 # Feedback that arrived before its trace is attached with it.
                 sql_pending.attach_pending_assessments(conn, self._dialect, traces)
                 # A trace written again may bring a session's answers: its gold labels and
-                # the session's change counter follow.
+                # the session's change counter follow (only traces that carry assessments
+                # can: the others cost no query).
                 sql_gold.refresh_traces_gold(conn, self._dialect,
-                                             [t.info.trace_id for t in traces])
+                                             [t.info.trace_id for t in traces
+                                              if t.info.assessments])
                 # Then routing rules see the traces with that feedback.
                 sql_routing.route_traces(conn, self._dialect, [r.info.trace_id for r in traces],
                                          _experiment_keys(traces))
