@@ -19,11 +19,14 @@ Then it times, ``--reps`` times each, reporting the best (the machine is shared)
 (a) ``add_labeling_items`` of ``--add`` traces to a new session, in one call;
 (b) ``--reviewers`` threads, each a reviewer of one session of ``--items`` items and
     ``--per-item`` reviewers per item, looping ``next_labeling_item`` then
-    ``submit_labeling_answers``: first reading each item for a random time of mean
-    ``--think`` seconds before answering, as people do (``--paced-rounds`` items each), then
-    back to back with no time to think, the store at saturation (``--rounds`` items each),
-    then one reviewer alone; the figures are the percentiles of every
-    ``next_labeling_item`` call as its caller waits for it (turns at the writer included);
+    ``submit_labeling_answers``: back to back with no time to think, the store at
+    saturation (``--rounds`` items each, all starting at the same instant); then reading
+    each item for a random time of mean ``--think`` seconds before answering, as people do
+    (``--paced-rounds`` items each), each arriving at a random moment as people do rather
+    than all at the same instant; then all of them asking at the same instant, once (the
+    worst moment: how long the last waits); then one reviewer alone. The figures are the
+    percentiles of every ``next_labeling_item`` call as its caller waits for it (turns at
+    the writer included);
 (c) the agreement of the finished session: ``get_labeling_answers`` (every current answer)
     plus ``compute_agreement``, what ``LabelingSession.agreement()`` does.
 
@@ -155,7 +158,10 @@ def time_reviewers(store: SqlStore, run_id: str, reviewers: Sequence[str],
                    rounds: int, seed: int, think_s: float = 0.0) -> dict[str, Any]:
     """Every reviewer in a thread of its own: next item, answer, ``rounds`` times; with
     ``think_s``, each then reads the next item for a random time of that mean
-    (exponential) before answering."""
+    (exponential) before answering, and each starts as if halfway through reading an item
+    (after a random time of that mean), so that they arrive independently, as people do,
+    rather than all at the same instant. Without it they start together (see
+    :func:`time_together` for that moment alone)."""
     next_s: list[float] = []
     submit_s: list[float] = []
     lock = threading.Lock()
@@ -168,6 +174,8 @@ def time_reviewers(store: SqlStore, run_id: str, reviewers: Sequence[str],
         mine_submit: list[float] = []
         try:
             barrier.wait()
+            if think_s:
+                time.sleep(rng.expovariate(1 / think_s))
             for _ in range(rounds):
                 t0 = time.perf_counter()
                 trace_id = store.next_labeling_item(run_id, reviewer)
@@ -200,6 +208,12 @@ def time_reviewers(store: SqlStore, run_id: str, reviewers: Sequence[str],
     return {"next_ms": percentiles(next_s), "submit_ms": percentiles(submit_s),
             "items_per_s": len(next_s) / wall, "wall_s": wall,
             "errors": [f"{type(e).__name__}: {str(e)[:200]}" for e in errors]}
+
+
+def time_together(store: SqlStore, run_id: str, reviewers: Sequence[str]) -> dict[str, Any]:
+    """Every reviewer asks for an item at the same instant, once (and answers it): how long
+    the last of them waits, the worst case of many people clicking at once."""
+    return time_reviewers(store, run_id, reviewers, 1, 0)
 
 
 def time_agreement(store: SqlStore, run_id: str) -> dict[str, Any]:
@@ -298,6 +312,7 @@ def run_backend(backend: str, args: argparse.Namespace,
         out["reviewers_runs"] = []
         out["paced_runs"] = []
         out["single_runs"] = []
+        out["together_runs"] = []
         for rep in range(args.reps):
             run_id = new_session(store, experiment_id, f"review-{rep}", per_item=args.per_item,
                                  reviewers=[*reviewers, "solo"])
@@ -308,16 +323,19 @@ def run_backend(backend: str, args: argparse.Namespace,
             crowd = time_reviewers(store, run_id, reviewers, args.rounds, args.seed + rep)
             paced = time_reviewers(store, run_id, reviewers, args.paced_rounds,
                                    args.seed + rep, args.think)
+            together = time_together(store, run_id, reviewers)
             solo = time_reviewers(store, run_id, ["solo"], args.rounds * 2, args.seed)
             out["reviewers_runs"].append(crowd)
             out["paced_runs"].append(paced)
             out["single_runs"].append(solo)
+            out["together_runs"].append(together)
             for error in crowd["errors"] + paced["errors"]:
                 log(f"  {backend}: a reviewer stopped: {error}")
             log(f"  {backend}: {args.reviewers} reviewers: next p50 "
                 f"{crowd['next_ms']['p50']:.1f} ms, p99 {crowd['next_ms']['p99']:.1f} ms, "
                 f"{crowd['items_per_s']:.0f} items/s; thinking: next p50 "
                 f"{paced['next_ms']['p50']:.1f} ms, p99 {paced['next_ms']['p99']:.1f} ms; "
+                f"all at once: the last waits {together['next_ms']['max']:.1f} ms; "
                 "one reviewer: next p50 "
                 f"{solo['next_ms']['p50']:.2f} ms, p99 {solo['next_ms']['p99']:.2f} ms")
             store.delete_labeling_session(run_id)
@@ -357,6 +375,9 @@ def table(results: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
     add("(b) reviewers stopped by an error, all runs",
         [str(sum(len(c["errors"]) for c in (*r["reviewers_runs"], *r["paced_runs"])))
          for r in results])
+    together = [best(r["together_runs"], lambda c: c["next_ms"]["max"]) for r in results]
+    add(f"(b) next_labeling_item, {who} asking at the same instant, p50 / slowest ms",
+        [f"{c['next_ms']['p50']:.1f} / {c['next_ms']['max']:.1f}" for c in together])
     add("(b) next_labeling_item, one reviewer alone, p50 / p99 ms",
         [f"{c['next_ms']['p50']:.2f} / {c['next_ms']['p99']:.2f}" for c in solo])
     agree = [best(r["agreement"], lambda a: a["total_s"]) for r in results]

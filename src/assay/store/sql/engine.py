@@ -42,6 +42,7 @@ from assay.store.sql.dialect import Dialect
 from assay.store.uri import mask_uri
 
 __all__ = [
+    "POSTGRES_POOL_SIZE",
     "WRITE_OPTION",
     "QueryBounds",
     "bound_queries",
@@ -88,6 +89,13 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 # How long to wait for a PostgreSQL server before reporting it unreachable (seconds); the
 # driver's default is to wait forever on a host that drops packets.
 _POSTGRES_CONNECT_TIMEOUT_S = 10
+
+#: Connections to PostgreSQL each store keeps at most: as many as a server's requests that
+#: run at once can use without waiting for one in the common case (every request holds one
+#: for a few milliseconds), and few enough that several server processes fit PostgreSQL's
+#: default of 100 connections. Requests beyond it wait for a connection (30 s at most).
+POSTGRES_POOL_SIZE = 20
+
 # SQLite calls the progress handler of a bounded statement every this many virtual-machine
 # steps (a few milliseconds of work): often enough to stop within moments, rarely enough
 # that the handler (which needs the GIL) costs nothing measurable.
@@ -366,7 +374,12 @@ def _create_postgres_engine(uri: str, url: URL) -> sa.Engine:
         connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_S
     # pre_ping: a server restart or an idle-connection reaper otherwise surfaces as an error on
     # the next write; a ping on checkout costs one round trip and reconnects instead.
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    # The pool keeps every connection it opens (no overflow): an overflow connection is closed
+    # as soon as it is returned, so a burst of requests above the pool's size opened new
+    # backends again and again, and a new backend's first statements (its catalog caches
+    # cold) took 100 ms where 2 do on a warm one.
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE,
+                              max_overflow=0, connect_args=connect_args)
     event.listen(engine, "begin", _begin_postgres)
     event.listen(engine, "before_cursor_execute", _before_execute)
     event.listen(engine, "after_cursor_execute", _after_execute)

@@ -289,20 +289,28 @@ def _next_item_query(per_item: int) -> sa.Select[Any]:
                    r.c.state == ReviewState.IN_PROGRESS.value, r.c.claim_expires_ms > now_ms,
                    present, ~settled)
             .order_by(r.c.id).limit(1))
-    mine = sa.exists().where(*of_item, r.c.reviewer == reviewer,
-                             r.c.state != ReviewState.IN_PROGRESS.value)
-    claimed_by_others = (
-        sa.select(sa.func.count()).select_from(r)
-        .where(*of_item, r.c.reviewer != reviewer, r.c.state == ReviewState.IN_PROGRESS.value,
-               r.c.claim_expires_ms > now_ms)
+    # What the item's reviews take from ``:reviewer``'s chance at it, read in one probe of
+    # its few review rows: each unexpired claim by someone else takes a slot, and their own
+    # completed or skipped review takes them all. One correlated aggregate rather than an
+    # EXISTS beside a count: PostgreSQL may turn an EXISTS into an anti-join that compares
+    # every candidate with every review the reviewer ever finished, so the query would slow
+    # down as they work; the aggregate stays a probe of one item, whoever asks.
+    taken = (
+        sa.select(sa.func.coalesce(sa.func.sum(sa.case(
+            (r.c.reviewer == reviewer,
+             sa.case((r.c.state != ReviewState.IN_PROGRESS.value, per_item), else_=0)),
+            (sa.and_(r.c.state == ReviewState.IN_PROGRESS.value,
+                     r.c.claim_expires_ms > now_ms), 1),
+            else_=0)), 0))
+        .where(*of_item)
         .scalar_subquery())
 
     def first(open_item: sa.ColumnElement[bool],
               slots: sa.ColumnElement[Any]) -> sa.Select[Any]:
         return (sa.select(run_traces.c.trace_id, sa.literal(1).label("rank"), run_traces.c.id)
-                .where(run_traces.c.run_id == run_id, open_item, ~mine,
+                .where(run_traces.c.run_id == run_id, open_item,
                        run_traces.c.review_status.is_(None),
-                       slots + claimed_by_others < per_item)
+                       slots + taken < per_item)
                 .order_by(run_traces.c.id).limit(1))
 
     if per_item > _MAX_RANGES:
