@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --progress-bar off -e '.[all,dev]'
 	touch $(STAMP)
 
+# Bytecode is kept even where the environment says not to write it (PYTHONDONTWRITEBYTECODE):
+# without it every worker and every server process the tests start compiles Assay, and
+# pytest rewrites every test module, again (about 6 s a worker).
 test: install
-	$(PY) -m pytest -n auto
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n auto
 
 demo: install
 	$(VENV)/bin/assay demo
