@@ -79,6 +79,30 @@ def test_a_user_queue_asks_every_schema_of_its_experiment(rt: _runtime.Runtime) 
     assert item.status == "pending"
 
 
+def test_a_user_queues_answers_agreement_and_gold_are_those_of_its_questions(
+        rt: _runtime.Runtime) -> None:
+    schemas.create_label_schema(
+        name="accuracy", type="feedback",
+        input=schemas.InputCategorical(options=["Accurate", "Inaccurate"]))
+    queue = rq.get_or_create_user_queue(user="ana")
+    first, second = traced(2)
+    rq.add_items_to_review_queue(queue.queue_id, item_ids=[first, second])
+    session = get_labeling_session(queue.run_id)
+    assert session.label_schemas == ["accuracy"]
+    session.submit(first, "ana", {"accuracy": "Accurate"})
+    session.submit(second, "ana", {"accuracy": "Inaccurate"})
+    assert session.answers() == {"accuracy": {first: {"ana": "Accurate"},
+                                              second: {"ana": "Inaccurate"}}}
+    assert session.gold_labels() == {"accuracy": {first: "Accurate", second: "Inaccurate"}}
+    assert session.agreement()["accuracy"].n_items == 0  # one reviewer an item
+    session.adjudicate(second, "accuracy", "Accurate")
+    assert session.gold_labels()["accuracy"][second] == "Accurate"
+    # A schema created later is one of its questions from then on.
+    schemas.create_label_schema(name="tone", type="feedback", input=schemas.InputText())
+    assert get_labeling_session(queue.run_id).label_schemas == ["accuracy", "tone"]
+    assert set(session.answers()) == {"accuracy", "tone"}
+
+
 def _token(page: httpx.Response) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, page.text[:500]

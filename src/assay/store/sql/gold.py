@@ -24,6 +24,7 @@ from assay import _json
 from assay.entities.assessment import AssessmentSourceType, encode_value, numeric_value
 from assay.entities.labeling import GoldLabel, ReviewState, gold_label
 from assay.store.sql.dialect import Dialect, upsert
+from assay.store.sql.label_schemas import session_questions
 from assay.store.sql.schema import (
     assessments,
     labeling_adjudications,
@@ -148,11 +149,13 @@ def refresh_trace_gold(conn: Connection, dialect: Dialect, trace_id: str,
     One indexed query when the trace is in no session."""
     s = labeling_sessions
     touched: list[str] = []
-    for run_id, schemas, per_item in conn.execute(
-            sa.select(s.c.run_id, s.c.label_schemas, s.c.reviewers_per_item)
+    for run_id, schemas, per_item, queue_type, experiment_id in conn.execute(
+            sa.select(s.c.run_id, s.c.label_schemas, s.c.reviewers_per_item, s.c.queue_type,
+                      runs.c.experiment_id)
             .join(run_traces, run_traces.c.run_id == s.c.run_id)
+            .join(runs, runs.c.run_id == s.c.run_id)
             .where(run_traces.c.trace_id == trace_id)):
-        asked: list[str] = _json.loads(schemas)
+        asked = session_questions(conn, _json.loads(schemas), queue_type, experiment_id)
         names = asked if name is None else [n for n in asked if n == name]
         refresh_gold(conn, dialect, run_id, trace_id, names, per_item)
         touched.append(run_id)

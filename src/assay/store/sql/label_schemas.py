@@ -25,6 +25,8 @@ from assay.entities.label_schema import (
     input_from_dict,
     input_to_dict,
 )
+from assay.entities.labeling import MAX_SESSION_SCHEMAS
+from assay.entities.review_queue import ReviewQueueType, user_queue_questions
 from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from assay.paging import PagedList
 from assay.store.checks import check_max_results
@@ -134,6 +136,18 @@ def experiment_label_schemas(conn: Connection, experiment_id: str,
                         .where(label_schemas.c.experiment_id == key)
                         .order_by(label_schemas.c.id).limit(limit))
     return {row.name: _to_schema(row._mapping) for row in rows}
+
+
+def session_questions(conn: Connection, named: Sequence[str], queue_type: str | None,
+                      experiment_id: object) -> tuple[str, ...]:
+    """The questions a labeling session asks: the schemas it names, or, for a user review
+    queue (which names none), every label schema of its experiment as it is now (one
+    created later is asked too), as many as a session may ask. One query for a user queue
+    alone."""
+    if named or queue_type != ReviewQueueType.USER.value:
+        return tuple(named)
+    return user_queue_questions(list(experiment_label_schemas(
+        conn, str(experiment_id), MAX_SESSION_SCHEMAS)))
 
 
 def list_label_schemas(conn: Connection, experiment_id: str, max_results: int = 100,

@@ -59,7 +59,11 @@ from assay.store.sql import runs as sql_runs
 from assay.store.sql.assessments import log_assessment
 from assay.store.sql.dialect import Dialect, lock_claims, upsert
 from assay.store.sql.experiments import parse_experiment_id
-from assay.store.sql.label_schemas import experiment_label_schemas, find_label_schemas
+from assay.store.sql.label_schemas import (
+    experiment_label_schemas,
+    find_label_schemas,
+    session_questions,
+)
 from assay.store.sql.schema import (
     assessments,
     labeling_adjudications,
@@ -760,9 +764,13 @@ def _to_info(conn: Connection, row: RowMapping) -> LabelingSessionInfo:
         sa.select(labeling_reviewers.c.reviewer)
         .where(labeling_reviewers.c.run_id == row["run_id"])
         .order_by(labeling_reviewers.c.id)).scalars()
+    # A user review queue's questions are its experiment's schemas: its answers, agreement,
+    # adjudications and pages are those of the questions it asks.
+    questions = session_questions(conn, _json.loads(row["label_schemas"]), row["queue_type"],
+                                  row["experiment_id"])
     return LabelingSessionInfo(
         run_id=row["run_id"], experiment_id=str(row["experiment_id"]), name=row["name"],
-        label_schemas=tuple(_json.loads(row["label_schemas"])),
+        label_schemas=questions,
         assigned_users=tuple(reviewers), reviewers_per_item=row["reviewers_per_item"],
         instructions=row["instructions"], created_by=row["user_id"],
         created_at=row["start_time_ms"])
