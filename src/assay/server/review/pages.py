@@ -42,7 +42,6 @@ from assay.server.review.reviewer import (
     remember_reviewer,
     signed_in_user,
     visible_session,
-    with_questions,
 )
 from assay.server.ui.assessment_forms import wants_json
 from assay.server.ui.templating import (
@@ -137,8 +136,7 @@ def sessions_page(request: Request, store: StoreDep) -> Response:
     sessions = store.list_labeling_sessions(experiment_ids, reviewer=reviewer) \
         if experiment_ids else []
     rows = []
-    for listed in sessions:
-        info = with_questions(store, listed)
+    for info in sessions:
         progress = store.get_labeling_progress(info.run_id)
         rows.append({**_session_summary(info), "progress": _progress(progress, reviewer)})
     context = {"reviewer": reviewer, "sessions": rows,

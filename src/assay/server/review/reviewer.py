@@ -13,14 +13,12 @@ assigned (403).
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from assay.entities.labeling import MAX_SESSION_SCHEMAS, LabelingSessionInfo, check_reviewer
-from assay.entities.review_queue import ReviewQueueType, queue_id_of, user_queue_questions
+from assay.entities.labeling import LabelingSessionInfo, check_reviewer
 from assay.entities.user import Role, User
 from assay.errors import InvalidParameterError, NotFoundError, PermissionDeniedError
 from assay.server.permissions import Action, is_allowed
@@ -34,7 +32,6 @@ __all__ = [
     "remember_reviewer",
     "signed_in_user",
     "visible_session",
-    "with_questions",
 ]
 
 #: The cookie that holds the reviewer's name when auth is off.
@@ -87,7 +84,7 @@ def visible_session(store: Store, request: Request, run_id: str,
     PermissionDeniedError otherwise (see the module docstring)."""
     info = store.get_labeling_session(run_id)
     if info.may_review(reviewer):
-        return with_questions(store, info)
+        return info
     user = signed_in_user(request)
     if user is not None and user.role is Role.REVIEWER:
         # Said as "not found": a reviewer learns nothing of sessions that are not theirs.
@@ -95,26 +92,3 @@ def visible_session(store: Store, request: Request, run_id: str,
     raise PermissionDeniedError(
         f"{reviewer!r} is not assigned to labeling session {info.name!r}; ask its owner to "
         "add you")
-
-
-def with_questions(store: Store, info: LabelingSessionInfo) -> LabelingSessionInfo:
-    """The session with its questions: a user review queue names none, meaning every label
-    schema of its experiment. Only a session that names none costs a look-up."""
-    if info.label_schemas:
-        return info
-    try:
-        queue = store.get_review_queue(queue_id_of(info.run_id))
-    except NotFoundError:
-        return info
-    if queue.queue_type is not ReviewQueueType.USER:
-        return info
-    names: list[str] = []
-    token: str | None = None
-    while len(names) < MAX_SESSION_SCHEMAS:
-        page = store.list_label_schemas(info.experiment_id, max_results=MAX_SESSION_SCHEMAS,
-                                        page_token=token)
-        names.extend(schema.name for schema in page)
-        token = page.token
-        if not token:
-            break
-    return dataclasses.replace(info, label_schemas=user_queue_questions(names))
