@@ -5,6 +5,7 @@ app."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -139,3 +140,50 @@ def test_a_user_queue_is_answered_in_the_review_app(sql_store: SqlStore) -> None
     stored = {a.name: a.value for a in sql_store.get_trace(second).info.assessments
               if a.run_id == run_id}
     assert stored == {"response_accuracy": "Accurate", "rating": 4.0}
+
+
+def test_a_reviewer_marks_a_queue_item_complete_or_declined_in_the_review_app(
+        sql_store: SqlStore) -> None:
+    data = seed_review(sql_store, num_items=4)
+    experiment_id = sql_store.get_run(data.run_id).info.experiment_id
+    queue = sql_store.create_review_queue(experiment_id, name="Triage", queue_type="custom",
+                                          users=[ALICE, "bo"])
+    first, second, third = data.trace_ids[:3]
+    sql_store.add_items_to_review_queue(queue.queue_id, [first, second, third])
+    run_id = queue.run_id
+    with in_process(sql_store, headers={"Accept": "text/html"}) as served:
+        http = served.http
+        token = _token(http.get("/review"))
+        assert http.post("/review/reviewer", data={"name": ALICE, "next": "/review",
+                                                   "csrf_token": token}).status_code == 303
+        page = http.get(f"/review/{run_id}/items/{first}")
+        assert f'action="/review/{run_id}/items/{first}/status"' in page.text
+        done = http.post(f"/review/{run_id}/items/{first}/status",
+                         data={"csrf_token": token, "status": "complete"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/review/{run_id}/items/{second}"
+        declined = http.post(f"/review/{run_id}/items/{second}/status",
+                             data={"csrf_token": token, "status": "declined"})
+        assert declined.headers["location"] == f"/review/{run_id}/items/{third}"
+        bad = http.post(f"/review/{run_id}/items/{third}/status",
+                        data={"csrf_token": token, "status": "pending"})
+        assert bad.status_code == 400
+        assert "expected 'complete' or 'declined'" in html.unescape(bad.text)
+        unsigned = http.post(f"/review/{run_id}/items/{third}/status",
+                             data={"status": "complete"})
+        assert unsigned.status_code == 403
+        # A plain labeling session's items have no shared status: no buttons, and refused.
+        plain = http.get(f"/review/{data.run_id}/items/{first}")
+        assert plain.status_code == 200 and "/status" not in plain.text
+        refused = http.post(f"/review/{data.run_id}/items/{first}/status",
+                            data={"csrf_token": token, "status": "complete"})
+        assert refused.status_code == 400 and "is not a review queue" in refused.text
+    items = {i.item_id: i for i in sql_store.list_review_queue_items(queue.queue_id)}
+    assert (items[first].status, items[first].completed_by) == ("complete", ALICE)
+    assert (items[second].status, items[second].completed_by) == ("declined", ALICE)
+    assert items[third].status == "pending"
+    # Bo is handed neither settled item (the third is Alice's, claimed as she moved on).
+    assert sql_store.next_labeling_item(run_id, "bo") is None
+    # Reopened, an item goes back to the reviewer whose claim on it is still live.
+    sql_store.set_review_queue_item_status(queue.queue_id, item_id=second, status="pending")
+    assert sql_store.next_labeling_item(run_id, ALICE) == second

@@ -313,3 +313,28 @@ def test_an_item_at_1440_by_900(ui_server: Served, browser: Browser, tmp_path: P
         page.screenshot(path=str(SCREENSHOT if keep else tmp_path / SCREENSHOT.name))
     finally:
         context.close()
+
+
+def test_a_queue_item_is_marked_complete_from_its_page(ui_server: Served, page: Page) -> None:
+    from playwright.sync_api import expect
+
+    data = seed_review(ui_server.store, num_items=3)
+    store = ui_server.store
+    experiment_id = store.get_run(data.run_id).info.experiment_id
+    queue = store.create_review_queue(experiment_id, name="Triage", queue_type="custom",
+                                      users=[ALICE])
+    first, second = data.trace_ids[:2]
+    store.add_items_to_review_queue(queue.queue_id, [first, second])
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{ui_server.url}/review/{queue.run_id}/items/{first}")
+    page.keyboard.type(ALICE)
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-item")).to_have_attribute(
+        "data-item-url", f"/review/{queue.run_id}/items/{first}")
+    page.get_by_role("button", name="Mark complete").click()
+    expect(page.locator("#review-item")).to_have_attribute(
+        "data-item-url", f"/review/{queue.run_id}/items/{second}")
+    [done] = store.list_review_queue_items(queue.queue_id, status="complete")
+    assert (done.item_id, done.completed_by) == (first, ALICE)
+    assert errors == []

@@ -374,7 +374,7 @@ def test_routes_declare_the_review_action(ui_server: Served) -> None:
     app = create_app(ServerSettings(), ui_server.store)
     review = [(getattr(m, "path", ""), declared_action(r)) for m, r in flat_routes(
         app.router.routes) if getattr(m, "path", "").startswith("/review")]
-    assert len(review) == 12
+    assert len(review) == 13
     assert {action for _, action in review} == {Action.REVIEW}
 
 

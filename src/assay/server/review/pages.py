@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from assay.entities import Trace
 from assay.entities.label_schema import LabelSchema
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress, check_reviewer
-from assay.errors import InvalidParameterError
+from assay.entities.review_queue import ReviewStatus, queue_id_of
+from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.deps import StoreDep
 from assay.server.login import safe_next
 from assay.server.permissions import Action, needs
@@ -43,6 +44,7 @@ from assay.server.review.reviewer import (
     signed_in_user,
     visible_session,
 )
+from assay.server.review_queue_rules import completer
 from assay.server.ui.assessment_forms import wants_json
 from assay.server.ui.templating import (
     environment,
@@ -274,6 +276,52 @@ def _skip(request: Request, store: Store, run_id: str, trace_id: str) -> Respons
     return _go_next(request, store, info, reviewer, "Skipped")
 
 
+@router.post("/review/{run_id}/items/{trace_id}/status", include_in_schema=False,
+             openapi_extra=needs(Action.REVIEW))
+async def set_item_status(run_id: str, trace_id: str, request: Request,
+                          store: StoreDep) -> Response:
+    """In a review queue, mark the item complete or declined for everyone who reviews it
+    (its shared status: it is handed out no more), then go to the next item."""
+    pairs = await _read_pairs(request)
+    status = next((value for key, value in pairs if key == "status"), "")
+    return await _in_thread(_set_status, request, store, run_id, trace_id, status)
+
+
+#: What the review app may set an item's shared status to, and what it then says.
+_SETTLED = {ReviewStatus.COMPLETE.value: "Marked complete",
+            ReviewStatus.DECLINED.value: "Declined"}
+
+
+def _set_status(request: Request, store: Store, run_id: str, trace_id: str,
+                status: str) -> Response:
+    reviewer = current_reviewer(request)
+    if reviewer is None:
+        raise InvalidParameterError("Invalid reviewer: give your name first (open /review)")
+    info = visible_session(store, request, run_id, reviewer)
+    if status not in _SETTLED:
+        raise InvalidParameterError(
+            f"Invalid status {status[:40]!r}: expected 'complete' or 'declined'")
+    if not _is_queue(store, info):
+        raise InvalidParameterError(
+            f"Labeling session {info.name!r} is not a review queue: its items have no "
+            "shared status")
+    # Attributed as the queue routes attribute it: the signed-in user, else the reviewer's
+    # name.
+    user = signed_in_user(request)
+    store.set_review_queue_item_status(
+        queue_id_of(run_id), item_id=trace_id, status=status,
+        completed_by=completer(status, reviewer if user is None else None, user))
+    return _go_next(request, store, info, reviewer, _SETTLED[status])
+
+
+def _is_queue(store: Store, info: LabelingSessionInfo) -> bool:
+    try:
+        store.get_review_queue(queue_id_of(info.run_id))
+    except NotFoundError:
+        return False
+    return True
+
+
 def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
                  reviewer: str, *, posted: FormAnswers | None = None,
                  status: int = 200) -> Response:
@@ -319,6 +367,8 @@ def _item_context(request: Request, store: Store, info: LabelingSessionInfo, tra
             "url": url,
             "submit_url": url,
             "skip_url": f"{url}/skip",
+            # A review queue's items have a status shared by all its reviewers.
+            "status_url": f"{url}/status" if _is_queue(store, info) else None,
             "trace_url": (f"/traces/{quote(trace.info.trace_id, safe='')}"
                           if may_read_traces(request) else None),
             "request_time_ms": trace.info.request_time,
