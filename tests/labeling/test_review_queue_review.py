@@ -182,8 +182,10 @@ def test_a_reviewer_marks_a_queue_item_complete_or_declined_in_the_review_app(
     assert (items[first].status, items[first].completed_by) == ("complete", ALICE)
     assert (items[second].status, items[second].completed_by) == ("declined", ALICE)
     assert items[third].status == "pending"
-    # Bo is handed neither settled item (the third is Alice's, claimed as she moved on).
+    # Bo is handed neither settled item (the third is Alice's, claimed as she moved on), and
+    # Alice's claims on the settled items were let go: only the third is in progress.
     assert sql_store.next_labeling_item(run_id, "bo") is None
-    # Reopened, an item goes back to the reviewer whose claim on it is still live.
+    assert sql_store.get_labeling_progress(run_id).reviewers[ALICE].in_progress == 1
+    # Reopened, an item is anyone's again.
     sql_store.set_review_queue_item_status(queue.queue_id, item_id=second, status="pending")
-    assert sql_store.next_labeling_item(run_id, ALICE) == second
+    assert sql_store.next_labeling_item(run_id, "bo") == second

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from assay import _json
 from assay.entities._checks import MAX_ID_CHARS, check_text
-from assay.entities.labeling import LabelingSessionInfo
+from assay.entities.labeling import LabelingSessionInfo, ReviewState
 from assay.entities.review_queue import (
     ReviewItemType,
     ReviewQueue,
@@ -43,13 +43,14 @@ from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundErro
 from assay.ids import check_trace_id
 from assay.paging import PagedList
 from assay.store.sql import labeling as sql_labeling
-from assay.store.sql.dialect import Dialect, in_values
+from assay.store.sql.dialect import Dialect, in_values, lock_claims
 from assay.store.sql.experiments import get_experiment
 from assay.store.sql.page_tokens import decode_page_token, encode_page_token
 from assay.store.sql.runs import MAX_LINKED_TRACES
 from assay.store.sql.schema import (
     label_schemas,
     labeling_reviewers,
+    labeling_reviews,
     labeling_sessions,
     run_traces,
     runs,
@@ -311,7 +312,8 @@ def set_item_status(conn: Connection, queue_id: object, *, item_id: object, stat
                     completed_by: object = None) -> ReviewQueueItem:
     """Move an item to ``status``: complete or declined by ``completed_by`` (required), or
     back to pending (``completed_by`` refused; who and when are forgotten). Setting the
-    status it has changes nothing, not even who completed it."""
+    status it has changes nothing, not even who completed it. Completing or declining lets
+    go of the reviewers' claims on the item (it is handed out no more)."""
     run_id = run_id_of(queue_id)
     new = ReviewStatus.parse(status, "status")
     by = check_completed_by(new, completed_by)
@@ -319,6 +321,7 @@ def set_item_status(conn: Connection, queue_id: object, *, item_id: object, stat
         raise InvalidParameterError(
             f"Invalid item_id: expected a trace id, got {type(item_id).__name__}")
     trace_id = check_trace_id(item_id.strip(), "item_id")
+    lock_claims(conn, Dialect.of(conn), run_id)  # the claims' turn first, as claims take it
     _queue(conn, run_id, lock=True)
     t = run_traces
     row = conn.execute(sa.select(t).where(t.c.run_id == run_id,
@@ -333,6 +336,12 @@ def set_item_status(conn: Connection, queue_id: object, *, item_id: object, stat
     conn.execute(t.update().where(t.c.id == row.id).values(
         review_status=new.value if done else None, completed_by=by,
         completed_time_ms=now_ms if done else None, status_time_ms=now_ms))
+    if done:
+        # A settled item is handed out no more: the claims on it are let go, so that they
+        # count as no one's work in progress.
+        r = labeling_reviews
+        conn.execute(r.delete().where(r.c.run_id == run_id, r.c.trace_id == trace_id,
+                                      r.c.state == ReviewState.IN_PROGRESS.value))
     changed = conn.execute(sa.select(t).where(t.c.id == row.id)).one()
     return _item(changed._mapping)
 
