@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -110,6 +112,18 @@ def _token(page: httpx.Response) -> str:
     return match.group(1)
 
 
+@contextmanager
+def _reviewing_as(store: SqlStore, name: str) -> Iterator[tuple[httpx.Client, str]]:
+    """A client of the review app in process, its reviewer named ``name``; and the CSRF
+    token of its forms."""
+    with in_process(store, headers={"Accept": "text/html"}) as served:
+        http = served.http
+        token = _token(http.get("/review"))
+        assert http.post("/review/reviewer", data={"name": name, "next": "/review",
+                                                   "csrf_token": token}).status_code == 303
+        yield http, token
+
+
 def test_a_user_queue_is_answered_in_the_review_app(sql_store: SqlStore) -> None:
     data = seed_review(sql_store, num_items=3)
     experiment_id = sql_store.get_run(data.run_id).info.experiment_id
@@ -119,11 +133,7 @@ def test_a_user_queue_is_answered_in_the_review_app(sql_store: SqlStore) -> None
     sql_store.set_review_queue_item_status(queue.queue_id, item_id=first, status="declined",
                                            completed_by=ALICE)
     run_id = queue.run_id
-    with in_process(sql_store, headers={"Accept": "text/html"}) as served:
-        http = served.http
-        token = _token(http.get("/review"))
-        assert http.post("/review/reviewer", data={"name": ALICE, "next": "/review",
-                                                   "csrf_token": token}).status_code == 303
+    with _reviewing_as(sql_store, ALICE) as (http, token):
         listed = {s["name"]: s for s in http.get("/review.json").json()["sessions"]}
         assert listed[ALICE]["num_questions"] == len(SCHEMAS)
         page = http.get(f"/review/{run_id}.json").json()
@@ -151,11 +161,7 @@ def test_a_reviewer_marks_a_queue_item_complete_or_declined_in_the_review_app(
     first, second, third = data.trace_ids[:3]
     sql_store.add_items_to_review_queue(queue.queue_id, [first, second, third])
     run_id = queue.run_id
-    with in_process(sql_store, headers={"Accept": "text/html"}) as served:
-        http = served.http
-        token = _token(http.get("/review"))
-        assert http.post("/review/reviewer", data={"name": ALICE, "next": "/review",
-                                                   "csrf_token": token}).status_code == 303
+    with _reviewing_as(sql_store, ALICE) as (http, token):
         page = http.get(f"/review/{run_id}/items/{first}")
         assert f'action="/review/{run_id}/items/{first}/status"' in page.text
         done = http.post(f"/review/{run_id}/items/{first}/status",
