@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay.entities import Assessment
 from assay.errors import InvalidParameterError
@@ -15,7 +15,11 @@ from assay.rules import change_assessment
 from assay.server.deps import SettingsDep, StoreDep
 from assay.server.feedback_rules import log_or_keep
 from assay.server.limits import check_value_size
-from assay.server.mlflow_compat.protocol import assessment_changes, assessment_json
+from assay.server.mlflow_compat.protocol import (
+    MlflowRequest,
+    assessment_changes,
+    assessment_json,
+)
 from assay.server.permissions import Action, needs
 
 __all__ = ["v3"]
@@ -27,16 +31,11 @@ v3 = APIRouter(prefix="/traces/{trace_id}/assessments")
 _SERVER_FIELDS = ("assessment_id", "valid", "run_id", "idempotency_key")
 
 
-class _Request(BaseModel):
-    # MLflow's clients send whole messages; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class CreateAssessment(_Request):
+class CreateAssessment(MlflowRequest):
     assessment: dict[str, Any]
 
 
-class UpdateAssessment(_Request):
+class UpdateAssessment(MlflowRequest):
     assessment: dict[str, Any] = Field(default_factory=dict)
     # FieldMask JSON: "assessmentName,feedback"; a list of paths is taken too.
     update_mask: str | list[str] | dict[str, Any] | None = None

@@ -15,11 +15,12 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay.entities.dataset import DatasetInfo, DatasetRecord, inputs_digest
 from assay.errors import InvalidParameterError
 from assay.server.deps import CurrentUserDep, StoreDep
+from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
 
 __all__ = ["dataset_json", "record_json", "v3"]
@@ -31,18 +32,13 @@ v3 = APIRouter(prefix="/datasets")
 MAX_DATASETS_PAGE, MAX_RECORDS_PAGE = 1000, 10_000
 
 
-class _Request(BaseModel):
-    # MLflow's clients send whole messages; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class CreateDataset(_Request):
+class CreateDataset(MlflowRequest):
     name: str = Field(min_length=1)
     experiment_ids: list[str] = Field(default_factory=list, max_length=100)
     tags: str | None = Field(default=None, description="JSON text: an object of strings")
 
 
-class SearchDatasets(_Request):
+class SearchDatasets(MlflowRequest):
     experiment_ids: list[str] = Field(default_factory=list, max_length=100)
     filter_string: str | None = None
     max_results: int = Field(default=1000, ge=1, le=50_000)
@@ -50,11 +46,11 @@ class SearchDatasets(_Request):
     page_token: str | None = None
 
 
-class UpsertRecords(_Request):
+class UpsertRecords(MlflowRequest):
     records: str = Field(min_length=2, description="JSON text: a list of records")
 
 
-class DeleteRecords(_Request):
+class DeleteRecords(MlflowRequest):
     dataset_record_ids: list[str] = Field(min_length=1, max_length=10_000)
 
 
@@ -114,10 +110,7 @@ def search_datasets(body: SearchDatasets, store: StoreDep) -> dict[str, Any]:
     page = store.search_datasets(body.experiment_ids or None, body.filter_string or None,
                                  min(body.max_results, MAX_DATASETS_PAGE),
                                  body.order_by or None, body.page_token or None)
-    answer: dict[str, Any] = {"datasets": [dataset_json(d) for d in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("datasets", [dataset_json(d) for d in page], page.token)
 
 
 @v3.get("/{dataset_id}", openapi_extra=needs(Action.READ))
@@ -158,10 +151,7 @@ def get_records(dataset_id: str, store: StoreDep,
     """A page of the latest version's records, oldest first, as JSON text."""
     page = store.list_dataset_records(dataset_id, None, min(max_results, MAX_RECORDS_PAGE),
                                       page_token or None)
-    answer: dict[str, Any] = {"records": json.dumps([record_json(r) for r in page])}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("records", json.dumps([record_json(r) for r in page]), page.token)
 
 
 @v3.delete("/{dataset_id}/records", openapi_extra=needs(Action.WRITE))

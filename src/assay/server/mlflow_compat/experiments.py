@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.deps import StoreDep
-from assay.server.mlflow_compat.protocol import experiment_json
+from assay.server.mlflow_compat.protocol import MlflowRequest, experiment_json, page_json
 from assay.server.permissions import Action, needs
 
 __all__ = ["v2"]
@@ -18,23 +18,18 @@ __all__ = ["v2"]
 v2 = APIRouter(prefix="/experiments")
 
 
-class _Request(BaseModel):
-    # MLflow's clients send the whole message; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class _Tag(_Request):
+class _Tag(MlflowRequest):
     key: str = Field(min_length=1)
     value: str = ""
 
 
-class CreateExperiment(_Request):
+class CreateExperiment(MlflowRequest):
     name: str = Field(min_length=1, pattern=r"\S")
     artifact_location: str | None = None
     tags: list[_Tag] = Field(default_factory=list)
 
 
-class SearchExperiments(_Request):
+class SearchExperiments(MlflowRequest):
     max_results: int = Field(default=1000, ge=1, le=50_000)
     page_token: str | None = None
     filter: str | None = None
@@ -71,10 +66,7 @@ def _search(body: SearchExperiments, store: StoreDep) -> dict[str, Any]:
             "server; page through them all (newest first) instead")
     # MLflow allows pages of up to 50,000; Assay's store pages 1,000 at most.
     page = store.search_experiments(min(body.max_results, 1000), body.page_token or None)
-    answer: dict[str, Any] = {"experiments": [experiment_json(e) for e in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("experiments", [experiment_json(e) for e in page], page.token)
 
 
 @v2.post("/search", openapi_extra=needs(Action.READ))

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from assay.entities.label_schema import LabelSchema, LabelSchemaType, input_from_dict
 from assay.errors import InvalidParameterError
 from assay.server.deps import CurrentUserDep, StoreDep
+from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
 
 __all__ = ["label_schema_json", "v3"]
@@ -26,12 +27,7 @@ v3 = APIRouter(prefix="/label-schemas")
 MAX_LIST_RESULTS = 1000
 
 
-class _Request(BaseModel):
-    # MLflow's clients send whole messages; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class CreateLabelSchema(_Request):
+class CreateLabelSchema(MlflowRequest):
     experiment_id: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=250)
     type: str = Field(min_length=1, max_length=40)
@@ -40,7 +36,7 @@ class CreateLabelSchema(_Request):
     enable_comment: bool = False
 
 
-class UpdateLabelSchema(_Request):
+class UpdateLabelSchema(MlflowRequest):
     schema_id: str = Field(min_length=1, max_length=100)
     name: str | None = Field(default=None, min_length=1, max_length=250)
     instruction: str | None = Field(default=None, max_length=1000)
@@ -48,7 +44,7 @@ class UpdateLabelSchema(_Request):
     input: dict[str, JsonValue] | None = None
 
 
-class SchemaId(_Request):
+class SchemaId(MlflowRequest):
     schema_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
@@ -100,10 +96,7 @@ def list_label_schemas(
     """The experiment's schemas, oldest first, a page at a time."""
     page = store.list_label_schemas(experiment_id, min(max_results, MAX_LIST_RESULTS),
                                     page_token or None)
-    answer: dict[str, Any] = {"label_schemas": [label_schema_json(s) for s in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("label_schemas", [label_schema_json(s) for s in page], page.token)
 
 
 @v3.patch("/update", openapi_extra=needs(Action.WRITE))

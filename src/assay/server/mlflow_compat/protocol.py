@@ -13,6 +13,8 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from assay.entities import Assessment, Experiment, Trace, TraceInfo
 from assay.entities.span import INPUTS_KEY, OUTPUTS_KEY, TRACE_ID_KEY, TYPE_KEY, Span
 from assay.errors import InvalidParameterError
@@ -20,9 +22,11 @@ from assay.errors import InvalidParameterError
 __all__ = [
     "SPANS_LOCATION_TAG",
     "TRACKING_STORE",
+    "MlflowRequest",
     "assessment_changes",
     "assessment_json",
     "experiment_json",
+    "page_json",
     "span_json",
     "trace_info_json",
     "trace_info_v2_json",
@@ -34,6 +38,23 @@ __all__ = [
 #: ``traces.json`` as an artifact. Every span Assay keeps is in its store.
 SPANS_LOCATION_TAG = "mlflow.trace.spansLocation"
 TRACKING_STORE = "TRACKING_STORE"
+
+
+class MlflowRequest(BaseModel):
+    """The base of MLflow's request bodies: its clients send whole messages, and the fields
+    Assay does not use are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def page_json(key: str, items: Any, token: str | None) -> dict[str, Any]:
+    """A page of a list as MLflow answers it: the items under ``key``, and
+    ``next_page_token`` only when there is a next page."""
+    answer: dict[str, Any] = {key: items}
+    if token:
+        answer["next_page_token"] = token
+    return answer
+
 
 _OTLP_STATUS = {"UNSET": "STATUS_CODE_UNSET", "OK": "STATUS_CODE_OK",
                 "ERROR": "STATUS_CODE_ERROR"}

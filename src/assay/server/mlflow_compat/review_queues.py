@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay.entities.review_queue import ReviewQueue, ReviewQueueItem, ReviewStatus
 from assay.errors import InvalidParameterError
 from assay.server.deps import CurrentUserDep, StoreDep
+from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
 from assay.server.review_queue_rules import completer, visible_queue
 
@@ -33,12 +34,7 @@ MAX_LIST_RESULTS = 1000
 _ID = Field(min_length=1, max_length=100)
 
 
-class _Request(BaseModel):
-    # MLflow's clients send whole messages; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class CreateReviewQueue(_Request):
+class CreateReviewQueue(MlflowRequest):
     experiment_id: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=250)
     queue_type: str = Field(min_length=1, max_length=40)
@@ -46,12 +42,12 @@ class CreateReviewQueue(_Request):
     schema_ids: list[str] = Field(default_factory=list, max_length=100)
 
 
-class GetOrCreateUserQueue(_Request):
+class GetOrCreateUserQueue(MlflowRequest):
     experiment_id: str = Field(min_length=1, max_length=32)
     user: str = Field(min_length=1, max_length=250)
 
 
-class UpdateReviewQueue(_Request):
+class UpdateReviewQueue(MlflowRequest):
     queue_id: str = _ID
     name: str | None = Field(default=None, min_length=1, max_length=250)
     new_owner: str | None = Field(default=None, min_length=1, max_length=250)
@@ -61,22 +57,22 @@ class UpdateReviewQueue(_Request):
     schema_ids: list[str] = Field(default_factory=list, max_length=100)
 
 
-class QueueId(_Request):
+class QueueId(MlflowRequest):
     queue_id: str = _ID
 
 
-class AddItems(_Request):
+class AddItems(MlflowRequest):
     queue_id: str = _ID
     item_type: str | None = Field(default=None, max_length=40)
     item_ids: list[str] = Field(default_factory=list, max_length=10_000)
 
 
-class RemoveItems(_Request):
+class RemoveItems(MlflowRequest):
     queue_id: str = _ID
     item_ids: list[str] = Field(default_factory=list, max_length=10_000)
 
 
-class SetItemStatus(_Request):
+class SetItemStatus(MlflowRequest):
     queue_id: str = _ID
     item_id: str = _ID
     status: str | None = Field(default=None, max_length=40)
@@ -160,10 +156,7 @@ def list_review_queues(
     page = store.list_review_queues(experiment_id, user=user, item_id=item_id,
                                     max_results=min(max_results, MAX_LIST_RESULTS),
                                     page_token=page_token or None)
-    answer: dict[str, Any] = {"review_queues": [queue_json(q) for q in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("review_queues", [queue_json(q) for q in page], page.token)
 
 
 @v3.post("/update", openapi_extra=needs(Action.WRITE))
@@ -207,10 +200,7 @@ def list_review_queue_items(
     page = store.list_review_queue_items(
         queue_id, status=None if wanted is None else ReviewStatus.parse(wanted, "status"),
         max_results=min(max_results, MAX_LIST_RESULTS), page_token=page_token or None)
-    answer: dict[str, Any] = {"items": [item_json(item) for item in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("items", [item_json(item) for item in page], page.token)
 
 
 @v3.post("/items/set-status", openapi_extra=needs(Action.REVIEW))

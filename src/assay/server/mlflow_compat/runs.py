@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay.entities._time import now_ms
 from assay.entities.run import (
@@ -29,6 +29,7 @@ from assay.entities.run import (
 )
 from assay.errors import InvalidParameterError
 from assay.server.deps import StoreDep
+from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
 
 __all__ = ["v2"]
@@ -44,24 +45,19 @@ MAX_SEARCH_RESULTS = 50_000
 _STORE_PAGE = 1000
 
 
-class _Request(BaseModel):
-    # MLflow's clients send whole messages; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class _Pair(_Request):
+class _Pair(MlflowRequest):
     key: str = Field(min_length=1)
     value: str = ""
 
 
-class _Metric(_Request):
+class _Metric(MlflowRequest):
     key: str = Field(min_length=1)
     value: float
     timestamp: int | None = None
     step: int | None = None
 
 
-class CreateRun(_Request):
+class CreateRun(MlflowRequest):
     experiment_id: str = Field(min_length=1)
     user_id: str | None = None
     run_name: str | None = None
@@ -69,7 +65,7 @@ class CreateRun(_Request):
     tags: list[_Pair] = Field(default_factory=list)
 
 
-class UpdateRun(_Request):
+class UpdateRun(MlflowRequest):
     run_id: str | None = None
     run_uuid: str | None = None
     status: str | None = None
@@ -77,7 +73,7 @@ class UpdateRun(_Request):
     run_name: str | None = None
 
 
-class LogBatch(_Request):
+class LogBatch(MlflowRequest):
     run_id: str = Field(min_length=1)
     metrics: list[_Metric] = Field(default_factory=list, max_length=MAX_BATCH_METRICS)
     params: list[_Pair] = Field(default_factory=list, max_length=MAX_BATCH_PARAMS)
@@ -92,12 +88,12 @@ class LogPair(_Pair):
     run_id: str = Field(min_length=1)
 
 
-class RunId(_Request):
+class RunId(MlflowRequest):
     run_id: str | None = None
     run_uuid: str | None = None
 
 
-class SearchRuns(_Request):
+class SearchRuns(MlflowRequest):
     experiment_ids: list[str] = Field(min_length=1, max_length=100)
     filter: str | None = None
     run_view_type: str | int | None = None
@@ -106,26 +102,26 @@ class SearchRuns(_Request):
     page_token: str | None = None
 
 
-class _Dataset(_Request):
+class _Dataset(MlflowRequest):
     name: str = Field(min_length=1, max_length=500)
     digest: str = Field(min_length=1, max_length=500)
 
 
-class _DatasetInput(_Request):
+class _DatasetInput(MlflowRequest):
     dataset: _Dataset
 
 
-class _ModelInput(_Request):
+class _ModelInput(MlflowRequest):
     model_id: str = Field(min_length=1)
 
 
-class LogInputs(_Request):
+class LogInputs(MlflowRequest):
     run_id: str = Field(min_length=1)
     datasets: list[_DatasetInput] = Field(default_factory=list, max_length=MAX_BATCH_PARAMS)
     models: list[_ModelInput] = Field(default_factory=list, max_length=MAX_BATCH_PARAMS)
 
 
-class LinkTraces(_Request):
+class LinkTraces(MlflowRequest):
     run_id: str = Field(min_length=1)
     trace_ids: list[str] = Field(min_length=1, max_length=100)
 
@@ -202,10 +198,7 @@ def search_runs(body: SearchRuns, store: StoreDep) -> dict[str, Any]:
     page = store.search_runs(body.experiment_ids, min(body.max_results, _STORE_PAGE),
                              body.page_token or None, body.filter or None,
                              body.order_by or None)
-    answer: dict[str, Any] = {"runs": [run_json(run) for run in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("runs", [run_json(run) for run in page], page.token)
 
 
 @v2.post("/runs/delete", openapi_extra=needs(Action.WRITE))

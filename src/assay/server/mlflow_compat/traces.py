@@ -15,7 +15,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay import ingest
 from assay.entities import Trace, TraceInfo
@@ -23,6 +23,8 @@ from assay.entities.trace import TraceState
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.deps import StoreDep
 from assay.server.mlflow_compat.protocol import (
+    MlflowRequest,
+    page_json,
     trace_info_json,
     trace_info_v2_json,
     trace_json,
@@ -40,30 +42,25 @@ MAX_SEARCH_RESULTS = 500
 MAX_BATCH_IDS = 100
 
 
-class _Request(BaseModel):
-    # MLflow's clients send whole messages; fields Assay does not use are ignored.
-    model_config = ConfigDict(extra="ignore")
-
-
-class _TraceBody(_Request):
+class _TraceBody(MlflowRequest):
     trace_info: dict[str, Any]
     spans: list[Any] = Field(default_factory=list)
 
 
-class StartTrace(_Request):
+class StartTrace(MlflowRequest):
     trace: _TraceBody
 
 
-class _ExperimentLocation(_Request):
+class _ExperimentLocation(MlflowRequest):
     experiment_id: str = Field(min_length=1)
 
 
-class _Location(_Request):
+class _Location(MlflowRequest):
     type: str | None = None
     mlflow_experiment: _ExperimentLocation | None = None
 
 
-class SearchTraces(_Request):
+class SearchTraces(MlflowRequest):
     locations: list[_Location] = Field(min_length=1)
     filter: str | None = None
     max_results: int = Field(default=100, ge=1, le=MAX_SEARCH_RESULTS)
@@ -71,40 +68,40 @@ class SearchTraces(_Request):
     page_token: str | None = None
 
 
-class BatchGetInfos(_Request):
+class BatchGetInfos(MlflowRequest):
     trace_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_IDS)
     experiment_ids: list[str] = Field(default_factory=list)
 
 
-class SetTag(_Request):
+class SetTag(MlflowRequest):
     key: str = Field(min_length=1)
     value: str = ""
 
 
-class DeleteTag(_Request):
+class DeleteTag(MlflowRequest):
     key: str | None = None
 
 
-class DeleteTraces(_Request):
+class DeleteTraces(MlflowRequest):
     experiment_id: str = Field(min_length=1)
     max_timestamp_millis: int | None = None
     max_traces: int | None = Field(default=None, ge=1)
     request_ids: list[str] | None = None
 
 
-class _KeyValue(_Request):
+class _KeyValue(MlflowRequest):
     key: str = Field(min_length=1)
     value: str = ""
 
 
-class StartTraceV2(_Request):
+class StartTraceV2(MlflowRequest):
     experiment_id: str = Field(min_length=1)
     timestamp_ms: int = Field(ge=0)
     request_metadata: list[_KeyValue] = Field(default_factory=list, max_length=1000)
     tags: list[_KeyValue] = Field(default_factory=list, max_length=1000)
 
 
-class EndTraceV2(_Request):
+class EndTraceV2(MlflowRequest):
     timestamp_ms: int = Field(ge=0)
     status: str | None = None
     request_metadata: list[_KeyValue] = Field(default_factory=list, max_length=1000)
@@ -152,10 +149,7 @@ def search_traces(body: SearchTraces, store: StoreDep) -> dict[str, Any]:
     page = store.search_traces(experiment_ids, body.max_results, body.page_token or None,
                                include_spans=False, filter_string=body.filter or None,
                                order_by=body.order_by or None)
-    answer: dict[str, Any] = {"traces": [trace_info_json(t.info) for t in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("traces", [trace_info_json(t.info) for t in page], page.token)
 
 
 @v3.get("/get", openapi_extra=needs(Action.READ))
@@ -285,10 +279,7 @@ def search_traces_v2(
     page = store.search_traces(experiment_ids, max_results, page_token or None,
                                include_spans=False, filter_string=filter or None,
                                order_by=order_by or None)
-    answer: dict[str, Any] = {"traces": [trace_info_v2_json(t.info) for t in page]}
-    if page.token:
-        answer["next_page_token"] = page.token
-    return answer
+    return page_json("traces", [trace_info_v2_json(t.info) for t in page], page.token)
 
 
 _V2_STATES = {"OK": TraceState.OK, "ERROR": TraceState.ERROR,
