@@ -77,7 +77,8 @@ def check_reviewer(value: object, field_name: str = "reviewer") -> str:
 class LabelingSessionInfo:
     """What a session is: its run, name, questions (label schema names, in the order they
     are asked), reviewers (empty: anyone may review) and how many reviewers each item
-    needs."""
+    needs; for a session behind a review queue, the queue's type (``queue_type``, as the
+    store keeps it; None for a plain session)."""
 
     run_id: str
     experiment_id: str
@@ -88,6 +89,7 @@ class LabelingSessionInfo:
     instructions: str | None = None
     created_by: str | None = None
     created_at: int = 0
+    queue_type: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label_schemas",
@@ -124,6 +126,7 @@ class LabelingSessionInfo:
             "instructions": self.instructions,
             "created_by": self.created_by,
             "created_at": self.created_at,
+            "queue_type": self.queue_type,
         }
 
     @classmethod
@@ -133,7 +136,7 @@ class LabelingSessionInfo:
                    assigned_users=tuple(d.get("assigned_users") or ()),
                    reviewers_per_item=d.get("reviewers_per_item", 1),
                    instructions=d.get("instructions"), created_by=d.get("created_by"),
-                   created_at=int(d.get("created_at") or 0))
+                   created_at=int(d.get("created_at") or 0), queue_type=d.get("queue_type"))
 
 
 def _names(field_name: str, values: object, limit: int) -> tuple[str, ...]:

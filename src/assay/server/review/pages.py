@@ -22,7 +22,7 @@ from assay.entities import Trace
 from assay.entities.label_schema import LabelSchema
 from assay.entities.labeling import LabelingSessionInfo, SessionProgress, check_reviewer
 from assay.entities.review_queue import ReviewStatus, queue_id_of
-from assay.errors import InvalidParameterError, NotFoundError
+from assay.errors import InvalidParameterError
 from assay.server.deps import StoreDep
 from assay.server.login import safe_next
 from assay.server.permissions import Action, needs
@@ -301,7 +301,7 @@ def _set_status(request: Request, store: Store, run_id: str, trace_id: str,
     if status not in _SETTLED:
         raise InvalidParameterError(
             f"Invalid status {status[:40]!r}: expected 'complete' or 'declined'")
-    if not _is_queue(store, info):
+    if not info.queue_type:
         raise InvalidParameterError(
             f"Labeling session {info.name!r} is not a review queue: its items have no "
             "shared status")
@@ -312,14 +312,6 @@ def _set_status(request: Request, store: Store, run_id: str, trace_id: str,
         queue_id_of(run_id), item_id=trace_id, status=status,
         completed_by=completer(status, reviewer if user is None else None, user))
     return _go_next(request, store, info, reviewer, _SETTLED[status])
-
-
-def _is_queue(store: Store, info: LabelingSessionInfo) -> bool:
-    try:
-        store.get_review_queue(queue_id_of(info.run_id))
-    except NotFoundError:
-        return False
-    return True
 
 
 def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
@@ -368,7 +360,7 @@ def _item_context(request: Request, store: Store, info: LabelingSessionInfo, tra
             "submit_url": url,
             "skip_url": f"{url}/skip",
             # A review queue's items have a status shared by all its reviewers.
-            "status_url": f"{url}/status" if _is_queue(store, info) else None,
+            "status_url": f"{url}/status" if info.queue_type else None,
             "trace_url": (f"/traces/{quote(trace.info.trace_id, safe='')}"
                           if may_read_traces(request) else None),
             "request_time_ms": trace.info.request_time,

@@ -773,7 +773,7 @@ def _to_info(conn: Connection, row: RowMapping) -> LabelingSessionInfo:
         label_schemas=questions,
         assigned_users=tuple(reviewers), reviewers_per_item=row["reviewers_per_item"],
         instructions=row["instructions"], created_by=row["user_id"],
-        created_at=row["start_time_ms"])
+        created_at=row["start_time_ms"], queue_type=row["queue_type"])
 
 
 def sessions_of_traces(conn: Connection, trace_ids: Sequence[str]) -> dict[str, list[str]]:
