@@ -327,9 +327,10 @@ def test_a_queue_item_is_marked_complete_from_its_page(ui_server: Served, page: 
     store.add_items_to_review_queue(queue.queue_id, [first, second])
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{ui_server.url}/review/reviewer")
+    page.get_by_label("Your name or e-mail").fill(ALICE)
+    page.get_by_role("button", name="Continue").click()
     page.goto(f"{ui_server.url}/review/{queue.run_id}/items/{first}")
-    page.keyboard.type(ALICE)
-    page.keyboard.press("Enter")
     expect(page.locator("#review-item")).to_have_attribute(
         "data-item-url", f"/review/{queue.run_id}/items/{first}")
     page.get_by_role("button", name="Mark complete").click()
