@@ -178,6 +178,20 @@ def test_a_reviewer_marks_a_queue_item_complete_or_declined_in_the_review_app(
         unsigned = http.post(f"/review/{run_id}/items/{third}/status",
                              data={"status": "complete"})
         assert unsigned.status_code == 403
+        # Hostile input: a huge or NUL-laden status, an item that is no trace id, a body
+        # that is not a form; each a 4xx, nothing written.
+        for status in ("c" * 100_000, "complete\x00", ""):
+            hostile = http.post(f"/review/{run_id}/items/{third}/status",
+                                data={"csrf_token": token, "status": status})
+            assert hostile.status_code == 400, status[:20]
+        for item in ("x" * 5_000, "tr-%00", "no-such-trace"):
+            hostile = http.post(f"/review/{run_id}/items/{item}/status",
+                                data={"csrf_token": token, "status": "complete"})
+            assert 400 <= hostile.status_code < 500, item[:20]
+        not_a_form = http.post(f"/review/{run_id}/items/{third}/status",
+                               json={"status": "complete"},
+                               headers={"X-CSRF-Token": token})
+        assert not_a_form.status_code == 400
         # A plain labeling session's items have no shared status: no buttons, and refused.
         plain = http.get(f"/review/{data.run_id}/items/{first}")
         assert plain.status_code == 200 and "/status" not in plain.text
