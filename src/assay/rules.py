@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from assay.entities._time import now_ms
 from assay.entities.assessment import (
@@ -51,6 +51,7 @@ __all__ = [
     "check_vote",
     "experiment_named",
     "is_vote_of",
+    "last_changed",
     "newest",
     "newest_of_chain",
     "override_feedback",
@@ -66,6 +67,9 @@ __all__ = [
 _SHOWN_ID_CHARS = 200
 
 
+_A = TypeVar("_A", bound=Assessment)
+
+
 # -- override chains ------------------------------------------------------------------------
 
 def newest(assessments: Sequence[Assessment]) -> Assessment:
@@ -74,6 +78,16 @@ def newest(assessments: Sequence[Assessment]) -> Assessment:
     if not assessments:
         raise ValueError("newest() of no assessments")
     return max(enumerate(assessments), key=lambda item: (item[1].create_time_ms, item[0]))[1]
+
+
+def last_changed(assessments: Sequence[_A]) -> _A | None:
+    """Of ``assessments`` (given in the order they were logged), the one changed last: by
+    its last update, then its creation, and of those in the same millisecond the one logged
+    last (as :func:`newest`); None for none."""
+    if not assessments:
+        return None
+    return max(enumerate(assessments), key=lambda item: (
+        item[1].last_update_time_ms, item[1].create_time_ms, item[0]))[1]
 
 
 def newest_of_chain(target: Assessment, new: Assessment,

@@ -54,6 +54,16 @@ def test_the_newest_is_created_last_then_logged_last() -> None:
         rules.newest([])
 
 
+def test_the_last_changed_is_updated_last_then_created_last_then_logged_last() -> None:
+    early = feedback("a-1", at=200, last_update_time_ms=900)
+    late, late_again = (feedback("a-2", at=300, last_update_time_ms=300),
+                        feedback("a-3", at=300, last_update_time_ms=300))
+    assert rules.last_changed([early, late]) is early  # updated after the others
+    assert rules.last_changed([late, late_again]) is late_again  # same millisecond
+    assert rules.last_changed([late_again, late]) is late
+    assert rules.last_changed([]) is None
+
+
 def test_a_valid_assessment_is_superseded_itself() -> None:
     target = feedback("a-1")
     overridden_by = rules.overriders_within([target, feedback("a-2", overrides="a-1")])

@@ -26,6 +26,7 @@ from assay.entities import Assessment, Feedback, Trace
 from assay.entities.assessment_source import AssessmentSource, AssessmentSourceType
 from assay.errors import InvalidParameterError
 from assay.genai._values import all_traces, as_pass_fail, label
+from assay.rules import last_changed
 from assay.search.unparse import quote_name
 from assay.stats.agreement import compute_agreement
 from assay.store.base import Store
@@ -74,7 +75,7 @@ def human_label(trace: Trace, name: str,
     found = [a for a in trace.search_assessments(name)
              if a.source.source_type == AssessmentSourceType.HUMAN and a.error is None
              and a.value is not None]
-    return max(found, key=lambda a: (a.last_update_time_ms, a.create_time_ms), default=None)
+    return last_changed(found)
 
 
 def judge_feedback(trace: Trace, name: str, run_id: str | None = None) -> Feedback | None:
@@ -84,7 +85,7 @@ def judge_feedback(trace: Trace, name: str, run_id: str | None = None) -> Feedba
     found = [a for a in trace.search_assessments(name, type="feedback", all=True)
              if isinstance(a, Feedback) and a.source.source_type in _JUDGE_SOURCES
              and (run_id is None or a.run_id == run_id)]
-    return max(found, key=lambda a: (a.last_update_time_ms, a.create_time_ms), default=None)
+    return last_changed(found)
 
 
 def compare_labels(judged: Iterable[Any], humans: Iterable[Any]) -> tuple[list[Hashable],
