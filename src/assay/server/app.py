@@ -34,6 +34,7 @@ from assay.server.permissions import Action, declare, needs
 from assay.server.query_cancel import QueryBoundsMiddleware
 from assay.server.rate_limit import TokenBucketLimiter
 from assay.server.review.pages import build_review_router
+from assay.server.route_tables import RouteTable, flatten
 from assay.server.settings import ServerSettings
 from assay.server.stats import ServerCounters
 from assay.server.ui import build_ui_router
@@ -125,29 +126,37 @@ def _routes() -> tuple[BaseRoute, ...]:
 
     Building FastAPI's routes (their dependencies and response models) takes most of the time
     an app takes to create; the routes depend on nothing of one app (what they need comes
-    from ``app.state`` at request time), so they are built once, on a template app with the
-    same app-wide dependency, and every app serves the same route objects.
+    from ``app.state`` at request time), so they are built once, each on its full path (see
+    :mod:`assay.server.route_tables`), and every app serves the same route objects.
     """
-    template = FastAPI(openapi_url=None, docs_url=None, redoc_url=None,
-                       dependencies=[Depends(verify_route_action)])
-    template.include_router(build_router())
-    template.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
+    table = RouteTable()
+    table.include_router(build_router())
+    table.include_router(otlp.router)  # POST /v1/traces, OTLP's fixed path
     # MLflow's REST protocol (/api/2.0/mlflow, /api/3.0/mlflow, /ajax-api/…) for the stock
     # mlflow client; left out of the OpenAPI document.
-    template.include_router(build_mlflow_router())
-    template.include_router(login.router)  # /login, /logout
+    table.include_router(build_mlflow_router())
+    table.include_router(login.router)  # /login, /logout
     # The web UI's pages (/, /experiments/…, /traces/…) come after the API, so they never
     # shadow /api, /v1, /health or /version.
-    template.include_router(build_ui_router())
+    table.include_router(build_ui_router())
     # The review app for experts (/review/…): a labeling session's url points here.
-    template.include_router(build_review_router())
-    template.router.routes.append(declare(
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"), Action.PUBLIC))
+    table.include_router(build_review_router())
+    table.include_router(_server_routes())
+    # The route that answers must be the one the auth middleware checked.
+    routes = flatten(table, dependencies=[Depends(verify_route_action)])
+    routes.append(declare(Mount("/static", app=StaticFiles(directory=STATIC_DIR),
+                                name="static"), Action.PUBLIC))
+    return tuple(routes)
 
-    @template.get("/health", response_model=HealthResponse, tags=["server"],
-                  responses={503: {"model": ErrorResponse,
-                                   "description": "The store does not answer"}},
-                  openapi_extra=needs(Action.PUBLIC))
+
+def _server_routes() -> RouteTable:
+    """``/health`` and ``/version``."""
+    table = RouteTable(tags=["server"])
+
+    @table.get("/health", response_model=HealthResponse,
+               responses={503: {"model": ErrorResponse,
+                                "description": "The store does not answer"}},
+               openapi_extra=needs(Action.PUBLIC))
     def health(store: StoreDep) -> HealthResponse:
         """200 when the store answers a trivial read, 503 otherwise."""
         try:
@@ -158,21 +167,16 @@ def _routes() -> tuple[BaseRoute, ...]:
             raise StoreUnavailableError(f"The store does not answer: {exc.message}") from exc
         return HealthResponse(status="ok")
 
-    @template.get("/version", response_class=PlainTextResponse, tags=["server"],
-                  responses={200: {"content": {"text/plain": {"example": __version__}}}},
-                  openapi_extra=needs(Action.PUBLIC))
+    @table.get("/version", response_class=PlainTextResponse,
+               responses={200: {"content": {"text/plain": {"example": __version__}}}},
+               openapi_extra=needs(Action.PUBLIC))
     def version(request: Request) -> str:
         """Assay's version as plain text (as MLflow's server answers); to the stock mlflow
         client, the MLflow version whose protocol Assay serves, so that it sends spans by
         OTLP."""
         return version_for(request.headers.get("user-agent", ""))
 
-    routes = tuple(template.router.routes)
-    # FastAPI resolves an included router's routes when first asked; do it now, once.
-    for route in routes:
-        for _ in getattr(route, "effective_route_contexts", tuple)():
-            pass
-    return routes
+    return table
 
 
 def create_app_from_env() -> FastAPI:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -19,13 +19,14 @@ from assay.entities.user import Role, User
 from assay.server.auth import SESSION_COOKIE, AccountStore, LoginThrottle
 from assay.server.csrf import form_field
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.server.settings import ServerSettings
 from assay.server.ui.templating import environment, request_context
 from assay.store.sql.users import LOGIN_SESSION_LIFETIME, MAX_PASSWORD_CHARS
 
 __all__ = ["router", "safe_next"]
 
-router = APIRouter(include_in_schema=False)
+router = RouteTable(include_in_schema=False)
 
 # Longer than any real username or password: refused before any hashing.
 _MAX_USERNAME_CHARS = 128

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from assay.server.api import (
     analytics,
     assessment_records,
@@ -21,13 +19,14 @@ from assay.server.api import (
     traces,
     users,
 )
+from assay.server.route_tables import RouteTable
 
 __all__ = ["build_router"]
 
 
-def build_router() -> APIRouter:
+def build_router() -> RouteTable:
     """The ``/api/v1`` router with every resource's routes."""
-    router = APIRouter(prefix="/api/v1")
+    router = RouteTable(prefix="/api/v1")
     for module in (experiments, traces, assessments, assessment_records, sessions, analytics,
                    users, feedback_tokens, feedback, server_stats, labeling, runs,
                    datasets, evaluations, review_queues):

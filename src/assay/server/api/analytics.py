@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from assay.server.api.common import NonEmptyStr, RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/analytics", tags=["analytics"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/analytics", tags=["analytics"], responses=ERROR_RESPONSES)
 
 
 class FeedbackSummaryRequest(RequestModel):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from assay.entities import Assessment
@@ -21,10 +20,11 @@ from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.limits import check_value_size
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/traces/{trace_id}/assessments", tags=["assessments"],
+router = RouteTable(prefix="/traces/{trace_id}/assessments", tags=["assessments"],
                    responses=ERROR_RESPONSES)
 
 _FORM = ("MLflow's assessment JSON: assessment_name, source {source_type, source_id}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities import Assessment, AssessmentError, AssessmentSource, Expectation, Feedback
@@ -15,10 +15,11 @@ from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.feedback_rules import log_or_keep
 from assay.server.limits import check_value_size
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/traces/{trace_id}", tags=["assessments"],
+router = RouteTable(prefix="/traces/{trace_id}", tags=["assessments"],
                    responses=ERROR_RESPONSES)
 
 _METADATA = "String keys; values are stored as strings (numbers and booleans are converted)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities.dataset import (
@@ -22,10 +22,11 @@ from assay.server.api.common import EmptyResponse, JsonInt, RequestModel
 from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["datasets"], responses=ERROR_RESPONSES)
+router = RouteTable(tags=["datasets"], responses=ERROR_RESPONSES)
 
 _DATASET = ("dataset_id, name, experiment_ids, tags, version (0: no change yet), "
             "num_records, created_time, last_update_time, created_by, last_updated_by")

@@ -22,7 +22,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from assay.errors import InvalidParameterError
@@ -31,11 +31,12 @@ from assay.genai.judge_agreement import JudgeAgreement, JudgeDisagreement, agree
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.store.base import Store
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/evaluations", tags=["evaluations"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/evaluations", tags=["evaluations"], responses=ERROR_RESPONSES)
 
 #: The longest name or id these routes take.
 _MAX_NAME = 250

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from assay.entities import Experiment
@@ -13,10 +13,11 @@ from assay.server.api.common import RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/experiments", tags=["experiments"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/experiments", tags=["experiments"], responses=ERROR_RESPONSES)
 
 
 class ExperimentTag(BaseModel):

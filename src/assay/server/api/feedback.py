@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.feedback_tokens import (
@@ -31,6 +31,7 @@ from assay.server.feedback_rules import cast_vote
 from assay.server.limits import check_value_size
 from assay.server.permissions import Action, needs
 from assay.server.rate_limit import RateLimitedError, TokenBucketLimiter
+from assay.server.route_tables import RouteTable
 from assay.server.stats import CountersDep, ServerCounters
 from assay.store.capabilities import SigningKeys
 
@@ -39,7 +40,7 @@ __all__ = ["FEEDBACK_PATH", "router"]
 #: The path of the browser feedback endpoint (for the CORS middleware).
 FEEDBACK_PATH = "/api/v1/feedback"
 
-router = APIRouter(tags=["feedback"])
+router = RouteTable(tags=["feedback"])
 
 
 def get_feedback_limiter(request: Request) -> TokenBucketLimiter:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from assay.entities._checks import MAX_ID_CHARS
@@ -19,10 +18,11 @@ from assay.server.api.common import RequestModel
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/traces/{trace_id}", tags=["feedback"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/traces/{trace_id}", tags=["feedback"], responses=ERROR_RESPONSES)
 
 
 # A feedback name: 1 to 250 characters, not all of them whitespace.

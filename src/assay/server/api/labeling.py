@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field, JsonValue
 
 from assay.entities.label_schema import LabelSchema, LabelSchemaType, input_from_dict
@@ -27,11 +27,12 @@ from assay.server.api.common import (
 from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.store.base import Store
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["labeling"], responses=ERROR_RESPONSES)
+router = RouteTable(tags=["labeling"], responses=ERROR_RESPONSES)
 
 _RUN_ID = r"^[0-9a-f]{32}$"
 _INPUT = ("The input, as one key naming its kind: {\"categorical\": {\"options\": [...], "

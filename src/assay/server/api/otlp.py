@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +39,7 @@ from assay.server.deps import SettingsDep, StoreDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
 from assay.server.limits import check_otlp_request, check_span_attribute_sizes
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.server.settings import ServerSettings
 from assay.store.base import Store
 
@@ -46,7 +47,7 @@ __all__ = ["router"]
 
 _log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["otlp"], responses=ERROR_RESPONSES)
+router = RouteTable(tags=["otlp"], responses=ERROR_RESPONSES)
 
 _OTLP_BODY = {
     "description": "An OTLP ExportTraceServiceRequest, as protobuf or as OTLP JSON (hex ids, "

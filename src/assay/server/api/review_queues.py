@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from assay.server.api.common import EmptyResponse, RequestModel
@@ -18,10 +18,11 @@ from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.permissions import Action, needs
 from assay.server.review_queue_rules import completer, visible_queue
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["review queues"], responses=ERROR_RESPONSES)
+router = RouteTable(tags=["review queues"], responses=ERROR_RESPONSES)
 
 _QUEUE = ("queue_id, experiment_id, name, queue_type (user | custom), created_by, "
           "creation_time_ms, last_update_time_ms, users, schema_ids")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from assay.entities.run import RunData, RunInfo, RunKind, RunStatus
@@ -23,10 +22,11 @@ from assay.server.api.common import (
 from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
 _RUN_ID = r"^[0-9a-f]{32}$"
 

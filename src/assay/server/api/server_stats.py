@@ -3,17 +3,17 @@ traces that have not arrived, feedback tokens accepted and refused)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.server.stats import CountersDep
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/server", tags=["server"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/server", tags=["server"], responses=ERROR_RESPONSES)
 
 
 class ServerStatsResponse(BaseModel):

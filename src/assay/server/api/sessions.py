@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from assay.entities import Session
@@ -20,10 +20,11 @@ from assay.server.api.common import (
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
 
 class SearchSessionsRequest(RequestModel):

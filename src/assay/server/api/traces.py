@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.server.api.common import (
@@ -23,10 +23,11 @@ from assay.server.api.common import (
 from assay.server.deps import StoreDep
 from assay.server.errors import ERROR_RESPONSES
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/traces", tags=["traces"], responses=ERROR_RESPONSES)
+router = RouteTable(prefix="/traces", tags=["traces"], responses=ERROR_RESPONSES)
 
 
 class SearchTracesRequest(RequestModel):

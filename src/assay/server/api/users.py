@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.entities.user import ApiKey, User
@@ -22,6 +22,7 @@ from assay.server.auth import ApiKeyCache
 from assay.server.deps import AccountsDep, CurrentUserDep, SettingsDep
 from assay.server.errors import ERROR_RESPONSES, ErrorResponse
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["router"]
 
@@ -29,7 +30,7 @@ _AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse, "description": "No credentials, or not valid ones"},
     403: {"model": ErrorResponse, "description": "The caller is not an admin"},
 }
-router = APIRouter(tags=["users"], responses={**ERROR_RESPONSES, **_AUTH_RESPONSES})
+router = RouteTable(tags=["users"], responses={**ERROR_RESPONSES, **_AUTH_RESPONSES})
 
 RoleName = Literal["admin", "member", "reviewer", "viewer"]
 _MAX_DAYS = 36_500

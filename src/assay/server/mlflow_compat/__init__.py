@@ -10,8 +10,6 @@ are left out of Assay's OpenAPI document: MLflow's protocol is MLflow's to descr
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from assay.server.mlflow_compat import (
     assessments,
     datasets,
@@ -21,6 +19,7 @@ from assay.server.mlflow_compat import (
     runs,
     traces,
 )
+from assay.server.route_tables import RouteTable
 from assay.version import __version__
 
 __all__ = ["MLFLOW_CLIENT_PREFIX", "PROTOCOL_VERSION", "build_router", "version_for"]
@@ -31,9 +30,9 @@ PROTOCOL_VERSION = "3.17.2"
 MLFLOW_CLIENT_PREFIX = "mlflow-python-client/"
 
 
-def build_router() -> APIRouter:
+def build_router() -> RouteTable:
     """Every MLflow route, under each version's prefix and its ``/ajax-api`` mirror."""
-    router = APIRouter(include_in_schema=False)
+    router = RouteTable(include_in_schema=False)
     by_version = {"2.0": (experiments.v2, traces.v2, runs.v2),
                   "3.0": (traces.v3, assessments.v3, label_schemas.v3, review_queues.v3,
                           datasets.v3)}

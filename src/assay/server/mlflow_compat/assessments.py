@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from pydantic import Field
 
 from assay.entities import Assessment
@@ -21,10 +21,11 @@ from assay.server.mlflow_compat.protocol import (
     assessment_json,
 )
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["v3"]
 
-v3 = APIRouter(prefix="/traces/{trace_id}/assessments")
+v3 = RouteTable(prefix="/traces/{trace_id}/assessments")
 
 # What the server sets, whatever the request says: the id (new), the validity (an
 # assessment is valid until overridden), and Assay's own bookkeeping.

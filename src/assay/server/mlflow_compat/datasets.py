@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from pydantic import Field
 
 from assay.entities.dataset import DatasetInfo, DatasetRecord, inputs_digest
@@ -22,10 +22,11 @@ from assay.errors import InvalidParameterError
 from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["dataset_json", "record_json", "v3"]
 
-v3 = APIRouter(prefix="/datasets")
+v3 = RouteTable(prefix="/datasets")
 
 #: The largest page of records or datasets (Assay's store pages 1,000 datasets and 10,000
 #: records at most).

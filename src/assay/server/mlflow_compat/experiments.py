@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.deps import StoreDep
 from assay.server.mlflow_compat.protocol import MlflowRequest, experiment_json, page_json
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["v2"]
 
-v2 = APIRouter(prefix="/experiments")
+v2 = RouteTable(prefix="/experiments")
 
 
 class _Tag(MlflowRequest):

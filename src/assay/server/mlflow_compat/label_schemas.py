@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from pydantic import Field, JsonValue
 
 from assay.entities.label_schema import LabelSchema, LabelSchemaType, input_from_dict
@@ -18,10 +18,11 @@ from assay.errors import InvalidParameterError
 from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["label_schema_json", "v3"]
 
-v3 = APIRouter(prefix="/label-schemas")
+v3 = RouteTable(prefix="/label-schemas")
 
 #: The largest page of a list (Assay's store pages 1,000 at most).
 MAX_LIST_RESULTS = 1000

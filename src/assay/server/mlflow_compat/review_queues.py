@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from assay.entities.review_queue import ReviewQueue, ReviewQueueItem, ReviewStatus
@@ -23,10 +23,11 @@ from assay.server.deps import CurrentUserDep, StoreDep
 from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
 from assay.server.review_queue_rules import completer, visible_queue
+from assay.server.route_tables import RouteTable
 
 __all__ = ["item_json", "queue_json", "v3"]
 
-v3 = APIRouter(prefix="/review-queues")
+v3 = RouteTable(prefix="/review-queues")
 
 #: The largest page of a list (Assay's store pages 1,000 at most).
 MAX_LIST_RESULTS = 1000

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from assay.entities._time import now_ms
@@ -31,10 +31,11 @@ from assay.errors import InvalidParameterError
 from assay.server.deps import StoreDep
 from assay.server.mlflow_compat.protocol import MlflowRequest, page_json
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["v2"]
 
-v2 = APIRouter()
+v2 = RouteTable()
 
 #: MLflow's tag of a run's name.
 RUN_NAME_TAG = "mlflow.runName"

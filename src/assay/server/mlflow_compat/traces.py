@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from pydantic import Field
 
 from assay import ingest
@@ -30,11 +30,12 @@ from assay.server.mlflow_compat.protocol import (
     trace_json,
 )
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = ["MAX_BATCH_IDS", "MAX_SEARCH_RESULTS", "v2", "v3"]
 
-v2 = APIRouter(prefix="/traces")
-v3 = APIRouter(prefix="/traces")
+v2 = RouteTable(prefix="/traces")
+v3 = RouteTable(prefix="/traces")
 
 #: The largest page of a trace search (MLflow's limit).
 MAX_SEARCH_RESULTS = 500

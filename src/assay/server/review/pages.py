@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -45,6 +45,7 @@ from assay.server.review.reviewer import (
     visible_session,
 )
 from assay.server.review_queue_rules import completer
+from assay.server.route_tables import RouteTable
 from assay.server.ui.assessment_forms import wants_json
 from assay.server.ui.templating import (
     environment,
@@ -57,10 +58,10 @@ from assay.store.base import Store
 
 __all__ = ["build_review_router", "router"]
 
-router = APIRouter()
+router = RouteTable()
 
 
-def build_review_router() -> APIRouter:
+def build_review_router() -> RouteTable:
     """The review app's routes."""
     return router
 

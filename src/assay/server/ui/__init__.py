@@ -11,8 +11,7 @@ reference.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from assay.server.route_tables import RouteTable
 from assay.server.ui import (
     api_docs,
     dashboard,
@@ -29,9 +28,9 @@ from assay.server.ui import (
 __all__ = ["build_ui_router"]
 
 
-def build_ui_router() -> APIRouter:
+def build_ui_router() -> RouteTable:
     """One router with every page of the UI."""
-    router = APIRouter()
+    router = RouteTable()
     for module in (experiments, traces, trace_detail, sessions, dashboard, evaluations,
                    labeling, labeling_session, labeling_send, api_docs):
         router.include_router(module.router)

@@ -14,16 +14,17 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from markupsafe import Markup, escape
 
 from assay.server.permissions import Action
+from assay.server.route_tables import RouteTable
 from assay.server.ui.templating import page, page_route
 
 __all__ = ["api_reference", "prose_html", "router", "type_html"]
 
-router = APIRouter()
+router = RouteTable()
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 _REF = "#/components/schemas/"

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assay.entities import Assessment, AssessmentSource, AssessmentSourceType, Expectation, Feedback
@@ -27,6 +27,7 @@ from assay.errors import InvalidParameterError
 from assay.rules import change_assessment, override_feedback
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 
 __all__ = [
     "DATA_TYPES",
@@ -41,7 +42,7 @@ __all__ = [
     "wants_json",
 ]
 
-router = APIRouter()
+router = RouteTable()
 
 #: The data types the forms offer, and what each takes.
 DATA_TYPES: dict[str, str] = {

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 
 from assay.entities import Experiment, Trace
@@ -38,6 +38,7 @@ from assay.errors import InvalidParameterError
 from assay.search.unparse import quote_name, quote_string
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
+from assay.server.route_tables import RouteTable
 from assay.server.ui import charts
 from assay.server.ui.chips import feedback_chips, mean_value
 from assay.server.ui.templating import format_number, is_json_request, page, page_route
@@ -54,7 +55,7 @@ from assay.store.base import Store
 
 __all__ = ["DashboardQuery", "build_dashboard", "router"]
 
-router = APIRouter()
+router = RouteTable()
 
 #: Segments by name: what the store groups by, and how the page names it.
 SEGMENTS: dict[str, tuple[str, str]] = {

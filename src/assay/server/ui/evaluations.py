@@ -25,7 +25,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from assay.entities import Assessment, Trace
@@ -37,13 +37,14 @@ from assay.genai.evaluation import ROW_KEY
 from assay.genai.judge_agreement import agreement_in
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
+from assay.server.route_tables import RouteTable
 from assay.server.ui.chips import assessment_chip
 from assay.server.ui.templating import page, page_route
 from assay.store.base import Store
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = RouteTable()
 
 #: Rows per page of a run; runs per page of the list.
 ROWS_PER_PAGE = 100

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
+from assay.server.route_tables import RouteTable
 from assay.server.ui.templating import page, page_route
 from assay.server.ui.traces import experiment_summary
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = RouteTable()
 
 #: Experiments per page (the page token pages on).
 _PAGE_SIZE = 200

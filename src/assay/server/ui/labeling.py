@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -36,6 +36,7 @@ from assay.errors import AlreadyExistsError, InvalidParameterError, NotFoundErro
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
 from assay.server.review.questions import question_context
+from assay.server.route_tables import RouteTable
 from assay.server.ui.form_posts import read_pairs, source_name
 from assay.server.ui.labeling_session import session_url
 from assay.server.ui.templating import page, page_route
@@ -43,7 +44,7 @@ from assay.store.base import Store
 
 __all__ = ["INPUT_KINDS", "router", "schema_input"]
 
-router = APIRouter()
+router = RouteTable()
 
 #: The input kinds the schema form offers, and how each is described.
 INPUT_KINDS: dict[str, str] = {

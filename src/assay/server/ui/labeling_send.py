@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -21,12 +21,13 @@ from assay.errors import InvalidParameterError
 from assay.ids import is_trace_id
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.server.ui.form_posts import read_pairs
 from assay.store.base import Store
 
 __all__ = ["MAX_FROM_FILTER", "router"]
 
-router = APIRouter()
+router = RouteTable()
 
 #: Most traces one "send every matching trace" adds (the store's limit for one call).
 MAX_FROM_FILTER = 10_000

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -36,6 +36,7 @@ from assay.genai.labeling import agreement_by_schema, disagreements_by_schema, l
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
 from assay.server.review.questions import form_values, question_context, read_answers
+from assay.server.route_tables import RouteTable
 from assay.server.ui.agreement_readings import agreement_card
 from assay.server.ui.form_posts import read_pairs, source_name
 from assay.server.ui.templating import format_number, page, page_route
@@ -44,7 +45,7 @@ from assay.store.base import Store
 
 __all__ = ["router", "session_url"]
 
-router = APIRouter()
+router = RouteTable()
 _log = logging.getLogger(__name__)
 
 #: Items with a disagreement listed a page (open ones first; a pager for the rest).

@@ -19,7 +19,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assay.entities import Feedback, Session, Trace
@@ -28,6 +28,7 @@ from assay.rules import session_target
 from assay.search.unparse import quote_string
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.server.ui.assessment_forms import (
     DATA_TYPES,
     FormDep,
@@ -42,7 +43,7 @@ from assay.store.checks import MAX_KEY_CHARS
 
 __all__ = ["conversation_text", "router"]
 
-router = APIRouter()
+router = RouteTable()
 
 #: Sessions per page of the list, turns per page of a session.
 SESSIONS_PER_PAGE = 50

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from assay.entities import Assessment, Trace
 from assay.errors import InvalidParameterError
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action, needs
+from assay.server.route_tables import RouteTable
 from assay.server.ui.assessment_forms import (
     DATA_TYPES,
     FormDep,
@@ -36,7 +37,7 @@ from assay.server.ui.traces import experiment_summary
 
 __all__ = ["assessment_groups", "router"]
 
-router = APIRouter()
+router = RouteTable()
 router.include_router(forms_router)
 
 #: Above this many spans the page's script folds the tree below its first two levels.

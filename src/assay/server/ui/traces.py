@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from assay.entities import Assessment, Experiment, Trace
@@ -26,6 +26,7 @@ from assay.search import AssessmentField, Expr, FilterError, iter_comparisons, p
 from assay.search.unparse import quote_name
 from assay.server.deps import StoreDep
 from assay.server.permissions import Action
+from assay.server.route_tables import RouteTable
 from assay.server.ui.pager import COUNT_CAP, jump_offset, last_page, pager
 from assay.server.ui.templating import is_json_request, page, page_route
 from assay.server.ui.time_range import PRESETS, parse_time_range
@@ -50,7 +51,7 @@ __all__ = [
     "trace_row",
 ]
 
-router = APIRouter()
+router = RouteTable()
 
 _PREVIEW_CHARS = 300
 #: The most assessment names of an experiment the page reads (columns, suggestions).

@@ -1,0 +1,126 @@
+"""Route tables build each route once, on its full path, with what FastAPI's own include
+would have given it (tags, dependencies, responses, whether it is documented)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from assay.server import ServerSettings, create_app
+from assay.server.route_tables import RouteTable, flatten
+from assay.store.sql import SqlStore
+
+
+def outer_dependency() -> None: ...
+def include_dependency() -> None: ...
+def inner_dependency() -> None: ...
+def route_dependency() -> None: ...
+
+
+def _declare(inner: APIRouter, middle: APIRouter, top: APIRouter) -> None:
+    """The same tree of routes on plain routers or on tables."""
+
+    @inner.get("/items/{item_id}", tags=["route"], responses={404: {"description": "route"}},
+               dependencies=[Depends(route_dependency)])
+    def get_item(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    @inner.post("/items", include_in_schema=False, status_code=201)
+    def add_item() -> None: ...
+
+    @middle.get("/ping")
+    def ping() -> str:
+        return "pong"
+
+    middle.include_router(inner, prefix="/v1", tags=["include"],
+                          dependencies=[Depends(include_dependency)],
+                          responses={500: {"description": "include"}})
+    middle.include_router(inner, prefix="/v2")
+    top.include_router(middle)
+
+
+def _shape(route: Any) -> tuple[Any, ...]:
+    """What a route is served and documented as (of a built route, or of FastAPI's context
+    of an included one)."""
+    return (route.path, sorted(route.methods), route.name, route.tags,
+            [d.dependency for d in route.dependencies], route.responses,
+            route.include_in_schema, route.status_code, route.unique_id)
+
+
+def test_a_flattened_table_has_the_routes_fastapi_includes_would_give() -> None:
+    inner = APIRouter(prefix="/inner", tags=["inner"], responses={400: {"description": "inner"}},
+                      dependencies=[Depends(inner_dependency)])
+    middle = APIRouter(prefix="/middle", tags=["middle"])
+    app = FastAPI(dependencies=[Depends(outer_dependency)])
+    _declare(inner, middle, app.router)
+    expected = [_shape(route) for route in _included(app)]
+
+    tables = (RouteTable(prefix="/inner", tags=["inner"],
+                         responses={400: {"description": "inner"}},
+                         dependencies=[Depends(inner_dependency)]),
+              RouteTable(prefix="/middle", tags=["middle"]), RouteTable())
+    _declare(*tables)
+    routes = flatten(tables[2], dependencies=[Depends(outer_dependency)])
+
+    assert [_shape(route) for route in routes] == expected
+    assert [route.path for route in routes] == [  # type: ignore[attr-defined]
+        "/middle/ping", "/middle/v1/inner/items/{item_id}", "/middle/v1/inner/items",
+        "/middle/v2/inner/items/{item_id}", "/middle/v2/inner/items"]
+    first = routes[1]
+    assert isinstance(first, APIRoute)
+    assert first.tags == ["middle", "include", "inner", "route"]
+    assert [d.dependency for d in first.dependencies] == [
+        outer_dependency, include_dependency, inner_dependency, route_dependency]
+
+
+def _included(app: FastAPI) -> list[Any]:
+    """The app's routes as FastAPI resolves its includes: copied into the app's router, or
+    kept nested with a context per route, by FastAPI's version."""
+    routes: list[Any] = []
+    for route in app.router.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            routes.extend(contexts())
+        elif isinstance(route, APIRoute):
+            routes.append(route)
+    return routes
+
+
+def test_a_table_refuses_what_it_cannot_build_once() -> None:
+    table = RouteTable()
+    with pytest.raises(TypeError, match="only RouteTables"):
+        table.include_router(APIRouter())
+    with pytest.raises(TypeError, match="default_response_class"):
+        table.include_router(RouteTable(), default_response_class=object)
+    with pytest.raises(TypeError, match="API routes only"):
+        table.add_route("/x", lambda request: None)
+    with pytest.raises(TypeError, match="API routes only"):
+        table.mount("/x", app=lambda scope: None)
+
+
+def test_the_server_builds_each_route_once_on_its_full_path(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    original = APIRoute.__init__
+
+    def counting(self: APIRoute, path: str, *args: Any, **kwargs: Any) -> None:
+        built.append(path)
+        original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(APIRoute, "__init__", counting)
+    from assay.server import app as app_module
+    monkeypatch.setattr(app_module, "_routes", app_module._routes.__wrapped__)
+    store = SqlStore(f"sqlite:///{tmp_path / 'routes.db'}")
+    try:
+        app = create_app(ServerSettings(port=0, backend_store_uri=store.uri), store)
+    finally:
+        store.close()
+    served = [route for route in app.router.routes if isinstance(route, APIRoute)]
+    # Every API route is served as built, once: none is nested in an included router.
+    assert len(served) == len(built) > 250
+    assert sorted(route.path for route in served) == sorted(built)
+    assert not [route for route in app.router.routes
+                if hasattr(route, "effective_route_contexts")]
