@@ -28,6 +28,7 @@ from assay.entities import Feedback, Trace
 from assay.errors import NotFoundError
 from assay.server import ServerSettings
 from assay.store.sql import SqlStore
+from local_http import LOCAL_TLS
 from runtimes import default_runtime
 from server.feedback_helpers import wait_for
 from server.live import LiveServer
@@ -133,7 +134,7 @@ def serve_app(**settings: Any) -> Iterator[ChatApp]:
     threaded = ThreadedApp(create_app(chat_settings), "chat-app-thread")
     url = threaded.start()
     try:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, verify=LOCAL_TLS, timeout=30) as http:
             yield ChatApp(url, http, chat_settings.experiment_name)
     finally:
         threaded.stop()

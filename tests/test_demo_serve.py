@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from local_http import LOCAL_TLS
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -37,26 +39,28 @@ def test_demo_serves_the_ui_and_prints_its_url(tmp_path: Path) -> None:
         while True:  # recording, then starting: poll until it answers
             assert process.poll() is None, process.communicate()
             try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/health", verify=LOCAL_TLS, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "the demo server did not start"
             time.sleep(0.2)
-        experiments = httpx.get(f"{base}/.json", timeout=30).json()
+        experiments = httpx.get(f"{base}/.json", verify=LOCAL_TLS, timeout=30).json()
         names = [e["name"] for e in experiments["experiments"]]
         assert "assay-demo/rag-chatbot" in names
         eid = experiments["experiments"][names.index("assay-demo/rag-chatbot")]["experiment_id"]
         for path in (f"/experiments/{eid}", f"/experiments/{eid}/dashboard",
                      f"/experiments/{eid}/sessions"):
-            page = httpx.get(base + path, timeout=30)
+            page = httpx.get(base + path, verify=LOCAL_TLS, timeout=30)
             assert page.status_code == 200, (path, page.text[:500])
             assert "assay-demo/rag-chatbot" in page.text
-        dashboard = httpx.get(f"{base}/experiments/{eid}/dashboard.json", timeout=30).json()
+        dashboard = httpx.get(f"{base}/experiments/{eid}/dashboard.json", verify=LOCAL_TLS,
+                              timeout=30).json()
         assert dashboard["totals"]["num_traces"] >= 6
         assert dashboard["rate_name"] == "user_feedback"
         # The sessions the chat app recorded from its X-Session-ID and X-User-ID headers.
-        sessions = httpx.get(f"{base}/experiments/{eid}/sessions", timeout=30).text
+        sessions = httpx.get(f"{base}/experiments/{eid}/sessions", verify=LOCAL_TLS,
+                             timeout=30).text
         assert "session-001" in sessions and "user-" in sessions
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C

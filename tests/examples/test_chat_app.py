@@ -35,6 +35,7 @@ from chat_app_harness import (
     stored,
     stream_chat,
 )
+from local_http import LOCAL_TLS
 from server.feedback_helpers import wait_for
 
 HEADERS = {"X-Request-ID": "req-abc-123-xyz-789", "X-Session-ID": "session-def-456",
@@ -57,7 +58,7 @@ def offline_app(assay_server: AssayServer) -> Iterator[ChatApp]:
     app = AppProcess({"ASSAY_TRACKING_URI": assay_server.url, "CHAT_APP_TOKEN_DELAY": "0"})
     try:
         url = app.wait_ready()
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, verify=LOCAL_TLS, timeout=30) as http:
             yield ChatApp(url, http, "chat-app")
     finally:
         app.stop()

@@ -22,6 +22,7 @@ from assay.genai.judge_agreement import JudgeAgreement
 from assay.store.sql import SqlStore
 from conftest import Backend
 from genai.test_compare import N, good, length, polite
+from local_http import LOCAL_TLS
 from server.live import in_process
 
 
@@ -36,7 +37,7 @@ def api(rt: _runtime.Runtime, backend: Backend) -> Iterator[httpx.Client]:
     """A client of a server over the test's store: the live server the REST store talks to,
     or the app in this process over the same database."""
     if backend.kind == "rest":
-        with httpx.Client(base_url=backend.tracking_uri, timeout=60) as http:
+        with httpx.Client(base_url=backend.tracking_uri, verify=LOCAL_TLS, timeout=60) as http:
             yield http
         return
     store = SqlStore(backend.database_uri)

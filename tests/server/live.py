@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from assay.server import ServerSettings, create_app
 from assay.store.sql import SqlStore
+from local_http import LOCAL_TLS
 from threaded_server import ThreadedServer
 
 __all__ = [
@@ -214,7 +215,8 @@ def live(store: SqlStore, settings: ServerSettings | None = None,
     server = LiveServer(store, settings)
     server.start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30, headers=headers) as http:
+        with httpx.Client(base_url=server.url, verify=LOCAL_TLS, timeout=30,
+                          headers=headers) as http:
             yield Served(store, http, server.url)
     finally:
         server.stop()

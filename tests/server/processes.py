@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from local_http import LOCAL_TLS
+
 _RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
@@ -84,7 +86,7 @@ class ServerProcess(UvicornProcess):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                if httpx.get(f"{url}/health", verify=LOCAL_TLS, timeout=5).status_code == 200:
                     return url
             except httpx.TransportError:
                 pass

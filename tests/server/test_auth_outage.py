@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
+from local_http import LOCAL_TLS
 from server.live import LiveServer
 
 MEMBER_PASSWORD = "correct horse battery staple"
@@ -83,9 +84,9 @@ def test_pages_and_api_answer_503_while_postgresql_is_down(database: Database) -
     live = LiveServer(store, ServerSettings(port=0, backend_store_uri=store.uri, auth=True))
     live.start()
     try:
-        with httpx.Client(base_url=live.url, timeout=30,
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30,
                           headers={"Accept": "text/html"}) as browser, \
-                httpx.Client(base_url=live.url, timeout=30,
+                httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30,
                              headers={"Authorization": f"Bearer {key}"}) as sdk:
             # No page has been served yet, so the CSRF signing key has not been read.
             database.refuse_connections()
@@ -119,7 +120,7 @@ def test_pages_answer_503_when_the_store_is_closed(sql_store: SqlStore) -> None:
     live.start()
     try:
         sql_store.close()
-        with httpx.Client(base_url=live.url, timeout=30,
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30,
                           headers={"Accept": "text/html"}) as browser:
             for _ in range(2):  # on the same connection: it was not dropped
                 _assert_unavailable(browser.get("/"), page=True, secret=sql_store.uri)

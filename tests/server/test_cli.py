@@ -19,6 +19,7 @@ from assay.cli import build_parser, main
 from assay.errors import InvalidParameterError
 from assay.server.settings import ServerSettings, is_loopback
 from assay.store.sql import SqlStore
+from local_http import LOCAL_TLS
 
 
 def test_server_flags_parse() -> None:
@@ -88,7 +89,7 @@ def test_assay_server_serves_then_stops_gracefully(tmp_path: Path, workers: int)
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                response = httpx.get(f"http://127.0.0.1:{port}/health", verify=LOCAL_TLS, timeout=5)
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.communicate()[0]
@@ -96,7 +97,7 @@ def test_assay_server_serves_then_stops_gracefully(tmp_path: Path, workers: int)
                 time.sleep(0.1)
         assert response.json() == {"status": "ok"}
         created = httpx.post(f"http://127.0.0.1:{port}/api/v1/experiments",
-                             json={"name": "from-cli"}, timeout=5)
+                             json={"name": "from-cli"}, verify=LOCAL_TLS, timeout=5)
         assert created.status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
@@ -231,13 +232,14 @@ def test_assay_server_with_auth(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"{url}/health", timeout=5)
+                httpx.get(f"{url}/health", verify=LOCAL_TLS, timeout=5)
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.communicate()[0]
                 assert time.monotonic() < deadline, "assay server did not start"
                 time.sleep(0.1)
-        assert httpx.get(f"{url}/api/v1/experiments", timeout=5).status_code == 401
+        assert httpx.get(f"{url}/api/v1/experiments", verify=LOCAL_TLS,
+                         timeout=5).status_code == 401
         store = SqlStore(uri)
         try:
             store.create_user("root", "admin")
@@ -246,7 +248,8 @@ def test_assay_server_with_auth(tmp_path: Path) -> None:
             store.close()
         headers = {"Authorization": f"Bearer {token}"}
         for _ in range(4):  # whichever worker answers
-            response = httpx.get(f"{url}/api/v1/users/me", headers=headers, timeout=5)
+            response = httpx.get(f"{url}/api/v1/users/me", headers=headers, verify=LOCAL_TLS,
+                                 timeout=5)
             assert response.json()["user"]["username"] == "root"
     finally:
         process.send_signal(signal.SIGTERM)

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from assay.entities import Assessment, Feedback
 from assay.store.sql import SqlStore
 from factories import make_trace
+from local_http import LOCAL_TLS
 from server.feedback_helpers import post_otlp, recorded_spans, serving_live, trace_id_of
 from server.live import Served
 
@@ -29,7 +30,7 @@ def at_once(url: str, calls: Sequence[Callable[[httpx.Client], httpx.Response]]
     barrier = threading.Barrier(len(calls))
 
     def run(call: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
-        with httpx.Client(base_url=url, timeout=60) as http:
+        with httpx.Client(base_url=url, verify=LOCAL_TLS, timeout=60) as http:
             http.get("/health")  # connected before the race starts
             barrier.wait()
             return call(http)

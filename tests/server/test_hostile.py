@@ -37,6 +37,7 @@ from assay.entities.user import Role
 from assay.errors import InvalidParameterError
 from assay.store.sql import SqlStore
 from database_templates import new_schema
+from local_http import LOCAL_TLS
 from server.otlp_requests import PROTOBUF, make_batch
 from server.processes import ServerProcess
 
@@ -117,7 +118,7 @@ class Harness:
         self.server = ServerProcess(self.uri, self.tmp_path, "--max-request-mb",
                                     str(MAX_REQUEST_MB))
         url = self.server.wait_ready(60)
-        self.http = httpx.Client(base_url=url, timeout=ANSWER_SECONDS)
+        self.http = httpx.Client(base_url=url, verify=LOCAL_TLS, timeout=ANSWER_SECONDS)
         self._case_peak_kb = 0  # the last process's peak is not this one's
         self._stop.clear()
         self._threads = [threading.Thread(target=self._poll, name="health-poller", daemon=True),
@@ -162,7 +163,7 @@ class Harness:
 
     def _poll(self) -> None:
         # /health every 0.1 s while the server runs.
-        with httpx.Client(base_url=self.url, timeout=30) as health:
+        with httpx.Client(base_url=self.url, verify=LOCAL_TLS, timeout=30) as health:
             while not self._stop.is_set():
                 started = self._health_since = time.monotonic()
                 # No answer at all counts too, for as long as it waited.
@@ -214,7 +215,8 @@ class Harness:
 
     def _health_now(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/health", timeout=HEALTH_SECONDS).status_code == 200
+            return httpx.get(f"{self.url}/health", verify=LOCAL_TLS,
+                             timeout=HEALTH_SECONDS).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -539,7 +541,8 @@ def privilege_escalation_through_users_me(h: Harness) -> None:
     try:
         url = server.wait_ready(60)
         bearer = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=url, timeout=ANSWER_SECONDS, headers=bearer) as http:
+        with httpx.Client(base_url=url, verify=LOCAL_TLS, timeout=ANSWER_SECONDS,
+                          headers=bearer) as http:
             attempts = [("POST", "/api/v1/users", {"username": "mallory", "role": "admin"}),
                         ("PATCH", "/api/v1/users/me", {"role": "admin"}),
                         ("PATCH", "/api/v1/users/me", {"disabled": True})]

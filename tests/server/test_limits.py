@@ -20,6 +20,7 @@ from assay.cli import build_parser
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
+from local_http import LOCAL_TLS
 from server.live import LiveServer, Served
 from server.otlp_requests import PROTOBUF, make_batch
 
@@ -35,7 +36,7 @@ def limited(sql_store: SqlStore) -> Iterator[Served]:
     live = LiveServer(sql_store, LIMITS)
     live.start()
     try:
-        with httpx.Client(base_url=live.url, timeout=30) as http:
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30) as http:
             yield Served(sql_store, http, live.url)
     finally:
         live.stop()

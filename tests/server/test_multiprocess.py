@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from local_http import LOCAL_TLS
 from server.otlp_requests import PROTOBUF, OtlpBatch, make_batch
 from server.processes import ServerProcess
 
@@ -24,8 +25,8 @@ def two_servers(empty_postgres_uri: str,
     servers = [ServerProcess(empty_postgres_uri, tmp_path) for _ in range(2)]
     try:
         urls = [server.wait_ready() for server in servers]
-        with httpx.Client(base_url=urls[0], timeout=60) as a, \
-                httpx.Client(base_url=urls[1], timeout=60) as b:
+        with httpx.Client(base_url=urls[0], verify=LOCAL_TLS, timeout=60) as a, \
+                httpx.Client(base_url=urls[1], verify=LOCAL_TLS, timeout=60) as b:
             yield a, b
         for server in servers:
             assert server.stop(timeout=60) == 0, server.output()

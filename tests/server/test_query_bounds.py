@@ -19,6 +19,7 @@ from assay.server import ServerSettings
 from assay.store.rest import RestStore
 from assay.store.sql import SqlStore
 from factories import make_span, make_trace
+from local_http import LOCAL_TLS
 from server.live import LiveServer
 
 SLOW_CLAUSES = 200
@@ -81,7 +82,7 @@ def test_a_catastrophic_regex_answers_at_once_and_health_meanwhile(
     named_store.log_traces([trace])
     live = _serve(named_store)
     try:
-        with httpx.Client(base_url=live.url, timeout=10) as http:
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=10) as http:
             health: list[float] = []
 
             def ask_health() -> None:
@@ -112,7 +113,7 @@ def test_a_1_mb_filter_and_1000_clauses_are_400s_naming_the_limit_with_no_path(
     experiment_id = named_store.create_experiment("big")
     live = _serve(named_store)
     try:
-        with httpx.Client(base_url=live.url, timeout=10) as http:
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=10) as http:
             huge = http.post("/api/v1/traces/search", json=_search(
                 experiment_id, "tags.k = '" + "x" * (1 << 20) + "'"))
             many = http.post("/api/v1/traces/search", json=_search(
@@ -133,7 +134,7 @@ def test_the_statement_timeout_stops_a_search_with_a_504_that_is_not_retried(
     experiment_id = _seed_slow(named_store)
     live = _serve(named_store, statement_timeout=0.25)
     try:
-        with httpx.Client(base_url=live.url, timeout=30) as http:
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30) as http:
             started = time.perf_counter()
             answer = http.post("/api/v1/traces/search",
                                json=_search(experiment_id, _slow_filter()))
@@ -192,7 +193,7 @@ def test_a_disconnected_clients_query_is_cancelled_on_postgresql(
 
     watcher = threading.Thread(target=_wait_for, args=(saw_queries, 10))
     try:
-        with httpx.Client(base_url=live.url, timeout=2) as http:
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=2) as http:
             started = time.perf_counter()
             watcher.start()
             with pytest.raises(httpx.ReadTimeout):  # the client gives up and hangs up
@@ -217,7 +218,7 @@ def test_a_stopping_server_cancels_its_queries_on_postgresql(named_store: SqlSto
 
     def search() -> None:
         try:
-            with httpx.Client(base_url=live.url, timeout=60) as http:
+            with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=60) as http:
                 answers.append(http.post("/api/v1/traces/search", json=_search(
                     experiment_id, _slow_filter())).status_code)
         except httpx.HTTPError:
@@ -244,7 +245,7 @@ def test_an_unavailable_database_is_a_503_with_no_path(named_store: SqlStore,
         for path in database.parent.glob(database.name + "*"):
             path.unlink()
         database.mkdir()  # the file cannot be opened any more
-        with httpx.Client(base_url=live.url, timeout=30) as http:
+        with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30) as http:
             answer = http.post("/api/v1/traces/search",
                                json=_search(experiment_id, "trace.status = 'OK'"))
     finally:

@@ -13,6 +13,7 @@ from assay.server.access_log import ACCESS_LOGGER
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
 from assay.version import __version__
+from local_http import LOCAL_TLS
 from server.live import Served, in_process
 
 
@@ -92,7 +93,7 @@ def test_concurrent_requests_are_served(served: Served) -> None:
     import concurrent.futures
 
     def create(i: int) -> int:
-        with httpx.Client(base_url=served.url, timeout=30) as http:
+        with httpx.Client(base_url=served.url, verify=LOCAL_TLS, timeout=30) as http:
             return http.post("/api/v1/experiments", json={"name": f"e{i}"}).status_code
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from assay.store.sql import SqlStore
+from local_http import LOCAL_TLS
 from server.otlp_requests import PROTOBUF, make_batch
 from server.processes import ServerProcess
 
@@ -60,7 +61,7 @@ class HeldRequest:
 def _load(url: str, stop: threading.Event, answered: list[tuple[list[str], int]],
           failed: list[str]) -> None:
     """Send batches of 20 traces (gzip) until told to stop or the server is gone."""
-    with httpx.Client(base_url=url, timeout=30) as http:
+    with httpx.Client(base_url=url, verify=LOCAL_TLS, timeout=30) as http:
         while not stop.is_set():
             batch = make_batch(20, service="shutdown-test")
             try:
@@ -105,7 +106,7 @@ def test_sigterm_finishes_requests_in_flight_and_loses_nothing(tmp_path: Path) -
         _wait_for(None, lambda: "Waiting for connections to close" in server.output(),
                   "the graceful shutdown to begin", server)
         try:
-            httpx.get(f"{url}/health", timeout=5)
+            httpx.get(f"{url}/health", verify=LOCAL_TLS, timeout=5)
             raise AssertionError("a stopping server accepted a new connection")
         except httpx.ConnectError:
             pass
