@@ -3,6 +3,7 @@ what the tests of authentication and permissions run against."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ import httpx
 
 from assay.entities.user import Role
 from assay.server.settings import ServerSettings
-from assay.store.sql import SqlStore
+from assay.store.sql import SqlStore, credentials
+from assay.store.sql.engine import create_engine
+from assay.store.sql.schema import users
 from server.live import InProcessServer
 
 #: The password of the member (the one user who can sign in to the pages).
@@ -42,9 +45,28 @@ def serve_with_auth(store: SqlStore) -> Iterator[AuthServer]:
     server with auth on over ``store`` until the block ends."""
     keys = {}
     for role in Role:
-        store.create_user(role.value, role, password=PASSWORD if role is Role.MEMBER
-                          else None)
+        store.create_user(role.value, role)
         keys[role.value] = store.create_api_key(role.value, "tests").token
+    _give_password(store.uri, Role.MEMBER.value)
     settings = ServerSettings(port=0, backend_store_uri=store.uri, auth=True)
     with InProcessServer(store, settings) as server:
         yield AuthServer(store, server, keys)
+
+
+@functools.cache
+def _password_hash() -> str:
+    """:data:`PASSWORD` as the store keeps it, hashed once per test process: hashing takes
+    0.1 s of CPU on purpose, and most tests of auth start a server with this member."""
+    return credentials.hash_password(PASSWORD)
+
+
+def _give_password(uri: str, username: str) -> None:
+    """Give ``username`` :data:`PASSWORD`, as ``create_user(password=...)`` would have
+    (the same hash, made once; tests/store/test_users.py tests the store's own hashing)."""
+    engine, _ = create_engine(uri)
+    try:
+        with engine.begin() as conn:
+            conn.execute(users.update().where(users.c.username == username)
+                         .values(password_hash=_password_hash()))
+    finally:
+        engine.dispose()
