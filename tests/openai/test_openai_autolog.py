@@ -22,6 +22,7 @@ from openai.resources.chat import AsyncCompletions, Completions
 import assay
 from assay import _runtime
 from assay.entities import Span, SpanStatusCode, SpanType, TraceState
+from local_http import LOCAL_TLS
 from runtimes import last_trace
 
 API_KEY = "sk-test-secret-key"
@@ -57,12 +58,14 @@ def autolog(rt: _runtime.Runtime) -> Iterator[None]:
 
 @pytest.fixture
 def client(api: CompatibleServer, autolog: None) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(api_key=API_KEY, base_url=api.base_url, max_retries=0) as c:
+    with openai.OpenAI(api_key=API_KEY, base_url=api.base_url, max_retries=0,
+                       http_client=openai.DefaultHttpxClient(verify=LOCAL_TLS)) as c:
         yield c
 
 
 def async_client(api: CompatibleServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key=API_KEY, base_url=api.base_url, max_retries=0)
+    return openai.AsyncOpenAI(api_key=API_KEY, base_url=api.base_url, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient(verify=LOCAL_TLS))
 
 
 def chunk_values(span: Span) -> list[Any]:
