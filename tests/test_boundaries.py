@@ -184,3 +184,11 @@ def test_only_the_sql_store_imports_sqlalchemy() -> None:
                  if "sqlalchemy" in p.read_text()
                  and p.relative_to(root).parts[:2] != ("store", "sql")]
     assert offenders == []
+
+
+def test_the_server_loads_no_http_client() -> None:
+    # The server reads the SDK's OTLP conventions from assay.store.rest.otlp; the REST store
+    # and httpx (with its command line's dependencies where they are installed: 0.2 s) are
+    # the SDK's alone, and every `assay server` process would import them for nothing.
+    modules, _ = modules_after("import assay.server.app")
+    assert loaded_of(modules, ("httpx", "assay.store.rest.store", "rich")) == []
