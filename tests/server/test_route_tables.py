@@ -3,6 +3,7 @@ would have given it (tags, dependencies, responses, whether it is documented).""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -124,3 +125,27 @@ def test_the_server_builds_each_route_once_on_its_full_path(
     assert sorted(route.path for route in served) == sorted(built)
     assert not [route for route in app.router.routes
                 if hasattr(route, "effective_route_contexts")]
+
+
+def test_no_route_hands_a_dependency_to_the_thread_pool(tmp_path: Any) -> None:
+    # FastAPI runs a plain `def` dependency in its thread pool: a hand-over to another thread
+    # and back for each dependency of each request. Assay's dependencies only read the app's
+    # state or the request, so they are all `async def` (the endpoints may be either).
+    store = SqlStore(f"sqlite:///{tmp_path / 'deps.db'}")
+    try:
+        app = create_app(ServerSettings(port=0, backend_store_uri=store.uri), store)
+    finally:
+        store.close()
+    plain: set[str] = set()
+
+    def walk(dependant: Any) -> None:
+        for sub in dependant.dependencies:
+            if sub.call is not None and not inspect.iscoroutinefunction(sub.call):
+                plain.add(f"{sub.call.__module__}.{sub.call.__qualname__}")
+            walk(sub)
+
+    routes = [route for route in app.router.routes if isinstance(route, APIRoute)]
+    for route in routes:
+        walk(route.dependant)
+    assert len(routes) > 250
+    assert plain == set()

@@ -62,7 +62,7 @@ class ServerCounters:
             return self._counts
 
 
-def get_counters(request: Request) -> ServerCounters:
+async def get_counters(request: Request) -> ServerCounters:
     """The counters of the app serving the request."""
     counters: ServerCounters = request.app.state.counters
     return counters

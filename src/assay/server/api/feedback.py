@@ -43,7 +43,7 @@ FEEDBACK_PATH = "/api/v1/feedback"
 router = RouteTable(tags=["feedback"])
 
 
-def get_feedback_limiter(request: Request) -> TokenBucketLimiter:
+async def get_feedback_limiter(request: Request) -> TokenBucketLimiter:
     """The per-token rate limiter of the app serving the request."""
     limiter: TokenBucketLimiter = request.app.state.feedback_limiter
     return limiter
