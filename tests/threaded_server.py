@@ -11,12 +11,14 @@ import uvicorn
 
 
 class ThreadedServer:
-    """uvicorn serving ``app`` in a daemon thread; ``start`` waits until it listens."""
+    """uvicorn serving ``app`` in a daemon thread; ``start`` waits until it listens.
+    ``stop`` lets requests in flight finish for up to ``graceful_seconds``."""
 
-    def __init__(self, app: Any, name: str = "test-server") -> None:
+    def __init__(self, app: Any, name: str = "test-server",
+                 graceful_seconds: int = 5) -> None:
         self.name = name
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=5)
+                                access_log=False, timeout_graceful_shutdown=graceful_seconds)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.port = 0

@@ -44,10 +44,11 @@ IN_PROCESS_URL = "http://127.0.0.1"
 class LiveServer(ThreadedServer):
     """The Assay server app over ``store``, served by uvicorn in a background thread."""
 
-    def __init__(self, store: SqlStore, settings: ServerSettings | None = None) -> None:
+    def __init__(self, store: SqlStore, settings: ServerSettings | None = None,
+                 graceful_seconds: int = 5) -> None:
         settings = settings or ServerSettings(port=0, backend_store_uri=store.uri)
         self.app = create_app(settings, store)
-        super().__init__(self.app, name="assay test server")
+        super().__init__(self.app, name="assay test server", graceful_seconds=graceful_seconds)
 
 
 @dataclass(frozen=True)

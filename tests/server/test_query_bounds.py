@@ -37,10 +37,11 @@ def named_store(database_uri: str) -> Iterator[SqlStore]:
     store.close()
 
 
-def _serve(store: SqlStore, statement_timeout: float = 30.0) -> LiveServer:
+def _serve(store: SqlStore, statement_timeout: float = 30.0,
+           graceful_seconds: int = 5) -> LiveServer:
     settings = ServerSettings(port=0, backend_store_uri=store.uri,
                               statement_timeout_seconds=statement_timeout)
-    live = LiveServer(store, settings)
+    live = LiveServer(store, settings, graceful_seconds)
     live.start()
     return live
 
@@ -213,7 +214,7 @@ def test_a_disconnected_clients_query_is_cancelled_on_postgresql(
                          indirect=True)
 def test_a_stopping_server_cancels_its_queries_on_postgresql(named_store: SqlStore) -> None:
     experiment_id = _seed_slow(named_store)
-    live = _serve(named_store, statement_timeout=120)
+    live = _serve(named_store, statement_timeout=120, graceful_seconds=1)
     answers: list[int] = []
 
     def search() -> None:
@@ -229,7 +230,7 @@ def test_a_stopping_server_cancels_its_queries_on_postgresql(named_store: SqlSto
     try:
         assert _wait_for(lambda: _active_queries(named_store), timeout=10)
     finally:
-        live.stop()  # graceful for 5 s, then requests in flight are cancelled
+        live.stop()  # graceful for 1 s, then requests in flight are cancelled
     client.join(timeout=30)
     assert _wait_for(lambda: not _active_queries(named_store), timeout=5)
 
