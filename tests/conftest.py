@@ -15,6 +15,7 @@ migrating a database take an unmigrated one from the ``empty_*`` fixtures.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Iterator
@@ -326,3 +327,12 @@ def page(browser: Browser) -> Iterator[Page]:
         yield tab
     finally:
         context.close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection made (test modules, items, the app's routes and models) lives for the
+    whole run: frozen out of the garbage collector's generations, so that each of the run's
+    full collections (hypothesis and the servers make many) does not walk it again (as
+    ``assay server`` does with what it builds at start-up)."""
+    gc.collect()
+    gc.freeze()
