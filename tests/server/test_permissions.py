@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from assay.entities.user import Role
 from assay.errors import InvalidParameterError
 from assay.server import ServerSettings, create_app
-from assay.server.auth import flat_routes
 from assay.server.permissions import ACTION_EXTENSION, Action, declared_action, needs
 from assay.store.sql import SqlStore
 from assay.store.sql.engine import create_engine
@@ -62,11 +61,11 @@ def _add_user_named_me(database_uri: str, role: Role) -> None:
 def test_every_route_declares_an_action(app_store: SqlStore) -> None:
     for auth in (False, True):
         app = create_app(ServerSettings(auth=auth), app_store)
-        routes = flat_routes(app.router.routes)
+        routes = app.router.routes
         assert len(routes) > 50
-        undeclared = [(getattr(matcher, "path", "?"), sorted(getattr(matcher, "methods", ())
-                                                             or ()))
-                      for matcher, route in routes if declared_action(route) is None]
+        undeclared = [(getattr(route, "path", "?"), sorted(getattr(route, "methods", ())
+                                                           or ()))
+                      for route in routes if declared_action(route) is None]
         assert undeclared == []
 
 
@@ -87,8 +86,7 @@ def test_the_openapi_document_says_what_each_operation_needs(app_store: SqlStore
 
 def test_no_user_may_be_named_like_a_word_of_the_user_paths(app_store: SqlStore) -> None:
     app = create_app(ServerSettings(), app_store)
-    paths: list[str] = [getattr(matcher, "path", "")
-                        for matcher, _ in flat_routes(app.router.routes)]
+    paths: list[str] = [getattr(route, "path", "") for route in app.router.routes]
     words = {path[len(USERS_PREFIX):].split("/")[0] for path in paths
              if path.startswith(USERS_PREFIX)}
     fixed = {word for word in words if not word.startswith("{")}
@@ -132,7 +130,7 @@ def test_a_route_that_answers_with_another_action_than_checked_is_refused(
 
     with _served(app) as http:
         assert http.get("/api/v1/changing").json() == {"ran": "yes"}
-        [route] = [r for _, r in flat_routes(app.router.routes)
+        [route] = [r for r in app.router.routes
                    if getattr(r, "path", "") == "/api/v1/changing"]
         route.openapi_extra = needs(Action.MANAGE_USERS)  # type: ignore[attr-defined]
         refused = http.get("/api/v1/changing")
@@ -204,8 +202,8 @@ _ALLOWED = {
 def test_each_role_may_do_what_the_table_says(auth_server: AuthServer) -> None:
     app = create_app(ServerSettings(), auth_server.store)
     for action, (method, path) in _ROUTE_OF_ACTION.items():
-        [route] = [r for m, r in flat_routes(app.router.routes)
-                   if getattr(m, "path", "") == path and method in (getattr(m, "methods", ())
+        [route] = [r for r in app.router.routes
+                   if getattr(r, "path", "") == path and method in (getattr(r, "methods", ())
                                                                     or ())]
         assert declared_action(route) is action, (method, path)
     outcomes: dict[str | None, dict[Action, int]] = {}

@@ -361,12 +361,11 @@ def test_viewers_read_members_adjudicate_reviewers_are_kept_out(
 
 def test_routes_declare_read_or_write(ui_server: Served) -> None:
     from assay.server import ServerSettings, create_app
-    from assay.server.auth import flat_routes
     from assay.server.permissions import Action, declared_action
 
     app = create_app(ServerSettings(), ui_server.store)
     found = {(getattr(m, "path", ""), tuple(sorted(getattr(m, "methods", ()) or ()))):
-             declared_action(r) for m, r in flat_routes(app.router.routes)
+             declared_action(m) for m in app.router.routes
              if getattr(m, "path", "").startswith("/experiments/")
              and "/labeling" in getattr(m, "path", "")}
     assert found

@@ -86,7 +86,8 @@ def create_app(settings: ServerSettings, store: Store, *, owns_store: bool = Fal
         # scripts from a CDN, which an offline or locked-down server cannot reach.
         docs_url=None,
         redoc_url=None,
-        # The route that answers must be the one the auth middleware checked.
+        # The route that answers must be the one the auth middleware checked: for a route
+        # added to this app later (Assay's own routes carry the check from _routes).
         dependencies=[Depends(verify_route_action)],
     )
     # FastAPI's own route, the only one so far: the OpenAPI document (/openapi.json).

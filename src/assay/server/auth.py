@@ -57,11 +57,10 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeAlias, cast, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, TypeAlias, runtime_checkable
 from urllib.parse import quote
 
-import fastapi.routing
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request, cookie_parser
@@ -100,7 +99,6 @@ __all__ = [
     "CsrfError",
     "LoginThrottle",
     "RouteActions",
-    "flat_routes",
     "install_auth",
     "verify_route_action",
 ]
@@ -231,9 +229,9 @@ class RouteActions:
 
     def _look_up(self, scope: Scope) -> Action | None:
         if self._routes is None:
-            self._routes = [(getattr(matcher, "path_regex", None), matcher,
-                             declared_action(route))
-                            for matcher, route in flat_routes(self._router.routes)]
+            # Every route is built on its full path (see assay.server.route_tables).
+            self._routes = [(getattr(route, "path_regex", None), route, declared_action(route))
+                            for route in self._router.routes]
         # Under a root path, routes match the path without it; leave that to them.
         path = None if scope.get("root_path") else scope["path"]
         partial = False
@@ -247,18 +245,6 @@ class RouteActions:
                 return action
             partial = partial or match is Match.PARTIAL
         return Action.PUBLIC if partial else Action.IDENTIFY
-
-
-def flat_routes(routes: Sequence[BaseRoute]) -> list[tuple[BaseRoute, BaseRoute]]:
-    """Every route, in the router's order, as (what matches a request on its full path,
-    the route as declared)."""
-    contexts = getattr(fastapi.routing, "iter_route_contexts", None)
-    if contexts is None:
-        # A FastAPI that copies included routes into its router: they are flat already,
-        # on their full paths.
-        return [(route, route) for route in routes]
-    # One that keeps included routers whole: a context matches on the route's full path.
-    return [(cast(BaseRoute, context), context.original_route) for context in contexts(routes)]
 
 
 async def verify_route_action(request: Request) -> None:

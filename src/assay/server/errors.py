@@ -30,7 +30,7 @@ with a generic message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -232,24 +232,13 @@ def _allowed_methods(request: Request) -> str:
     if root and path.startswith(root):
         path = path[len(root):]
     by_shape: dict[int, set[str]] = {}
-    for route in _routes(request.app.router.routes):
+    for route in request.app.router.routes:
         path_regex = getattr(route, "path_regex", None)
         route_methods = getattr(route, "methods", None)
         if path_regex is not None and route_methods and path_regex.match(path):
             parameters = str(getattr(route, "path", "")).count("{")
             by_shape.setdefault(parameters, set()).update(route_methods)
     return ", ".join(sorted(by_shape[min(by_shape)])) if by_shape else ""
-
-
-def _routes(routes: Iterable[Any]) -> Iterator[Any]:
-    """Every route, with those of included routers (which FastAPI may keep nested, each
-    with its full path)."""
-    for route in routes:
-        nested = getattr(route, "effective_route_contexts", None)
-        if callable(nested):
-            yield from nested()
-        else:
-            yield route
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
