@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 import pytest
-from scipy import stats
 
 import assay
 from assay import _runtime
@@ -86,6 +85,8 @@ def test_two_runs_are_compared_scorer_by_scorer(rt: _runtime.Runtime) -> None:
     lengths = comparison["length"]
     differences = [len(_candidate(i)) - len(_baseline(i)) for i in range(N)]
     assert (lengths.kind, lengths.test, lengths.flips) == ("numeric", "wilcoxon", ())
+    from scipy import stats  # here: half a second to import, for this test alone
+
     assert lengths.p_value == pytest.approx(stats.wilcoxon(differences).pvalue, rel=1e-12)
     assert lengths.difference == pytest.approx(sum(differences) / N)
     assert lengths.baseline_mean == pytest.approx(sum(len(_baseline(i)) for i in range(N)) / N)

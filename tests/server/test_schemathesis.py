@@ -22,8 +22,9 @@ Bounded and derandomized, so CI runs the same cases every time in about a minute
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
+from schemathesis.generation.hypothesis import builder as test_builder
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     allow_header_conformance,
@@ -74,6 +76,43 @@ class AppOfTheTest:
 
 
 APP = AppOfTheTest()
+
+# Schemathesis attaches each operation's schema examples and coverage cases to its test when it
+# collects the tests: in every test process, for every operation, though each process runs only
+# some of them (over five seconds a process). Here the same calls, on the same test function,
+# in the same order, are made when the operation's test starts (``cases_attached`` below), in
+# the process that runs it. ``test_cases_attached_at_the_start_are_those_of_collection``
+# checks that the cases are the same. The one difference: the methods a path lacks (405
+# probes) are generated once per process, for the first of the path's operations attached
+# there, so with several test processes they may be sent from two of them; none is missed.
+_PENDING_CASES = "_assay_pending_cases"
+_ATTACH_AT_COLLECTION = {"add_examples": test_builder.add_examples,
+                         "add_coverage": test_builder.add_coverage}
+
+
+def _attached_when_run(attach: Callable[..., Any]) -> Callable[..., Any]:
+    def defer(test: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        pending = test.__dict__.setdefault(_PENDING_CASES, [])
+        pending.append(functools.partial(attach, test, *args, **kwargs))
+        return test  # as the attaching functions do: they add to the test, not wrap it
+
+    return defer
+
+
+for _name, _attach in _ATTACH_AT_COLLECTION.items():
+    setattr(test_builder, _name, _attached_when_run(_attach))
+
+
+def _attach_pending_cases(test: Callable[..., Any]) -> None:
+    for attach in test.__dict__.pop(_PENDING_CASES, []):
+        assert attach() is test, "schemathesis wrapped the test instead of adding cases to it"
+
+
+@pytest.fixture(autouse=True)
+def cases_attached(request: pytest.FixtureRequest) -> None:
+    """The operation's examples and coverage cases, attached to its test before it runs."""
+    _attach_pending_cases(request.function)
+
 # OTLP's protobuf body is bytes: sent as generated, like application/octet-stream. Random bytes
 # exercise the protobuf parser's error path.
 schemathesis.serializer.alias("application/x-protobuf", "application/octet-stream")
@@ -219,3 +258,55 @@ def test_postgresql_is_reached(postgres_server: PostgresServer,
     (skipped with the reason; failed under CI=true)."""
     postgres_server.base_uri()
     assert postgres_store is not None
+
+
+def _explicit_cases(test: Callable[..., Any]) -> list[tuple[Any, ...]]:
+    cases = [example.kwargs["case"] for example in test.hypothesis_explicit_examples]  # type: ignore[attr-defined]
+    return [(case.method, case.path, case.path_parameters, case.headers, case.cookies,
+             case.query, repr(case.body), case.media_type, case.meta.phase if case.meta else None)
+            for case in cases]
+
+
+@pytest.mark.parametrize("label", ["POST /api/v1/traces/search",
+                                   "GET /api/v1/experiments/{experiment_id}",
+                                   "POST /v1/traces"])
+def test_cases_attached_at_the_start_are_those_of_collection(label: str) -> None:
+    """What ``cases_attached`` attaches when a test starts is what schemathesis attached
+    when it collected the test: the same cases, in the same order."""
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+
+    def test_function(case: Any) -> None:
+        pass
+
+    method, path = label.split(" ")
+    operation = schema[path][method]
+    # The methods a path lacks are probed once per process, by the first of its operations
+    # whose cases are attached: each build starts from none probed.
+    probed = schema.coverage_unexpected_methods_seen
+    kept = set(probed)
+
+    def build() -> Callable[..., Any]:
+        return build_operation_test(  # type: ignore[no-any-return]
+            config=schema.config, operation=operation, test_func=test_function,
+            given_kwargs={}, feedback=FeedbackSources())
+
+    try:
+        probed.clear()
+        for name, attach in _ATTACH_AT_COLLECTION.items():
+            setattr(test_builder, name, attach)
+        try:
+            at_collection = build()
+        finally:
+            for name, attach in _ATTACH_AT_COLLECTION.items():
+                setattr(test_builder, name, _attached_when_run(attach))
+        probed.clear()
+        at_start = build()
+        assert not hasattr(at_start, "hypothesis_explicit_examples")
+        _attach_pending_cases(at_start)
+    finally:
+        probed.clear()
+        probed.update(kept)
+    expected = _explicit_cases(at_collection)
+    assert len(expected) > 5
+    assert _explicit_cases(at_start) == expected
