@@ -1,24 +1,23 @@
 """The feedback dashboard and the sessions pages in headless Chromium: what a developer sees
-and can click. Screenshots go to the test's temporary folder."""
+and can click. Screenshots: see ``ui/screenshots.py``."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.live import Served
 from ui.analytics_data import seed_dashboard, seed_sessions
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 
-def _shot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def _shot(page: Page, name: str) -> None:
+    keep_screenshot(page, f"analytics-{name}")
 
 
-def test_dashboard_reads_and_breaks_down(ui_server: Served, page: Page,
-                                         tmp_path: Path) -> None:
+def test_dashboard_reads_and_breaks_down(ui_server: Served, page: Page) -> None:
     from playwright.sync_api import expect
 
     eid, ids = seed_dashboard(ui_server)
@@ -45,7 +44,7 @@ def test_dashboard_reads_and_breaks_down(ui_server: Served, page: Page,
     expect(segments.nth(0)).to_contain_text("u1")
     worst = page.locator('section[aria-labelledby="h-worst"] tbody tr')
     expect(worst).to_have_count(5)  # the five thumbs down
-    _shot(page, tmp_path, "1-dashboard")
+    _shot(page, "1-dashboard")
 
     # Break down by app version, then hourly buckets (the select applies itself).
     page.get_by_role("link", name="App version").first.click()
@@ -56,7 +55,7 @@ def test_dashboard_reads_and_breaks_down(ui_server: Served, page: Page,
     page.wait_for_url("**bucket=hour**")
     expect(page.get_by_role("img", name="Traces per hour")).to_be_visible()
     expect(page.locator("#dash-segment")).to_have_value("app_version")
-    _shot(page, tmp_path, "2-by-version-hourly")
+    _shot(page, "2-by-version-hourly")
 
     # The worst-rated trace opens its trace page.
     page.goto(f"{ui_server.url}/experiments/{eid}/dashboard")
@@ -65,7 +64,7 @@ def test_dashboard_reads_and_breaks_down(ui_server: Served, page: Page,
     assert errors == []
 
 
-def test_sessions_read_as_conversations(ui_server: Served, page: Page, tmp_path: Path) -> None:
+def test_sessions_read_as_conversations(ui_server: Served, page: Page) -> None:
     from playwright.sync_api import expect
 
     eid, ids = seed_sessions(ui_server)
@@ -77,7 +76,7 @@ def test_sessions_read_as_conversations(ui_server: Served, page: Page, tmp_path:
     expect(rows).to_have_count(2)
     expect(rows.nth(1)).to_contain_text("1 negative")
     expect(rows.nth(1)).to_contain_text("conversation_rating")
-    _shot(page, tmp_path, "3-sessions")
+    _shot(page, "3-sessions")
 
     rows.nth(1).locator("a.row-link").click()
     expect(page.locator("h1")).to_contain_text("s-1")
@@ -88,7 +87,7 @@ def test_sessions_read_as_conversations(ui_server: Served, page: Page, tmp_path:
     expect(turns.nth(1).locator(".turn-feedback")).to_contain_text("Too vague")
     expect(turns.nth(2)).to_contain_text("No answer: the turn failed")
     expect(page.locator(".session-aside")).to_contain_text("conversation_rating")
-    _shot(page, tmp_path, "4-session")
+    _shot(page, "4-session")
 
     # The other session's id needs encoding; its request is a list of chat messages.
     page.go_back()

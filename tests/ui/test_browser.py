@@ -1,12 +1,11 @@
 """End to end in headless Chromium: a developer's steps 3 and 4 of seed 003, open the traces,
 filter by user, open a trace, read the user's thumbs-down, add a Feedback through the form,
 see its column in the table, override it and read its history; and the same forms with
-JavaScript off. Screenshots go to the test's temporary folder."""
+JavaScript off. Screenshots: see ``ui/screenshots.py``."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,17 +13,17 @@ import pytest
 from assay.entities import Feedback
 from server.live import Served
 from ui.chatbot import seed_chatbot
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 
-def _shot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def _shot(page: Page, name: str) -> None:
+    keep_screenshot(page, f"traces-{name}")
 
 
-def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
-                                                 tmp_path: Path) -> None:
+def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page) -> None:
     from playwright.sync_api import expect
 
     bot = seed_chatbot(ui_server.store)
@@ -36,13 +35,13 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}")
     rows = page.locator("#traces-table tbody tr")
     expect(rows).to_have_count(5)
-    _shot(page, tmp_path, "1-traces")
+    _shot(page, "1-traces")
     page.get_by_label("User", exact=True).fill("alice")
     page.get_by_role("button", name="Apply").click()
     expect(rows).to_have_count(2)
     assert "user=alice" in page.url
     expect(page.locator("#traces-table tbody")).not_to_contain_text("bob")
-    _shot(page, tmp_path, "2-filtered")
+    _shot(page, "2-filtered")
 
     # Open the trace with the thumbs down; its assessments show the user's vote.
     page.locator(f'a.row-link[href="/traces/{thumbs_down}"]').click()
@@ -57,7 +56,7 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     expect(page.locator("#span-panel .span-title")).to_have_text("chat.completions")
     expect(page.locator("#span-panel .msg-system")).to_contain_text("Answer from the docs.")
     assert "span=" in page.url
-    _shot(page, tmp_path, "3-trace")
+    _shot(page, "3-trace")
 
     # Step 4: add the developer's own Feedback through the form.
     form = page.locator("#add-assessment")
@@ -74,7 +73,7 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     expect(added).to_contain_text("no")
     expect(added).to_contain_text("dev-dana")
     expect(added).to_contain_text("Does not say how tracing works")
-    _shot(page, tmp_path, "4-added")
+    _shot(page, "4-added")
 
     # The table shows it among the trace's scores, and in a column of its own once picked.
     page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}?user=alice")
@@ -88,7 +87,7 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     expect(row.locator('td[data-col="feedback:correctness"]')).to_contain_text("no")
     other = page.locator(f'#traces-table tbody tr[data-href="/traces/{bot.trace_ids[0]}"]')
     expect(other.locator('td[data-col="feedback:correctness"]')).to_have_text("—")
-    _shot(page, tmp_path, "5-column")
+    _shot(page, "5-column")
 
     # Override it and read the history.
     row.locator("a.row-link").click()
@@ -106,7 +105,7 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     expect(history).to_contain_text("overrode 1 earlier value")
     expect(history).to_contain_text("no")
     expect(history).to_contain_text("Does not say how tracing works")
-    _shot(page, tmp_path, "6-overridden")
+    _shot(page, "6-overridden")
 
     # The table now shows the corrected value.
     page.goto(f"{ui_server.url}/experiments/{bot.experiment_id}")
@@ -119,8 +118,7 @@ def test_seed_003_review_feedback_and_correct_it(ui_server: Served, page: Page,
     assert sorted((a.value, a.valid) for a in stored) == [(False, False), (True, True)]
 
 
-def test_forms_work_without_javascript(ui_server: Served, browser: Browser,
-                                       tmp_path: Path) -> None:
+def test_forms_work_without_javascript(ui_server: Served, browser: Browser) -> None:
     from playwright.sync_api import expect
 
     bot = seed_chatbot(ui_server.store)
@@ -150,7 +148,7 @@ def test_forms_work_without_javascript(ui_server: Served, browser: Browser,
             "Invalid value 'five' for a number")
         name = page.locator("#add-assessment").get_by_label("Name", exact=True)
         expect(name).to_have_value("stars")
-        _shot(page, tmp_path, "nojs-error")
+        _shot(page, "nojs-error")
 
         # Delete asks first (a second button), then deletes.
         item = page.locator('[data-assessment-name="expected_response"]')
@@ -158,14 +156,13 @@ def test_forms_work_without_javascript(ui_server: Served, browser: Browser,
         item.get_by_role("button", name="Yes, delete expected_response").click()
         expect(page.locator(".flash")).to_contain_text("Expectation 'expected_response' deleted")
         expect(page.locator('[data-assessment-name="expected_response"]')).to_have_count(0)
-        _shot(page, tmp_path, "nojs-deleted")
+        _shot(page, "nojs-deleted")
     finally:
         context.close()
     assert [a.name for a in ui_server.store.get_trace(trace_id).info.assessments] == []
 
 
-def test_big_trace_starts_folded_and_unfolds(ui_server: Served, page: Page,
-                                            tmp_path: Path) -> None:
+def test_big_trace_starts_folded_and_unfolds(ui_server: Served, page: Page) -> None:
     from playwright.sync_api import expect
 
     from factories import BASE_TIME_MS, make_span, make_trace, new_trace_id
@@ -196,7 +193,7 @@ def test_big_trace_starts_folded_and_unfolds(ui_server: Served, page: Page,
     page.locator("[data-select-span]", has_text="tool-3-4").click()
     expect(page.locator("#span-panel .span-title")).to_have_text("tool-3-4")
     expect(page.locator("#span-panel")).to_contain_text('"result": "r3-4"')
-    _shot(page, tmp_path, "big-trace")
+    _shot(page, "big-trace")
     # Opened with a deep span selected, its branch starts unfolded.
     deep = next(s for s in spans if s.name == "tool-7-2")
     page.goto(f"{ui_server.url}/traces/{trace_id}?span={deep.span_id}")
@@ -206,8 +203,7 @@ def test_big_trace_starts_folded_and_unfolds(ui_server: Served, page: Page,
 
 @pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
 def test_scores_are_in_view_without_scrolling_sideways(ui_server: Served, browser: Browser,
-                                                        tmp_path: Path, width: int,
-                                                        height: int) -> None:
+                                                        width: int, height: int) -> None:
     """The thumbs of end users are what the table is for: at the common laptop widths the
     user_feedback chip sits inside the viewport, beside a readable request and response."""
     from playwright.sync_api import expect
@@ -232,15 +228,14 @@ def test_scores_are_in_view_without_scrolling_sideways(ui_server: Served, browse
             cell = row.locator("td.clip-wide").nth(0 if column == "request" else 1)
             cell_box = cell.bounding_box()
             assert cell_box is not None and cell_box["width"] >= 150, (column, cell_box)
-        page.screenshot(path=str(tmp_path / f"traces-{width}.png"))
+        keep_screenshot(page, f"traces-in-view-{width}", full_page=False)
     finally:
         context.close()
 
 
 @pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
 def test_adding_an_assessment_is_seen_without_scrolling(ui_server: Served, browser: Browser,
-                                                        tmp_path: Path, width: int,
-                                                        height: int) -> None:
+                                                         width: int, height: int) -> None:
     """After "Add", the cursor is in the form; after saving, a confirmation is in view and
     the new card is brought into view and lit, however long the list above it."""
     from playwright.sync_api import expect
@@ -272,7 +267,7 @@ def test_adding_an_assessment_is_seen_without_scrolling(ui_server: Served, brows
         expect(card).to_have_class(re.compile(r"\bjust-saved\b"))
         # The form is ready for the next one: nothing of the last one left in it.
         expect(page.locator("#add-name")).to_have_value("")
-        page.screenshot(path=str(tmp_path / f"added-{width}.png"))
+        keep_screenshot(page, f"traces-added-{width}", full_page=False)
     finally:
         context.close()
 

@@ -1,13 +1,12 @@
 """The chat page of examples/chat_app in headless Chromium: ask a question, read the
 streamed answer, give a thumbs down with a comment and ratings, and find them on the trace in
 the Assay server; the same thumbs through the server's <assay-feedback> widget when the app
-knows the server's address. Screenshots go to the test's temporary folder."""
+knows the server's address. Screenshots: see ``ui/screenshots.py``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +21,7 @@ from chat_app_harness import (
     stored,
     trace_of_user,
 )
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -55,8 +55,8 @@ def slow_app(assay_server: AssayServer) -> Iterator[ChatApp]:
         yield app
 
 
-def _shot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def _shot(page: Page, name: str) -> None:
+    keep_screenshot(page, f"chat-{name}")
 
 
 def _ask(page: Page, app: ChatApp, question: str) -> None:
@@ -73,7 +73,7 @@ def _ask(page: Page, app: ChatApp, question: str) -> None:
 
 
 def test_page_streams_an_answer_and_takes_a_thumbs_down_with_a_comment(
-        chat_app: ChatApp, assay_server: AssayServer, page: Page, tmp_path: Path) -> None:
+        chat_app: ChatApp, assay_server: AssayServer, page: Page) -> None:
     from playwright.sync_api import expect
 
     errors: list[str] = []
@@ -82,7 +82,7 @@ def test_page_streams_an_answer_and_takes_a_thumbs_down_with_a_comment(
     expect(page.locator("[data-answer]")).to_contain_text("client_request_id")
     comment_box = page.get_by_label("Tell us more (optional)")
     expect(comment_box).to_be_hidden()  # until there is a vote to comment on
-    _shot(page, tmp_path, "1-answer")
+    _shot(page, "1-answer")
 
     page.get_by_role("button", name="Thumbs down").click()
     status = page.get_by_role("status")
@@ -98,7 +98,7 @@ def test_page_streams_an_answer_and_takes_a_thumbs_down_with_a_comment(
         page.get_by_role("group", name=legend).get_by_label(score, exact=True).check()
     page.get_by_role("button", name="Send ratings").click()
     expect(status).to_have_text("Thanks for rating this answer.")
-    _shot(page, tmp_path, "2-feedback")
+    _shot(page, "2-feedback")
     assert errors == []
 
     user = page.locator("[data-user]").inner_text()
@@ -118,7 +118,7 @@ def test_page_streams_an_answer_and_takes_a_thumbs_down_with_a_comment(
 
 
 def test_page_thumbs_go_to_the_server_through_the_widget(
-        widget_app: ChatApp, assay_server: AssayServer, page: Page, tmp_path: Path) -> None:
+        widget_app: ChatApp, assay_server: AssayServer, page: Page) -> None:
     from playwright.sync_api import expect
 
     errors: list[str] = []
@@ -134,7 +134,7 @@ def test_page_thumbs_go_to_the_server_through_the_widget(
     widget.get_by_label("Tell us more (optional)").fill("Say where the token comes from")
     widget.get_by_role("button", name="Send comment").click()
     expect(widget.get_by_role("status")).to_have_text("Thanks, your comment was recorded.")
-    _shot(page, tmp_path, "widget")
+    _shot(page, "widget")
     assert errors == []
     # The page loaded the widget from the server and sent the votes there.
     assert f"{assay_server.url}/static/assay-feedback.js" in to_server
@@ -150,7 +150,7 @@ def test_page_thumbs_go_to_the_server_through_the_widget(
 
 
 def test_page_takes_feedback_while_the_answer_is_still_streaming(
-        slow_app: ChatApp, page: Page, tmp_path: Path) -> None:
+        slow_app: ChatApp, page: Page) -> None:
     from playwright.sync_api import expect
 
     page.goto(slow_app.url)
@@ -163,4 +163,4 @@ def test_page_takes_feedback_while_the_answer_is_still_streaming(
     expect(page.get_by_role("status")).to_have_text("Thanks for your feedback!")
     expect(page.locator(".answer")).to_have_attribute("aria-busy", "true")
     expect(page.get_by_role("button", name="Send", exact=True)).to_be_disabled()
-    _shot(page, tmp_path, "streaming")
+    _shot(page, "streaming")

@@ -5,7 +5,6 @@ failed, paging, the JSON twin, and what it says of runs it cannot show."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +14,7 @@ from assay.genai.labeling import create_labeling_session
 from assay.genai.scorers import scorer
 from runtimes import default_runtime
 from server.live import Served
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -99,7 +99,7 @@ def test_runs_it_cannot_show(ui_server: Served) -> None:
 
 
 @pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
-def test_the_run_page_in_the_browser(ui_server: Served, browser: Browser, tmp_path: Path,
+def test_the_run_page_in_the_browser(ui_server: Served, browser: Browser,
                                      width: int, height: int) -> None:
     from playwright.sync_api import expect
 
@@ -115,7 +115,7 @@ def test_the_run_page_in_the_browser(ui_server: Served, browser: Browser, tmp_pa
             assert box is not None and box["x"] + box["width"] <= width
             assert box["y"] + box["height"] <= height
         expect(page.locator("table.eval-rows tbody tr")).to_have_count(6)
-        page.screenshot(path=str(tmp_path / f"run-{width}.png"))
+        keep_screenshot(page, f"evaluation-run-{width}", full_page=False)
         tiles.nth(0).get_by_role("link", name="Rows it failed").click()
         expect(page.locator("table.eval-rows tbody tr")).to_have_count(3)
         expect(page.locator(".eval-filter")).to_contain_text("mentions_paris")

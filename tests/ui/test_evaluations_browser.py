@@ -14,9 +14,7 @@ each page's screenshot is kept there (``<page>-<width>.png``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,11 +27,11 @@ from assay.genai.scorers import Correctness, scorer
 from genai.judge_server import JudgeServer
 from runtimes import default_runtime
 from server.live import Served
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-SCREENSHOT_DIR_ENV = "ASSAY_TEST_SCREENSHOT_DIR"
 
 CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"),
             ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Chile", "Santiago"),
@@ -97,10 +95,7 @@ def _seed(ui: Served) -> Seeded:
 
 
 def _shot(page: Page, name: str, width: int) -> None:
-    where = os.environ.get(SCREENSHOT_DIR_ENV)
-    if where:
-        Path(where).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(where) / f"{name}-{width}.png"), full_page=True)
+    keep_screenshot(page, f"{name}-{width}")
 
 
 def _fits(page: Page, width: int) -> None:

@@ -1,17 +1,17 @@
 """The traces table's count and pager in headless Chromium, at 1440x900 and 1024x768: the
 count ("1-25 of 130", an en dash) above and below the table, page links, Next, Prev and Last
 going where they say, the pager inside the window, and the user filter offering the
-experiment's user ids. Screenshots go to the test's temporary folder."""
+experiment's user ids. Screenshots: see ``ui/screenshots.py``."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from factories import BASE_TIME_MS, make_trace
 from server.live import Served
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -26,7 +26,7 @@ def _fits(page: Page, selector: str, width: int) -> None:
 
 
 @pytest.mark.parametrize("width, height", [(1440, 900), (1024, 768)])
-def test_count_and_pager_in_the_browser(ui_server: Served, browser: Browser, tmp_path: Path,
+def test_count_and_pager_in_the_browser(ui_server: Served, browser: Browser,
                                         width: int, height: int) -> None:
     from playwright.sync_api import expect
 
@@ -53,7 +53,7 @@ def test_count_and_pager_in_the_browser(ui_server: Served, browser: Browser, tmp
         expect(pager).to_be_visible()
         _fits(page, "#pager", width)
         expect(page.locator(".page-number")).to_have_text(["1", "2", "3", "6"])
-        page.screenshot(path=str(tmp_path / f"pager-first-{width}.png"))
+        keep_screenshot(page, f"pager-first-{width}", full_page=False)
 
         page.locator(".page-number", has_text="3").click()
         expect(count).to_have_text(f"51{DASH}75 of 130 traces")
@@ -72,7 +72,7 @@ def test_count_and_pager_in_the_browser(ui_server: Served, browser: Browser, tmp
         expect(page.locator('[data-pager="next"]')).to_have_count(0)
         page.locator("#pager").scroll_into_view_if_needed()
         _fits(page, "#pager", width)
-        page.screenshot(path=str(tmp_path / f"pager-last-{width}.png"))
+        keep_screenshot(page, f"pager-last-{width}", full_page=False)
 
         # The user filter suggests the experiment's users, the most recent first.
         assert page.locator("#q-user").get_attribute("list") == "user-ids"
@@ -83,13 +83,13 @@ def test_count_and_pager_in_the_browser(ui_server: Served, browser: Browser, tmp
         page.locator("#q-user").press("Enter")
         expect(count).to_have_text(f"1{DASH}25 of 32 traces")
         expect(summary).to_have_text("32 traces match these filters")
-        page.screenshot(path=str(tmp_path / f"pager-user-{width}.png"), full_page=True)
+        keep_screenshot(page, f"pager-user-{width}")
     finally:
         context.close()
 
 
 def test_a_count_past_the_pages_budget_is_filled_in_by_the_script(
-        ui_server: Served, browser: Browser, tmp_path: Path,
+        ui_server: Served, browser: Browser,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from playwright.sync_api import expect
 
@@ -112,6 +112,6 @@ def test_a_count_past_the_pages_budget_is_filled_in_by_the_script(
         expect(page.locator("#trace-count")).to_have_text(f"1{DASH}50 of 5,880 traces")
         expect(page.locator("#match-count")).to_have_text("5,880 traces match these filters")
         expect(page.locator("#trace-count a")).to_have_count(0)
-        page.screenshot(path=str(tmp_path / "pager-counted-late-1440.png"))
+        keep_screenshot(page, "pager-counted-late-1440", full_page=False)
     finally:
         context.close()

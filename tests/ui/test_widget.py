@@ -2,7 +2,7 @@
 and PostgreSQL: a shop's page on another origin (allowed with ``cors_origins``) shows
 ``<assay-feedback>`` with a token the shop's backend issued; a vote, a changed vote and a
 comment reach the trace; an expired and a tampered token are refused and the widget says
-why. Screenshots go to the test's temporary folder."""
+why. Screenshots: see ``ui/screenshots.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,6 +23,7 @@ from assay.store.sql import SqlStore
 from factories import make_trace
 from server.feedback_helpers import serving_live
 from server.live import Served
+from ui.screenshots import keep_screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -96,12 +96,12 @@ def _votes(store: SqlStore, trace_id: str) -> list[Feedback]:
     return sorted(votes, key=lambda a: a.create_time_ms)
 
 
-def _shot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def _shot(page: Page, name: str) -> None:
+    keep_screenshot(page, f"widget-{name}")
 
 
 def test_widget_records_a_vote_a_change_and_a_comment(
-        assay_server: Served, shop: ShopPages, page: Page, tmp_path: Path) -> None:
+        assay_server: Served, shop: ShopPages, page: Page) -> None:
     from playwright.sync_api import expect
 
     trace_id = _stored_trace(assay_server.store)
@@ -144,7 +144,7 @@ def test_widget_records_a_vote_a_change_and_a_comment(
     widget.get_by_label("Tell us more (optional)").fill("It did not say which day")
     widget.get_by_role("button", name="Send comment").click()
     expect(status).to_have_text("Thanks, your comment was recorded.")
-    _shot(page, tmp_path, "widget-voted")
+    _shot(page, "widget-voted")
     first, second, third = _votes(assay_server.store, trace_id)
     assert [v.valid for v in (first, second, third)] == [False, False, True]
     assert (third.value, third.rationale) == (False, "It did not say which day")
@@ -163,7 +163,7 @@ def _tampered(token: str) -> str:
 
 
 def test_widget_refuses_an_expired_and_a_tampered_token(
-        assay_server: Served, shop: ShopPages, page: Page, tmp_path: Path) -> None:
+        assay_server: Served, shop: ShopPages, page: Page) -> None:
     from playwright.sync_api import expect
 
     store = assay_server.store
@@ -201,7 +201,7 @@ def test_widget_refuses_an_expired_and_a_tampered_token(
     refused(stale, "This feedback link has expired.")
     refused(forged, "This feedback link is not valid.")
     expect(empty.get_by_role("button", name="Thumbs up")).to_be_disabled()
-    _shot(page, tmp_path, "widget-refused")
+    _shot(page, "widget-refused")
 
     failed = page.evaluate("window.failed")
     assert [(f["reason"], f["status"], f["errorCode"]) for f in failed] == [
