@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import Match
 
 from assay.server import ServerSettings, create_app
-from assay.server.route_tables import RouteTable, flatten
+from assay.server.route_tables import LiteralPrefixRoute, RouteTable, flatten
 from assay.store.sql import SqlStore
 
 
@@ -149,3 +150,64 @@ def test_no_route_hands_a_dependency_to_the_thread_pool(tmp_path: Any) -> None:
         walk(route.dependant)
     assert len(routes) > 250
     assert plain == set()
+
+
+def _served_app(tmp_path: Any) -> FastAPI:
+    store = SqlStore(f"sqlite:///{tmp_path / 'served.db'}")
+    try:
+        return create_app(ServerSettings(port=0, backend_store_uri=store.uri), store)
+    finally:
+        store.close()
+
+
+def _paths(templates: list[str]) -> list[str]:
+    """Paths around the routes' own: each template filled in several ways, with and without
+    a trailing slash, cut short, and some that no route has."""
+    paths = {"/", "", "/nothing", "/api", "/api/", "/apix/v1/experiments", "/API/v1/experiments",
+             "/health/x", "/static/app.css", "/experiments", "/%7Bx%7D"}
+    for template in templates:
+        for value in ("0", "a/b", "{x}"):
+            filled = "/".join(value if part.startswith("{") else part
+                              for part in template.split("/"))
+            paths |= {filled, filled + "/", filled[:-1], filled.rsplit("/", 1)[0]}
+    return sorted(paths)
+
+
+def test_every_served_route_turns_paths_away_on_its_literal_prefix(tmp_path: Any) -> None:
+    app = _served_app(tmp_path)
+    routes = [route for route in app.router.routes if isinstance(route, APIRoute)]
+    assert len(routes) > 250
+    assert all(isinstance(route, LiteralPrefixRoute) for route in routes)
+    health = next(route for route in routes if route.path == "/health")
+    assert isinstance(health, LiteralPrefixRoute) and health.literal_prefix == "/health"
+
+
+def test_a_literal_prefix_route_matches_as_its_pattern_does(tmp_path: Any) -> None:
+    # The shortcut may only say "no" where the pattern says "no": for every route, no path
+    # that it turns away (the app's own paths filled in, cut short, with a slash more, and
+    # paths no route has) fits the route's pattern.
+    app = _served_app(tmp_path)
+    routes = [route for route in app.router.routes if isinstance(route, LiteralPrefixRoute)]
+    paths = _paths([route.path for route in routes])
+    assert len(paths) > 1000
+    turned_away = 0
+    for route in routes:
+        for path in paths:
+            if not path.startswith(route.literal_prefix):
+                assert route.path_regex.match(path) is None, (route.path, path)
+                turned_away += 1
+    assert turned_away > 100_000
+    # Through matches(): the same answers as the pattern's, for a route with a parameter,
+    # at the root and under a root_path (where the shortcut is not taken).
+    route = next(route for route in routes if route.path == "/api/v1/experiments/{experiment_id}")
+    for path in ("/api/v1/experiments/0", "/api/v1/experiments/0/", "/api/v2/experiments/0",
+                 "/health", "/prefix/api/v1/experiments/0"):
+        for method in ("GET", "DELETE", "POST"):
+            for root_path in ("", "/prefix"):
+                scope = {"type": "http", "method": method, "root_path": root_path, "path": path}
+                assert route.matches(dict(scope)) == APIRoute.matches(route, dict(scope)), \
+                    (path, method, root_path)
+    assert route.matches({"type": "http", "method": "GET", "root_path": "",
+                          "path": "/api/v1/experiments/0"})[0] is Match.FULL
+    assert route.matches({"type": "http", "method": "POST", "root_path": "",
+                          "path": "/api/v1/experiments/0"})[0] is Match.PARTIAL

@@ -18,6 +18,12 @@ A module declares its routes as it would on an ``APIRouter``::
     def get_experiment(...): ...
 
 and the app factory includes the tables into one and flattens it (:mod:`assay.server.app`).
+
+The router tries the app's routes in order until one matches: a request for a page or for
+``/health`` had every API route's pattern tried first (about 0.2 ms of a 1 ms request). Each
+route built here is a :class:`LiteralPrefixRoute`, which turns a path away on the literal part
+of its own path, before its first parameter, and tries its pattern only on a path that starts
+with it.
 """
 
 from __future__ import annotations
@@ -27,9 +33,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, params
-from starlette.routing import BaseRoute
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
-__all__ = ["RouteTable", "flatten"]
+__all__ = ["LiteralPrefixRoute", "RouteTable", "flatten"]
+
+
+class LiteralPrefixRoute(APIRoute):
+    """An ``APIRoute`` that answers "no match" at once for a path that does not start with
+    the literal part of its own path (up to its first parameter), as its pattern would.
+
+    Only plain HTTP requests served at the app's root take the shortcut; anything else (a
+    ``root_path``, a websocket) is matched by the pattern alone.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        self.literal_prefix = self.path.split("{", 1)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and not scope.get("root_path") \
+                and not scope["path"].startswith(self.literal_prefix):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 @dataclass(frozen=True)
@@ -124,6 +151,7 @@ def _build(table: RouteTable, outer: _Scope, built: list[BaseRoute]) -> None:
         dependencies=[*outer.dependencies, *table.dependencies],
         responses={**outer.responses, **table.responses},
         include_in_schema=outer.include_in_schema and table.include_in_schema,
+        route_class=LiteralPrefixRoute,
     )
     for entry in table.declared:
         if isinstance(entry, _Declared):
