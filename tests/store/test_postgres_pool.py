@@ -50,3 +50,15 @@ def test_a_second_burst_of_requests_opens_no_new_connection(postgres_uri: str) -
         assert len(opened) == first
     finally:
         store.close()
+
+
+def test_a_new_connection_does_not_look_up_hstore(postgres_uri: str) -> None:
+    # Assay has no hstore column; looking the type up is a query on every new engine's first
+    # connection.
+    store = SqlStore(postgres_uri)
+    try:
+        assert store._engine.dialect.use_native_hstore is False  # type: ignore[attr-defined]
+        with store._reading() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        store.close()
