@@ -12,7 +12,8 @@ test a copy of it:
   and rows. When its test is over, a schema whose tables the test left as they were is
   reset (rows deleted, the migrations' rows put back, sequences set back) and given to the
   next test: creating and dropping tables for every test costs far more, and leaves the
-  server's catalogs full of dead rows.
+  server's catalogs full of dead rows. The reset (a few milliseconds) runs in a thread of
+  its own, on a connection of its own, while the next test runs on a second schema.
 
 ``tests/store/test_database_templates.py`` compares each copy, and a schema used again,
 with a freshly migrated database, so the shortcut cannot drift from the migrations; the
@@ -23,6 +24,7 @@ migrate them for real.
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,18 +110,29 @@ class PostgresTemplate:
 
     The statements that migrating an empty schema executes are recorded once (``script``);
     :meth:`schema` executes them in a new schema. A schema whose test is over is reset and
-    handed to the next test instead of being dropped, when the test left its shape alone:
+    handed to a later test instead of being dropped, when the test left its shape alone:
     its rows are deleted, the rows the migrations wrote put back, and its sequences set
     back to where the migrations left them. Resetting takes milliseconds where creating
-    tables and indexes takes a hundred or more.
+    tables and indexes takes a hundred or more, and it runs in a thread of its own (the
+    ``resetter``, with its own connection): two schemas take turns, one in a test's hands
+    while the other is reset.
     """
+
+    #: Schemas to keep in turn: one for the running test, one being reset meanwhile.
+    TAKING_TURNS = 2
 
     def __init__(self, base_uri: str) -> None:
         import psycopg
 
         self.base_uri = base_uri
+        self._admin: psycopg.Connection[Any] | None = None  # the test's thread's
+        self._changed = threading.Condition()
         self._idle: list[str] = []  # schemas reset and ready for the next test
-        self._admin: psycopg.Connection[Any] | None = None
+        self._to_reset: list[str] = []
+        self._resetting = 0  # taken from _to_reset by the resetter, not done yet
+        self._made = 0  # schemas made and not dropped
+        self._failures: list[BaseException] = []
+        self._closing = False
         name = f"assay_template_{uuid.uuid4().hex[:12]}"
         admin = self._connection()
         try:
@@ -129,21 +142,27 @@ class PostgresTemplate:
                 self._names = [row[0] for row in admin.execute(
                     "SELECT relname FROM pg_class WHERE relkind IN ('r', 'S') AND "
                     "relnamespace = %s::text::regnamespace ORDER BY relname", [name])]
-                self._shape = self._shape_of(name)
+                self._shape = self._shape_of(admin, name)
                 self._reset_script = self._record_contents(admin, name)
             finally:
                 admin.execute(f'DROP SCHEMA "{name}" CASCADE')
         except BaseException:
             admin.close()
             raise
+        self._resetter = threading.Thread(target=self._reset_in_turn, daemon=True,
+                                          name="schema-resetter")
+        self._resetter.start()
 
     def _connection(self) -> Any:
-        """This process's connection for making, resetting and dropping schemas."""
+        """The test thread's connection for making and dropping schemas."""
+        if self._admin is None or self._admin.closed or self._admin.broken:
+            self._admin = self._connect()
+        return self._admin
+
+    def _connect(self) -> Any:
         import psycopg
 
-        if self._admin is None or self._admin.closed or self._admin.broken:
-            self._admin = psycopg.connect(libpq_uri(self.base_uri), autocommit=True)
-        return self._admin
+        return psycopg.connect(libpq_uri(self.base_uri), autocommit=True)
 
     @staticmethod
     def _record_migration(admin: Any, uri: str) -> str:
@@ -169,9 +188,8 @@ class PostgresTemplate:
             return ";\n".join(cursor.mogrify(statement, params)
                               for statement, params in executed)
 
-    def _shape_of(self, schema: str) -> str:
-        row = self._connection().execute(
-            _SHAPE, {"schema": schema, "names": self._names}).fetchone()
+    def _shape_of(self, admin: Any, schema: str) -> str:
+        row = admin.execute(_SHAPE, {"schema": schema, "names": self._names}).fetchone()
         return str(row[0] if row else "").replace(f"{schema}.", "")
 
     @staticmethod
@@ -215,41 +233,101 @@ class PostgresTemplate:
     @contextmanager
     def schema(self) -> Iterator[str]:
         """A schema at the newest revision, with what the migrations left in it and nothing
-        else; its URI. Afterwards reset for the next test, or dropped if the test changed
+        else; its URI. Afterwards reset for a later test, or dropped if the test changed
         its shape."""
-        if self._idle:
-            name = self._idle.pop()
-        else:
-            name = f"assay_test_{uuid.uuid4().hex[:12]}"
-            self._connection().execute(
-                f'CREATE SCHEMA "{name}";\nSET search_path TO "{name}";\n{self.script};\n'
-                "RESET search_path".encode())
+        name = self._take()
         try:
             yield schema_uri(self.base_uri, name)
         finally:
-            self._release(name)
+            with self._changed:
+                self._to_reset.append(name)
+                self._changed.notify_all()
 
-    def _release(self, name: str) -> None:
+    def _take(self) -> str:
+        """A reset schema; one being reset when the schemas taking turns are all made (the
+        reset takes milliseconds); else a new one."""
+        with self._changed:
+            while True:
+                self._raise_failures()
+                if self._idle:
+                    return self._idle.pop()
+                if self._made >= self.TAKING_TURNS and (self._to_reset or self._resetting):
+                    self._changed.wait(timeout=1)
+                    continue
+                self._made += 1
+                break
+        name = f"assay_test_{uuid.uuid4().hex[:12]}"
+        try:
+            self._connection().execute(
+                f'CREATE SCHEMA "{name}";\nSET search_path TO "{name}";\n{self.script};\n'
+                "RESET search_path".encode())
+        except BaseException:
+            with self._changed:
+                self._made -= 1
+            raise
+        return name
+
+    def _reset_in_turn(self) -> None:
+        """The resetter: resets each schema a test gave back (or drops it), until closed."""
+        admin = None
+        while True:
+            with self._changed:
+                while not self._to_reset and not self._closing:
+                    self._changed.wait()
+                if not self._to_reset:
+                    break
+                name = self._to_reset.pop(0)
+                self._resetting += 1
+            try:
+                if admin is None or admin.closed or admin.broken:
+                    admin = self._connect()
+                kept = self._reset(admin, name)
+            except BaseException as exc:  # raised in the tests' thread, by _take or close
+                kept = False
+                with self._changed:
+                    self._failures.append(exc)
+            with self._changed:
+                self._resetting -= 1
+                if kept:
+                    self._idle.append(name)
+                else:
+                    self._made -= 1
+                self._changed.notify_all()
+        if admin is not None:
+            admin.close()
+
+    def _reset(self, admin: Any, name: str) -> bool:
+        """Reset ``name`` for another test (True), or drop it if its test changed its
+        shape or the reset failed (False)."""
         import psycopg
 
-        admin = self._connection()
-        if self._shape_of(name) == self._shape:
+        if self._shape_of(admin, name) == self._shape:
             try:
                 admin.execute(f'BEGIN;\nSET LOCAL search_path TO "{name}";\n'
                               f"{self._reset_script};\nCOMMIT".encode())
             except psycopg.Error:
                 admin.execute("ROLLBACK")
             else:
-                self._idle.append(name)
-                return
+                return True
         admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+        return False
+
+    def _raise_failures(self) -> None:
+        if self._failures:
+            failure = self._failures.pop(0)
+            raise RuntimeError("resetting a test's PostgreSQL schema failed") from failure
 
     def close(self) -> None:
-        """Drop the schemas kept for reuse."""
+        """Reset what tests gave back, then drop every schema kept for reuse."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._resetter.join(timeout=60)
         admin = self._connection()
         while self._idle:
             admin.execute(f'DROP SCHEMA "{self._idle.pop()}" CASCADE')
         admin.close()
+        self._raise_failures()
 
 
 @contextmanager
