@@ -86,8 +86,8 @@ APP = AppOfTheTest()
 # probes) are generated once per process, for the first of the path's operations attached
 # there, so with several test processes they may be sent from two of them; none is missed.
 _PENDING_CASES = "_assay_pending_cases"
-_ATTACH_AT_COLLECTION = {"add_examples": test_builder.add_examples,
-                         "add_coverage": test_builder.add_coverage}
+_ATTACH_AT_COLLECTION: dict[str, Callable[..., Any]] = {
+    "add_examples": test_builder.add_examples, "add_coverage": test_builder.add_coverage}
 
 
 def _attached_when_run(attach: Callable[..., Any]) -> Callable[..., Any]:
@@ -287,7 +287,7 @@ def test_cases_attached_at_the_start_are_those_of_collection(label: str) -> None
     kept = set(probed)
 
     def build() -> Callable[..., Any]:
-        return build_operation_test(  # type: ignore[no-any-return]
+        return build_operation_test(
             config=schema.config, operation=operation, test_func=test_function,
             given_kwargs={}, feedback=FeedbackSources())
 
