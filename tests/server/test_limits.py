@@ -21,6 +21,7 @@ from assay.errors import InvalidParameterError, NotFoundError
 from assay.server.settings import ServerSettings
 from assay.store.sql import SqlStore
 from local_http import LOCAL_TLS
+from server.bombs import zeros_bomb
 from server.live import LiveServer, Served
 from server.otlp_requests import PROTOBUF, make_batch
 
@@ -96,8 +97,7 @@ def test_chunked_body_is_counted_as_it_arrives(limited: Served) -> None:
 
 
 def test_gzip_bomb_is_413_without_inflating_it(limited: Served) -> None:
-    bomb = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    compressed = b"".join([*(bomb.compress(b"\x00" * MIB) for _ in range(256)), bomb.flush()])
+    compressed = zeros_bomb(256, "gzip")
     assert len(compressed) < 256 * KIB  # under the limit as sent: 256 MiB once inflated
     tracemalloc.start()
     try:
