@@ -15,6 +15,7 @@ migrating a database take an unmigrated one from the ``empty_*`` fixtures.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import shutil
@@ -290,31 +291,85 @@ def _chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium for the tests of one module.
+class _Chromium:
+    """The test process's headless Chromium, launched by the first module that browses and
+    kept until the end of the run (launching it costs about a second; a run has some twenty
+    modules that browse, in each test process).
 
-    Chromium is the system's (``/usr/bin/chromium``, or ``ASSAY_TEST_CHROMIUM``); nothing is
-    downloaded. Without it (or without the ``playwright`` package) browser tests are skipped
-    with the reason, except on CI (``CI=true``), where they fail. Playwright's sync API keeps
-    an event loop running in the thread while it is started, which ``asyncio.run`` refuses:
-    stopping it after each module keeps that from reaching the next module's tests."""
+    Playwright's sync API keeps its event loop marked as running in the thread between its
+    calls, and ``asyncio.run`` refuses to start while one is: the mark is taken off when a
+    module that browsed is over (:meth:`park`) and put back when the next one starts
+    (:meth:`resume`), so that the other modules' tests run as if no browser were there.
+    """
+
+    def __init__(self, executable: str) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._playwright_manager = sync_playwright()
+        self._playwright = self._playwright_manager.__enter__()
+        self._loop = asyncio.events._get_running_loop()
+        assert self._loop is not None, "Playwright's sync API left no loop running"
+        self._executable = executable
+        self._browser: Browser | None = None
+
+    def resume(self) -> Browser:
+        """The browser, its loop marked as running again; launched anew if it went away."""
+        asyncio.events._set_running_loop(self._loop)
+        if self._browser is None or not self._browser.is_connected():
+            self._browser = self._playwright.chromium.launch(
+                executable_path=self._executable, headless=True, args=CHROMIUM_ARGS)
+        return self._browser
+
+    def park(self) -> None:
+        """Between modules: no loop marked as running, the browser left open."""
+        asyncio.events._set_running_loop(None)
+
+    def close(self) -> None:
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            if self._browser is not None and self._browser.is_connected():
+                self._browser.close()
+        finally:
+            self._playwright_manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def _chromium() -> Iterator[_Chromium]:
     executable = _chromium_path()
     if executable is None:
         _skip_or_fail(f"Chromium not found at {DEFAULT_CHROMIUM} (apt-get install chromium) "
                       f"or {CHROMIUM_ENV}", "browser tests")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         _skip_or_fail("the playwright package is not installed: pip install -e '.[dev]'",
                       "browser tests")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True,
-                                              args=CHROMIUM_ARGS)
+    chromium = _Chromium(executable)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(_chromium: _Chromium) -> Iterator[Browser]:
+    """Headless Chromium for the tests of one module.
+
+    Chromium is the system's (``/usr/bin/chromium``, or ``ASSAY_TEST_CHROMIUM``); nothing is
+    downloaded. Without it (or without the ``playwright`` package) browser tests are skipped
+    with the reason, except on CI (``CI=true``), where they fail. One browser serves every
+    module of a test process (see ``_Chromium``); each test opens its own context in it (the
+    ``page`` fixture, or the test itself), so nothing of one test's pages reaches another's.
+    While a module browses, ``asyncio.run`` cannot be called in it."""
+    chromium = _chromium.resume()
+    try:
+        yield chromium
+    finally:
         try:
-            yield chromium
+            for context in chromium.contexts:  # what a test of the module left open
+                context.close()
         finally:
-            chromium.close()
+            _chromium.park()
 
 
 @pytest.fixture
