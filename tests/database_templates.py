@@ -13,7 +13,11 @@ test a copy of it:
   reset (rows deleted, the migrations' rows put back, sequences set back) and given to the
   next test: creating and dropping tables for every test costs far more, and leaves the
   server's catalogs full of dead rows. The reset (a few milliseconds) runs in a thread of
-  its own, on a connection of its own, while the next test runs on a second schema.
+  its own, on a connection of its own, while the next test runs on a second schema. A
+  store stays open on each schema for as long as the schema is kept, so that the tests'
+  stores on it share its connections (see ``assay.store.sql.engine.open_engine``): a
+  PostgreSQL test starts on warm backends instead of opening new ones, whose first
+  statements load the catalogs anew.
 
 ``tests/store/test_database_templates.py`` compares each copy, and a schema used again,
 with a freshly migrated database, so the shortcut cannot drift from the migrations; the
@@ -120,6 +124,10 @@ class PostgresTemplate:
 
     #: Schemas to keep in turn: one for the running test, one being reset meanwhile.
     TAKING_TURNS = 2
+    #: Idle connections a schema keeps between tests; more (a test that ran many threads)
+    #: are closed when the test is over, so that the test processes stay well within the
+    #: server's connection limit.
+    IDLE_CONNECTIONS = 4
 
     def __init__(self, base_uri: str) -> None:
         import psycopg
@@ -131,6 +139,7 @@ class PostgresTemplate:
         self._to_reset: list[str] = []
         self._resetting = 0  # taken from _to_reset by the resetter, not done yet
         self._made = 0  # schemas made and not dropped
+        self._keepers: dict[str, SqlStore] = {}  # a store open on each schema kept
         self._failures: list[BaseException] = []
         self._closing = False
         name = f"assay_template_{uuid.uuid4().hex[:12]}"
@@ -239,6 +248,9 @@ class PostgresTemplate:
         try:
             yield schema_uri(self.base_uri, name)
         finally:
+            pool = self._keepers[name]._engine.pool
+            if pool.checkedin() > self.IDLE_CONNECTIONS:  # type: ignore[attr-defined]
+                pool.dispose()
             with self._changed:
                 self._to_reset.append(name)
                 self._changed.notify_all()
@@ -261,6 +273,7 @@ class PostgresTemplate:
             self._connection().execute(
                 f'CREATE SCHEMA "{name}";\nSET search_path TO "{name}";\n{self.script};\n'
                 "RESET search_path".encode())
+            self._keepers[name] = SqlStore(schema_uri(self.base_uri, name))
         except BaseException:
             with self._changed:
                 self._made -= 1
@@ -309,8 +322,14 @@ class PostgresTemplate:
                 admin.execute("ROLLBACK")
             else:
                 return True
-        admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+        self._drop(admin, name)
         return False
+
+    def _drop(self, admin: Any, name: str) -> None:
+        keeper = self._keepers.pop(name, None)
+        if keeper is not None:
+            keeper.close()
+        admin.execute(f'DROP SCHEMA "{name}" CASCADE')
 
     def _raise_failures(self) -> None:
         if self._failures:
@@ -325,7 +344,7 @@ class PostgresTemplate:
         self._resetter.join(timeout=60)
         admin = self._connection()
         while self._idle:
-            admin.execute(f'DROP SCHEMA "{self._idle.pop()}" CASCADE')
+            self._drop(admin, self._idle.pop())
         admin.close()
         self._raise_failures()
 

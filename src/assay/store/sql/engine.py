@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextvars
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 import sqlalchemy as sa
@@ -52,6 +54,8 @@ __all__ = [
     "driver_message",
     "is_memory_sqlite",
     "narrowed_timeout",
+    "open_engine",
+    "release_engine",
 ]
 
 #: Execution option that marks a connection as a writer: on SQLite its transactions start
@@ -90,7 +94,8 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 # driver's default is to wait forever on a host that drops packets.
 _POSTGRES_CONNECT_TIMEOUT_S = 10
 
-#: Connections to PostgreSQL each store keeps at most: as many as a server's requests that
+#: Connections to PostgreSQL a process keeps at most for one URI (its stores on that URI
+#: share them, see :func:`open_engine`): as many as a server's requests that
 #: run at once can use without waiting for one in the common case (every request holds one
 #: for a few milliseconds), and few enough that several server processes fit PostgreSQL's
 #: default of 100 connections. Requests beyond it wait for a connection (30 s at most).
@@ -260,6 +265,65 @@ def create_engine(uri: str) -> tuple[sa.Engine, Dialect]:
             return _create_postgres_engine(uri, url), dialect
         case _:
             assert_never(dialect)
+
+
+
+@dataclass
+class _Shared:
+    engine: sa.Engine
+    dialect: Dialect
+    users: int
+
+
+# PostgreSQL engines by URI, each with the number of stores of this process using it.
+_SHARED: dict[str, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _forget_shared_engines() -> None:
+    # A forked child must not use its parent's connections (their sockets are the parent's):
+    # its stores open engines of their own.
+    global _SHARED_LOCK
+    _SHARED.clear()
+    _SHARED_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_shared_engines)
+
+
+def open_engine(uri: str) -> tuple[sa.Engine, Dialect]:
+    """The engine a store opened on ``uri`` uses, and its dialect; give it back with
+    :func:`release_engine`.
+
+    On PostgreSQL the stores of one process that are open on the same URI share one engine,
+    so one pool of connections (``POSTGRES_POOL_SIZE`` at most): a process that opens
+    several stores on one database (an app's tracing and its client, a server's tools) does
+    not multiply its connections, and a store opened again finds connections whose caches
+    are warm. A SQLite engine is the store's own (an in-memory database is its engine's
+    only connection; a file's writers take turns under each store's own lock).
+    """
+    if _parse(uri).get_backend_name() not in ("postgresql", "postgres"):
+        return create_engine(uri)
+    with _SHARED_LOCK:
+        shared = _SHARED.get(uri)
+        if shared is None:
+            shared = _SHARED[uri] = _Shared(*create_engine(uri), users=0)
+        shared.users += 1
+        return shared.engine, shared.dialect
+
+
+def release_engine(engine: sa.Engine) -> None:
+    """Give back an engine from :func:`open_engine`: its connections are closed once no
+    store of the process uses it."""
+    with _SHARED_LOCK:
+        for uri, shared in _SHARED.items():
+            if shared.engine is engine:
+                shared.users -= 1
+                if shared.users > 0:
+                    return
+                del _SHARED[uri]
+                break
+    engine.dispose()
 
 
 def is_memory_sqlite(engine: sa.Engine) -> bool:

@@ -83,10 +83,11 @@ from assay.store.sql.dialect import has_single_writer, is_transient_open_error
 from assay.store.sql.engine import (
     WRITE_OPTION,
     connection_error,
-    create_engine,
     database_error,
     driver_message,
     is_memory_sqlite,
+    open_engine,
+    release_engine,
 )
 from assay.store.sql.migrations import upgrade_schema
 from assay.store.trace_rows import trace_rows
@@ -119,7 +120,7 @@ class SqlStore(ServerStore):
                 f"Tracking URI {mask_uri(uri)!r} names an Assay server, not a database: open "
                 "it with assay.store.open_store (the REST store)")
         self.uri = mask_uri(uri)
-        self._engine, self._dialect = create_engine(uri)
+        self._engine, self._dialect = open_engine(uri)
         self._closed = False
         # Signing keys by purpose: one never changes once created, so it is read once.
         self._signing_keys: dict[str, bytes] = {}
@@ -133,10 +134,10 @@ class SqlStore(ServerStore):
         try:
             self._upgrade_schema()
         except sa.exc.DBAPIError as exc:
-            self._engine.dispose()
+            release_engine(self._engine)
             raise connection_error(uri, exc) from None
         except BaseException:
-            self._engine.dispose()
+            release_engine(self._engine)
             raise
 
     def __repr__(self) -> str:
@@ -702,9 +703,13 @@ class SqlStore(ServerStore):
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
-        """Close every connection; the store cannot be used afterwards."""
+        """Close the store's connections (on PostgreSQL, once no other store of the process
+        is open on its URI, see :func:`~assay.store.sql.engine.open_engine`); the store
+        cannot be used afterwards. Closing it again does nothing."""
+        if self._closed:
+            return
         self._closed = True
-        self._engine.dispose()
+        release_engine(self._engine)
 
     # -- transactions --------------------------------------------------------------------
     @contextmanager
