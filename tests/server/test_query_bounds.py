@@ -239,13 +239,16 @@ def test_a_stopping_server_cancels_its_queries_on_postgresql(named_store: SqlSto
 def test_an_unavailable_database_is_a_503_with_no_path(named_store: SqlStore,
                                                        tmp_path: Path) -> None:
     experiment_id = named_store.create_experiment("gone")
+    # The database goes before the server starts: the server's first sweep of pending
+    # feedback runs in the background as it starts, and a connection it opened between the
+    # pool's closing and the file's removal would still read the removed file.
+    database = Path(named_store._engine.url.database or "")
+    named_store._engine.dispose()
+    for path in database.parent.glob(database.name + "*"):
+        path.unlink()
+    database.mkdir()  # the file cannot be opened any more
     live = _serve(named_store)
     try:
-        database = Path(named_store._engine.url.database or "")
-        named_store._engine.dispose()
-        for path in database.parent.glob(database.name + "*"):
-            path.unlink()
-        database.mkdir()  # the file cannot be opened any more
         with httpx.Client(base_url=live.url, verify=LOCAL_TLS, timeout=30) as http:
             answer = http.post("/api/v1/traces/search",
                                json=_search(experiment_id, "trace.status = 'OK'"))
