@@ -273,7 +273,11 @@ class PostgresTemplate:
             self._connection().execute(
                 f'CREATE SCHEMA "{name}";\nSET search_path TO "{name}";\n{self.script};\n'
                 "RESET search_path".encode())
-            self._keepers[name] = SqlStore(schema_uri(self.base_uri, name))
+            try:
+                self._keepers[name] = SqlStore(schema_uri(self.base_uri, name))
+            except BaseException:
+                self._connection().execute(f'DROP SCHEMA "{name}" CASCADE')
+                raise
         except BaseException:
             with self._changed:
                 self._made -= 1

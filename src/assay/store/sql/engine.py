@@ -267,7 +267,6 @@ def create_engine(uri: str) -> tuple[sa.Engine, Dialect]:
             assert_never(dialect)
 
 
-
 @dataclass
 class _Shared:
     engine: sa.Engine
