@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +23,11 @@ from assay.entities import (
 )
 from assay.errors import InvalidParameterError, NotFoundError
 from assay.store.sql import SqlStore
-from assay.store.sql.dialect import Dialect
-from assay.store.sql.engine import WRITE_OPTION, create_engine
+from assay.store.sql.engine import create_engine
 from assay.tracing.live_span import NO_OP_TRACE_ID
 from conftest import Backend
 from factories import make_trace, new_span_id, new_trace_id
+from locks import writes_blocked
 from runtimes import read_trace
 
 HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="enduser_123")
@@ -45,25 +43,6 @@ def traced_call() -> str:
     trace_id = assay.get_last_active_trace_id()
     assert trace_id is not None
     return trace_id
-
-
-@contextlib.contextmanager
-def store_blocked(tracking_uri: str) -> Iterator[None]:
-    """Hold the database's write lock (SQLite) or a lock on ``traces`` (PostgreSQL) from
-    another connection, so that the exporter cannot write until the block ends."""
-    engine, dialect = create_engine(tracking_uri)
-    conn = engine.connect()
-    try:
-        if dialect is Dialect.SQLITE:
-            conn.execution_options(**{WRITE_OPTION: True})  # BEGIN IMMEDIATE
-        transaction = conn.begin()
-        if dialect is Dialect.POSTGRESQL:
-            conn.exec_driver_sql("LOCK TABLE traces IN EXCLUSIVE MODE")
-        yield
-        transaction.rollback()
-    finally:
-        conn.close()
-        engine.dispose()
 
 
 # -- the issue's example -----------------------------------------------------------------
@@ -86,7 +65,7 @@ def test_feedback_right_after_the_traced_call_needs_no_flush(rt: _runtime.Runtim
 def test_feedback_waits_for_a_trace_still_queued_for_export(rt: _runtime.Runtime,
                                                             backend: Backend) -> None:
     rt.store()  # opened before the lock
-    with store_blocked(backend.database_uri):
+    with writes_blocked(backend.database_uri, "traces"):
         trace_id = traced_call()
         assert rt.exporter.is_pending(trace_id)  # the export cannot write yet
         logged: list[Feedback] = []

@@ -4,18 +4,23 @@ expires it and the counters at /api/v1/server/stats."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 import time
 
 import pytest
 
 from assay.entities import Feedback
 from assay.entities._time import now_ms
+from assay.server.pending_sweep import pending_sweeps
+from assay.server.stats import ServerCounters
 from assay.store.sql import SqlStore
 from assay.store.sql.engine import create_engine
 from assay.store.sql.schema import pending_assessments
 from factories import make_trace, new_trace_id
+from locks import writes_blocked
 from server.feedback_helpers import (
     post_otlp,
     recorded_spans,
@@ -160,3 +165,30 @@ def test_the_sweep_attaches_what_a_trace_missed(sql_store: SqlStore,
         assert stats(served)["pending_expired"] == 0
     assert [a.assessment_id for a in sql_store.get_trace(trace.info.trace_id).info.assessments
             ] == [missed.assessment_id]
+
+
+def test_a_sweep_in_progress_ends_before_the_sweeps_do(sql_store: SqlStore,
+                                                      database_uri: str) -> None:
+    # A sweep runs in a worker thread, which cancelling cannot stop: the server closes its
+    # store after the sweeps end, so their end must wait for the thread. (It did not, and a
+    # sweep that outlived its server wrote through a closed SQLite store and crashed the
+    # process.) Here the sweep waits for a lock that is let go only after the end has begun.
+    sql_store.keep_pending_assessment(Feedback("thumbs", True, trace_id=new_trace_id()), 0.001)
+    time.sleep(0.01)
+    counters = ServerCounters()
+    let_go = threading.Event()
+    ended_after_the_lock: list[bool] = []
+
+    async def sweep_then_end() -> None:
+        async with pending_sweeps(sql_store, counters, interval=3600):
+            await asyncio.sleep(0.3)  # the sweep has begun and waits for the lock
+            threading.Timer(0.3, let_go.set).start()
+        ended_after_the_lock.append(let_go.is_set())
+
+    with writes_blocked(database_uri, "pending_assessments"):
+        ending = threading.Thread(target=asyncio.run, args=(sweep_then_end(),))
+        ending.start()
+        let_go.wait(5)
+    ending.join(10)
+    assert ended_after_the_lock == [True]
+    assert counters.snapshot().pending_expired == 1

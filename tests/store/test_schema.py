@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,35 @@ def test_in_memory_sqlite_is_shared_across_threads() -> None:
         assert len(store.search_traces(experiment_ids, max_results=500)) == 100
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("attempt", range(6))
+def test_closing_an_in_memory_store_waits_for_the_statement_in_flight(attempt: int) -> None:
+    # Its one connection is shared by every thread: closed under a thread's statement, it
+    # crashed the process. A writer that goes on after the close is told the store is closed.
+    store = SqlStore("sqlite:///:memory:")
+    experiment_id = store.create_experiment("busy")
+    batch = [make_trace(experiment_id=experiment_id, num_spans=20) for _ in range(20)]
+    started = threading.Event()
+    stopped: list[BaseException] = []
+
+    def write_until_closed() -> None:
+        started.set()
+        try:
+            while True:
+                store.log_traces(batch)  # written again: the same traces, replaced
+        except BaseException as exc:  # what stopped it is the finding
+            stopped.append(exc)
+
+    writer = threading.Thread(target=write_until_closed)
+    writer.start()
+    started.wait()
+    time.sleep(0.003 * attempt)  # the close comes at a different point of each attempt
+    store.close()
+    writer.join(10)
+    assert not writer.is_alive()
+    [error] = stopped
+    assert type(error) is AssayError and "is closed" in error.message
 
 
 def test_open_store_picks_the_sql_store(sqlite_uri: str) -> None:

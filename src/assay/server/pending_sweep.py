@@ -48,23 +48,28 @@ def sweep_pending(store: PendingAssessments, counters: ServerCounters) -> int:
 @contextlib.asynccontextmanager
 async def pending_sweeps(store: PendingAssessments, counters: ServerCounters,
                          interval: float = SWEEP_INTERVAL_SECONDS) -> AsyncIterator[None]:
-    """Sweep at once and then every ``interval`` seconds, until the block ends."""
-    task = asyncio.create_task(_sweep_forever(store, counters, interval),
+    """Sweep at once and then every ``interval`` seconds, until the block ends.
+
+    The block's end waits for a sweep in progress: a sweep runs in a worker thread, which
+    cancelling cannot stop, and the store must outlive it (the caller closes the store next).
+    """
+    stop = asyncio.Event()
+    task = asyncio.create_task(_sweep_until(stop, store, counters, interval),
                                name="assay-pending-sweep")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        await task
 
 
-async def _sweep_forever(store: PendingAssessments, counters: ServerCounters,
-                         interval: float) -> None:
-    while True:
+async def _sweep_until(stop: asyncio.Event, store: PendingAssessments,
+                       counters: ServerCounters, interval: float) -> None:
+    while not stop.is_set():
         try:
             await run_in_threadpool(sweep_pending, store, counters)
         except AssayError as exc:
             # The database may be down for a while; the next sweep tries again.
             _log.warning("Could not expire pending assessments: %s", exc.message)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -709,14 +709,17 @@ class SqlStore(ServerStore):
         if self._closed:
             return
         self._closed = True
-        release_engine(self._engine)
+        # An in-memory database is one connection that every thread shares: a statement in
+        # flight on it (from a thread the caller could not stop) ends before it is closed.
+        with _hold(self._read_lock):
+            release_engine(self._engine)
 
     # -- transactions --------------------------------------------------------------------
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
         """A connection in a read transaction (one snapshot), rolled back at the end."""
-        self._check_open()
         with _hold(self._read_lock):
+            self._check_open()  # after the wait: close() may have taken the lock first
             try:
                 with self._engine.connect() as conn:
                     yield conn
@@ -726,8 +729,8 @@ class SqlStore(ServerStore):
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A connection in a write transaction, committed if the block raises nothing."""
-        self._check_open()
         with _hold(self._write_lock):
+            self._check_open()  # after the wait: close() may have taken the lock first
             try:
                 with self._engine.connect() as conn:
                     conn.execution_options(**{WRITE_OPTION: True})
