@@ -48,11 +48,14 @@ def test_reviewer_labels_three_traces_by_keyboard(ui_server: Served, page: Page,
     # The session's link: the name is asked once (the field has focus), then the session.
     page.goto(f"{ui_server.url}/review/{data.run_id}")
     expect(page.get_by_role("heading", name="Who is reviewing?")).to_be_visible()
+    # Autofocus comes with the page's first rendering, after it is visible: waited for.
+    expect(page.get_by_label("Your name or e-mail")).to_be_focused()
     page.keyboard.type(ALICE)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Quickstart review")).to_be_visible()
     expect(page.locator("[data-count=left]")).to_have_text("4")
-    page.keyboard.press("Enter")  # the Start button has focus
+    expect(page.get_by_role("button", name="Start reviewing")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.locator("#review-item")).to_have_attribute(
         "data-item-url", f"/review/{data.run_id}/items/{data.trace_ids[0]}")
     page.evaluate("window.reviewMarker = 'still here'")
