@@ -70,7 +70,8 @@ def test_a_sampled_rule_routes_its_share_and_the_same_traces_again(store: Store)
     routed = items_of(store, info.run_id)
     expected = {t.info.trace_id for t in batch if is_sampled(rule.rule_id, t.info.trace_id, 0.2)}
     assert routed == expected
-    assert 70 <= len(routed) <= 130  # 100 expected; 6 standard deviations is 54
+    # 100 expected, standard deviation 8.9 (binomial, 500 at 0.2): six of them either side.
+    assert 46 <= len(routed) <= 154
     # Written again, re-evaluated: the same decision, nothing routed twice.
     store.log_traces(batch[:250])
     assert items_of(store, info.run_id) == routed
