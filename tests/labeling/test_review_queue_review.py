@@ -146,7 +146,7 @@ def test_a_user_queue_is_answered_in_the_review_app(sql_store: SqlStore) -> None
         done = http.post(f"/review/{run_id}/items/{second}",
                          data={"csrf_token": token, "a0": "Accurate", "a2": "4"})
         assert done.status_code == 303, done.text
-        assert done.headers["location"] == f"/review/{run_id}/items/{third}"
+        assert done.headers["location"] == f"/review/{run_id}/items/{third}?said=saved"
     stored = {a.name: a.value for a in sql_store.get_trace(second).info.assessments
               if a.run_id == run_id}
     assert stored == {"response_accuracy": "Accurate", "rating": 4.0}
@@ -167,10 +167,10 @@ def test_a_reviewer_marks_a_queue_item_complete_or_declined_in_the_review_app(
         done = http.post(f"/review/{run_id}/items/{first}/status",
                          data={"csrf_token": token, "status": "complete"})
         assert done.status_code == 303, done.text
-        assert done.headers["location"] == f"/review/{run_id}/items/{second}"
+        assert done.headers["location"] == f"/review/{run_id}/items/{second}?said=complete"
         declined = http.post(f"/review/{run_id}/items/{second}/status",
                              data={"csrf_token": token, "status": "declined"})
-        assert declined.headers["location"] == f"/review/{run_id}/items/{third}"
+        assert declined.headers["location"] == f"/review/{run_id}/items/{third}?said=declined"
         bad = http.post(f"/review/{run_id}/items/{third}/status",
                         data={"csrf_token": token, "status": "pending"})
         assert bad.status_code == 400

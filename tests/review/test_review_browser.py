@@ -248,8 +248,10 @@ def test_review_works_without_javascript(ui_server: Served, browser: Browser,
         page.get_by_label("Not helpful").check()
         page.get_by_label("Overall quality, 1 to 5").fill("2")
         page.get_by_role("button", name="Submit and next").click()
-        # A 303 to the next item.
-        assert page.url.endswith(f"/items/{data.trace_ids[1]}")
+        # A 303 to the next item, which says what was done.
+        assert page.url.endswith(f"/items/{data.trace_ids[1]}?said=saved")
+        expect(page.get_by_role("status")).to_have_text(
+            "Answers saved. Here is your next item.")
         # A bad value comes back with the message at its field and the answers kept.
         page.locator("input[name=a0][value=Accurate]").check()
         page.get_by_label("Facts a good answer must state").fill(

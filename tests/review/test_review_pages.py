@@ -167,7 +167,12 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
                                "a5": "open source\n\nlifecycle\n", "c3": " Too vague "}
     done = http.post(item, data=answers)
     assert done.status_code == 303
-    assert done.headers["location"] == f"/review/{data.run_id}/items/{data.trace_ids[1]}"
+    following = f"/review/{data.run_id}/items/{data.trace_ids[1]}"
+    assert done.headers["location"] == following + "?said=saved"
+    # The next page says what was done, without the page's script too.
+    assert 'role="status">Answers saved. Here is your next item.</p>' in http.get(
+        done.headers["location"]).text
+    assert "Answers saved" not in http.get(following).text
     stored = {a.name: a for a in ui_server.store.get_trace(data.trace_ids[0]).info.assessments
               if a.run_id == data.run_id}
     assert {n: a.value for n, a in stored.items()} == {
@@ -194,7 +199,8 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
                          data={"csrf_token": token, "a1": "pass"},
                          headers={"Accept": "application/json"})
     assert scripted.status_code == 200
-    assert scripted.json()["next_url"].endswith(data.trace_ids[2])
+    assert scripted.json()["next_url"].endswith(data.trace_ids[2] + "?said=saved")
+    assert scripted.json()["message"] == "Answers saved"
     assert "html" not in scripted.json()
     # Asked with ?fragment=1, the answer brings the next item's HTML: one round trip.
     with_html = http.post(f"/review/{data.run_id}/items/{data.trace_ids[1]}?fragment=1",
@@ -202,8 +208,9 @@ def test_answers_become_human_assessments_then_the_next_item(ui_server: Served,
                           headers={"Accept": "application/json"})
     assert with_html.status_code == 200
     body = with_html.json()
-    assert body["next_url"].endswith(data.trace_ids[2])
+    assert body["next_url"].endswith(data.trace_ids[2] + "?said=saved")
     assert '<div id="review-item"' in body["html"]
+    assert "Answers saved. Here is your next item." in body["html"]
     assert f'data-item-url="/review/{data.run_id}/items/{data.trace_ids[2]}"' in body["html"]
     assert 'name="csrf_token"' in body["html"] and "<html" not in body["html"]
     progress = http.get(f"/review/{data.run_id}.json").json()["progress"]
@@ -258,13 +265,39 @@ def test_skip_then_an_answered_item_cannot_be_skipped(ui_server: Served,
     first = f"/review/{data.run_id}/items/{data.trace_ids[0]}"
     skipped = http.post(first + "/skip", data={"csrf_token": token})
     assert skipped.status_code == 303
-    assert skipped.headers["location"].endswith(data.trace_ids[1])
+    assert skipped.headers["location"].endswith(data.trace_ids[1] + "?said=skipped")
     second = f"/review/{data.run_id}/items/{data.trace_ids[1]}"
     assert http.post(second, data={"csrf_token": token, "a1": "pass"}).status_code == 303
     refused = http.post(second + "/skip", data={"csrf_token": token})
     assert refused.status_code == 400 and "already completed" in refused.text
     progress = http.get(f"/review/{data.run_id}.json").json()["progress"]
     assert (progress["completed"], progress["skipped"], progress["left"]) == (1, 1, 1)
+
+
+def test_a_queue_item_settled_without_the_script_is_said_on_the_next_page(
+        ui_server: Served) -> None:
+    data = seed_review(ui_server.store, num_items=2)
+    store = ui_server.store
+    queue = store.create_review_queue(store.get_run(data.run_id).info.experiment_id,
+                                      name="Triage", queue_type="custom", users=[ALICE])
+    first, second = data.trace_ids
+    store.add_items_to_review_queue(queue.queue_id, [first, second])
+    http = ui_server.http
+    token = _sign_in(http, ALICE)
+    items = f"/review/{queue.run_id}/items"
+    completed = http.post(f"{items}/{first}/status",
+                          data={"csrf_token": token, "status": "complete"})
+    assert completed.headers["location"] == f"{items}/{second}?said=complete"
+    assert 'role="status">Marked complete for everyone. Here is your next item.</p>' in \
+        http.get(completed.headers["location"]).text
+    declined = http.post(f"{items}/{second}/status",
+                         data={"csrf_token": token, "status": "declined"})
+    assert declined.headers["location"] == f"/review/{queue.run_id}?done=1&said=declined"
+    assert "Declined for everyone. <strong>You are done.</strong>" in http.get(
+        declined.headers["location"]).text
+    # Only what the app itself says is shown: never text from the address.
+    made_up = http.get(f"{items}/{second}?said=%3Cb%3Ehello%3C/b%3E").text
+    assert "hello" not in made_up and "Here is your next item" not in made_up
 
 
 def test_forms_need_the_csrf_token(ui_server: Served, data: ReviewData) -> None:

@@ -171,6 +171,7 @@ def session_page(run_id: str, request: Request, store: StoreDep) -> Response:
         "start_label": "Continue" if started else "Start",
         "first_item_url": _item_url(run_id, first[0].info.trace_id) if first else None,
         "done": request.query_params.get("done") == "1",
+        "said": _said(request),
         "_change_name": signed_in_user(request) is None,
     }
     return page(request, "review/session.html", context)
@@ -184,23 +185,38 @@ def next_item(run_id: str, request: Request, store: StoreDep) -> Response:
     if reviewer is None:
         raise InvalidParameterError("Invalid reviewer: give your name first (open /review)")
     info = visible_session(store, request, run_id, reviewer)
-    return _go_next(request, store, info, reviewer, "")
+    return _go_next(request, store, info, reviewer, None)
+
+
+#: What was done to the last item, said on the page that follows (``?said=``, a key of
+#: this table: a page never shows text taken from its URL).
+_SAID = {"saved": "Answers saved", "skipped": "Skipped",
+         ReviewStatus.COMPLETE.value: "Marked complete for everyone",
+         ReviewStatus.DECLINED.value: "Declined for everyone"}
+
+
+def _said(request: Request) -> str | None:
+    return _SAID.get(request.query_params.get("said", ""))
 
 
 def _go_next(request: Request, store: Store, info: LabelingSessionInfo, reviewer: str,
-             message: str) -> Response:
+             said: str | None) -> Response:
     """Where the reviewer goes next: a 303 to their next item (or the session's page when
     none is left), or for the script, JSON with its URL. A post to ``…?fragment=1`` also
     gets the next item's HTML (``html``), so that the script shows it without a second
-    round trip."""
+    round trip. ``said`` (a key of :data:`_SAID`) is what was done to the last item: the
+    next page says it, with or without the script."""
     run_id = info.run_id
     found = store.next_labeling_item(run_id, reviewer)
     url = _item_url(run_id, found) if found else f"{_session_url(run_id)}?done=1"
+    if said is not None:
+        url += f"{'&' if '?' in url else '?'}said={said}"
     if wants_json(request):
-        body: dict[str, Any] = {"message": message, "next_url": url, "done": found is None,
-                                "trace_id": found}
+        body: dict[str, Any] = {"message": _SAID.get(said or "", ""), "next_url": url,
+                                "done": found is None, "trace_id": found}
         if found and request.query_params.get("fragment") == "1":
             context = _item_context(request, store, info, found, reviewer)
+            context["said"] = _SAID.get(said or "")
             body["html"] = environment().get_template("review/_item.html").render(
                 {**request_context(request), **context})
         return JSONResponse(body)
@@ -250,7 +266,7 @@ def _submit(request: Request, store: Store, run_id: str, trace_id: str,
                                  "errors": posted.errors}, status_code=400)
         return _render_item(request, store, info, trace_id, reviewer, posted=posted,
                             status=400)
-    return _go_next(request, store, info, reviewer, "Answers saved")
+    return _go_next(request, store, info, reviewer, "saved")
 
 
 @router.post("/review/{run_id}/items/{trace_id}/skip", include_in_schema=False,
@@ -274,7 +290,7 @@ def _skip(request: Request, store: Store, run_id: str, trace_id: str) -> Respons
             raise
         return _render_item(request, store, info, trace_id, reviewer,
                             posted=FormAnswers(errors={"form": exc.message}), status=400)
-    return _go_next(request, store, info, reviewer, "Skipped")
+    return _go_next(request, store, info, reviewer, "skipped")
 
 
 @router.post("/review/{run_id}/items/{trace_id}/status", include_in_schema=False,
@@ -288,9 +304,8 @@ async def set_item_status(run_id: str, trace_id: str, request: Request,
     return await _in_thread(_set_status, request, store, run_id, trace_id, status)
 
 
-#: What the review app may set an item's shared status to, and what it then says.
-_SETTLED = {ReviewStatus.COMPLETE.value: "Marked complete",
-            ReviewStatus.DECLINED.value: "Declined"}
+#: What the review app may set an item's shared status to.
+_SETTLED = frozenset({ReviewStatus.COMPLETE.value, ReviewStatus.DECLINED.value})
 
 
 def _set_status(request: Request, store: Store, run_id: str, trace_id: str,
@@ -312,7 +327,7 @@ def _set_status(request: Request, store: Store, run_id: str, trace_id: str,
     store.set_review_queue_item_status(
         queue_id_of(run_id), item_id=trace_id, status=status,
         completed_by=completer(status, reviewer if user is None else None, user))
-    return _go_next(request, store, info, reviewer, _SETTLED[status])
+    return _go_next(request, store, info, reviewer, status)
 
 
 def _render_item(request: Request, store: Store, info: LabelingSessionInfo, trace_id: str,
@@ -355,6 +370,7 @@ def _item_context(request: Request, store: Store, info: LabelingSessionInfo, tra
         "reviewer": reviewer,
         "session": _session_summary(info),
         "progress": _progress(store.get_labeling_progress(run_id), reviewer),
+        "said": _said(request),
         "item": {
             "trace_id": trace.info.trace_id,
             "url": url,

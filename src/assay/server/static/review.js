@@ -186,6 +186,8 @@
     var fresh = holder.content.querySelector("#review-item");
     if (!fresh || !item()) { window.location.assign(url); return; }
     item().replaceWith(fresh);
+    // The item's own address: a reload does not say again what was done to the last one.
+    url = fresh.getAttribute("data-item-url") || url;
     if (push) history.pushState({ review: url }, "", url);
     document.title = fresh.getAttribute("data-title") || document.title;
     window.scrollTo(0, 0);
