@@ -298,6 +298,12 @@ def test_a_queue_item_settled_without_the_script_is_said_on_the_next_page(
     # Only what the app itself says is shown: never text from the address.
     made_up = http.get(f"{items}/{second}?said=%3Cb%3Ehello%3C/b%3E").text
     assert "hello" not in made_up and "Here is your next item" not in made_up
+    for odd_value in ("x" * 20_000, "Saved", "saved."):
+        odd = http.get(f"{items}/{second}?said={odd_value}")
+        assert odd.status_code == 200 and "Here is your next item" not in odd.text, odd_value
+    # A NUL is refused before any page, naming the parameter (as in every query).
+    nul = http.get(f"{items}/{second}?said=saved%00", headers=HTML)
+    assert nul.status_code == 400 and "said" in nul.text
 
 
 def test_forms_need_the_csrf_token(ui_server: Served, data: ReviewData) -> None:

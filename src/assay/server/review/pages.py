@@ -209,14 +209,15 @@ def _go_next(request: Request, store: Store, info: LabelingSessionInfo, reviewer
     run_id = info.run_id
     found = store.next_labeling_item(run_id, reviewer)
     url = _item_url(run_id, found) if found else f"{_session_url(run_id)}?done=1"
+    said_text = None if said is None else _SAID[said]
     if said is not None:
         url += f"{'&' if '?' in url else '?'}said={said}"
     if wants_json(request):
-        body: dict[str, Any] = {"message": _SAID.get(said or "", ""), "next_url": url,
+        body: dict[str, Any] = {"message": said_text or "", "next_url": url,
                                 "done": found is None, "trace_id": found}
         if found and request.query_params.get("fragment") == "1":
             context = _item_context(request, store, info, found, reviewer)
-            context["said"] = _SAID.get(said or "")
+            context["said"] = said_text
             body["html"] = environment().get_template("review/_item.html").render(
                 {**request_context(request), **context})
         return JSONResponse(body)
