@@ -174,7 +174,9 @@ def test_a_sweep_in_progress_ends_before_the_sweeps_do(sql_store: SqlStore,
     # sweep that outlived its server wrote through a closed SQLite store and crashed the
     # process.) Here the sweep waits for a lock that is let go only after the end has begun.
     sql_store.keep_pending_assessment(Feedback("thumbs", True, trace_id=new_trace_id()), 0.001)
-    time.sleep(0.01)
+    expires_by = now_ms() + 1
+    while now_ms() <= expires_by:  # past its expiry, on the store's clock
+        time.sleep(0.001)
     counters = ServerCounters()
     let_go = threading.Event()
     ended_after_the_lock: list[bool] = []
